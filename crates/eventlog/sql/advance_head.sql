@@ -1,0 +1,1 @@
+UPDATE eventlog.head SET position = $1

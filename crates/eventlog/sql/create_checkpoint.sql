@@ -1,0 +1,1 @@
+INSERT INTO eventlog.checkpoints (subscriber, position) VALUES ($1, 0) ON CONFLICT (subscriber) DO NOTHING

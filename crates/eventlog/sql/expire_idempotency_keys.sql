@@ -1,0 +1,1 @@
+DELETE FROM eventlog.idempotency_keys WHERE expires_at < $1

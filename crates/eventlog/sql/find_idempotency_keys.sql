@@ -1,0 +1,3 @@
+SELECT key, stream, first_position, last_position, first_version, last_version
+  FROM eventlog.idempotency_keys
+ WHERE key = ANY($1)

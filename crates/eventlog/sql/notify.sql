@@ -1,0 +1,1 @@
+SELECT pg_notify('floorwatch_log', $1::text)

@@ -1,0 +1,5 @@
+SELECT position, stream, version, type, schema_version, json, bytes, metadata, idempotency_key, recorded_at, occurred_at
+  FROM eventlog.all_events
+ WHERE position > $1 AND category = ANY($3)
+ ORDER BY position
+ LIMIT $2

@@ -1,0 +1,1 @@
+SELECT stream, version FROM eventlog.streams WHERE stream = ANY($1)

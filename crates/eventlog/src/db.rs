@@ -1,0 +1,202 @@
+//! A connection pool to one database (a plant's or the cloud's), its migrations, and
+//! LISTEN connections.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio_postgres::{AsyncMessage, Config, NoTls};
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// Session advisory lock key that serialises migration runs on one database.
+const MIGRATION_LOCK: i64 = 0x666c_6f6f_7277_0001;
+
+/// One database: a pool for ordinary work and its configuration for dedicated
+/// connections (LISTEN).
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool,
+    config: Config,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("dbname", &self.config.get_dbname())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Database {
+    /// A pool of up to `max_connections` connections to `url`; nothing is opened yet.
+    pub fn new(url: &str, max_connections: usize) -> Result<Database> {
+        let mut config: Config = url.parse().context("parsing the database URL")?;
+        if config.get_application_name().is_none() {
+            config.application_name("floorwatch");
+        }
+        config.connect_timeout(Duration::from_secs(10));
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(max_connections)
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .context("building the connection pool")?;
+        Ok(Database { pool, config })
+    }
+
+    /// Opens the pool and applies the event log's migrations.
+    pub async fn connect_and_migrate(url: &str, max_connections: usize) -> Result<Database> {
+        let db = Database::new(url, max_connections)?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool
+            .get()
+            .await
+            .context("getting a database connection")
+    }
+
+    /// Applies the event log's migrations (idempotent; safe to run from several
+    /// processes at once).
+    pub async fn migrate(&self) -> Result<()> {
+        self.run_migrations(embedded::migrations::runner(), "eventlog_schema_history")
+            .await
+    }
+
+    /// Applies another component's migrations under the same lock, each component with
+    /// its own history table.
+    pub async fn run_migrations(
+        &self,
+        runner: refinery::Runner,
+        history_table: &str,
+    ) -> Result<()> {
+        let mut client = self.client().await?;
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        let mut runner = runner.set_grouped(true);
+        runner.set_migration_table_name(history_table);
+        let result = runner
+            .run_async(&mut **client)
+            .await
+            .with_context(|| format!("applying migrations recorded in {history_table}"));
+        client
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        result.map(|_| ())
+    }
+
+    /// A dedicated connection that LISTENs on `channels`; notifications arrive on the
+    /// returned receiver, which closes when the connection is lost.
+    pub async fn listen(&self, channels: &[&str]) -> Result<Listener> {
+        let (client, mut connection) = self
+            .config
+            .connect(NoTls)
+            .await
+            .context("opening a LISTEN connection")?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(message) = messages.next().await {
+                match message {
+                    Ok(AsyncMessage::Notification(n)) => {
+                        if tx
+                            .send(Notification {
+                                channel: n.channel().to_owned(),
+                                payload: n.payload().to_owned(),
+                            })
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "LISTEN connection lost");
+                        break;
+                    }
+                }
+            }
+        });
+        for channel in channels {
+            client
+                .batch_execute(&format!("LISTEN {}", quote_ident(channel)))
+                .await?;
+        }
+        Ok(Listener {
+            _client: client,
+            rx,
+            task,
+        })
+    }
+}
+
+/// One NOTIFY received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub channel: String,
+    pub payload: String,
+}
+
+/// A LISTEN connection; dropping it closes the connection.
+#[derive(Debug)]
+pub struct Listener {
+    _client: tokio_postgres::Client,
+    rx: mpsc::UnboundedReceiver<Notification>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Listener {
+    /// The next notification, or `None` once the connection is lost.
+    pub async fn recv(&mut self) -> Option<Notification> {
+        self.rx.recv().await
+    }
+
+    /// Waits for a notification or the timeout. Ok(true): something arrived (any
+    /// queued notifications are drained, since one wake-up covers them all);
+    /// Ok(false): the timeout passed; Err: the connection is lost.
+    pub async fn wait(&mut self, timeout: Duration) -> Result<bool> {
+        match tokio::time::timeout(timeout, self.rx.recv()).await {
+            Ok(Some(_)) => {
+                while self.rx.try_recv().is_ok() {}
+                Ok(true)
+            }
+            Ok(None) => anyhow::bail!("the LISTEN connection was lost"),
+            Err(_) => Ok(false),
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Quotes an SQL identifier (for LISTEN, which takes no parameters).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}

@@ -1,0 +1,52 @@
+//! The append-only event log in PostgreSQL: the only crate that knows the log's SQL.
+//!
+//! * One global order: every event has a `position`; appenders serialise on the log's
+//!   head row until they commit, so positions commit in order and a reader can never
+//!   skip an event that commits late.
+//! * Streams (`category-id`) with versions and expected-version checks; optional
+//!   idempotency keys; many streams in one transaction.
+//! * Domain events carry JSON; telemetry batches carry the compact binary encoding of
+//!   the `telemetry` crate and live in day partitions that expire whole.
+//! * Subscriptions read after a checkpoint, woken by NOTIFY, and store their effects
+//!   and checkpoint in one transaction.
+//! * Snapshots of aggregates at a stream version.
+//!
+//! Every statement lives in `sql/`, the schema in `migrations/`.
+
+mod append;
+mod db;
+mod model;
+mod read;
+mod retention;
+mod snapshot;
+mod subscription;
+
+pub use append::{AppendError, LOG_CHANNEL, append};
+pub use db::{Database, Listener, Notification, quote_ident};
+pub use deadpool_postgres::{Client, GenericClient, Pool, Transaction};
+pub use model::{
+    Append, Appended, ExpectedVersion, InvalidInput, MAX_BINARY_PAYLOAD_BYTES,
+    MAX_JSON_PAYLOAD_BYTES, Metadata, NewEvent, Payload, READINGS_RECORDED, RecordedEvent,
+    StreamName,
+};
+pub use read::{ReadError, head_position, read_all, read_stream};
+pub use retention::{RetentionReport, ensure_partitions, expire_telemetry, prepare_days_ahead};
+pub use snapshot::{Snapshot, SnapshotError, load_snapshot, save_snapshot};
+pub use subscription::{Handler, Subscription, SubscriptionConfig, checkpoint};
+
+/// Appends in a transaction of its own and commits: the convenience for writers that
+/// write nothing else.
+pub async fn append_and_commit(
+    db: &Database,
+    appends: &[Append],
+) -> Result<Vec<Appended>, AppendError> {
+    let mut client = db
+        .pool()
+        .get()
+        .await
+        .map_err(|e| AppendError::Pool(e.to_string()))?;
+    let tx = client.transaction().await?;
+    let result = append(&tx, appends).await?;
+    tx.commit().await?;
+    Ok(result)
+}

@@ -1,0 +1,105 @@
+//! Reading the log: one stream by version, or the whole log (or some categories) by
+//! position.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use thiserror::Error;
+use tokio_postgres::Row;
+
+use crate::model::{Metadata, Payload, RecordedEvent, StreamName};
+
+#[derive(Debug, Error)]
+pub enum ReadError {
+    #[error("database error while reading the log: {0}")]
+    Database(#[from] tokio_postgres::Error),
+    #[error("event at position {position} is unreadable: {reason}")]
+    Corrupt { position: i64, reason: String },
+}
+
+/// Events after `after` (a position; 0 for the beginning), in position order, at most
+/// `limit`. With `categories`, only events of streams in those categories.
+pub async fn read_all(
+    client: &impl GenericClient,
+    after: i64,
+    limit: usize,
+    categories: Option<&[String]>,
+) -> Result<Vec<RecordedEvent>, ReadError> {
+    let limit = limit as i64;
+    let rows = match categories {
+        None => {
+            client
+                .query(
+                    &client
+                        .prepare_cached(include_str!("../sql/read_all.sql"))
+                        .await?,
+                    &[&after, &limit],
+                )
+                .await?
+        }
+        Some(c) => {
+            let stmt = client
+                .prepare_cached(include_str!("../sql/read_categories.sql"))
+                .await?;
+            client.query(&stmt, &[&after, &limit, &c]).await?
+        }
+    };
+    rows.iter().map(from_row).collect()
+}
+
+/// Events of one stream with a version above `after_version`, in version order.
+pub async fn read_stream(
+    client: &impl GenericClient,
+    stream: &StreamName,
+    after_version: u64,
+    limit: usize,
+) -> Result<Vec<RecordedEvent>, ReadError> {
+    let stmt = client
+        .prepare_cached(include_str!("../sql/read_stream.sql"))
+        .await?;
+    let rows = client
+        .query(
+            &stmt,
+            &[&stream.as_str(), &(after_version as i64), &(limit as i64)],
+        )
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// The newest position in the log (0 when empty).
+pub async fn head_position(client: &impl GenericClient) -> Result<i64, ReadError> {
+    let stmt = client
+        .prepare_cached(include_str!("../sql/head_position.sql"))
+        .await?;
+    Ok(client.query_one(&stmt, &[]).await?.get(0))
+}
+
+fn from_row(row: &Row) -> Result<RecordedEvent, ReadError> {
+    let position: i64 = row.get(0);
+    let corrupt = |reason: String| ReadError::Corrupt { position, reason };
+    let stream = StreamName::new(row.get::<_, String>(1)).map_err(|e| corrupt(e.to_string()))?;
+    let json: Option<serde_json::Value> = row.get(5);
+    let bytes: Option<Vec<u8>> = row.get(6);
+    let occurred_at: Option<DateTime<Utc>> = row.get(10);
+    let payload = match (json, bytes, occurred_at) {
+        (Some(v), None, _) => Payload::Json(v),
+        (None, Some(bytes), Some(occurred_at)) => Payload::Telemetry { bytes, occurred_at },
+        _ => {
+            return Err(corrupt(
+                "payload is neither JSON nor a telemetry batch".into(),
+            ));
+        }
+    };
+    let metadata: Metadata = serde_json::from_value(row.get::<_, serde_json::Value>(7))
+        .map_err(|e| corrupt(format!("metadata: {e}")))?;
+    Ok(RecordedEvent {
+        position,
+        stream,
+        version: row.get::<_, i64>(2) as u64,
+        event_type: row.get(3),
+        schema_version: row.get(4),
+        payload,
+        metadata,
+        idempotency_key: row.get(8),
+        recorded_at: row.get(9),
+    })
+}

@@ -1,0 +1,123 @@
+//! Retention of telemetry batches: one partition per day of the readings' time,
+//! created ahead of need and dropped whole once older than the window.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use deadpool_postgres::GenericClient;
+
+use crate::db::Database;
+
+/// What one expiry run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetentionReport {
+    pub dropped: Vec<String>,
+    /// Partitions old enough to drop that a subscriber has not read yet.
+    pub held_back: Vec<String>,
+    pub idempotency_keys_expired: u64,
+}
+
+/// Creates the partitions for `days` that do not exist yet.
+pub async fn ensure_partitions(db: &Database, days: &[NaiveDate]) -> anyhow::Result<()> {
+    let mut client = db.client().await?;
+    let tx = client.transaction().await?;
+    // Partition DDL is serialised with appends, which may create partitions too.
+    tx.query(
+        &tx.prepare_cached(include_str!("../sql/lock_head.sql"))
+            .await?,
+        &[],
+    )
+    .await?;
+    tx.query(
+        &tx.prepare_cached(include_str!("../sql/ensure_partitions.sql"))
+            .await?,
+        &[&days],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Creates partitions for `now`'s day and the next two, so appends rarely create one.
+pub async fn prepare_days_ahead(db: &Database, now: DateTime<Utc>) -> anyhow::Result<()> {
+    let today = now.date_naive();
+    let days: Vec<NaiveDate> = (0..3)
+        .filter_map(|d| today.checked_add_signed(Duration::days(d)))
+        .collect();
+    ensure_partitions(db, &days).await
+}
+
+/// Drops every telemetry partition whose whole day lies before `cutoff`, unless a
+/// subscriber has not yet read all of it, and forgets the idempotency keys of the
+/// batches that went with them.
+pub async fn expire_telemetry(
+    db: &Database,
+    cutoff: DateTime<Utc>,
+) -> anyhow::Result<RetentionReport> {
+    let mut client = db.client().await?;
+    let partitions: Vec<String> = client
+        .query(
+            &client
+                .prepare_cached(include_str!("../sql/telemetry_partitions.sql"))
+                .await?,
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let slowest: Option<i64> = client
+        .query_one(
+            &client
+                .prepare_cached(include_str!("../sql/min_checkpoint.sql"))
+                .await?,
+            &[],
+        )
+        .await?
+        .get(0);
+    let mut report = RetentionReport::default();
+    let mut oldest_kept: Option<DateTime<Utc>> = None;
+    for name in partitions {
+        let Some(day) = partition_day(&name) else {
+            continue;
+        };
+        let start = day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+        if start + Duration::days(1) > cutoff {
+            oldest_kept = oldest_kept.or(Some(start));
+            continue;
+        }
+        let tx = client.transaction().await?;
+        tx.query(
+            &tx.prepare_cached(include_str!("../sql/lock_head.sql"))
+                .await?,
+            &[],
+        )
+        .await?;
+        let newest: Option<i64> = tx
+            .query_one(&format!("SELECT max(position) FROM eventlog.{name}"), &[])
+            .await?
+            .get(0);
+        if let (Some(newest), Some(slowest)) = (newest, slowest)
+            && newest > slowest
+        {
+            tx.rollback().await?;
+            tracing::warn!(partition = %name, newest, slowest, "telemetry partition past retention kept: a subscriber has not read it yet");
+            oldest_kept = oldest_kept.or(Some(start));
+            report.held_back.push(name);
+            continue;
+        }
+        tx.batch_execute(&format!("DROP TABLE eventlog.{name}"))
+            .await?;
+        tx.commit().await?;
+        report.dropped.push(name);
+    }
+    let keys_before = oldest_kept.unwrap_or(cutoff);
+    let stmt = client
+        .prepare_cached(include_str!("../sql/expire_idempotency_keys.sql"))
+        .await?;
+    report.idempotency_keys_expired = client.execute(&stmt, &[&keys_before]).await?;
+    Ok(report)
+}
+
+fn partition_day(name: &str) -> Option<NaiveDate> {
+    let digits = name.strip_prefix("telemetry_")?;
+    NaiveDate::parse_from_str(digits, "%Y%m%d").ok()
+}

@@ -1,0 +1,314 @@
+//! Subscriptions against a real PostgreSQL: concurrent writers with transactions held
+//! open, a subscriber killed and restarted at random, NOTIFY wake-ups.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use eventlog::*;
+use pgcluster::testdb::TestDb;
+use serde_json::json;
+
+async fn log() -> Database {
+    let db = TestDb::new().await.unwrap();
+    let db = Database::connect_and_migrate(&db.url, 16).await.unwrap();
+    db.client()
+        .await
+        .unwrap()
+        .batch_execute(
+            "CREATE TABLE seen (seq bigserial PRIMARY KEY, subscriber text NOT NULL, position bigint NOT NULL);
+             CREATE TABLE side_effects (v int)",
+        )
+        .await
+        .unwrap();
+    db
+}
+
+fn event(i: u64) -> NewEvent {
+    NewEvent::json("ThingHappened", 1, &json!({ "i": i }), Metadata::default()).unwrap()
+}
+
+/// Records every position it applies, in the same transaction as the checkpoint.
+struct Recorder {
+    name: &'static str,
+}
+
+impl Handler for Recorder {
+    async fn apply(
+        &mut self,
+        tx: &Transaction<'_>,
+        events: &[RecordedEvent],
+    ) -> anyhow::Result<()> {
+        let positions: Vec<i64> = events.iter().map(|e| e.position).collect();
+        tx.execute(
+            "INSERT INTO seen (subscriber, position) SELECT $1, unnest($2::bigint[])",
+            &[&self.name, &positions],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+async fn seen(db: &Database, subscriber: &str) -> Vec<i64> {
+    let client = db.client().await.unwrap();
+    client
+        .query(
+            "SELECT position FROM seen WHERE subscriber = $1 ORDER BY seq",
+            &[&subscriber],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// Several writers append concurrently; some hold their transaction open (before and
+/// after appending) while others commit, some roll back. A subscriber is aborted at
+/// random instants and restarted. It must see every committed event exactly once, in
+/// position order, and never an event that was rolled back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn subscriber_sees_every_committed_event_exactly_once_in_order_across_restarts() {
+    let db = log().await;
+    let committed = Arc::new(Mutex::new(Vec::<i64>::new()));
+    let writers: Vec<_> = (0..6u64)
+        .map(|w| {
+            let db = db.clone();
+            let committed = committed.clone();
+            tokio::spawn(async move {
+                let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (w + 1) * 0x1000_0001);
+                for t in 0..60u64 {
+                    // Writers pause between transactions so the subscriber is often caught
+                    // up: the moment a late commit could be skipped.
+                    tokio::time::sleep(Duration::from_millis(rng.below(12))).await;
+                    let mut client = db.client().await.unwrap();
+                    let tx = client.transaction().await.unwrap();
+                    let style = rng.below(10);
+                    if style < 3 {
+                        // Open, busy with other work, while later transactions commit.
+                        tx.execute("INSERT INTO side_effects VALUES (1)", &[])
+                            .await
+                            .unwrap();
+                        tokio::time::sleep(Duration::from_millis(rng.below(25))).await;
+                    }
+                    let n = 1 + rng.below(3);
+                    let stream = StreamName::new(format!("w{w}-{}", t % 5)).unwrap();
+                    let appended = append(
+                        &tx,
+                        &[Append::new(
+                            stream,
+                            ExpectedVersion::Any,
+                            (0..n).map(event).collect(),
+                        )],
+                    )
+                    .await
+                    .unwrap();
+                    if style >= 8 {
+                        // Held open after appending: nothing later may be delivered before it.
+                        tokio::time::sleep(Duration::from_millis(rng.below(20))).await;
+                    }
+                    if style == 7 {
+                        tx.rollback().await.unwrap();
+                        continue;
+                    }
+                    tx.commit().await.unwrap();
+                    let a = &appended[0];
+                    committed
+                        .lock()
+                        .unwrap()
+                        .extend(a.first_position..=a.last_position);
+                }
+            })
+        })
+        .collect();
+
+    let subscription = Subscription::new(
+        db.clone(),
+        SubscriptionConfig::new("recorder").batch_max_events(7),
+    );
+    let mut rng = Rng(42);
+    let mut restarts = 0;
+    while !writers.iter().all(|w| w.is_finished()) {
+        let sub = subscription.clone();
+        let task = tokio::spawn(async move {
+            let mut handler = Recorder { name: "recorder" };
+            sub.run(&mut handler, std::future::pending()).await
+        });
+        tokio::time::sleep(Duration::from_millis(30 + rng.below(150))).await;
+        task.abort();
+        let _ = task.await;
+        restarts += 1;
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    let delivered_live = seen(&db, "recorder").await.len();
+    subscription
+        .catch_up(&mut Recorder { name: "recorder" })
+        .await
+        .unwrap();
+
+    let mut expected = committed.lock().unwrap().clone();
+    expected.sort_unstable();
+    let got = seen(&db, "recorder").await;
+    assert!(
+        restarts > 3,
+        "the subscriber was restarted only {restarts} times"
+    );
+    assert!(
+        delivered_live > got.len() / 2,
+        "only {delivered_live} of {} events were delivered while writers ran",
+        got.len()
+    );
+    assert!(
+        got.windows(2).all(|w| w[0] < w[1]),
+        "out of order or doubled: {got:?}"
+    );
+    assert_eq!(got, expected, "seen positions differ from committed ones");
+}
+
+/// The race in its plainest form: A appends and stays open, B appends and commits, the
+/// subscriber reads, then A commits. A's event must still be delivered, before B's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_committed_late_is_not_skipped() {
+    let db = log().await;
+    let sub = Subscription::new(db.clone(), SubscriptionConfig::new("late"));
+    let mut client_a = db.client().await.unwrap();
+    let tx_a = client_a.transaction().await.unwrap();
+    let a = append(
+        &tx_a,
+        &[Append::new(
+            StreamName::new("a-1").unwrap(),
+            ExpectedVersion::Any,
+            vec![event(1)],
+        )],
+    )
+    .await
+    .unwrap();
+
+    let b = tokio::spawn({
+        let db = db.clone();
+        async move {
+            let s = StreamName::new("b-1").unwrap();
+            append_and_commit(&db, &[Append::new(s, ExpectedVersion::Any, vec![event(2)])])
+                .await
+                .unwrap()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sub.catch_up(&mut Recorder { name: "late" }).await.unwrap();
+    tx_a.commit().await.unwrap();
+    let b = b.await.unwrap();
+    sub.catch_up(&mut Recorder { name: "late" }).await.unwrap();
+
+    assert_eq!(
+        seen(&db, "late").await,
+        [a[0].first_position, b[0].first_position]
+    );
+}
+
+#[tokio::test]
+async fn a_notification_wakes_the_subscriber_without_polling() {
+    let db = log().await;
+    let mut config = SubscriptionConfig::new("waker");
+    config.idle_recheck_ms = 3_600_000; // without NOTIFY it would wait an hour
+    let subscription = Subscription::new(db.clone(), config);
+    let task = tokio::spawn(async move {
+        subscription
+            .run(&mut Recorder { name: "waker" }, std::future::pending())
+            .await
+    });
+    // Let it start, read nothing and go to sleep on LISTEN.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let s = StreamName::new("thing-1").unwrap();
+    append_and_commit(&db, &[Append::new(s, ExpectedVersion::Any, vec![event(1)])])
+        .await
+        .unwrap();
+    let mut waited = Duration::ZERO;
+    while seen(&db, "waker").await.is_empty() {
+        assert!(
+            waited < Duration::from_secs(30),
+            "no wake-up after a NOTIFY"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += Duration::from_millis(20);
+    }
+    task.abort();
+}
+
+#[tokio::test]
+async fn a_filtered_subscriber_moves_past_events_of_other_categories() {
+    let db = log().await;
+    for i in 0..5 {
+        let s = StreamName::new(format!("other-{i}")).unwrap();
+        append_and_commit(&db, &[Append::new(s, ExpectedVersion::Any, vec![event(i)])])
+            .await
+            .unwrap();
+    }
+    let wanted = StreamName::new("wanted-1").unwrap();
+    append_and_commit(
+        &db,
+        &[Append::new(wanted, ExpectedVersion::Any, vec![event(9)])],
+    )
+    .await
+    .unwrap();
+    append_and_commit(
+        &db,
+        &[Append::new(
+            StreamName::new("other-9").unwrap(),
+            ExpectedVersion::Any,
+            vec![event(9)],
+        )],
+    )
+    .await
+    .unwrap();
+    let sub = Subscription::new(
+        db.clone(),
+        SubscriptionConfig::new("filtered").categories(&["wanted"]),
+    );
+    let checkpoint = sub
+        .catch_up(&mut Recorder { name: "filtered" })
+        .await
+        .unwrap();
+    assert_eq!(seen(&db, "filtered").await, [6]);
+    assert_eq!(
+        checkpoint, 7,
+        "the checkpoint reaches the head, not just the last wanted event"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_of_one_subscriber_never_apply_an_event_twice() {
+    let db = log().await;
+    for i in 0..300u64 {
+        let s = StreamName::new(format!("thing-{}", i % 7)).unwrap();
+        append_and_commit(&db, &[Append::new(s, ExpectedVersion::Any, vec![event(i)])])
+            .await
+            .unwrap();
+    }
+    let sub = Subscription::new(
+        db.clone(),
+        SubscriptionConfig::new("twin").batch_max_events(3),
+    );
+    let a = tokio::spawn({
+        let sub = sub.clone();
+        async move { sub.catch_up(&mut Recorder { name: "twin" }).await.unwrap() }
+    });
+    let b = tokio::spawn({
+        let sub = sub.clone();
+        async move { sub.catch_up(&mut Recorder { name: "twin" }).await.unwrap() }
+    });
+    a.await.unwrap();
+    b.await.unwrap();
+    assert_eq!(seen(&db, "twin").await, (1..=300).collect::<Vec<i64>>());
+}

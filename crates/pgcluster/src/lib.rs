@@ -1,0 +1,469 @@
+//! A private PostgreSQL cluster in its own directory, started from the system's binaries.
+//!
+//! `floorwatch db start|stop|status`, `floorwatch up` and every database test use this
+//! crate, so the product and its tests run against the same real server. The cluster
+//! listens on loopback only (a free port chosen at start) and on a Unix socket inside
+//! its own directory; TCP logins need the superuser password generated at `initdb`
+//! time, which is kept in the cluster directory readable only by its owner.
+//!
+//! PostgreSQL refuses to run as root, so when the caller is root the server's files
+//! and processes belong to the ordinary `postgres` system user (created if missing).
+//!
+//! Directory layout:
+//!
+//! ```text
+//! DIR/cluster.json   port, superuser name and password (mode 0600)
+//! DIR/data/          PGDATA
+//! DIR/run/           Unix socket and server log
+//! ```
+
+mod binaries;
+mod owner;
+pub mod testdb;
+
+use std::fs;
+use std::io::Write;
+use std::net::TcpListener;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
+
+pub use binaries::find_bin_dir;
+use owner::Owner;
+
+const SUPERUSER: &str = "postgres";
+const STATE_FILE: &str = "cluster.json";
+
+/// Settings written into the cluster's configuration at every start.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `false` turns off fsync and full-page writes: much faster, and a crash of the
+    /// machine may corrupt the cluster. Only for throw-away test clusters.
+    pub durable: bool,
+    pub shared_buffers_mb: u32,
+    pub max_connections: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            durable: true,
+            shared_buffers_mb: 512,
+            max_connections: 200,
+        }
+    }
+}
+
+impl Options {
+    /// Settings for a cluster that lives only as long as a test run.
+    pub fn for_tests() -> Self {
+        Options {
+            durable: false,
+            shared_buffers_mb: 128,
+            max_connections: 300,
+        }
+    }
+}
+
+/// What is stored in `DIR/cluster.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct State {
+    port: u16,
+    superuser: String,
+    password: String,
+}
+
+/// Whether the server of a cluster directory is running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// No cluster has been initialised in the directory.
+    Missing,
+    Stopped,
+    Running {
+        port: u16,
+        pid: u32,
+    },
+}
+
+/// A cluster directory and the binaries that serve it.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    dir: PathBuf,
+    bin: PathBuf,
+    owner: Owner,
+    options: Options,
+}
+
+impl Cluster {
+    /// Prepares to manage the cluster in `dir` (nothing is created yet).
+    pub fn new(dir: impl Into<PathBuf>, options: Options) -> Result<Self> {
+        let dir = dir.into();
+        let dir = if dir.is_absolute() {
+            dir
+        } else {
+            std::env::current_dir()?.join(dir)
+        };
+        Ok(Cluster {
+            dir,
+            bin: find_bin_dir()?,
+            owner: Owner::for_server()?,
+            options,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    fn run_dir(&self) -> PathBuf {
+        self.dir.join("run")
+    }
+
+    pub fn log_file(&self) -> PathBuf {
+        self.run_dir().join("postgres.log")
+    }
+
+    fn state(&self) -> Result<State> {
+        let path = self.dir.join(STATE_FILE);
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+
+    fn write_state(&self, state: &State) -> Result<()> {
+        let path = self.dir.join(STATE_FILE);
+        let tmp = self.dir.join(format!("{STATE_FILE}.tmp"));
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        file.write_all(serde_json::to_string_pretty(state)?.as_bytes())?;
+        file.sync_all()?;
+        fs::rename(&tmp, &path)?;
+        Ok(())
+    }
+
+    pub fn is_initialised(&self) -> bool {
+        self.data_dir().join("PG_VERSION").exists() && self.dir.join(STATE_FILE).exists()
+    }
+
+    /// Runs `initdb` unless the directory already holds a cluster.
+    pub fn init(&self) -> Result<()> {
+        if self.is_initialised() {
+            return Ok(());
+        }
+        fs::create_dir_all(&self.dir)
+            .with_context(|| format!("creating {}", self.dir.display()))?;
+        self.owner.check_reachable(&self.dir)?;
+        let data = self.data_dir();
+        if data.exists() {
+            // A previous initdb died half-way: start over rather than trust it.
+            fs::remove_dir_all(&data)
+                .with_context(|| format!("removing incomplete {}", data.display()))?;
+        }
+        self.owner.make_dir(&data, 0o700)?;
+        self.owner.make_dir(&self.run_dir(), 0o700)?;
+
+        let password = random_hex(24)?;
+        let pwfile = self.run_dir().join("initdb.pw");
+        fs::write(&pwfile, format!("{password}\n"))?;
+        fs::set_permissions(&pwfile, fs::Permissions::from_mode(0o600))?;
+        self.owner.chown(&pwfile)?;
+
+        let mut cmd = self.command("initdb");
+        cmd.arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                SUPERUSER,
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            ])
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .args(["--encoding=UTF8", "--locale=C.UTF-8"]);
+        if !self.options.durable {
+            cmd.arg("--no-sync");
+        }
+        let result = run_quiet(cmd, "initdb");
+        let _ = fs::remove_file(&pwfile);
+        result?;
+
+        let conf = data.join("postgresql.conf");
+        let mut f = fs::OpenOptions::new().append(true).open(&conf)?;
+        writeln!(
+            f,
+            "\n# Settings owned by Floorwatch, rewritten at every start.\ninclude_if_exists = 'floorwatch.conf'"
+        )?;
+        self.write_state(&State {
+            port: 0,
+            superuser: SUPERUSER.into(),
+            password,
+        })?;
+        Ok(())
+    }
+
+    /// Rewrites `floorwatch.conf` for this start, keeping the previous port if it is free.
+    fn configure(&self) -> Result<u16> {
+        let mut state = self.state()?;
+        let port = if state.port != 0 && port_is_free(state.port) {
+            state.port
+        } else {
+            free_port()?
+        };
+        state.port = port;
+        self.write_state(&state)?;
+        let o = &self.options;
+        let durability = if o.durable {
+            ""
+        } else {
+            "fsync = off\nfull_page_writes = off\nsynchronous_commit = off\n"
+        };
+        let text = format!(
+            "listen_addresses = '127.0.0.1'\n\
+             port = {port}\n\
+             unix_socket_directories = '{run}'\n\
+             max_connections = {max_conn}\n\
+             shared_buffers = {sb}MB\n\
+             max_wal_size = 4GB\n\
+             checkpoint_timeout = 15min\n\
+             log_min_messages = warning\n\
+             log_min_error_statement = panic\n\
+             {durability}",
+            run = self.run_dir().display(),
+            max_conn = o.max_connections,
+            sb = o.shared_buffers_mb,
+        );
+        let path = self.data_dir().join("floorwatch.conf");
+        fs::write(&path, text)?;
+        self.owner.chown(&path)?;
+        Ok(port)
+    }
+
+    /// Starts the server as a daemon that outlives this process (`pg_ctl start`).
+    /// Returns at once when it is already running.
+    pub fn start(&self) -> Result<u16> {
+        if let Status::Running { port, .. } = self.status()? {
+            return Ok(port);
+        }
+        if !self.is_initialised() {
+            self.init()?;
+        }
+        self.remove_stale_pid_file()?;
+        let port = self.configure()?;
+        let mut cmd = self.command("pg_ctl");
+        cmd.arg("-D")
+            .arg(self.data_dir())
+            .arg("-l")
+            .arg(self.log_file())
+            .args(["-w", "-t", "120", "start"]);
+        run_quiet(cmd, "pg_ctl start")
+            .with_context(|| format!("see {}", self.log_file().display()))?;
+        self.wait_ready(port, Duration::from_secs(60))?;
+        Ok(port)
+    }
+
+    /// Starts the server as a child of this process that stops when this process ends,
+    /// however it ends. Used for throw-away clusters (tests, benchmarks).
+    pub fn start_attached(&self) -> Result<AttachedServer> {
+        if !self.is_initialised() {
+            self.init()?;
+        }
+        if let Status::Running { .. } = self.status()? {
+            bail!(
+                "the cluster in {} is already running; stop it first",
+                self.dir.display()
+            );
+        }
+        self.remove_stale_pid_file()?;
+        let port = self.configure()?;
+        let log = fs::File::create(self.log_file())?;
+        let mut cmd = self.command("postgres");
+        cmd.arg("-D")
+            .arg(self.data_dir())
+            .stdout(Stdio::null())
+            .stderr(log);
+        let child = owner::spawn_tied_to_this_process(cmd)?;
+        let server = AttachedServer {
+            child: Some(child),
+            cluster: self.clone(),
+            port,
+        };
+        self.wait_ready(port, Duration::from_secs(60))?;
+        Ok(server)
+    }
+
+    /// Stops the server (fast shutdown: running transactions are rolled back).
+    pub fn stop(&self) -> Result<()> {
+        if !matches!(self.status()?, Status::Running { .. }) {
+            return Ok(());
+        }
+        let mut cmd = self.command("pg_ctl");
+        cmd.arg("-D")
+            .arg(self.data_dir())
+            .args(["-m", "fast", "-w", "-t", "60", "stop"]);
+        run_quiet(cmd, "pg_ctl stop")
+    }
+
+    pub fn status(&self) -> Result<Status> {
+        if !self.is_initialised() {
+            return Ok(Status::Missing);
+        }
+        match read_postmaster_pid(&self.data_dir())? {
+            Some(pid) if process_alive(pid) => {
+                let port = self.state()?.port;
+                Ok(Status::Running { port, pid })
+            }
+            _ => Ok(Status::Stopped),
+        }
+    }
+
+    /// A connection string for the superuser over TCP loopback.
+    pub fn url(&self, database: &str) -> Result<String> {
+        let state = self.state()?;
+        Ok(format!(
+            "postgresql://{}:{}@127.0.0.1:{}/{}",
+            state.superuser, state.password, state.port, database
+        ))
+    }
+
+    fn remove_stale_pid_file(&self) -> Result<()> {
+        let pid_file = self.data_dir().join("postmaster.pid");
+        if let Some(pid) = read_postmaster_pid(&self.data_dir())?
+            && !process_alive(pid)
+        {
+            tracing::warn!(
+                pid,
+                "removing stale postmaster.pid left by a server that is gone"
+            );
+            fs::remove_file(&pid_file)?;
+        }
+        Ok(())
+    }
+
+    fn wait_ready(&self, port: u16, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut cmd = Command::new(self.bin.join("pg_isready"));
+            cmd.args(["-q", "-h", "127.0.0.1", "-t", "2", "-p", &port.to_string()]);
+            if cmd.status().map(|s| s.success()).unwrap_or(false) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "PostgreSQL did not accept connections within {timeout:?}; see {}",
+                    self.log_file().display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(self.bin.join(program));
+        // The server user must be able to read its working directory.
+        cmd.current_dir("/");
+        cmd.env_remove("PGDATA")
+            .env_remove("PGPORT")
+            .env_remove("PGHOST");
+        self.owner.apply(&mut cmd);
+        cmd
+    }
+}
+
+/// A server started by [`Cluster::start_attached`]; dropping it stops the server.
+#[derive(Debug)]
+pub struct AttachedServer {
+    child: Option<Child>,
+    cluster: Cluster,
+    port: u16,
+}
+
+impl AttachedServer {
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn url(&self, database: &str) -> Result<String> {
+        self.cluster.url(database)
+    }
+
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// Stops the server and waits for it to exit.
+    pub fn stop(mut self) -> Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            // SIGINT is PostgreSQL's fast shutdown.
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+            child.wait().context("waiting for PostgreSQL to stop")?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for AttachedServer {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+fn run_quiet(mut cmd: Command, what: &str) -> Result<()> {
+    let out = cmd.output().with_context(|| format!("running {what}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(anyhow!(
+        "{what} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
+}
+
+fn read_postmaster_pid(data: &Path) -> Result<Option<u32>> {
+    let path = data.join("postmaster.pid");
+    match fs::read_to_string(&path) {
+        Ok(text) => Ok(text.lines().next().and_then(|l| l.trim().parse().ok())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    // A pid can be reused after a crash; only a postgres process counts.
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|c| c.trim().starts_with("postgres"))
+        .unwrap_or(false)
+}
+
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free loopback port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn port_is_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+fn random_hex(bytes: usize) -> Result<String> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).map_err(|e| anyhow!("no randomness for a password: {e}"))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
