@@ -17,11 +17,7 @@ pub enum AppendError {
     Invalid(#[from] InvalidInput),
     /// Another writer got there first; re-read the stream and decide again.
     #[error("stream {stream} is at version {actual}, but the append expected {expected:?}")]
-    Conflict {
-        stream: StreamName,
-        expected: ExpectedVersion,
-        actual: u64,
-    },
+    Conflict { stream: StreamName, expected: ExpectedVersion, actual: u64 },
     #[error("database error while appending: {0}")]
     Database(#[from] tokio_postgres::Error),
     #[error("no database connection: {0}")]
@@ -33,9 +29,7 @@ impl AppendError {
     pub fn is_retryable(&self) -> bool {
         match self {
             AppendError::Conflict { .. } => true,
-            AppendError::Database(e) => {
-                e.is_closed() || e.code().is_some_and(|c| c.code().starts_with("40"))
-            }
+            AppendError::Database(e) => e.is_closed() || e.code().is_some_and(|c| c.code().starts_with("40")),
             AppendError::Pool(_) => true,
             AppendError::Invalid(_) => false,
         }
@@ -77,31 +71,16 @@ impl<T> Rows<T> {
 /// already stored return what the first append stored, marked `duplicate`, and write
 /// nothing. The transaction holds the log's head row from here until it ends, so keep
 /// what follows an append short.
-pub async fn append(
-    tx: &Transaction<'_>,
-    appends: &[Append],
-) -> Result<Vec<Appended>, AppendError> {
+pub async fn append(tx: &Transaction<'_>, appends: &[Append]) -> Result<Vec<Appended>, AppendError> {
     for a in appends {
         a.validate()?;
     }
-    let head: i64 = tx
-        .query_one(
-            &tx.prepare_cached(include_str!("../sql/lock_head.sql"))
-                .await?,
-            &[],
-        )
-        .await?
-        .get(0);
+    let head: i64 = tx.query_one(&tx.prepare_cached(include_str!("../sql/lock_head.sql")).await?, &[]).await?.get(0);
 
-    let keys: Vec<&str> = appends
-        .iter()
-        .filter_map(|a| a.idempotency_key.as_deref())
-        .collect();
+    let keys: Vec<&str> = appends.iter().filter_map(|a| a.idempotency_key.as_deref()).collect();
     let mut known: HashMap<String, Appended> = HashMap::new();
     if !keys.is_empty() {
-        let stmt = tx
-            .prepare_cached(include_str!("../sql/find_idempotency_keys.sql"))
-            .await?;
+        let stmt = tx.prepare_cached(include_str!("../sql/find_idempotency_keys.sql")).await?;
         for row in tx.query(&stmt, &[&keys]).await? {
             let stream = StreamName::new(row.get::<_, String>(1))?;
             known.insert(
@@ -120,9 +99,7 @@ pub async fn append(
 
     let names: Vec<&str> = appends.iter().map(|a| a.stream.as_str()).collect();
     let mut versions: HashMap<String, u64> = HashMap::new();
-    let stmt = tx
-        .prepare_cached(include_str!("../sql/stream_versions.sql"))
-        .await?;
+    let stmt = tx.prepare_cached(include_str!("../sql/stream_versions.sql")).await?;
     for row in tx.query(&stmt, &[&names]).await? {
         versions.insert(row.get(0), row.get::<_, i64>(1) as u64);
     }
@@ -142,11 +119,7 @@ pub async fn append(
         }
         let current = versions.get(a.stream.as_str()).copied().unwrap_or(0);
         if !a.expected.admits(current) {
-            return Err(AppendError::Conflict {
-                stream: a.stream.clone(),
-                expected: a.expected,
-                actual: current,
-            });
+            return Err(AppendError::Conflict { stream: a.stream.clone(), expected: a.expected, actual: current });
         }
         let first_position = position + 1;
         let mut latest_occurrence: Option<DateTime<Utc>> = None;
@@ -158,19 +131,8 @@ pub async fn append(
                 Payload::Json(v) => {
                     push(&mut events, position, a, version, e, v.clone(), metadata);
                 }
-                Payload::Telemetry {
-                    bytes,
-                    occurred_at: at,
-                } => {
-                    push(
-                        &mut telemetry,
-                        position,
-                        a,
-                        version,
-                        e,
-                        bytes.clone(),
-                        metadata,
-                    );
+                Payload::Telemetry { bytes, occurred_at: at } => {
+                    push(&mut telemetry, position, a, version, e, bytes.clone(), metadata);
                     occurred_at.push(*at);
                     latest_occurrence = latest_occurrence.max(Some(*at));
                 }
@@ -188,10 +150,7 @@ pub async fn append(
             duplicate: false,
         };
         if let Some(key) = &a.idempotency_key {
-            let repeat = Appended {
-                duplicate: true,
-                ..appended.clone()
-            };
+            let repeat = Appended { duplicate: true, ..appended.clone() };
             known.insert(key.clone(), repeat);
             key_rows.push((key.clone(), appended.clone(), latest_occurrence));
         }
@@ -205,15 +164,8 @@ pub async fn append(
         let mut days: Vec<NaiveDate> = occurred_at.iter().map(|t| t.date_naive()).collect();
         days.sort();
         days.dedup();
-        tx.query(
-            &tx.prepare_cached(include_str!("../sql/ensure_partitions.sql"))
-                .await?,
-            &[&days],
-        )
-        .await?;
-        let stmt = tx
-            .prepare_cached(include_str!("../sql/insert_telemetry.sql"))
-            .await?;
+        tx.query(&tx.prepare_cached(include_str!("../sql/ensure_partitions.sql")).await?, &[&days]).await?;
+        let stmt = tx.prepare_cached(include_str!("../sql/insert_telemetry.sql")).await?;
         let t = &telemetry;
         tx.execute(
             &stmt,
@@ -232,77 +184,35 @@ pub async fn append(
         .await?;
     }
     if !events.position.is_empty() {
-        let stmt = tx
-            .prepare_cached(include_str!("../sql/insert_events.sql"))
-            .await?;
+        let stmt = tx.prepare_cached(include_str!("../sql/insert_events.sql")).await?;
         let e = &events;
         tx.execute(
             &stmt,
-            &[
-                &e.position,
-                &e.stream,
-                &e.version,
-                &e.event_type,
-                &e.schema_version,
-                &e.payload,
-                &e.metadata,
-                &e.key,
-            ],
+            &[&e.position, &e.stream, &e.version, &e.event_type, &e.schema_version, &e.payload, &e.metadata, &e.key],
         )
         .await?;
     }
-    let (names, (stream_versions, last_positions)): (Vec<String>, (Vec<i64>, Vec<i64>)) = touched
-        .into_iter()
-        .map(|(s, (v, p))| (s, (v as i64, p)))
-        .unzip();
+    let (names, (stream_versions, last_positions)): (Vec<String>, (Vec<i64>, Vec<i64>)) =
+        touched.into_iter().map(|(s, (v, p))| (s, (v as i64, p))).unzip();
     tx.execute(
-        &tx.prepare_cached(include_str!("../sql/upsert_streams.sql"))
-            .await?,
+        &tx.prepare_cached(include_str!("../sql/upsert_streams.sql")).await?,
         &[&names, &stream_versions, &last_positions],
     )
     .await?;
     if !key_rows.is_empty() {
-        let stmt = tx
-            .prepare_cached(include_str!("../sql/insert_idempotency_keys.sql"))
-            .await?;
+        let stmt = tx.prepare_cached(include_str!("../sql/insert_idempotency_keys.sql")).await?;
         let key: Vec<&str> = key_rows.iter().map(|(k, ..)| k.as_str()).collect();
         let stream: Vec<&str> = key_rows.iter().map(|(_, a, _)| a.stream.as_str()).collect();
         let first_position: Vec<i64> = key_rows.iter().map(|(_, a, _)| a.first_position).collect();
         let last_position: Vec<i64> = key_rows.iter().map(|(_, a, _)| a.last_position).collect();
-        let first_version: Vec<i64> = key_rows
-            .iter()
-            .map(|(_, a, _)| a.first_version as i64)
-            .collect();
-        let last_version: Vec<i64> = key_rows
-            .iter()
-            .map(|(_, a, _)| a.last_version as i64)
-            .collect();
+        let first_version: Vec<i64> = key_rows.iter().map(|(_, a, _)| a.first_version as i64).collect();
+        let last_version: Vec<i64> = key_rows.iter().map(|(_, a, _)| a.last_version as i64).collect();
         let expires: Vec<Option<DateTime<Utc>>> = key_rows.iter().map(|(.., t)| *t).collect();
-        tx.execute(
-            &stmt,
-            &[
-                &key,
-                &stream,
-                &first_position,
-                &last_position,
-                &first_version,
-                &last_version,
-                &expires,
-            ],
-        )
-        .await?;
+        tx.execute(&stmt, &[&key, &stream, &first_position, &last_position, &first_version, &last_version, &expires])
+            .await?;
     }
-    tx.execute(
-        &tx.prepare_cached(include_str!("../sql/advance_head.sql"))
-            .await?,
-        &[&position],
-    )
-    .await?;
-    tx.query(
-        &tx.prepare_cached(include_str!("../sql/notify.sql")).await?,
-        &[&position.to_string()],
-    )
-    .await?;
+    tx.execute(&tx.prepare_cached(include_str!("../sql/advance_head.sql")).await?, &[&position]).await?;
+    tx.query(&tx.prepare_cached(include_str!("../sql/notify.sql")).await?, &[&position.to_string()]).await?;
     Ok(results)
 }
 

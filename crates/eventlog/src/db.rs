@@ -26,9 +26,7 @@ pub struct Database {
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database")
-            .field("dbname", &self.config.get_dbname())
-            .finish_non_exhaustive()
+        f.debug_struct("Database").field("dbname", &self.config.get_dbname()).finish_non_exhaustive()
     }
 }
 
@@ -40,13 +38,8 @@ impl Database {
             config.application_name("floorwatch");
         }
         config.connect_timeout(Duration::from_secs(10));
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager =
+            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(max_connections)
             .wait_timeout(Some(Duration::from_secs(30)))
@@ -73,50 +66,34 @@ impl Database {
     }
 
     pub async fn client(&self) -> Result<deadpool_postgres::Object> {
-        self.pool
-            .get()
-            .await
-            .context("getting a database connection")
+        self.pool.get().await.context("getting a database connection")
     }
 
     /// Applies the event log's migrations (idempotent; safe to run from several
     /// processes at once).
     pub async fn migrate(&self) -> Result<()> {
-        self.run_migrations(embedded::migrations::runner(), "eventlog_schema_history")
-            .await
+        self.run_migrations(embedded::migrations::runner(), "eventlog_schema_history").await
     }
 
     /// Applies another component's migrations under the same lock, each component with
     /// its own history table.
-    pub async fn run_migrations(
-        &self,
-        runner: refinery::Runner,
-        history_table: &str,
-    ) -> Result<()> {
+    pub async fn run_migrations(&self, runner: refinery::Runner, history_table: &str) -> Result<()> {
         let mut client = self.client().await?;
-        client
-            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
-            .await?;
+        client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await?;
         let mut runner = runner.set_grouped(true);
         runner.set_migration_table_name(history_table);
         let result = runner
             .run_async(&mut **client)
             .await
             .with_context(|| format!("applying migrations recorded in {history_table}"));
-        client
-            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
-            .await?;
+        client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await?;
         result.map(|_| ())
     }
 
     /// A dedicated connection that LISTENs on `channels`; notifications arrive on the
     /// returned receiver, which closes when the connection is lost.
     pub async fn listen(&self, channels: &[&str]) -> Result<Listener> {
-        let (client, mut connection) = self
-            .config
-            .connect(NoTls)
-            .await
-            .context("opening a LISTEN connection")?;
+        let (client, mut connection) = self.config.connect(NoTls).await.context("opening a LISTEN connection")?;
         let (tx, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {
             let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
@@ -124,10 +101,7 @@ impl Database {
                 match message {
                     Ok(AsyncMessage::Notification(n)) => {
                         if tx
-                            .send(Notification {
-                                channel: n.channel().to_owned(),
-                                payload: n.payload().to_owned(),
-                            })
+                            .send(Notification { channel: n.channel().to_owned(), payload: n.payload().to_owned() })
                             .is_err()
                         {
                             break;
@@ -142,15 +116,9 @@ impl Database {
             }
         });
         for channel in channels {
-            client
-                .batch_execute(&format!("LISTEN {}", quote_ident(channel)))
-                .await?;
+            client.batch_execute(&format!("LISTEN {}", quote_ident(channel))).await?;
         }
-        Ok(Listener {
-            _client: client,
-            rx,
-            task,
-        })
+        Ok(Listener { _client: client, rx, task })
     }
 }
 

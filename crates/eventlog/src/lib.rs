@@ -25,9 +25,8 @@ pub use append::{AppendError, LOG_CHANNEL, append};
 pub use db::{Database, Listener, Notification, quote_ident};
 pub use deadpool_postgres::{Client, GenericClient, Pool, Transaction};
 pub use model::{
-    Append, Appended, ExpectedVersion, InvalidInput, MAX_BINARY_PAYLOAD_BYTES,
-    MAX_JSON_PAYLOAD_BYTES, Metadata, NewEvent, Payload, READINGS_RECORDED, RecordedEvent,
-    StreamName,
+    Append, Appended, ExpectedVersion, InvalidInput, MAX_BINARY_PAYLOAD_BYTES, MAX_JSON_PAYLOAD_BYTES, Metadata,
+    NewEvent, Payload, READINGS_RECORDED, RecordedEvent, StreamName,
 };
 pub use read::{ReadError, head_position, read_all, read_stream};
 pub use retention::{RetentionReport, ensure_partitions, expire_telemetry, prepare_days_ahead};
@@ -36,15 +35,8 @@ pub use subscription::{Handler, Subscription, SubscriptionConfig, checkpoint};
 
 /// Appends in a transaction of its own and commits: the convenience for writers that
 /// write nothing else.
-pub async fn append_and_commit(
-    db: &Database,
-    appends: &[Append],
-) -> Result<Vec<Appended>, AppendError> {
-    let mut client = db
-        .pool()
-        .get()
-        .await
-        .map_err(|e| AppendError::Pool(e.to_string()))?;
+pub async fn append_and_commit(db: &Database, appends: &[Append]) -> Result<Vec<Appended>, AppendError> {
+    let mut client = db.pool().get().await.map_err(|e| AppendError::Pool(e.to_string()))?;
     let tx = client.transaction().await?;
     let result = append(&tx, appends).await?;
     tx.commit().await?;

@@ -21,32 +21,18 @@ pub enum InvalidInput {
         "stream name {0:?} is not `category-id` (category: a letter then letters/digits; id: letters, digits, `-_.:`)"
     )]
     StreamName(String),
-    #[error(
-        "event type {0:?} must be 1..={MAX_TYPE_BYTES} ASCII letters and digits starting with a capital letter"
-    )]
+    #[error("event type {0:?} must be 1..={MAX_TYPE_BYTES} ASCII letters and digits starting with a capital letter")]
     EventType(String),
     #[error("{what} is {len} bytes; the limit is {max}")]
-    TooLarge {
-        what: &'static str,
-        len: usize,
-        max: usize,
-    },
+    TooLarge { what: &'static str, len: usize, max: usize },
     #[error("an append needs at least one event")]
     NoEvents,
     #[error("idempotency key must be 1..={MAX_KEY_BYTES} printable ASCII characters")]
     IdempotencyKey,
     #[error("reading {index} of sensor {sensor} has a non-finite value")]
     NonFiniteValue { index: usize, sensor: u32 },
-    #[error(
-        "reading {index} of sensor {sensor} at {ts_ms} ms is outside the accepted window {from_ms}..={to_ms} ms"
-    )]
-    TimestampOutOfWindow {
-        index: usize,
-        sensor: u32,
-        ts_ms: i64,
-        from_ms: i64,
-        to_ms: i64,
-    },
+    #[error("reading {index} of sensor {sensor} at {ts_ms} ms is outside the accepted window {from_ms}..={to_ms} ms")]
+    TimestampOutOfWindow { index: usize, sensor: u32, ts_ms: i64, from_ms: i64, to_ms: i64 },
     #[error("telemetry batch: {0}")]
     Batch(String),
     #[error("metadata field {0} is longer than {MAX_METADATA_FIELD_BYTES} bytes")]
@@ -63,21 +49,12 @@ impl StreamName {
         let name = name.into();
         let valid = name.len() <= MAX_STREAM_NAME_BYTES
             && name.split_once('-').is_some_and(|(category, id)| {
-                category
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphabetic())
+                category.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
                     && category.chars().all(|c| c.is_ascii_alphanumeric())
                     && !id.is_empty()
-                    && id
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+                    && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
             });
-        if valid {
-            Ok(StreamName(name))
-        } else {
-            Err(InvalidInput::StreamName(name))
-        }
+        if valid { Ok(StreamName(name)) } else { Err(InvalidInput::StreamName(name)) }
     }
 
     /// Builds `category-id` from its parts.
@@ -155,17 +132,11 @@ pub struct Metadata {
 
 impl Metadata {
     pub fn from_source(source: impl Into<String>) -> Self {
-        Metadata {
-            source: Some(source.into()),
-            ..Metadata::default()
-        }
+        Metadata { source: Some(source.into()), ..Metadata::default() }
     }
 
     pub fn by(actor: impl Into<String>) -> Self {
-        Metadata {
-            actor: Some(actor.into()),
-            ..Metadata::default()
-        }
+        Metadata { actor: Some(actor.into()), ..Metadata::default() }
     }
 
     fn validate(&self) -> Result<(), InvalidInput> {
@@ -176,10 +147,7 @@ impl Metadata {
             ("source", &self.source),
         ];
         for (name, value) in fields {
-            if value
-                .as_ref()
-                .is_some_and(|v| v.len() > MAX_METADATA_FIELD_BYTES)
-            {
+            if value.as_ref().is_some_and(|v| v.len() > MAX_METADATA_FIELD_BYTES) {
                 return Err(InvalidInput::Metadata(name));
             }
         }
@@ -220,30 +188,19 @@ impl NewEvent {
         metadata: Metadata,
     ) -> Result<NewEvent, InvalidInput> {
         let value = serde_json::to_value(body).map_err(|e| InvalidInput::Batch(e.to_string()))?;
-        let event = NewEvent {
-            event_type: event_type.to_owned(),
-            schema_version,
-            payload: Payload::Json(value),
-            metadata,
-        };
+        let event =
+            NewEvent { event_type: event_type.to_owned(), schema_version, payload: Payload::Json(value), metadata };
         event.validate()?;
         Ok(event)
     }
 
     /// A `ReadingsRecorded` event: every value finite, every timestamp within
     /// `window_ms` (from..=to, ms since the epoch). `occurred_at` is the earliest reading.
-    pub fn readings(
-        readings: &[Reading],
-        window_ms: (i64, i64),
-        metadata: Metadata,
-    ) -> Result<NewEvent, InvalidInput> {
+    pub fn readings(readings: &[Reading], window_ms: (i64, i64), metadata: Metadata) -> Result<NewEvent, InvalidInput> {
         let (from_ms, to_ms) = window_ms;
         for (index, r) in readings.iter().enumerate() {
             if !r.value.is_finite() {
-                return Err(InvalidInput::NonFiniteValue {
-                    index,
-                    sensor: r.sensor,
-                });
+                return Err(InvalidInput::NonFiniteValue { index, sensor: r.sensor });
             }
             if r.ts_ms < from_ms || r.ts_ms > to_ms {
                 return Err(InvalidInput::TimestampOutOfWindow {
@@ -257,9 +214,8 @@ impl NewEvent {
         }
         let bytes = telemetry::encode(readings).map_err(|e| InvalidInput::Batch(e.to_string()))?;
         let earliest = readings.iter().map(|r| r.ts_ms).min().unwrap_or(from_ms);
-        let occurred_at = DateTime::from_timestamp_millis(earliest).ok_or_else(|| {
-            InvalidInput::Batch(format!("timestamp {earliest} ms is not representable"))
-        })?;
+        let occurred_at = DateTime::from_timestamp_millis(earliest)
+            .ok_or_else(|| InvalidInput::Batch(format!("timestamp {earliest} ms is not representable")))?;
         let event = NewEvent {
             event_type: READINGS_RECORDED.to_owned(),
             schema_version: 1,
@@ -283,11 +239,7 @@ impl NewEvent {
             Payload::Json(v) => {
                 let len = serde_json::to_vec(v).map(|b| b.len()).unwrap_or(usize::MAX);
                 if len > MAX_JSON_PAYLOAD_BYTES {
-                    return Err(InvalidInput::TooLarge {
-                        what: "JSON payload",
-                        len,
-                        max: MAX_JSON_PAYLOAD_BYTES,
-                    });
+                    return Err(InvalidInput::TooLarge { what: "JSON payload", len, max: MAX_JSON_PAYLOAD_BYTES });
                 }
             }
             Payload::Telemetry { bytes, .. } => {
@@ -316,12 +268,7 @@ pub struct Append {
 
 impl Append {
     pub fn new(stream: StreamName, expected: ExpectedVersion, events: Vec<NewEvent>) -> Self {
-        Append {
-            stream,
-            expected,
-            events,
-            idempotency_key: None,
-        }
+        Append { stream, expected, events, idempotency_key: None }
     }
 
     pub fn idempotent(mut self, key: impl Into<String>) -> Self {
@@ -334,9 +281,7 @@ impl Append {
             return Err(InvalidInput::NoEvents);
         }
         if let Some(key) = &self.idempotency_key
-            && (key.is_empty()
-                || key.len() > MAX_KEY_BYTES
-                || !key.chars().all(|c| c.is_ascii_graphic()))
+            && (key.is_empty() || key.len() > MAX_KEY_BYTES || !key.chars().all(|c| c.is_ascii_graphic()))
         {
             return Err(InvalidInput::IdempotencyKey);
         }
@@ -375,9 +320,7 @@ impl RecordedEvent {
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         match &self.payload {
             Payload::Json(v) => T::deserialize(v),
-            Payload::Telemetry { .. } => Err(serde::de::Error::custom(
-                "a telemetry batch has no JSON body",
-            )),
+            Payload::Telemetry { .. } => Err(serde::de::Error::custom("a telemetry batch has no JSON body")),
         }
     }
 
@@ -396,34 +339,16 @@ mod tests {
 
     #[test]
     fn stream_names_are_category_dash_id() {
-        for good in [
-            "machine-P1-L03-M042",
-            "anomaly-7f3a.1",
-            "readings-P1-L03",
-            "a-b",
-            "x1-y:z_w",
-        ] {
+        for good in ["machine-P1-L03-M042", "anomaly-7f3a.1", "readings-P1-L03", "a-b", "x1-y:z_w"] {
             let s = StreamName::new(good).unwrap();
             assert_eq!(s.as_str(), good);
         }
-        assert_eq!(
-            StreamName::new("machine-P1-L03").unwrap().category(),
-            "machine"
-        );
+        assert_eq!(StreamName::new("machine-P1-L03").unwrap().category(), "machine");
         assert_eq!(StreamName::new("machine-P1-L03").unwrap().id(), "P1-L03");
         let too_long = format!("a-{}", "b".repeat(300));
-        for bad in [
-            "",
-            "machine",
-            "machine-",
-            "-id",
-            "1abc-x",
-            "ma chine-x",
-            "m-x y",
-            "m-x'; DROP TABLE",
-            "ß-x",
-            &too_long,
-        ] {
+        for bad in
+            ["", "machine", "machine-", "-id", "1abc-x", "ma chine-x", "m-x y", "m-x'; DROP TABLE", "ß-x", &too_long]
+        {
             assert!(StreamName::new(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -440,30 +365,18 @@ mod tests {
         let m = Metadata::default();
         let ok = [Reading::new(1, 100, 1.0), Reading::new(2, 150, 2.0)];
         let e = NewEvent::readings(&ok, (0, 200), m.clone()).unwrap();
-        assert!(
-            matches!(&e.payload, Payload::Telemetry { occurred_at, .. } if occurred_at.timestamp_millis() == 100)
-        );
+        assert!(matches!(&e.payload, Payload::Telemetry { occurred_at, .. } if occurred_at.timestamp_millis() == 100));
         let nan = [Reading::new(1, 100, f64::NAN)];
         assert_eq!(
             NewEvent::readings(&nan, (0, 200), m.clone()),
-            Err(InvalidInput::NonFiniteValue {
-                index: 0,
-                sensor: 1
-            })
+            Err(InvalidInput::NonFiniteValue { index: 0, sensor: 1 })
         );
         let late = [Reading::new(1, 100, 1.0), Reading::new(4, 900, 1.0)];
         assert!(matches!(
             NewEvent::readings(&late, (0, 200), m.clone()),
-            Err(InvalidInput::TimestampOutOfWindow {
-                index: 1,
-                sensor: 4,
-                ..
-            })
+            Err(InvalidInput::TimestampOutOfWindow { index: 1, sensor: 4, .. })
         ));
-        assert!(matches!(
-            NewEvent::readings(&[], (0, 200), m),
-            Err(InvalidInput::Batch(_))
-        ));
+        assert!(matches!(NewEvent::readings(&[], (0, 200), m), Err(InvalidInput::Batch(_))));
     }
 
     #[test]
@@ -474,25 +387,15 @@ mod tests {
             Err(InvalidInput::TooLarge { .. })
         ));
         for bad_type in ["", "lowercase", "Has Space", "Semi;colon"] {
-            assert!(
-                NewEvent::json(bad_type, 1, &1, Metadata::default()).is_err(),
-                "{bad_type:?}"
-            );
+            assert!(NewEvent::json(bad_type, 1, &1, Metadata::default()).is_err(), "{bad_type:?}");
         }
         let long_actor = Metadata::by("a".repeat(201));
-        assert_eq!(
-            NewEvent::json("NoteAdded", 1, &1, long_actor),
-            Err(InvalidInput::Metadata("actor"))
-        );
+        assert_eq!(NewEvent::json("NoteAdded", 1, &1, long_actor), Err(InvalidInput::Metadata("actor")));
         let stream = StreamName::new("note-1").unwrap();
-        assert_eq!(
-            Append::new(stream.clone(), ExpectedVersion::Any, vec![]).validate(),
-            Err(InvalidInput::NoEvents)
-        );
+        assert_eq!(Append::new(stream.clone(), ExpectedVersion::Any, vec![]).validate(), Err(InvalidInput::NoEvents));
         let event = NewEvent::json("NoteAdded", 1, &1, Metadata::default()).unwrap();
         for key in ["", "has space", &"k".repeat(201)] {
-            let append = Append::new(stream.clone(), ExpectedVersion::Any, vec![event.clone()])
-                .idempotent(key);
+            let append = Append::new(stream.clone(), ExpectedVersion::Any, vec![event.clone()]).idempotent(key);
             assert_eq!(append.validate(), Err(InvalidInput::IdempotencyKey));
         }
     }

@@ -27,19 +27,10 @@ pub async fn read_all(
     let limit = limit as i64;
     let rows = match categories {
         None => {
-            client
-                .query(
-                    &client
-                        .prepare_cached(include_str!("../sql/read_all.sql"))
-                        .await?,
-                    &[&after, &limit],
-                )
-                .await?
+            client.query(&client.prepare_cached(include_str!("../sql/read_all.sql")).await?, &[&after, &limit]).await?
         }
         Some(c) => {
-            let stmt = client
-                .prepare_cached(include_str!("../sql/read_categories.sql"))
-                .await?;
+            let stmt = client.prepare_cached(include_str!("../sql/read_categories.sql")).await?;
             client.query(&stmt, &[&after, &limit, &c]).await?
         }
     };
@@ -53,23 +44,14 @@ pub async fn read_stream(
     after_version: u64,
     limit: usize,
 ) -> Result<Vec<RecordedEvent>, ReadError> {
-    let stmt = client
-        .prepare_cached(include_str!("../sql/read_stream.sql"))
-        .await?;
-    let rows = client
-        .query(
-            &stmt,
-            &[&stream.as_str(), &(after_version as i64), &(limit as i64)],
-        )
-        .await?;
+    let stmt = client.prepare_cached(include_str!("../sql/read_stream.sql")).await?;
+    let rows = client.query(&stmt, &[&stream.as_str(), &(after_version as i64), &(limit as i64)]).await?;
     rows.iter().map(from_row).collect()
 }
 
 /// The newest position in the log (0 when empty).
 pub async fn head_position(client: &impl GenericClient) -> Result<i64, ReadError> {
-    let stmt = client
-        .prepare_cached(include_str!("../sql/head_position.sql"))
-        .await?;
+    let stmt = client.prepare_cached(include_str!("../sql/head_position.sql")).await?;
     Ok(client.query_one(&stmt, &[]).await?.get(0))
 }
 
@@ -84,13 +66,11 @@ fn from_row(row: &Row) -> Result<RecordedEvent, ReadError> {
         (Some(v), None, _) => Payload::Json(v),
         (None, Some(bytes), Some(occurred_at)) => Payload::Telemetry { bytes, occurred_at },
         _ => {
-            return Err(corrupt(
-                "payload is neither JSON nor a telemetry batch".into(),
-            ));
+            return Err(corrupt("payload is neither JSON nor a telemetry batch".into()));
         }
     };
-    let metadata: Metadata = serde_json::from_value(row.get::<_, serde_json::Value>(7))
-        .map_err(|e| corrupt(format!("metadata: {e}")))?;
+    let metadata: Metadata =
+        serde_json::from_value(row.get::<_, serde_json::Value>(7)).map_err(|e| corrupt(format!("metadata: {e}")))?;
     Ok(RecordedEvent {
         position,
         stream,

@@ -20,18 +20,8 @@ pub async fn ensure_partitions(db: &Database, days: &[NaiveDate]) -> anyhow::Res
     let mut client = db.client().await?;
     let tx = client.transaction().await?;
     // Partition DDL is serialised with appends, which may create partitions too.
-    tx.query(
-        &tx.prepare_cached(include_str!("../sql/lock_head.sql"))
-            .await?,
-        &[],
-    )
-    .await?;
-    tx.query(
-        &tx.prepare_cached(include_str!("../sql/ensure_partitions.sql"))
-            .await?,
-        &[&days],
-    )
-    .await?;
+    tx.query(&tx.prepare_cached(include_str!("../sql/lock_head.sql")).await?, &[]).await?;
+    tx.query(&tx.prepare_cached(include_str!("../sql/ensure_partitions.sql")).await?, &[&days]).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -39,40 +29,23 @@ pub async fn ensure_partitions(db: &Database, days: &[NaiveDate]) -> anyhow::Res
 /// Creates partitions for `now`'s day and the next two, so appends rarely create one.
 pub async fn prepare_days_ahead(db: &Database, now: DateTime<Utc>) -> anyhow::Result<()> {
     let today = now.date_naive();
-    let days: Vec<NaiveDate> = (0..3)
-        .filter_map(|d| today.checked_add_signed(Duration::days(d)))
-        .collect();
+    let days: Vec<NaiveDate> = (0..3).filter_map(|d| today.checked_add_signed(Duration::days(d))).collect();
     ensure_partitions(db, &days).await
 }
 
 /// Drops every telemetry partition whose whole day lies before `cutoff`, unless a
 /// subscriber has not yet read all of it, and forgets the idempotency keys of the
 /// batches that went with them.
-pub async fn expire_telemetry(
-    db: &Database,
-    cutoff: DateTime<Utc>,
-) -> anyhow::Result<RetentionReport> {
+pub async fn expire_telemetry(db: &Database, cutoff: DateTime<Utc>) -> anyhow::Result<RetentionReport> {
     let mut client = db.client().await?;
     let partitions: Vec<String> = client
-        .query(
-            &client
-                .prepare_cached(include_str!("../sql/telemetry_partitions.sql"))
-                .await?,
-            &[],
-        )
+        .query(&client.prepare_cached(include_str!("../sql/telemetry_partitions.sql")).await?, &[])
         .await?
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let slowest: Option<i64> = client
-        .query_one(
-            &client
-                .prepare_cached(include_str!("../sql/min_checkpoint.sql"))
-                .await?,
-            &[],
-        )
-        .await?
-        .get(0);
+    let slowest: Option<i64> =
+        client.query_one(&client.prepare_cached(include_str!("../sql/min_checkpoint.sql")).await?, &[]).await?.get(0);
     let mut report = RetentionReport::default();
     let mut oldest_kept: Option<DateTime<Utc>> = None;
     for name in partitions {
@@ -85,16 +58,9 @@ pub async fn expire_telemetry(
             continue;
         }
         let tx = client.transaction().await?;
-        tx.query(
-            &tx.prepare_cached(include_str!("../sql/lock_head.sql"))
-                .await?,
-            &[],
-        )
-        .await?;
-        let newest: Option<i64> = tx
-            .query_one(&format!("SELECT max(position) FROM eventlog.{name}"), &[])
-            .await?
-            .get(0);
+        tx.query(&tx.prepare_cached(include_str!("../sql/lock_head.sql")).await?, &[]).await?;
+        let newest: Option<i64> =
+            tx.query_one(&format!("SELECT max(position) FROM eventlog.{name}"), &[]).await?.get(0);
         if let (Some(newest), Some(slowest)) = (newest, slowest)
             && newest > slowest
         {
@@ -104,15 +70,12 @@ pub async fn expire_telemetry(
             report.held_back.push(name);
             continue;
         }
-        tx.batch_execute(&format!("DROP TABLE eventlog.{name}"))
-            .await?;
+        tx.batch_execute(&format!("DROP TABLE eventlog.{name}")).await?;
         tx.commit().await?;
         report.dropped.push(name);
     }
     let keys_before = oldest_kept.unwrap_or(cutoff);
-    let stmt = client
-        .prepare_cached(include_str!("../sql/expire_idempotency_keys.sql"))
-        .await?;
+    let stmt = client.prepare_cached(include_str!("../sql/expire_idempotency_keys.sql")).await?;
     report.idempotency_keys_expired = client.execute(&stmt, &[&keys_before]).await?;
     Ok(report)
 }

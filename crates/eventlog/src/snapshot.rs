@@ -39,21 +39,10 @@ pub async fn save_snapshot<T: Serialize>(
     state: &T,
 ) -> Result<(), SnapshotError> {
     let value = serde_json::to_value(state)?;
-    let stmt = client
-        .prepare_cached(include_str!("../sql/save_snapshot.sql"))
-        .await?;
-    client
-        .execute(
-            &stmt,
-            &[&stream.as_str(), &(version as i64), &schema_version, &value],
-        )
-        .await?;
-    let prune = client
-        .prepare_cached(include_str!("../sql/prune_snapshots.sql"))
-        .await?;
-    client
-        .execute(&prune, &[&stream.as_str(), &KEEP_PER_STREAM])
-        .await?;
+    let stmt = client.prepare_cached(include_str!("../sql/save_snapshot.sql")).await?;
+    client.execute(&stmt, &[&stream.as_str(), &(version as i64), &schema_version, &value]).await?;
+    let prune = client.prepare_cached(include_str!("../sql/prune_snapshots.sql")).await?;
+    client.execute(&prune, &[&stream.as_str(), &KEEP_PER_STREAM]).await?;
     Ok(())
 }
 
@@ -64,9 +53,7 @@ pub async fn load_snapshot<T: DeserializeOwned>(
     stream: &StreamName,
     at_most_version: u64,
 ) -> Result<Option<Snapshot<T>>, SnapshotError> {
-    let stmt = client
-        .prepare_cached(include_str!("../sql/load_snapshot.sql"))
-        .await?;
+    let stmt = client.prepare_cached(include_str!("../sql/load_snapshot.sql")).await?;
     let bound = at_most_version.min(i64::MAX as u64) as i64;
     let Some(row) = client.query_opt(&stmt, &[&stream.as_str(), &bound]).await? else {
         return Ok(None);

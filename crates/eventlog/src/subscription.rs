@@ -20,21 +20,14 @@ use crate::read::{head_position, read_all};
 pub trait Handler: Send {
     /// Rebuilds in-memory state from the database (called before the first batch and
     /// after any failure).
-    fn load(
-        &mut self,
-        client: &deadpool_postgres::Client,
-    ) -> impl Future<Output = Result<()>> + Send {
+    fn load(&mut self, client: &deadpool_postgres::Client) -> impl Future<Output = Result<()>> + Send {
         let _ = client;
         async { Ok(()) }
     }
 
     /// Applies `events` (in position order) inside `tx`, which also stores the new
     /// checkpoint when it commits.
-    fn apply(
-        &mut self,
-        tx: &Transaction<'_>,
-        events: &[RecordedEvent],
-    ) -> impl Future<Output = Result<()>> + Send;
+    fn apply(&mut self, tx: &Transaction<'_>, events: &[RecordedEvent]) -> impl Future<Output = Result<()>> + Send;
 
     /// Called after the batch ending at `position` has committed.
     fn committed(&mut self, position: i64) {
@@ -108,25 +101,15 @@ impl Subscription {
         handler: &mut H,
     ) -> Result<usize> {
         let tx = client.transaction().await?;
-        let create = tx
-            .prepare_cached(include_str!("../sql/create_checkpoint.sql"))
-            .await?;
+        let create = tx.prepare_cached(include_str!("../sql/create_checkpoint.sql")).await?;
         tx.execute(&create, &[&self.config.name]).await?;
-        let lock = tx
-            .prepare_cached(include_str!("../sql/lock_checkpoint.sql"))
-            .await?;
+        let lock = tx.prepare_cached(include_str!("../sql/lock_checkpoint.sql")).await?;
         let after: i64 = tx.query_one(&lock, &[&self.config.name]).await?.get(0);
         // Read the head before the events: every position up to it is committed and
         // visible to the next statement, so a filtered reader that found fewer events
         // than it asked for may move its checkpoint up to the head.
         let head = head_position(&tx).await?;
-        let events = read_all(
-            &tx,
-            after,
-            self.config.batch_max_events,
-            self.config.categories.as_deref(),
-        )
-        .await?;
+        let events = read_all(&tx, after, self.config.batch_max_events, self.config.categories.as_deref()).await?;
         let mut last = events.last().map_or(after, |e| e.position);
         if events.len() < self.config.batch_max_events {
             last = last.max(head);
@@ -141,9 +124,7 @@ impl Subscription {
                 .await
                 .with_context(|| format!("{} applying events after {after}", self.config.name))?;
         }
-        let save = tx
-            .prepare_cached(include_str!("../sql/save_checkpoint.sql"))
-            .await?;
+        let save = tx.prepare_cached(include_str!("../sql/save_checkpoint.sql")).await?;
         tx.execute(&save, &[&self.config.name, &last]).await?;
         tx.commit().await?;
         handler.committed(last);
@@ -160,11 +141,7 @@ impl Subscription {
 
     /// Runs until `shutdown` completes: applies new events as NOTIFY announces them,
     /// and after any error reconnects with back-off and resumes from the checkpoint.
-    pub async fn run<H: Handler>(
-        &self,
-        handler: &mut H,
-        shutdown: impl Future<Output = ()>,
-    ) -> Result<()> {
+    pub async fn run<H: Handler>(&self, handler: &mut H, shutdown: impl Future<Output = ()>) -> Result<()> {
         tokio::pin!(shutdown);
         let mut backoff = Duration::from_millis(100);
         loop {
@@ -202,11 +179,6 @@ impl Subscription {
 
 /// The stored checkpoint of `subscriber` (0 when none).
 pub async fn checkpoint(client: &impl GenericClient, subscriber: &str) -> Result<i64> {
-    let stmt = client
-        .prepare_cached(include_str!("../sql/read_checkpoint.sql"))
-        .await?;
-    Ok(client
-        .query_opt(&stmt, &[&subscriber])
-        .await?
-        .map_or(0, |r| r.get(0)))
+    let stmt = client.prepare_cached(include_str!("../sql/read_checkpoint.sql")).await?;
+    Ok(client.query_opt(&stmt, &[&subscriber]).await?.map_or(0, |r| r.get(0)))
 }

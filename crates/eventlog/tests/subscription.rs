@@ -33,11 +33,7 @@ struct Recorder {
 }
 
 impl Handler for Recorder {
-    async fn apply(
-        &mut self,
-        tx: &Transaction<'_>,
-        events: &[RecordedEvent],
-    ) -> anyhow::Result<()> {
+    async fn apply(&mut self, tx: &Transaction<'_>, events: &[RecordedEvent]) -> anyhow::Result<()> {
         let positions: Vec<i64> = events.iter().map(|e| e.position).collect();
         tx.execute(
             "INSERT INTO seen (subscriber, position) SELECT $1, unnest($2::bigint[])",
@@ -62,10 +58,7 @@ impl Rng {
 async fn seen(db: &Database, subscriber: &str) -> Vec<i64> {
     let client = db.client().await.unwrap();
     client
-        .query(
-            "SELECT position FROM seen WHERE subscriber = $1 ORDER BY seq",
-            &[&subscriber],
-        )
+        .query("SELECT position FROM seen WHERE subscriber = $1 ORDER BY seq", &[&subscriber])
         .await
         .unwrap()
         .iter()
@@ -96,23 +89,15 @@ async fn subscriber_sees_every_committed_event_exactly_once_in_order_across_rest
                     let style = rng.below(10);
                     if style < 3 {
                         // Open, busy with other work, while later transactions commit.
-                        tx.execute("INSERT INTO side_effects VALUES (1)", &[])
-                            .await
-                            .unwrap();
+                        tx.execute("INSERT INTO side_effects VALUES (1)", &[]).await.unwrap();
                         tokio::time::sleep(Duration::from_millis(rng.below(25))).await;
                     }
                     let n = 1 + rng.below(3);
                     let stream = StreamName::new(format!("w{w}-{}", t % 5)).unwrap();
-                    let appended = append(
-                        &tx,
-                        &[Append::new(
-                            stream,
-                            ExpectedVersion::Any,
-                            (0..n).map(event).collect(),
-                        )],
-                    )
-                    .await
-                    .unwrap();
+                    let appended =
+                        append(&tx, &[Append::new(stream, ExpectedVersion::Any, (0..n).map(event).collect())])
+                            .await
+                            .unwrap();
                     if style >= 8 {
                         // Held open after appending: nothing later may be delivered before it.
                         tokio::time::sleep(Duration::from_millis(rng.below(20))).await;
@@ -123,19 +108,13 @@ async fn subscriber_sees_every_committed_event_exactly_once_in_order_across_rest
                     }
                     tx.commit().await.unwrap();
                     let a = &appended[0];
-                    committed
-                        .lock()
-                        .unwrap()
-                        .extend(a.first_position..=a.last_position);
+                    committed.lock().unwrap().extend(a.first_position..=a.last_position);
                 }
             })
         })
         .collect();
 
-    let subscription = Subscription::new(
-        db.clone(),
-        SubscriptionConfig::new("recorder").batch_max_events(7),
-    );
+    let subscription = Subscription::new(db.clone(), SubscriptionConfig::new("recorder").batch_max_events(7));
     let mut rng = Rng(42);
     let mut restarts = 0;
     while !writers.iter().all(|w| w.is_finished()) {
@@ -153,27 +132,18 @@ async fn subscriber_sees_every_committed_event_exactly_once_in_order_across_rest
         w.await.unwrap();
     }
     let delivered_live = seen(&db, "recorder").await.len();
-    subscription
-        .catch_up(&mut Recorder { name: "recorder" })
-        .await
-        .unwrap();
+    subscription.catch_up(&mut Recorder { name: "recorder" }).await.unwrap();
 
     let mut expected = committed.lock().unwrap().clone();
     expected.sort_unstable();
     let got = seen(&db, "recorder").await;
-    assert!(
-        restarts > 3,
-        "the subscriber was restarted only {restarts} times"
-    );
+    assert!(restarts > 3, "the subscriber was restarted only {restarts} times");
     assert!(
         delivered_live > got.len() / 2,
         "only {delivered_live} of {} events were delivered while writers ran",
         got.len()
     );
-    assert!(
-        got.windows(2).all(|w| w[0] < w[1]),
-        "out of order or doubled: {got:?}"
-    );
+    assert!(got.windows(2).all(|w| w[0] < w[1]), "out of order or doubled: {got:?}");
     assert_eq!(got, expected, "seen positions differ from committed ones");
 }
 
@@ -185,24 +155,15 @@ async fn an_event_committed_late_is_not_skipped() {
     let sub = Subscription::new(db.clone(), SubscriptionConfig::new("late"));
     let mut client_a = db.client().await.unwrap();
     let tx_a = client_a.transaction().await.unwrap();
-    let a = append(
-        &tx_a,
-        &[Append::new(
-            StreamName::new("a-1").unwrap(),
-            ExpectedVersion::Any,
-            vec![event(1)],
-        )],
-    )
-    .await
-    .unwrap();
+    let a = append(&tx_a, &[Append::new(StreamName::new("a-1").unwrap(), ExpectedVersion::Any, vec![event(1)])])
+        .await
+        .unwrap();
 
     let b = tokio::spawn({
         let db = db.clone();
         async move {
             let s = StreamName::new("b-1").unwrap();
-            append_and_commit(&db, &[Append::new(s, ExpectedVersion::Any, vec![event(2)])])
-                .await
-                .unwrap()
+            append_and_commit(&db, &[Append::new(s, ExpectedVersion::Any, vec![event(2)])]).await.unwrap()
         }
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -211,10 +172,7 @@ async fn an_event_committed_late_is_not_skipped() {
     let b = b.await.unwrap();
     sub.catch_up(&mut Recorder { name: "late" }).await.unwrap();
 
-    assert_eq!(
-        seen(&db, "late").await,
-        [a[0].first_position, b[0].first_position]
-    );
+    assert_eq!(seen(&db, "late").await, [a[0].first_position, b[0].first_position]);
 }
 
 #[tokio::test]
@@ -223,23 +181,15 @@ async fn a_notification_wakes_the_subscriber_without_polling() {
     let mut config = SubscriptionConfig::new("waker");
     config.idle_recheck_ms = 3_600_000; // without NOTIFY it would wait an hour
     let subscription = Subscription::new(db.clone(), config);
-    let task = tokio::spawn(async move {
-        subscription
-            .run(&mut Recorder { name: "waker" }, std::future::pending())
-            .await
-    });
+    let task =
+        tokio::spawn(async move { subscription.run(&mut Recorder { name: "waker" }, std::future::pending()).await });
     // Let it start, read nothing and go to sleep on LISTEN.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let s = StreamName::new("thing-1").unwrap();
-    append_and_commit(&db, &[Append::new(s, ExpectedVersion::Any, vec![event(1)])])
-        .await
-        .unwrap();
+    append_and_commit(&db, &[Append::new(s, ExpectedVersion::Any, vec![event(1)])]).await.unwrap();
     let mut waited = Duration::ZERO;
     while seen(&db, "waker").await.is_empty() {
-        assert!(
-            waited < Duration::from_secs(30),
-            "no wake-up after a NOTIFY"
-        );
+        assert!(waited < Duration::from_secs(30), "no wake-up after a NOTIFY");
         tokio::time::sleep(Duration::from_millis(20)).await;
         waited += Duration::from_millis(20);
     }
@@ -251,40 +201,17 @@ async fn a_filtered_subscriber_moves_past_events_of_other_categories() {
     let db = log().await;
     for i in 0..5 {
         let s = StreamName::new(format!("other-{i}")).unwrap();
-        append_and_commit(&db, &[Append::new(s, ExpectedVersion::Any, vec![event(i)])])
-            .await
-            .unwrap();
+        append_and_commit(&db, &[Append::new(s, ExpectedVersion::Any, vec![event(i)])]).await.unwrap();
     }
     let wanted = StreamName::new("wanted-1").unwrap();
-    append_and_commit(
-        &db,
-        &[Append::new(wanted, ExpectedVersion::Any, vec![event(9)])],
-    )
-    .await
-    .unwrap();
-    append_and_commit(
-        &db,
-        &[Append::new(
-            StreamName::new("other-9").unwrap(),
-            ExpectedVersion::Any,
-            vec![event(9)],
-        )],
-    )
-    .await
-    .unwrap();
-    let sub = Subscription::new(
-        db.clone(),
-        SubscriptionConfig::new("filtered").categories(&["wanted"]),
-    );
-    let checkpoint = sub
-        .catch_up(&mut Recorder { name: "filtered" })
+    append_and_commit(&db, &[Append::new(wanted, ExpectedVersion::Any, vec![event(9)])]).await.unwrap();
+    append_and_commit(&db, &[Append::new(StreamName::new("other-9").unwrap(), ExpectedVersion::Any, vec![event(9)])])
         .await
         .unwrap();
+    let sub = Subscription::new(db.clone(), SubscriptionConfig::new("filtered").categories(&["wanted"]));
+    let checkpoint = sub.catch_up(&mut Recorder { name: "filtered" }).await.unwrap();
     assert_eq!(seen(&db, "filtered").await, [6]);
-    assert_eq!(
-        checkpoint, 7,
-        "the checkpoint reaches the head, not just the last wanted event"
-    );
+    assert_eq!(checkpoint, 7, "the checkpoint reaches the head, not just the last wanted event");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -292,14 +219,9 @@ async fn two_instances_of_one_subscriber_never_apply_an_event_twice() {
     let db = log().await;
     for i in 0..300u64 {
         let s = StreamName::new(format!("thing-{}", i % 7)).unwrap();
-        append_and_commit(&db, &[Append::new(s, ExpectedVersion::Any, vec![event(i)])])
-            .await
-            .unwrap();
+        append_and_commit(&db, &[Append::new(s, ExpectedVersion::Any, vec![event(i)])]).await.unwrap();
     }
-    let sub = Subscription::new(
-        db.clone(),
-        SubscriptionConfig::new("twin").batch_max_events(3),
-    );
+    let sub = Subscription::new(db.clone(), SubscriptionConfig::new("twin").batch_max_events(3));
     let a = tokio::spawn({
         let sub = sub.clone();
         async move { sub.catch_up(&mut Recorder { name: "twin" }).await.unwrap() }

@@ -13,10 +13,7 @@ pub fn find_bin_dir() -> Result<PathBuf> {
         if has_server(&dir) {
             return Ok(dir);
         }
-        bail!(
-            "FLOORWATCH_PG_BIN={} does not hold initdb, pg_ctl and postgres",
-            dir.display()
-        );
+        bail!("FLOORWATCH_PG_BIN={} does not hold initdb, pg_ctl and postgres", dir.display());
     }
     let mut versioned: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
@@ -51,7 +48,5 @@ pub fn find_bin_dir() -> Result<PathBuf> {
 }
 
 fn has_server(dir: &Path) -> bool {
-    ["initdb", "pg_ctl", "postgres", "pg_isready"]
-        .iter()
-        .all(|b| dir.join(b).is_file())
+    ["initdb", "pg_ctl", "postgres", "pg_isready"].iter().all(|b| dir.join(b).is_file())
 }

@@ -50,22 +50,14 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            durable: true,
-            shared_buffers_mb: 512,
-            max_connections: 200,
-        }
+        Options { durable: true, shared_buffers_mb: 512, max_connections: 200 }
     }
 }
 
 impl Options {
     /// Settings for a cluster that lives only as long as a test run.
     pub fn for_tests() -> Self {
-        Options {
-            durable: false,
-            shared_buffers_mb: 128,
-            max_connections: 300,
-        }
+        Options { durable: false, shared_buffers_mb: 128, max_connections: 300 }
     }
 }
 
@@ -102,17 +94,8 @@ impl Cluster {
     /// Prepares to manage the cluster in `dir` (nothing is created yet).
     pub fn new(dir: impl Into<PathBuf>, options: Options) -> Result<Self> {
         let dir = dir.into();
-        let dir = if dir.is_absolute() {
-            dir
-        } else {
-            std::env::current_dir()?.join(dir)
-        };
-        Ok(Cluster {
-            dir,
-            bin: find_bin_dir()?,
-            owner: Owner::for_server()?,
-            options,
-        })
+        let dir = if dir.is_absolute() { dir } else { std::env::current_dir()?.join(dir) };
+        Ok(Cluster { dir, bin: find_bin_dir()?, owner: Owner::for_server()?, options })
     }
 
     pub fn dir(&self) -> &Path {
@@ -133,8 +116,7 @@ impl Cluster {
 
     fn state(&self) -> Result<State> {
         let path = self.dir.join(STATE_FILE);
-        let text =
-            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     }
 
@@ -163,14 +145,12 @@ impl Cluster {
         if self.is_initialised() {
             return Ok(());
         }
-        fs::create_dir_all(&self.dir)
-            .with_context(|| format!("creating {}", self.dir.display()))?;
+        fs::create_dir_all(&self.dir).with_context(|| format!("creating {}", self.dir.display()))?;
         self.owner.check_reachable(&self.dir)?;
         let data = self.data_dir();
         if data.exists() {
             // A previous initdb died half-way: start over rather than trust it.
-            fs::remove_dir_all(&data)
-                .with_context(|| format!("removing incomplete {}", data.display()))?;
+            fs::remove_dir_all(&data).with_context(|| format!("removing incomplete {}", data.display()))?;
         }
         self.owner.make_dir(&data, 0o700)?;
         self.owner.make_dir(&self.run_dir(), 0o700)?;
@@ -184,12 +164,7 @@ impl Cluster {
         let mut cmd = self.command("initdb");
         cmd.arg("-D")
             .arg(&data)
-            .args([
-                "-U",
-                SUPERUSER,
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-            ])
+            .args(["-U", SUPERUSER, "--auth-local=trust", "--auth-host=scram-sha-256"])
             .arg(format!("--pwfile={}", pwfile.display()))
             .args(["--encoding=UTF8", "--locale=C.UTF-8"]);
         if !self.options.durable {
@@ -205,30 +180,18 @@ impl Cluster {
             f,
             "\n# Settings owned by Floorwatch, rewritten at every start.\ninclude_if_exists = 'floorwatch.conf'"
         )?;
-        self.write_state(&State {
-            port: 0,
-            superuser: SUPERUSER.into(),
-            password,
-        })?;
+        self.write_state(&State { port: 0, superuser: SUPERUSER.into(), password })?;
         Ok(())
     }
 
     /// Rewrites `floorwatch.conf` for this start, keeping the previous port if it is free.
     fn configure(&self) -> Result<u16> {
         let mut state = self.state()?;
-        let port = if state.port != 0 && port_is_free(state.port) {
-            state.port
-        } else {
-            free_port()?
-        };
+        let port = if state.port != 0 && port_is_free(state.port) { state.port } else { free_port()? };
         state.port = port;
         self.write_state(&state)?;
         let o = &self.options;
-        let durability = if o.durable {
-            ""
-        } else {
-            "fsync = off\nfull_page_writes = off\nsynchronous_commit = off\n"
-        };
+        let durability = if o.durable { "" } else { "fsync = off\nfull_page_writes = off\nsynchronous_commit = off\n" };
         let text = format!(
             "listen_addresses = '127.0.0.1'\n\
              port = {port}\n\
@@ -262,13 +225,8 @@ impl Cluster {
         self.remove_stale_pid_file()?;
         let port = self.configure()?;
         let mut cmd = self.command("pg_ctl");
-        cmd.arg("-D")
-            .arg(self.data_dir())
-            .arg("-l")
-            .arg(self.log_file())
-            .args(["-w", "-t", "120", "start"]);
-        run_quiet(cmd, "pg_ctl start")
-            .with_context(|| format!("see {}", self.log_file().display()))?;
+        cmd.arg("-D").arg(self.data_dir()).arg("-l").arg(self.log_file()).args(["-w", "-t", "120", "start"]);
+        run_quiet(cmd, "pg_ctl start").with_context(|| format!("see {}", self.log_file().display()))?;
         self.wait_ready(port, Duration::from_secs(60))?;
         Ok(port)
     }
@@ -280,25 +238,15 @@ impl Cluster {
             self.init()?;
         }
         if let Status::Running { .. } = self.status()? {
-            bail!(
-                "the cluster in {} is already running; stop it first",
-                self.dir.display()
-            );
+            bail!("the cluster in {} is already running; stop it first", self.dir.display());
         }
         self.remove_stale_pid_file()?;
         let port = self.configure()?;
         let log = fs::File::create(self.log_file())?;
         let mut cmd = self.command("postgres");
-        cmd.arg("-D")
-            .arg(self.data_dir())
-            .stdout(Stdio::null())
-            .stderr(log);
+        cmd.arg("-D").arg(self.data_dir()).stdout(Stdio::null()).stderr(log);
         let child = owner::spawn_tied_to_this_process(cmd)?;
-        let server = AttachedServer {
-            child: Some(child),
-            cluster: self.clone(),
-            port,
-        };
+        let server = AttachedServer { child: Some(child), cluster: self.clone(), port };
         self.wait_ready(port, Duration::from_secs(60))?;
         Ok(server)
     }
@@ -309,9 +257,7 @@ impl Cluster {
             return Ok(());
         }
         let mut cmd = self.command("pg_ctl");
-        cmd.arg("-D")
-            .arg(self.data_dir())
-            .args(["-m", "fast", "-w", "-t", "60", "stop"]);
+        cmd.arg("-D").arg(self.data_dir()).args(["-m", "fast", "-w", "-t", "60", "stop"]);
         run_quiet(cmd, "pg_ctl stop")
     }
 
@@ -331,10 +277,7 @@ impl Cluster {
     /// A connection string for the superuser over TCP loopback.
     pub fn url(&self, database: &str) -> Result<String> {
         let state = self.state()?;
-        Ok(format!(
-            "postgresql://{}:{}@127.0.0.1:{}/{}",
-            state.superuser, state.password, state.port, database
-        ))
+        Ok(format!("postgresql://{}:{}@127.0.0.1:{}/{}", state.superuser, state.password, state.port, database))
     }
 
     fn remove_stale_pid_file(&self) -> Result<()> {
@@ -342,10 +285,7 @@ impl Cluster {
         if let Some(pid) = read_postmaster_pid(&self.data_dir())?
             && !process_alive(pid)
         {
-            tracing::warn!(
-                pid,
-                "removing stale postmaster.pid left by a server that is gone"
-            );
+            tracing::warn!(pid, "removing stale postmaster.pid left by a server that is gone");
             fs::remove_file(&pid_file)?;
         }
         Ok(())
@@ -360,10 +300,7 @@ impl Cluster {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!(
-                    "PostgreSQL did not accept connections within {timeout:?}; see {}",
-                    self.log_file().display()
-                );
+                bail!("PostgreSQL did not accept connections within {timeout:?}; see {}", self.log_file().display());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -373,9 +310,7 @@ impl Cluster {
         let mut cmd = Command::new(self.bin.join(program));
         // The server user must be able to read its working directory.
         cmd.current_dir("/");
-        cmd.env_remove("PGDATA")
-            .env_remove("PGPORT")
-            .env_remove("PGHOST");
+        cmd.env_remove("PGDATA").env_remove("PGPORT").env_remove("PGHOST");
         self.owner.apply(&mut cmd);
         cmd
     }
@@ -448,9 +383,7 @@ fn read_postmaster_pid(data: &Path) -> Result<Option<u32>> {
 
 fn process_alive(pid: u32) -> bool {
     // A pid can be reused after a crash; only a postgres process counts.
-    fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map(|c| c.trim().starts_with("postgres"))
-        .unwrap_or(false)
+    fs::read_to_string(format!("/proc/{pid}/comm")).map(|c| c.trim().starts_with("postgres")).unwrap_or(false)
 }
 
 fn free_port() -> Result<u16> {

@@ -31,28 +31,16 @@ impl Owner {
             Some(user) => user,
             None => {
                 let status = Command::new("useradd")
-                    .args([
-                        "--system",
-                        "--user-group",
-                        "--no-create-home",
-                        "--shell",
-                        "/usr/sbin/nologin",
-                        SERVER_USER,
-                    ])
+                    .args(["--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVER_USER])
                     .status()
                     .context("running useradd to create the postgres system user")?;
                 if !status.success() {
                     bail!("useradd {SERVER_USER} failed ({status})");
                 }
-                User::from_name(SERVER_USER)?
-                    .ok_or_else(|| anyhow!("user {SERVER_USER} missing after useradd"))?
+                User::from_name(SERVER_USER)?.ok_or_else(|| anyhow!("user {SERVER_USER} missing after useradd"))?
             }
         };
-        Ok(Owner::User {
-            name: user.name,
-            uid: user.uid,
-            gid: user.gid,
-        })
+        Ok(Owner::User { name: user.name, uid: user.uid, gid: user.gid })
     }
 
     pub(crate) fn apply(&self, cmd: &mut Command) {
@@ -100,30 +88,23 @@ impl Owner {
 pub(crate) fn spawn_tied_to_this_process(mut cmd: Command) -> Result<Child> {
     let (tx, rx) = mpsc::channel();
     let parent = nix::unistd::getpid();
-    std::thread::Builder::new()
-        .name("pg-parent".into())
-        .spawn(move || {
-            // SAFETY: the closure runs in the forked child before exec and only calls
-            // prctl(2) and getppid(2), both async-signal-safe.
-            unsafe {
-                cmd.pre_exec(move || {
-                    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGINT)
-                        .map_err(std::io::Error::from)?;
-                    // The parent may already have died between fork and prctl.
-                    if nix::unistd::getppid() != parent {
-                        return Err(std::io::Error::other(
-                            "parent exited before the server started",
-                        ));
-                    }
-                    Ok(())
-                });
-            }
-            let _ = tx.send(cmd.spawn());
-            loop {
-                std::thread::park();
-            }
-        })?;
-    rx.recv()
-        .context("the spawning thread died")?
-        .context("starting postgres")
+    std::thread::Builder::new().name("pg-parent".into()).spawn(move || {
+        // SAFETY: the closure runs in the forked child before exec and only calls
+        // prctl(2) and getppid(2), both async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGINT).map_err(std::io::Error::from)?;
+                // The parent may already have died between fork and prctl.
+                if nix::unistd::getppid() != parent {
+                    return Err(std::io::Error::other("parent exited before the server started"));
+                }
+                Ok(())
+            });
+        }
+        let _ = tx.send(cmd.spawn());
+        loop {
+            std::thread::park();
+        }
+    })?;
+    rx.recv().context("the spawning thread died")?.context("starting postgres")
 }

@@ -46,10 +46,8 @@ fn remove_abandoned_clusters(root: &std::path::Path) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix("floorwatch-test-"))
-            .and_then(|p| p.parse::<u32>().ok())
+        let Some(pid) =
+            name.to_str().and_then(|n| n.strip_prefix("floorwatch-test-")).and_then(|p| p.parse::<u32>().ok())
         else {
             continue;
         };
@@ -72,9 +70,7 @@ fn with_database(url: &str, database: &str) -> Result<String> {
         // key=value form: a later dbname overrides an earlier one.
         return Ok(format!("{url} dbname={database}"));
     }
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
     let authority_start = base.find("//").map_or(0, |i| i + 2);
     let server = match base[authority_start..].find('/') {
         Some(i) => &base[..authority_start + i],
@@ -98,19 +94,9 @@ impl TestDb {
     pub async fn new() -> Result<TestDb> {
         let admin_url = url_for("postgres")?;
         let admin = connect(&admin_url).await?;
-        let name = format!(
-            "t{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .with_context(|| format!("creating {name}"))?;
-        Ok(TestDb {
-            url: url_for(&name)?,
-            name,
-        })
+        let name = format!("t{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.with_context(|| format!("creating {name}"))?;
+        Ok(TestDb { url: url_for(&name)?, name })
     }
 
     /// A new connection to this database (its connection task runs on the current runtime).
@@ -126,9 +112,7 @@ impl TestDb {
 
 /// Opens a connection and drives it on the current runtime.
 pub async fn connect(url: &str) -> Result<Client> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .context("connecting to the test database")?;
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.context("connecting to the test database")?;
     tokio::spawn(async move {
         let _ = connection.await;
     });
@@ -142,14 +126,8 @@ mod tests {
     #[test]
     fn database_name_is_replaced_in_both_url_forms() {
         let check = |url: &str, want: &str| assert_eq!(with_database(url, "t1").unwrap(), want);
-        check(
-            "postgresql://u:p@127.0.0.1:5432/postgres",
-            "postgresql://u:p@127.0.0.1:5432/t1",
-        );
-        check(
-            "postgres://u@h:1/db?sslmode=disable",
-            "postgres://u@h:1/t1?sslmode=disable",
-        );
+        check("postgresql://u:p@127.0.0.1:5432/postgres", "postgresql://u:p@127.0.0.1:5432/t1");
+        check("postgres://u@h:1/db?sslmode=disable", "postgres://u@h:1/t1?sslmode=disable");
         check("postgres://u@h:1", "postgres://u@h:1/t1");
         check("host=h user=u dbname=x", "host=h user=u dbname=x dbname=t1");
     }

@@ -4,10 +4,7 @@ use pgcluster::testdb::{TestDb, connect};
 use pgcluster::{Cluster, Options, Status};
 
 fn scratch_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "floorwatch-pgcluster-{name}-{}",
-        std::process::id()
-    ));
+    let dir = std::env::temp_dir().join(format!("floorwatch-pgcluster-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
@@ -24,26 +21,16 @@ async fn daemon_cluster_starts_stops_and_keeps_its_data() {
     assert_eq!(cluster.start().unwrap(), port);
 
     let client = connect(&cluster.url("postgres").unwrap()).await.unwrap();
-    client
-        .batch_execute("CREATE TABLE kept (v int); INSERT INTO kept VALUES (42)")
-        .await
-        .unwrap();
+    client.batch_execute("CREATE TABLE kept (v int); INSERT INTO kept VALUES (42)").await.unwrap();
     drop(client);
 
     cluster.stop().unwrap();
     assert_eq!(cluster.status().unwrap(), Status::Stopped);
-    assert!(
-        connect(&cluster.url("postgres").unwrap()).await.is_err(),
-        "a stopped server accepts connections"
-    );
+    assert!(connect(&cluster.url("postgres").unwrap()).await.is_err(), "a stopped server accepts connections");
 
     cluster.start().unwrap();
     let client = connect(&cluster.url("postgres").unwrap()).await.unwrap();
-    let v: i32 = client
-        .query_one("SELECT v FROM kept", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let v: i32 = client.query_one("SELECT v FROM kept", &[]).await.unwrap().get(0);
     assert_eq!(v, 42);
     cluster.stop().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
@@ -68,17 +55,9 @@ async fn every_test_database_is_new_and_empty() {
     let b = TestDb::new().await.unwrap();
     assert_ne!(a.name, b.name);
     let ca = a.connect().await.unwrap();
-    ca.batch_execute("CREATE TABLE only_in_a (v int)")
-        .await
-        .unwrap();
+    ca.batch_execute("CREATE TABLE only_in_a (v int)").await.unwrap();
     let cb = b.connect().await.unwrap();
-    let n: i64 = cb
-        .query_one(
-            "SELECT count(*) FROM pg_tables WHERE tablename = 'only_in_a'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 =
+        cb.query_one("SELECT count(*) FROM pg_tables WHERE tablename = 'only_in_a'", &[]).await.unwrap().get(0);
     assert_eq!(n, 0);
 }

@@ -51,16 +51,12 @@ pub enum DecodeError {
 pub fn encode(readings: &[Reading]) -> Result<Vec<u8>, EncodeError> {
     let first = readings.first().ok_or(EncodeError::Empty)?;
     if readings.len() > MAX_READINGS {
-        return Err(EncodeError::TooMany {
-            got: readings.len(),
-            max: MAX_READINGS,
-        });
+        return Err(EncodeError::TooMany { got: readings.len(), max: MAX_READINGS });
     }
     let f64_values = readings.iter().any(|r| !survives_f32(r.value));
     let same_ts = readings.iter().all(|r| r.ts_ms == first.ts_ms);
     let value_bytes = if f64_values { 8 } else { 4 };
-    let mut out =
-        Vec::with_capacity(16 + readings.len() * (value_bytes + if same_ts { 1 } else { 3 }));
+    let mut out = Vec::with_capacity(16 + readings.len() * (value_bytes + if same_ts { 1 } else { 3 }));
     out.push(FORMAT_VERSION);
     out.push(if f64_values { FLAG_F64 } else { 0 } | if same_ts { FLAG_SAME_TS } else { 0 });
     put_varint(&mut out, readings.len() as u64);
@@ -74,10 +70,7 @@ pub fn encode(readings: &[Reading]) -> Result<Vec<u8>, EncodeError> {
     if !same_ts {
         let mut prev = first.ts_ms;
         for r in readings {
-            let delta = r
-                .ts_ms
-                .checked_sub(prev)
-                .ok_or(EncodeError::TimestampSpan)?;
+            let delta = r.ts_ms.checked_sub(prev).ok_or(EncodeError::TimestampSpan)?;
             if !(-(1i64 << 62)..(1i64 << 62)).contains(&delta) {
                 return Err(EncodeError::TimestampSpan);
             }
@@ -124,18 +117,12 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Reading>, DecodeError> {
         if !(0..=i64::from(u32::MAX)).contains(&sensor) {
             return Err(DecodeError::SensorOutOfRange { index });
         }
-        readings.push(Reading {
-            sensor: sensor as u32,
-            ts_ms: base,
-            value: 0.0,
-        });
+        readings.push(Reading { sensor: sensor as u32, ts_ms: base, value: 0.0 });
     }
     if flags & FLAG_SAME_TS == 0 {
         let mut ts = base;
         for (index, r) in readings.iter_mut().enumerate() {
-            ts = ts
-                .checked_add(unzigzag(cur.varint("timestamp")?))
-                .ok_or(DecodeError::TimestampOverflow { index })?;
+            ts = ts.checked_add(unzigzag(cur.varint("timestamp")?)).ok_or(DecodeError::TimestampOverflow { index })?;
             r.ts_ms = ts;
         }
     }
@@ -185,19 +172,13 @@ impl Cursor<'_> {
     }
 
     fn byte(&mut self, what: &'static str) -> Result<u8, DecodeError> {
-        let b = *self
-            .bytes
-            .get(self.at)
-            .ok_or(DecodeError::Truncated(what))?;
+        let b = *self.bytes.get(self.at).ok_or(DecodeError::Truncated(what))?;
         self.at += 1;
         Ok(b)
     }
 
     fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], DecodeError> {
-        let slice = self
-            .bytes
-            .get(self.at..self.at + N)
-            .ok_or(DecodeError::Truncated(what))?;
+        let slice = self.bytes.get(self.at..self.at + N).ok_or(DecodeError::Truncated(what))?;
         self.at += N;
         Ok(slice.try_into().expect("slice has exactly N bytes"))
     }
@@ -235,21 +216,15 @@ mod tests {
         for (a, b) in readings.iter().zip(&back) {
             assert_eq!(a.sensor, b.sensor);
             assert_eq!(a.ts_ms, b.ts_ms);
-            assert_eq!(
-                a.value.to_bits(),
-                b.value.to_bits(),
-                "value {} changed",
-                a.value
-            );
+            assert_eq!(a.value.to_bits(), b.value.to_bits(), "value {} changed", a.value);
         }
         bytes
     }
 
     #[test]
     fn gateway_batch_costs_five_bytes_per_reading() {
-        let readings: Vec<_> = (0..1000)
-            .map(|i| r(20_000 + i, 1_790_000_000_000, f64::from(i as f32 * 0.25)))
-            .collect();
+        let readings: Vec<_> =
+            (0..1000).map(|i| r(20_000 + i, 1_790_000_000_000, f64::from(i as f32 * 0.25))).collect();
         let bytes = round_trip(&readings);
         assert!(bytes.len() <= 5 * 1000 + 16, "{} bytes", bytes.len());
     }
@@ -271,11 +246,7 @@ mod tests {
     #[test]
     fn non_finite_values_keep_their_bits() {
         // The codec is exact; rejecting non-finite values is the job of validation.
-        round_trip(&[
-            r(1, 0, f64::NAN),
-            r(2, 0, f64::INFINITY),
-            r(3, 0, f64::NEG_INFINITY),
-        ]);
+        round_trip(&[r(1, 0, f64::NAN), r(2, 0, f64::INFINITY), r(3, 0, f64::NEG_INFINITY)]);
     }
 
     #[test]
@@ -283,10 +254,7 @@ mod tests {
         assert_eq!(encode(&[]), Err(EncodeError::Empty));
         let many = vec![r(1, 0, 1.0); MAX_READINGS + 1];
         assert!(matches!(encode(&many), Err(EncodeError::TooMany { .. })));
-        assert_eq!(
-            encode(&[r(1, i64::MIN, 1.0), r(1, i64::MAX, 1.0)]),
-            Err(EncodeError::TimestampSpan)
-        );
+        assert_eq!(encode(&[r(1, i64::MIN, 1.0), r(1, i64::MAX, 1.0)]), Err(EncodeError::TimestampSpan));
     }
 
     #[test]
@@ -298,23 +266,12 @@ mod tests {
         check(&[1, 0x80, 1], DecodeError::UnknownFlags(0x80));
         check(&[1, 0, 0], DecodeError::BadCount(0));
         check(&[1, 0, 0x80], DecodeError::Truncated("count"));
-        check(
-            &[
-                1, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
-            ],
-            DecodeError::BadVarint("count"),
-        );
+        check(&[1, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f], DecodeError::BadVarint("count"));
         // A huge count with a tiny body must fail before allocating.
-        check(
-            &[1, 0, 0xa0, 0x8d, 0x06],
-            DecodeError::Truncated("readings"),
-        );
+        check(&[1, 0, 0xa0, 0x8d, 0x06], DecodeError::Truncated("readings"));
         check(&[1, 0, 0xa1, 0x8d, 0x06], DecodeError::BadCount(100_001));
         for cut in 2..good.len() {
-            assert!(
-                decode(&good[..cut]).is_err(),
-                "prefix of {cut} bytes decoded"
-            );
+            assert!(decode(&good[..cut]).is_err(), "prefix of {cut} bytes decoded");
         }
         let mut trailing = good.clone();
         trailing.push(0);
@@ -325,10 +282,7 @@ mod tests {
     fn decode_rejects_sensor_ids_beyond_u32() {
         // count 1, base ts 0, sensor delta -1 (zigzag 1), then a value.
         let bytes = [1, FLAG_SAME_TS, 1, 0, 1, 0, 0, 0, 0];
-        assert_eq!(
-            decode(&bytes),
-            Err(DecodeError::SensorOutOfRange { index: 0 })
-        );
+        assert_eq!(decode(&bytes), Err(DecodeError::SensorOutOfRange { index: 0 }));
     }
 
     #[test]

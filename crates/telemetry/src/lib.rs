@@ -46,10 +46,6 @@ pub struct Reading {
 
 impl Reading {
     pub fn new(sensor: SensorId, ts_ms: i64, value: f64) -> Self {
-        Reading {
-            sensor,
-            ts_ms,
-            value,
-        }
+        Reading { sensor, ts_ms, value }
     }
 }
