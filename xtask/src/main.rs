@@ -1,1 +1,168 @@
-fn main() {}
+//! `cargo xtask run | test | bench`: the two commands a newcomer runs, and the
+//! benchmarks. Each installs what is missing (Debian packages when running as root;
+//! otherwise it prints the command to run), builds, and runs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [args…]
+
+  run     set up and run the product: a live factory on this machine
+          (arguments after `run` go to `floorwatch up`)
+  test    set up and run every check: formatting, clippy (warnings denied), all tests
+  bench   run every benchmark in release mode; figures go to target/bench/*.json
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => run(&args[1..]),
+        Some("test") => test(),
+        Some("bench") => bench(),
+        Some("-h" | "--help" | "help") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Something the product or its tests need from the operating system.
+struct Requirement {
+    what: &'static str,
+    present: fn() -> bool,
+    debian_packages: &'static [&'static str],
+}
+
+fn postgres_present() -> bool {
+    let versioned = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|dir| {
+            dir.flatten().any(|e| e.path().join("bin/initdb").is_file() && e.path().join("bin/postgres").is_file())
+        })
+        .unwrap_or(false);
+    versioned || on_path("initdb") && on_path("pg_ctl")
+}
+
+const POSTGRES: Requirement = Requirement {
+    what: "PostgreSQL server binaries (initdb, pg_ctl, postgres)",
+    present: postgres_present,
+    debian_packages: &["postgresql"],
+};
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+}
+
+/// Installs whatever of `requirements` is missing, or explains how to.
+fn ensure(requirements: &[Requirement]) -> Result<()> {
+    let missing: Vec<&Requirement> = requirements.iter().filter(|r| !(r.present)()).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut packages: Vec<&str> = missing.iter().flat_map(|r| r.debian_packages.iter().copied()).collect();
+    packages.sort_unstable();
+    packages.dedup();
+    for r in &missing {
+        eprintln!("xtask: missing {}", r.what);
+    }
+    let install = format!("apt-get install -y --no-install-recommends {}", packages.join(" "));
+    if !is_root() || !on_path("apt-get") {
+        bail!("install the missing packages first, then run this again:\n    sudo apt-get update && sudo {install}");
+    }
+    // Floorwatch runs its own private clusters; do not let the package create and
+    // start a system-wide one.
+    let createcluster = Path::new("/etc/postgresql-common/createcluster.conf");
+    if packages.iter().any(|p| p.starts_with("postgresql")) && !createcluster.exists() {
+        std::fs::create_dir_all("/etc/postgresql-common")?;
+        std::fs::write(createcluster, "create_main_cluster = false\n")?;
+    }
+    eprintln!("xtask: installing {}", packages.join(" "));
+    sh(Command::new("apt-get").arg("update").arg("-q"))?;
+    sh(Command::new("apt-get")
+        .args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(&packages)
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    for r in &missing {
+        if !(r.present)() {
+            bail!("{} still missing after installing {}", r.what, packages.join(" "));
+        }
+    }
+    Ok(())
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace root").to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+/// Runs a command, echoing it, and fails if it fails.
+fn sh(cmd: &mut Command) -> Result<()> {
+    let shown = format!(
+        "{} {}",
+        cmd.get_program().to_string_lossy(),
+        cmd.get_args().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ")
+    );
+    eprintln!("xtask: $ {shown}");
+    let status = cmd.status().with_context(|| format!("starting {shown}"))?;
+    if !status.success() {
+        bail!("`{shown}` failed ({status})");
+    }
+    Ok(())
+}
+
+fn run(args: &[String]) -> Result<()> {
+    ensure(&[POSTGRES])?;
+    sh(cargo().args(["build", "--release", "-p", "floorwatch"]))?;
+    let floorwatch = workspace_root().join("target/release/floorwatch");
+    sh(Command::new(&floorwatch).args(["db", "start"]))?;
+    let mut tail = Command::new(&floorwatch);
+    tail.args(["log", "tail", "--follow"]).args(args);
+    sh(&mut tail)
+}
+
+fn test() -> Result<()> {
+    ensure(&[POSTGRES])?;
+    sh(cargo().args(["fmt", "--all", "--check"]))?;
+    sh(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    sh(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
+    eprintln!("xtask: every check passed");
+    Ok(())
+}
+
+/// Every `floorwatch bench` subcommand, in the order `cargo xtask bench` runs them.
+const BENCHES: &[&str] = &["log"];
+
+fn bench() -> Result<()> {
+    ensure(&[POSTGRES])?;
+    sh(cargo().args(["build", "--release", "-p", "floorwatch"]))?;
+    let floorwatch = workspace_root().join("target/release/floorwatch");
+    let out = workspace_root().join("target/bench");
+    std::fs::create_dir_all(&out)?;
+    for name in BENCHES {
+        let json = out.join(format!("{name}.json"));
+        sh(Command::new(&floorwatch).args(["bench", name, "--json"]).arg(&json))?;
+    }
+    Ok(())
+}

@@ -1,5 +1,6 @@
 //! The event log against a real PostgreSQL: appends, versions, idempotency, reads,
 //! snapshots and retention.
+#![allow(clippy::unwrap_used)]
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use eventlog::*;

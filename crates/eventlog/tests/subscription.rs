@@ -1,5 +1,6 @@
 //! Subscriptions against a real PostgreSQL: concurrent writers with transactions held
 //! open, a subscriber killed and restarted at random, NOTIFY wake-ups.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -79,7 +80,7 @@ async fn subscriber_sees_every_committed_event_exactly_once_in_order_across_rest
             let db = db.clone();
             let committed = committed.clone();
             tokio::spawn(async move {
-                let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (w + 1) * 0x1000_0001);
+                let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((w + 1) * 0x1000_0001));
                 for t in 0..60u64 {
                     // Writers pause between transactions so the subscriber is often caught
                     // up: the moment a late commit could be skipped.

@@ -400,3 +400,69 @@ fn random_hex(bytes: usize) -> Result<String> {
     getrandom::fill(&mut buf).map_err(|e| anyhow!("no randomness for a password: {e}"))?;
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
+
+/// Whether this process runs as root (the server then runs as the `postgres` user).
+pub fn running_as_root() -> bool {
+    nix::unistd::Uid::effective().is_root()
+}
+
+/// The same server URL with another database name (URL or key=value form).
+pub fn url_with_database(url: &str, database: &str) -> Result<String> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        // key=value form: a later dbname overrides an earlier one.
+        return Ok(format!("{url} dbname={database}"));
+    }
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_start = base.find("//").map_or(0, |i| i + 2);
+    let server = match base[authority_start..].find('/') {
+        Some(i) => &base[..authority_start + i],
+        None => base,
+    };
+    Ok(match query {
+        Some(q) => format!("{server}/{database}?{q}"),
+        None => format!("{server}/{database}"),
+    })
+}
+
+/// Creates `database` on the server of `admin_url` unless it exists. Names are
+/// restricted to lower-case letters, digits and `_` so they need no quoting.
+pub async fn ensure_database(admin_url: &str, database: &str) -> Result<bool> {
+    if database.is_empty()
+        || database.len() > 63
+        || !database.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        bail!("database name {database:?} must be 1-63 characters of a-z, 0-9 and _");
+    }
+    let (client, connection) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls)
+        .await
+        .context("connecting to the PostgreSQL server")?;
+    let task = tokio::spawn(connection);
+    let exists = client.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&database]).await?.is_some();
+    let created = if exists {
+        false
+    } else {
+        match client.batch_execute(&format!("CREATE DATABASE {database}")).await {
+            Ok(()) => true,
+            // Another process created it between our check and our CREATE.
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => false,
+            Err(e) => return Err(e).with_context(|| format!("creating database {database}")),
+        }
+    };
+    drop(client);
+    let _ = task.await;
+    Ok(created)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_with_database;
+
+    #[test]
+    fn database_name_is_replaced_in_both_url_forms() {
+        let check = |url: &str, want: &str| assert_eq!(url_with_database(url, "t1").unwrap(), want);
+        check("postgresql://u:p@127.0.0.1:5432/postgres", "postgresql://u:p@127.0.0.1:5432/t1");
+        check("postgres://u@h:1/db?sslmode=disable", "postgres://u@h:1/t1?sslmode=disable");
+        check("postgres://u@h:1", "postgres://u@h:1/t1");
+        check("host=h user=u dbname=x", "host=h user=u dbname=x dbname=t1");
+    }
+}

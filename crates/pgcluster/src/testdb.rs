@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use anyhow::{Context, Result, anyhow};
 use tokio_postgres::{Client, NoTls};
 
-use crate::{AttachedServer, Cluster, Options};
+use crate::{AttachedServer, Cluster, Options, url_with_database};
 
 enum Server {
     Private(AttachedServer),
@@ -60,26 +60,8 @@ fn remove_abandoned_clusters(root: &std::path::Path) {
 fn url_for(database: &str) -> Result<String> {
     match server()? {
         Server::Private(s) => s.url(database),
-        Server::External(url) => with_database(url, database),
+        Server::External(url) => url_with_database(url, database),
     }
-}
-
-/// The same server URL with another database name.
-fn with_database(url: &str, database: &str) -> Result<String> {
-    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        // key=value form: a later dbname overrides an earlier one.
-        return Ok(format!("{url} dbname={database}"));
-    }
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let authority_start = base.find("//").map_or(0, |i| i + 2);
-    let server = match base[authority_start..].find('/') {
-        Some(i) => &base[..authority_start + i],
-        None => base,
-    };
-    Ok(match query {
-        Some(q) => format!("{server}/{database}?{q}"),
-        None => format!("{server}/{database}"),
-    })
 }
 
 /// A database created for one test.
@@ -117,18 +99,4 @@ pub async fn connect(url: &str) -> Result<Client> {
         let _ = connection.await;
     });
     Ok(client)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn database_name_is_replaced_in_both_url_forms() {
-        let check = |url: &str, want: &str| assert_eq!(with_database(url, "t1").unwrap(), want);
-        check("postgresql://u:p@127.0.0.1:5432/postgres", "postgresql://u:p@127.0.0.1:5432/t1");
-        check("postgres://u@h:1/db?sslmode=disable", "postgres://u@h:1/t1?sslmode=disable");
-        check("postgres://u@h:1", "postgres://u@h:1/t1");
-        check("host=h user=u dbname=x", "host=h user=u dbname=x dbname=t1");
-    }
 }

@@ -1,4 +1,5 @@
 //! The private cluster starts, serves, stops and restarts for real.
+#![allow(clippy::unwrap_used)]
 
 use pgcluster::testdb::{TestDb, connect};
 use pgcluster::{Cluster, Options, Status};

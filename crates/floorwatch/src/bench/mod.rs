@@ -1,0 +1,89 @@
+//! `floorwatch bench …`: benchmarks that write their figures to a JSON file.
+//!
+//! Each runs on a throw-away private cluster (started and stopped by the benchmark)
+//! unless `--database-url` names a server, where it creates a fresh database.
+
+mod log;
+
+use anyhow::Result;
+use pgcluster::{AttachedServer, Cluster, Options};
+
+use crate::cli::{BenchCommand, Global};
+use crate::config::Config;
+
+pub async fn run(cmd: BenchCommand, global: &Global, config: &Config) -> Result<()> {
+    let server = BenchServer::start(global, config)?;
+    match cmd {
+        BenchCommand::Log(args) => log::run(args, &server).await,
+    }
+}
+
+/// The server a benchmark measures.
+pub struct BenchServer {
+    _attached: Option<AttachedServer>,
+    admin_url: String,
+}
+
+impl BenchServer {
+    fn start(global: &Global, config: &Config) -> Result<BenchServer> {
+        if let Some(url) = &global.database_url {
+            return Ok(BenchServer { _attached: None, admin_url: url.clone() });
+        }
+        let dir = std::env::temp_dir().join(format!("floorwatch-bench-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // The same settings as the product's cluster, durability included.
+        let options = Options {
+            durable: true,
+            shared_buffers_mb: config.cluster.shared_buffers_mb,
+            max_connections: config.cluster.max_connections,
+        };
+        eprintln!("starting a private PostgreSQL cluster in {}", dir.display());
+        let attached = Cluster::new(&dir, options)?.start_attached()?;
+        let admin_url = attached.url("postgres")?;
+        Ok(BenchServer { _attached: Some(attached), admin_url })
+    }
+
+    /// A new, empty database for one benchmark.
+    pub async fn fresh_database(&self, name: &str) -> Result<String> {
+        let name = format!("bench_{name}_{}", std::process::id());
+        let url = pgcluster::url_with_database(&self.admin_url, &name)?;
+        let (client, conn) = tokio_postgres::connect(&self.admin_url, tokio_postgres::NoTls).await?;
+        let task = tokio::spawn(conn);
+        client.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await?;
+        drop(client);
+        let _ = task.await;
+        pgcluster::ensure_database(&self.admin_url, &name).await?;
+        Ok(url)
+    }
+}
+
+/// Nearest-rank percentile of a sorted slice.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Writes `value` as pretty JSON to `path`.
+pub fn write_json(path: &std::path::Path, value: &serde_json::Value) -> Result<()> {
+    std::fs::write(path, serde_json::to_string_pretty(value)? + "\n")?;
+    eprintln!("figures written to {}", path.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), 50.0);
+        assert_eq!(percentile(&v, 99.0), 99.0);
+        assert_eq!(percentile(&v, 100.0), 100.0);
+        assert_eq!(percentile(&[7.0], 99.0), 7.0);
+        assert!(percentile(&[], 50.0).is_nan());
+    }
+}

@@ -1,0 +1,47 @@
+//! The `floorwatch` command: runs the factory, its databases, tools and benchmarks.
+
+mod bench;
+mod cli;
+mod config;
+mod db_cmd;
+mod log_cmd;
+mod server;
+
+use anyhow::Result;
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+use crate::server::Server;
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FLOORWATCH_LOG")
+                .unwrap_or_else(|_| "warn,floorwatch=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let config = match &cli.global.config {
+        Some(path) => Config::load(path)?,
+        None => Config::defaults(),
+    };
+    let server = || Server::new(cli.global.data_dir.clone(), cli.global.database_url.clone(), &config);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Db(cmd) => db_cmd::run(cmd, &server()?),
+        Command::Log(cmd) => runtime.block_on(log_cmd::run(cmd, &server()?)),
+        Command::Bench(cmd) => runtime.block_on(bench::run(cmd, &cli.global, &config)),
+    }
+}
