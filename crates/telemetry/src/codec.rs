@@ -15,7 +15,7 @@ const FLAG_F64: u8 = 0b01;
 const FLAG_SAME_TS: u8 = 0b10;
 const KNOWN_FLAGS: u8 = FLAG_F64 | FLAG_SAME_TS;
 
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum EncodeError {
     #[error("a batch must hold at least one reading")]
     Empty,
@@ -25,7 +25,7 @@ pub enum EncodeError {
     TimestampSpan,
 }
 
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum DecodeError {
     #[error("empty input: a batch starts with a version byte")]
     Empty,

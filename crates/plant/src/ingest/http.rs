@@ -1,0 +1,315 @@
+//! HTTP routes of the ingest API (axum). Thin: authentication, content negotiation and
+//! status codes; validation and storage live in their own modules.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use layout::Layout;
+use serde::Serialize;
+use serde_json::json;
+
+use super::json::{BodyError, check_json};
+use super::validate::{Checked, Rejection, Validator};
+use super::workshop;
+use super::writer::{Upload, WriteError, Writer};
+use crate::tokens::GatewayTokens;
+
+/// Content type of a binary upload: the body is one batch in the `telemetry` encoding.
+pub const BINARY_CONTENT_TYPE: &str = "application/x-floorwatch-batch";
+
+/// Milliseconds since the Unix epoch, now. Injected so tests control time.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The wall clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| chrono::Utc::now().timestamp_millis())
+}
+
+/// Limits of the ingest API.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestConfig {
+    pub max_body_bytes: usize,
+    pub max_clock_skew_ms: i64,
+    pub retention_days: u32,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig { max_body_bytes: 4 * 1024 * 1024, max_clock_skew_ms: 5_000, retention_days: 7 }
+    }
+}
+
+/// Counters for progress displays and benchmarks.
+#[derive(Debug, Default)]
+pub struct IngestStats {
+    pub uploads: AtomicU64,
+    pub accepted_readings: AtomicU64,
+    pub rejected_readings: AtomicU64,
+    pub refused_uploads: AtomicU64,
+    pub busy_responses: AtomicU64,
+}
+
+/// Everything a request handler needs.
+#[derive(Clone)]
+pub struct IngestState {
+    pub layout: Arc<Layout>,
+    pub plant_number: u16,
+    pub tokens: Arc<GatewayTokens>,
+    pub writer: Writer,
+    pub config: IngestConfig,
+    pub clock: Clock,
+    pub stats: Arc<IngestStats>,
+}
+
+/// The answer to an upload.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct UploadOutcome {
+    pub gateway: String,
+    pub upload: String,
+    pub accepted: usize,
+    pub rejected: Vec<RejectedReading>,
+    /// Log position of the stored readings; absent when none were accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<i64>,
+    /// True when this upload had already been stored (a retry).
+    pub duplicate: bool,
+}
+
+/// One refused reading in an [`UploadOutcome`].
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct RejectedReading {
+    pub index: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensor: Option<String>,
+    pub reason: String,
+}
+
+pub fn router(state: IngestState) -> Router {
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .route("/v1/gateways/{gateway}/batches/{sequence}", post(upload_batch))
+        .route("/v1/machine-telemetry", post(machine_message))
+        .route("/v1/health", get(health))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn health(State(s): State<IngestState>) -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok", "plant": s.plant_number, "queued_uploads": s.writer.queued() }))
+}
+
+/// An error answer: `{"error": {"code": …, "message": …}}` with its status.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after_s: Option<u32>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), retry_after_s: None }
+    }
+
+    fn retry_later(seconds: u32, message: impl Into<String>) -> Self {
+        ApiError {
+            retry_after_s: Some(seconds),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "retry_later", message)
+        }
+    }
+
+    fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));
+        let mut response = (self.status, body).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = self.retry_after_s {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}
+
+fn body_or_error(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        let status = rejection.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "body_too_large" } else { "unreadable_body" };
+        ApiError::new(status, code, rejection.body_text())
+    })
+}
+
+enum BodyKind {
+    Binary,
+    Json,
+}
+
+fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match essence.as_str() {
+        BINARY_CONTENT_TYPE => Ok(BodyKind::Binary),
+        "application/json" => Ok(BodyKind::Json),
+        _ => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_content_type",
+            format!("content type {content_type:?} is not {BINARY_CONTENT_TYPE} or application/json"),
+        )),
+    }
+}
+
+async fn upload_batch(
+    State(s): State<IngestState>,
+    Path((gateway, sequence)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<UploadOutcome>, ApiError> {
+    // Authenticate first: nothing from an unknown sender is read or stored.
+    if !bearer(&headers).is_some_and(|token| s.tokens.verify(&gateway, token)) {
+        return Err(ApiError::unauthorized(format!("unknown gateway {gateway:?} or wrong token")));
+    }
+    let line = s
+        .layout
+        .line_index(&gateway)
+        .ok_or_else(|| ApiError::unauthorized(format!("gateway {gateway:?} is not in this plant's layout")))?;
+    let sequence = sequence.parse::<u64>().map_err(|_| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_sequence", format!("sequence {sequence:?} is not a whole number"))
+    })?;
+    let kind = body_kind(&headers)?;
+    let body = body_or_error(body)?;
+    let validator = validator(&s, line);
+    let key = format!("{gateway}:{sequence}");
+    let checked = match kind {
+        BodyKind::Binary => telemetry::decode(&body).map_err(BodyError::from).map(|r| validator.check_all(r)),
+        BodyKind::Json => check_json(&body, &validator),
+    };
+    match checked {
+        Ok(checked) => store(&s, gateway, key, checked, validator.window()).await,
+        Err(e) => Err(refuse_body(&s, gateway, key, &body, e, validator.window()).await),
+    }
+}
+
+async fn machine_message(
+    State(s): State<IngestState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<UploadOutcome>, ApiError> {
+    if let BodyKind::Binary = body_kind(&headers)? {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_content_type",
+            "machine messages are JSON",
+        ));
+    }
+    let body = body_or_error(body)?;
+    let message = workshop::parse(&body, &s.layout, s.plant_number).map_err(|e| {
+        // The machine, and so its gateway, is unknown: refuse without storing.
+        if bearer(&headers).is_none() {
+            ApiError::unauthorized("a bearer token is required")
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", e.to_string())
+        }
+    })?;
+    let gateway = s.layout.lines()[message.line].id.clone();
+    if !bearer(&headers).is_some_and(|token| s.tokens.verify(&gateway, token)) {
+        return Err(ApiError::unauthorized(format!("wrong token for gateway {gateway}")));
+    }
+    let validator = validator(&s, message.line);
+    let checked = message.check(&s.layout, &validator);
+    store(&s, gateway, message.key(), checked, validator.window()).await
+}
+
+fn validator(s: &IngestState, line: usize) -> Validator<'_> {
+    Validator {
+        layout: &s.layout,
+        line,
+        now_ms: (s.clock)(),
+        skew_ms: s.config.max_clock_skew_ms,
+        retention_ms: i64::from(s.config.retention_days) * 86_400_000,
+    }
+}
+
+async fn refuse_body(
+    s: &IngestState,
+    gateway: String,
+    key: String,
+    body: &[u8],
+    e: BodyError,
+    window: (i64, i64),
+) -> ApiError {
+    s.stats.refused_uploads.fetch_add(1, Ordering::Relaxed);
+    let rejected = vec![Rejection { index: -1, sensor: None, ts_ms: None, value: None, reason: e.to_string() }];
+    let upload = Upload { gateway, key, valid: Vec::new(), rejected, raw: Some(body.to_vec()), window_ms: window };
+    // The body is kept as a dead letter; the answer is 400 either way.
+    if let Err(store_error) = s.writer.store(upload).await {
+        tracing::warn!(error = %store_error, "could not keep a malformed upload as a dead letter");
+    }
+    ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", e.to_string())
+}
+
+async fn store(
+    s: &IngestState,
+    gateway: String,
+    key: String,
+    checked: Checked,
+    window: (i64, i64),
+) -> Result<Json<UploadOutcome>, ApiError> {
+    let accepted = checked.valid.len();
+    let rejected: Vec<RejectedReading> = checked
+        .rejected
+        .iter()
+        .map(|r| RejectedReading { index: r.index, sensor: r.sensor.clone(), reason: r.reason.clone() })
+        .collect();
+    let upload = Upload {
+        gateway: gateway.clone(),
+        key: key.clone(),
+        valid: checked.valid,
+        rejected: checked.rejected,
+        raw: None,
+        window_ms: window,
+    };
+    match s.writer.store(upload).await {
+        Ok(stored) => {
+            s.stats.uploads.fetch_add(1, Ordering::Relaxed);
+            if !stored.duplicate {
+                s.stats.accepted_readings.fetch_add(accepted as u64, Ordering::Relaxed);
+                s.stats.rejected_readings.fetch_add(rejected.len() as u64, Ordering::Relaxed);
+            }
+            Ok(Json(UploadOutcome {
+                gateway,
+                upload: key,
+                accepted,
+                rejected,
+                position: stored.position,
+                duplicate: stored.duplicate,
+            }))
+        }
+        Err(WriteError::Busy) => {
+            s.stats.busy_responses.fetch_add(1, Ordering::Relaxed);
+            Err(ApiError::retry_later(1, WriteError::Busy.to_string()))
+        }
+        Err(e @ WriteError::Failed(_)) => Err(ApiError::retry_later(2, e.to_string())),
+        Err(e @ WriteError::Refused(_)) => {
+            Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "refused_by_log", e.to_string()))
+        }
+    }
+}

@@ -1,0 +1,419 @@
+//! One plant's simulation: its sensors' signals, its machines and its faults, step by step.
+
+use crate::config::{ConfigError, SimConfig, check_step_ms};
+use crate::event::{FactoryEvent, FaultRecord, MaintenanceKind, SensorRef};
+use crate::fault::{ActiveFault, FaultBook, NO_FAULT, SensorScale};
+use crate::machine::{Change, MachineSim, MachineState};
+use crate::seed::{Purpose, SimRng, stream};
+use crate::{GatewayBatch, Step};
+use layout::Layout;
+use rand::RngExt;
+use rand_distr::StandardNormal;
+use std::ops::Range;
+use std::sync::Arc;
+use telemetry::Reading;
+use thiserror::Error;
+
+/// Load at which a sensor reads its nominal value.
+pub const TYPICAL_LOAD: f64 = 0.75;
+/// Correlation time of a sensor's slow drift.
+const DRIFT_TIME_MS: f64 = 2.0 * 86_400_000.0;
+/// Drift is updated at most once per ten simulated minutes: it moves over days (each
+/// update moves it by under a tenth of its spread, far below the noise), and updating it
+/// every step would cost a second random draw per reading.
+const DRIFT_UPDATE_MS: i64 = 600_000;
+const MS_PER_DAY: i64 = 86_400_000;
+
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum SimError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("the layout has no plant at index {0}")]
+    NoSuchPlant(usize),
+    #[error("machine {machine} is not in plant {plant}")]
+    MachineOutsidePlant { machine: String, plant: String },
+    #[error("no machines to simulate")]
+    NoMachines,
+}
+
+/// The state of one sensor that changes from step to step, and its fixed parameters.
+#[derive(Debug, Clone)]
+struct SensorSim {
+    rng: SimRng,
+    id: u32,
+    level: f64,
+    drift: f64,
+    drift_sd: f64,
+    /// Daily cycle `a·sin(θ + φ)` written as `a·cos φ · sin θ + a·sin φ · cos θ`, so a
+    /// step computes one sine for the whole plant rather than one per sensor.
+    day_sin: f64,
+    day_cos: f64,
+    load_gain: f64,
+    wear_gain: f64,
+    noise_sd: f64,
+}
+
+/// A plant of the factory, simulated on its own. Its output depends only on the layout,
+/// the configuration, the seed, the plant's number and the steps taken, so plants can be
+/// stepped on separate threads with the same result.
+#[derive(Debug, Clone)]
+pub struct PlantSim {
+    plant_id: Arc<str>,
+    plant_number: u16,
+    config: SimConfig,
+    gateway_ids: Vec<Arc<str>>,
+    /// Global index (in the layout) of the plant's first line and machine.
+    first_line: usize,
+    first_machine: usize,
+    machine_ids: Vec<String>,
+    machine_line: Vec<usize>,
+    machine_sensors: Vec<Range<usize>>,
+    sensor_names: Vec<String>,
+    sensors: Vec<SensorSim>,
+    scales: Vec<SensorScale>,
+    machines: Vec<MachineSim>,
+    faults: FaultBook,
+    /// Plant-local indices of the machines simulated (all, unless built for a few).
+    scope: Vec<usize>,
+    in_scope: Vec<bool>,
+    day_offset_ms: i64,
+    step_ms: i64,
+    next_ts_ms: i64,
+    last_ts_ms: Option<i64>,
+    last_drift_ms: i64,
+    /// Scratch space reused between steps.
+    changes: Vec<Change>,
+    ended: Vec<ActiveFault>,
+    started: Vec<usize>,
+}
+
+impl PlantSim {
+    /// Simulates every machine and sensor of plant `plant` (an index of `layout.plants()`).
+    pub fn new(layout: &Layout, plant: usize, config: &SimConfig, seed: u64, start_ms: i64) -> Result<Self, SimError> {
+        let p = layout.plants().get(plant).ok_or(SimError::NoSuchPlant(plant))?;
+        let all: Vec<usize> = p.machines.clone().collect();
+        Self::build(layout, plant, &all, config, seed, start_ms)
+    }
+
+    /// Simulates only the given machines (indices of `layout.machines()`, all in plant
+    /// `plant`). Their readings and events are exactly those of the full plant, at a
+    /// fraction of the cost: each sensor and machine has its own random stream, and the
+    /// plant's fault arrivals are drawn in full either way.
+    pub fn for_machines(
+        layout: &Layout,
+        plant: usize,
+        machines: &[usize],
+        config: &SimConfig,
+        seed: u64,
+        start_ms: i64,
+    ) -> Result<Self, SimError> {
+        Self::build(layout, plant, machines, config, seed, start_ms)
+    }
+
+    fn build(
+        layout: &Layout,
+        plant: usize,
+        machines: &[usize],
+        config: &SimConfig,
+        seed: u64,
+        start_ms: i64,
+    ) -> Result<Self, SimError> {
+        config.validate()?;
+        let p = layout.plants().get(plant).ok_or(SimError::NoSuchPlant(plant))?;
+        let mut scope = Vec::with_capacity(machines.len());
+        for &m in machines {
+            if !p.machines.contains(&m) {
+                let machine = layout.machines().get(m).map_or_else(|| format!("#{m}"), |m| m.id.clone());
+                return Err(SimError::MachineOutsidePlant { machine, plant: p.id.clone() });
+            }
+            scope.push(m - p.machines.start);
+        }
+        scope.sort_unstable();
+        scope.dedup();
+        if scope.is_empty() {
+            return Err(SimError::NoMachines);
+        }
+        let number = p.number;
+        let first_sensor = p.sensors.start;
+        let plant_id: Arc<str> = p.id.as_str().into();
+
+        let mut plant_rng = stream(seed, number, Purpose::Plant, 0);
+        // Plants sit in different time zones: shift the daily cycle by whole hours.
+        let day_offset_ms = plant_rng.random_range(0..24) * 3_600_000;
+
+        let machine_list = &layout.machines()[p.machines.clone()];
+        let mut sims = Vec::with_capacity(machine_list.len());
+        for (i, m) in machine_list.iter().enumerate() {
+            let life = layout.machine_type_of(m).life_days;
+            sims.push(MachineSim::new(stream(seed, number, Purpose::Machine, i as u64), life, config, start_ms));
+        }
+        let mut sensors = Vec::with_capacity(p.sensors.len());
+        let mut scales = Vec::with_capacity(p.sensors.len());
+        for (i, s) in layout.sensors_in(&p.sensors).iter().enumerate() {
+            let spec = layout.sensor_at(first_sensor + i).spec;
+            let mut rng = stream(seed, number, Purpose::Sensor, i as u64);
+            let width = spec.normal_max - spec.normal_min;
+            let amplitude = spec.daily_amplitude * rng.random_range(0.7..1.3);
+            let phase: f64 = rng.random_range(-0.3..0.3);
+            let drift_sd = spec.drift_sd * rng.random_range(0.5..1.5);
+            let drift = drift_sd * rng.sample::<f64, _>(StandardNormal);
+            let noise_sd = spec.noise_sd * rng.random_range(0.8..1.25);
+            sensors.push(SensorSim {
+                id: s.id,
+                level: spec.nominal + width * rng.random_range(-0.04..0.04),
+                drift,
+                drift_sd,
+                day_sin: amplitude * phase.cos(),
+                day_cos: amplitude * phase.sin(),
+                load_gain: spec.load_response * rng.random_range(0.85..1.15),
+                wear_gain: spec.wear_response * rng.random_range(0.7..1.3),
+                noise_sd,
+                rng,
+            });
+            scales.push(SensorScale { width, noise_sd });
+        }
+        let machine_sensors: Vec<Range<usize>> =
+            machine_list.iter().map(|m| m.sensors.start - first_sensor..m.sensors.end - first_sensor).collect();
+        let faults = FaultBook::new(
+            stream(seed, number, Purpose::Faults, 0),
+            &config.faults,
+            sensors.len(),
+            machine_list.len(),
+            start_ms,
+        );
+        let mut in_scope = vec![false; machine_list.len()];
+        for &m in &scope {
+            in_scope[m] = true;
+        }
+        Ok(PlantSim {
+            plant_number: number,
+            config: config.clone(),
+            gateway_ids: layout.lines()[p.lines.clone()].iter().map(|l| Arc::from(l.id.as_str())).collect(),
+            first_line: p.lines.start,
+            first_machine: p.machines.start,
+            machine_ids: machine_list.iter().map(|m| m.id.clone()).collect(),
+            machine_line: machine_list.iter().map(|m| m.line - p.lines.start).collect(),
+            machine_sensors,
+            sensor_names: layout.sensors_in(&p.sensors).iter().map(|s| s.name.clone()).collect(),
+            sensors,
+            scales,
+            machines: sims,
+            faults,
+            scope,
+            in_scope,
+            day_offset_ms,
+            step_ms: config.step_ms as i64,
+            next_ts_ms: start_ms,
+            last_ts_ms: None,
+            last_drift_ms: start_ms,
+            changes: Vec::new(),
+            ended: Vec::new(),
+            started: Vec::new(),
+            plant_id,
+        })
+    }
+
+    /// `P1`.
+    pub fn plant_id(&self) -> &str {
+        &self.plant_id
+    }
+    pub fn plant_number(&self) -> u16 {
+        self.plant_number
+    }
+    /// Indices of `layout.lines()` (= gateways) of this plant.
+    pub fn lines(&self) -> Range<usize> {
+        self.first_line..self.first_line + self.gateway_ids.len()
+    }
+    /// The plant's gateway ids (= line ids), in line order.
+    pub fn gateways(&self) -> impl Iterator<Item = &str> + '_ {
+        self.gateway_ids.iter().map(|g| &**g)
+    }
+    /// Timestamp of the readings the next step produces.
+    pub fn next_ts_ms(&self) -> i64 {
+        self.next_ts_ms
+    }
+    pub fn step_ms(&self) -> u64 {
+        self.step_ms as u64
+    }
+    /// Changes the sampling interval from the next step on (e.g. after a backfill).
+    pub fn set_step_ms(&mut self, step_ms: u64) -> Result<(), ConfigError> {
+        check_step_ms(step_ms)?;
+        self.step_ms = step_ms as i64;
+        Ok(())
+    }
+    /// Readings a step produces when no sensor is in a dropout.
+    pub fn sensors_per_step(&self) -> usize {
+        self.scope.iter().map(|&m| self.machine_sensors[m].len()).sum()
+    }
+
+    /// The state of a machine (an index of `layout.machines()`) after the last step;
+    /// `None` if it is not simulated here.
+    pub fn machine_state(&self, machine: usize) -> Option<MachineState> {
+        let local = machine.checked_sub(self.first_machine)?;
+        self.in_scope.get(local).copied().unwrap_or(false).then(|| self.machines[local].state())
+    }
+
+    /// A batch per gateway of this plant, with no readings yet.
+    pub(crate) fn empty_batches(&self) -> impl Iterator<Item = GatewayBatch> + '_ {
+        self.gateway_ids.iter().enumerate().map(|(i, gateway)| GatewayBatch {
+            gateway: gateway.clone(),
+            plant: self.plant_id.clone(),
+            line: self.first_line + i,
+            sequence: 0,
+            readings: Vec::new(),
+        })
+    }
+
+    /// Simulates the next step.
+    pub fn step(&mut self) -> Step {
+        let mut out = Step::default();
+        self.step_into(&mut out);
+        out
+    }
+
+    /// Simulates the next step into `out`, reusing its buffers.
+    pub fn step_into(&mut self, out: &mut Step) {
+        let fits = out.batches.len() == self.gateway_ids.len()
+            && out.batches.iter().enumerate().all(|(i, b)| b.line == self.first_line + i);
+        if !fits {
+            out.batches = self.empty_batches().collect();
+        }
+        out.events.clear();
+        out.ts_ms = self.next_ts_ms;
+        self.advance(&mut out.batches, &mut out.events);
+    }
+
+    /// Simulates the next step into this plant's batches (one per line, in order).
+    pub(crate) fn advance(&mut self, batches: &mut [GatewayBatch], events: &mut Vec<FactoryEvent>) {
+        let ts = self.next_ts_ms;
+        let dt = self.last_ts_ms.map_or(0, |last| ts - last);
+        self.advance_machines(ts, dt, events);
+
+        self.ended.clear();
+        self.faults.expire(ts, &mut self.ended);
+        for fault in &self.ended {
+            if self.in_scope[fault.machine] {
+                events.push(FactoryEvent::FaultEnded { plant: self.plant_id.to_string(), fault: fault.id, ts_ms: ts });
+            }
+        }
+        self.started.clear();
+        self.faults.arrive(ts, self.step_ms, &self.scales, &self.machine_sensors, &mut self.started);
+
+        if ts - self.last_drift_ms >= DRIFT_UPDATE_MS {
+            let keep = (-((ts - self.last_drift_ms) as f64) / DRIFT_TIME_MS).exp();
+            let fresh = (1.0 - keep * keep).sqrt();
+            for &m in &self.scope {
+                for s in &mut self.sensors[self.machine_sensors[m].clone()] {
+                    let z: f64 = s.rng.sample(StandardNormal);
+                    s.drift = s.drift * keep + s.drift_sd * fresh * z;
+                }
+            }
+            self.last_drift_ms = ts;
+        }
+
+        self.read_sensors(ts, batches);
+
+        for &slot in &self.started {
+            let Some(fault) = self.faults.get(slot) else { continue };
+            if !self.in_scope[fault.machine] {
+                continue;
+            }
+            events.push(FactoryEvent::FaultStarted(FaultRecord {
+                plant: self.plant_id.to_string(),
+                fault: fault.id,
+                machine: self.machine_ids[fault.machine].clone(),
+                sensors: fault
+                    .sensors
+                    .iter()
+                    .map(|&(s, _)| SensorRef { id: self.sensors[s].id, name: self.sensor_names[s].clone() })
+                    .collect(),
+                start_ms: fault.start_ms,
+                end_ms: fault.end_ms,
+                shape: fault.shape(),
+            }));
+        }
+        self.last_ts_ms = Some(ts);
+        self.next_ts_ms = ts + self.step_ms;
+    }
+
+    fn advance_machines(&mut self, ts: i64, dt: i64, events: &mut Vec<FactoryEvent>) {
+        let lag = 1.0 - (-(dt as f64) / (self.config.load.response_s * 1_000.0)).exp();
+        for &m in &self.scope {
+            self.changes.clear();
+            self.machines[m].advance(ts, dt, lag, &self.config, &mut self.changes);
+            let plant = || self.plant_id.to_string();
+            let machine = || self.machine_ids[m].clone();
+            for change in &self.changes {
+                match *change {
+                    Change::Completed { kind, wear } => events.push(FactoryEvent::MaintenanceCompleted {
+                        plant: plant(),
+                        machine: machine(),
+                        ts_ms: ts,
+                        kind,
+                        wear,
+                    }),
+                    Change::Failed { wear, until_ms } => {
+                        events.push(FactoryEvent::MachineFailed {
+                            plant: plant(),
+                            machine: machine(),
+                            ts_ms: ts,
+                            wear,
+                        });
+                        events.push(FactoryEvent::MaintenanceStarted {
+                            plant: plant(),
+                            machine: machine(),
+                            ts_ms: ts,
+                            kind: MaintenanceKind::Corrective,
+                            wear,
+                            until_ms,
+                        });
+                    }
+                    Change::ServiceStarted { wear, until_ms } => events.push(FactoryEvent::MaintenanceStarted {
+                        plant: plant(),
+                        machine: machine(),
+                        ts_ms: ts,
+                        kind: MaintenanceKind::Preventive,
+                        wear,
+                        until_ms,
+                    }),
+                }
+            }
+        }
+    }
+
+    /// The hot loop: one reading per sensor in scope, appended to its line's batch.
+    fn read_sensors(&mut self, ts: i64, batches: &mut [GatewayBatch]) {
+        let angle =
+            std::f64::consts::TAU * ((ts + self.day_offset_ms).rem_euclid(MS_PER_DAY) as f64) / MS_PER_DAY as f64;
+        let (sin_t, cos_t) = angle.sin_cos();
+        for batch in batches.iter_mut() {
+            batch.readings.clear();
+            batch.sequence = ts.max(0) as u64;
+        }
+        let Self { scope, machines, machine_sensors, machine_line, sensors, faults, .. } = self;
+        for &m in scope.iter() {
+            let machine = &machines[m];
+            let load = machine.load - TYPICAL_LOAD;
+            let wear = machine.wear * machine.wear;
+            let readings = &mut batches[machine_line[m]].readings;
+            let range = machine_sensors[m].clone();
+            let first = range.start;
+            for (offset, s) in sensors[range].iter_mut().enumerate() {
+                let z: f64 = s.rng.sample(StandardNormal);
+                let base =
+                    s.level + s.drift + s.day_sin * sin_t + s.day_cos * cos_t + s.load_gain * load + s.wear_gain * wear;
+                let slot = faults.sensor_fault[first + offset];
+                let value = if slot == NO_FAULT {
+                    base + s.noise_sd * z
+                } else {
+                    match faults.get_mut(slot).apply(first + offset, base, z, s.noise_sd, ts) {
+                        Some(v) => v,
+                        None => continue,
+                    }
+                };
+                // Readings are f32 values, so a batch stores each in 4 bytes.
+                readings.push(Reading { sensor: s.id, ts_ms: ts, value: f64::from(value as f32) });
+            }
+        }
+    }
+}
