@@ -1,0 +1,325 @@
+//! Machine-level anomaly episodes: turns per-sensor scores into one episode per machine
+//! incident (detected, updated as more sensors join, resolved after a quiet period).
+//!
+//! Opening needs confirmation, so one surprising reading of ordinary noise does not page
+//! anyone: an episode opens when
+//! * one reading scores at least `extreme_threshold`, or
+//! * `confirm_readings` readings (of any sensors of the machine) score at least
+//!   `threshold` within `confirm_window_ms`, or
+//! * `joint_sensors` different sensors of the machine score at least `joint_threshold`
+//!   within `confirm_window_ms` (a machine-level fault that is moderate on each sensor).
+//!
+//! It resolves when no reading has scored at least `threshold` for `quiet_ms`.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::detector::{Score, Test};
+
+pub type SensorId = u32;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EpisodeConfig {
+    pub threshold: f32,
+    pub extreme_threshold: f32,
+    pub confirm_readings: u32,
+    pub confirm_window_ms: i64,
+    pub joint_threshold: f32,
+    pub joint_sensors: u32,
+    /// Sensors scoring at least this during an episode are listed as having moved with it.
+    pub related_threshold: f32,
+    pub quiet_ms: i64,
+    /// Bound on sensors listed per episode (the strongest are kept).
+    pub max_sensors: usize,
+}
+
+impl Default for EpisodeConfig {
+    fn default() -> Self {
+        EpisodeConfig {
+            threshold: 0.6,
+            extreme_threshold: 0.75,
+            confirm_readings: 3,
+            confirm_window_ms: 10_000,
+            joint_threshold: 0.5,
+            joint_sensors: 3,
+            related_threshold: 0.3,
+            quiet_ms: 120_000,
+            max_sensors: 32,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum EpisodeConfigError {
+    #[error("{field} must lie strictly between 0 and 1, got {got}")]
+    NotAFraction { field: &'static str, got: f32 },
+    #[error("thresholds must satisfy related <= joint <= threshold <= extreme")]
+    Order,
+    #[error("{field} must be at least {min}, got {got}")]
+    TooSmall { field: &'static str, min: i64, got: i64 },
+}
+
+impl EpisodeConfig {
+    pub fn validate(&self) -> Result<(), EpisodeConfigError> {
+        for (field, got) in [
+            ("threshold", self.threshold),
+            ("extreme_threshold", self.extreme_threshold),
+            ("joint_threshold", self.joint_threshold),
+            ("related_threshold", self.related_threshold),
+        ] {
+            if !(got.is_finite() && got > 0.0 && got <= 1.0) {
+                return Err(EpisodeConfigError::NotAFraction { field, got });
+            }
+        }
+        if !(self.related_threshold <= self.joint_threshold
+            && self.joint_threshold <= self.threshold
+            && self.threshold <= self.extreme_threshold)
+        {
+            return Err(EpisodeConfigError::Order);
+        }
+        for (field, got, min) in [
+            ("confirm_readings", i64::from(self.confirm_readings), 1),
+            ("confirm_window_ms", self.confirm_window_ms, 0),
+            ("joint_sensors", i64::from(self.joint_sensors), 2),
+            ("quiet_ms", self.quiet_ms, 1),
+            ("max_sensors", self.max_sensors as i64, 1),
+        ] {
+            if got < min {
+                return Err(EpisodeConfigError::TooSmall { field, min, got });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Evidence from one sensor: its strongest reading in the episode.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SensorEvidence {
+    pub sensor: SensorId,
+    /// When this sensor first crossed the threshold (or the related threshold).
+    pub first_ms: i64,
+    pub ts_ms: i64,
+    pub observed: f64,
+    pub expected: f64,
+    pub lower: f64,
+    pub upper: f64,
+    pub test: Test,
+    pub score: f32,
+}
+
+impl SensorEvidence {
+    fn from_score(sensor: SensorId, s: &Score) -> Self {
+        SensorEvidence {
+            sensor,
+            first_ms: s.ts_ms,
+            ts_ms: s.ts_ms,
+            observed: s.value,
+            expected: s.expected,
+            lower: s.lower,
+            upper: s.upper,
+            test: s.test,
+            score: s.score,
+        }
+    }
+
+    fn absorb(&mut self, s: &Score) {
+        if s.score > self.score {
+            let first = self.first_ms;
+            *self = SensorEvidence::from_score(self.sensor, s);
+            self.first_ms = first.min(s.ts_ms);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Minor,
+    Major,
+    Critical,
+}
+
+/// Everything an `AnomalyDetected` / `AnomalyUpdated` / `AnomalyResolved` event needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Episode {
+    /// `{machine}-{start_ms}`: deterministic, so a replay from a checkpoint names the
+    /// episode the same way.
+    pub id: String,
+    pub machine: String,
+    pub start_ms: i64,
+    /// Last reading that scored at or above the threshold.
+    pub last_alarm_ms: i64,
+    /// Sensors that crossed the threshold, strongest first.
+    pub sensors: Vec<SensorEvidence>,
+    /// Other sensors of the machine that moved with it (above the related threshold).
+    pub related: Vec<SensorEvidence>,
+    pub peak_score: f32,
+    pub severity: Severity,
+}
+
+impl Episode {
+    /// The strongest evidence (the first of `sensors`).
+    pub fn primary(&self) -> Option<&SensorEvidence> {
+        self.sensors.first()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum EpisodeEvent {
+    Detected(Episode),
+    Updated(Episode),
+    Resolved { episode: Episode, resolved_ms: i64 },
+}
+
+/// Tracks the anomaly episodes of one machine. Feed it every score of the machine's
+/// sensors (readings and overdue checks) in roughly time order, and call [`tick`]
+/// periodically so episodes resolve even when readings stop.
+///
+/// [`tick`]: EpisodeTracker::tick
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpisodeTracker {
+    machine: String,
+    cfg: EpisodeConfig,
+    /// Recent readings above the joint threshold, for confirmation.
+    pending: Vec<SensorEvidence>,
+    open: Option<Episode>,
+}
+
+impl EpisodeTracker {
+    pub fn new(machine: impl Into<String>, cfg: EpisodeConfig) -> Result<Self, EpisodeConfigError> {
+        cfg.validate()?;
+        Ok(EpisodeTracker { machine: machine.into(), cfg, pending: Vec::new(), open: None })
+    }
+
+    pub fn machine(&self) -> &str {
+        &self.machine
+    }
+
+    pub fn open_episode(&self) -> Option<&Episode> {
+        self.open.as_ref()
+    }
+
+    /// Feeds one score of one of the machine's sensors. Returns the events it caused, in
+    /// order (usually none; a resolution can be followed by a new detection).
+    pub fn observe(&mut self, sensor: SensorId, s: &Score) -> Vec<EpisodeEvent> {
+        let mut events = Vec::new();
+        if let Some(e) = self.tick(s.ts_ms) {
+            events.push(e);
+        }
+        if let Some(e) = self.absorb(sensor, s) {
+            events.push(e);
+        }
+        events
+    }
+
+    fn absorb(&mut self, sensor: SensorId, s: &Score) -> Option<EpisodeEvent> {
+        let cfg = &self.cfg;
+        if s.score < cfg.related_threshold || s.test == Test::None {
+            return None;
+        }
+        if let Some(ep) = &mut self.open {
+            if s.score >= cfg.threshold {
+                ep.last_alarm_ms = ep.last_alarm_ms.max(s.ts_ms);
+                let before_sev = ep.severity;
+                let mut joined = false;
+                if let Some(e) = ep.sensors.iter_mut().find(|e| e.sensor == sensor) {
+                    e.absorb(s);
+                } else {
+                    let mut ev = SensorEvidence::from_score(sensor, s);
+                    if let Some(pos) = ep.related.iter().position(|e| e.sensor == sensor) {
+                        ev.first_ms = ep.related.remove(pos).first_ms;
+                    }
+                    ep.sensors.push(ev);
+                    joined = true;
+                }
+                finish(ep, cfg.max_sensors);
+                if joined || ep.severity > before_sev {
+                    return Some(EpisodeEvent::Updated(ep.clone()));
+                }
+            } else if !ep.sensors.iter().any(|e| e.sensor == sensor) {
+                if let Some(e) = ep.related.iter_mut().find(|e| e.sensor == sensor) {
+                    e.absorb(s);
+                } else if ep.related.len() < cfg.max_sensors {
+                    ep.related.push(SensorEvidence::from_score(sensor, s));
+                }
+            }
+            return None;
+        }
+        if s.score < cfg.joint_threshold {
+            return None;
+        }
+        let horizon = s.ts_ms.saturating_sub(cfg.confirm_window_ms);
+        self.pending.retain(|e| e.ts_ms >= horizon);
+        self.pending.push(SensorEvidence::from_score(sensor, s));
+        let strong = self.pending.iter().filter(|e| e.score >= cfg.threshold).count();
+        let mut distinct: Vec<SensorId> = self.pending.iter().map(|e| e.sensor).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let confirmed = s.score >= cfg.extreme_threshold
+            || strong >= cfg.confirm_readings as usize
+            || distinct.len() >= cfg.joint_sensors as usize;
+        if !confirmed {
+            return None;
+        }
+        let mut sensors: Vec<SensorEvidence> = Vec::new();
+        for e in self.pending.drain(..) {
+            if let Some(x) = sensors.iter_mut().find(|x| x.sensor == e.sensor) {
+                if e.score > x.score {
+                    let first = x.first_ms.min(e.first_ms);
+                    *x = e;
+                    x.first_ms = first;
+                } else {
+                    x.first_ms = x.first_ms.min(e.first_ms);
+                }
+            } else {
+                sensors.push(e);
+            }
+        }
+        let start_ms = sensors.iter().map(|e| e.first_ms).min().unwrap_or(s.ts_ms);
+        let mut ep = Episode {
+            id: format!("{}-{}", self.machine, start_ms),
+            machine: self.machine.clone(),
+            start_ms,
+            last_alarm_ms: s.ts_ms,
+            sensors,
+            related: Vec::new(),
+            peak_score: 0.0,
+            severity: Severity::Minor,
+        };
+        finish(&mut ep, cfg.max_sensors);
+        self.open = Some(ep.clone());
+        Some(EpisodeEvent::Detected(ep))
+    }
+
+    /// Resolves the open episode if it has been quiet for `quiet_ms` at `now_ms`.
+    pub fn tick(&mut self, now_ms: i64) -> Option<EpisodeEvent> {
+        let quiet = self.cfg.quiet_ms;
+        let due = self.open.as_ref().is_some_and(|ep| now_ms.saturating_sub(ep.last_alarm_ms) >= quiet);
+        if due {
+            let episode = self.open.take()?;
+            let resolved_ms = episode.last_alarm_ms.saturating_add(quiet);
+            return Some(EpisodeEvent::Resolved { episode, resolved_ms });
+        }
+        None
+    }
+}
+
+/// Orders evidence strongest first, bounds it, and derives peak and severity:
+/// critical when three or more sensors are involved or two with a near-certain score;
+/// major when two sensors are involved or one reading scores at least 0.9; minor otherwise.
+fn finish(ep: &mut Episode, max: usize) {
+    ep.sensors.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.sensor.cmp(&b.sensor)));
+    ep.sensors.truncate(max);
+    ep.related.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.sensor.cmp(&b.sensor)));
+    ep.related.truncate(max);
+    ep.peak_score = ep.sensors.first().map_or(0.0, |e| e.score);
+    let breadth = ep.sensors.len();
+    ep.severity = if breadth >= 3 || (breadth >= 2 && ep.peak_score >= 0.95) {
+        Severity::Critical
+    } else if breadth >= 2 || ep.peak_score >= 0.9 {
+        Severity::Major
+    } else {
+        Severity::Minor
+    };
+}

@@ -1,0 +1,130 @@
+//! Accuracy run on NASA C-MAPSS FD001 (Saxena et al., 2008): k-fold cross-validation by unit.
+//!
+//! ```text
+//! cargo run --release --example fd001 -- [PATH/train_FD001.txt] [FOLDS] [SEED]
+//! ```
+//!
+//! The 100 engines are shuffled with the seed and split into FOLDS groups (default 5). For
+//! each group, a model is trained on the other engines with the library's defaults (RUL
+//! capped at 125 cycles, 90 % interval) and evaluated on the group's engines: each history
+//! cut at 10 random cycles (at least 30 cycles long), one prediction per cut at its last
+//! cycle, and separately at every cycle. The pooled figures over all 100 engines are printed
+//! last, followed by the single default split that `train_csv` itself records in a model.
+
+use std::error::Error;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use maintenance::{Accuracy, Scored, TrainOptions, TrainingSet, cmapss_to_csv, read_histories, train, train_csv};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let mut args = std::env::args().skip(1);
+    let path = args.next().map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/cmapss/train_FD001.txt")
+    });
+    let folds: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(5);
+    let seed: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(7);
+
+    let raw = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut csv = Vec::new();
+    let rows = cmapss_to_csv(raw.as_slice(), &mut csv)?;
+    let table = read_histories(csv.as_slice())?;
+    let units: Vec<String> = table.units().iter().map(|u| u.id().to_string()).collect();
+    println!("FD001: {rows} rows, {} units; {folds}-fold by unit, seed {seed}", units.len());
+    let set = TrainingSet::run_to_failure(table)?;
+
+    let mut shuffled = units.clone();
+    shuffled.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+    let mut truncated = Vec::new();
+    let mut every_row = Vec::new();
+    let mut degrading = Vec::new();
+    println!(
+        "{:>4} {:>6} | {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6} {:>6} {:>6} | {:>5}",
+        "fold", "points", "RMSE", "MAE", "bias", "cover", "width", "RMSE*", "cover*", "width*", "secs"
+    );
+    for fold in 0..folds {
+        let held: Vec<String> =
+            shuffled.iter().enumerate().filter(|(i, _)| i % folds == fold).map(|(_, u)| u.clone()).collect();
+        let options = TrainOptions { seed, validation_unit_ids: Some(held), ..TrainOptions::default() };
+        let started = Instant::now();
+        let (_, report) = train(&set, &options)?;
+        let secs = started.elapsed().as_secs_f64();
+        let metrics = report.metrics.ok_or("no validation metrics")?;
+        let t = metrics.truncated.ok_or("no truncated points")?;
+        let e = metrics.every_row.ok_or("no labelled rows")?;
+        println!(
+            "{fold:>4} {:>6} | {:>6.2} {:>6.2} {:>6.2} {:>6.3} {:>6.1} | {:>6.2} {:>6.3} {:>6.1} | {secs:>5.1}",
+            t.points,
+            t.rmse,
+            t.mae,
+            t.bias,
+            t.coverage,
+            t.mean_interval_width,
+            e.rmse,
+            e.coverage,
+            e.mean_interval_width
+        );
+        truncated.push(t);
+        every_row.push(e);
+        degrading.extend(report.validation_points.iter().filter(|p| p.actual_rul < 125.0).map(|p| Scored {
+            predicted: p.predicted_rul,
+            lower: p.lower,
+            upper: p.upper,
+            actual: p.actual_rul,
+        }));
+    }
+    let t = pooled(&truncated);
+    let e = pooled(&every_row);
+    println!(
+        "pooled, cut histories: {} predictions on {} units: RMSE {:.2}, MAE {:.2}, bias {:+.2}, coverage {:.3} (nominal 0.900), mean width {:.1}",
+        t.points, t.units, t.rmse, t.mae, t.bias, t.coverage, t.mean_interval_width
+    );
+    println!(
+        "pooled, every cycle:   {} predictions on {} units: RMSE {:.2}, MAE {:.2}, bias {:+.2}, coverage {:.3}, mean width {:.1}",
+        e.points, e.units, e.rmse, e.mae, e.bias, e.coverage, e.mean_interval_width
+    );
+    if let Some(d) = Accuracy::of(&degrading, units.len()) {
+        println!(
+            "cut histories with true RUL < 125 only: {} predictions: RMSE {:.2}, MAE {:.2}, bias {:+.2}, coverage {:.3}, mean width {:.1}",
+            d.points, d.rmse, d.mae, d.bias, d.coverage, d.mean_interval_width
+        );
+    }
+
+    let started = Instant::now();
+    let (model, _) = train_csv(csv.as_slice(), &TrainOptions { seed, ..TrainOptions::default() })?;
+    let secs = started.elapsed().as_secs_f64();
+    let json = model.to_json()?;
+    if let Some(m) = model.metrics()
+        && let (Some(t), Some(e)) = (&m.truncated, &m.every_row)
+    {
+        println!(
+            "train_csv default split ({} validation units): cut RMSE {:.2}, coverage {:.3}; every cycle RMSE {:.2}, coverage {:.3}; {} dropped columns; model {} KiB; {secs:.1} s",
+            model.training().validation_units.len(),
+            t.rmse,
+            t.coverage,
+            e.rmse,
+            e.coverage,
+            model.feature_set().dropped.len(),
+            json.len() / 1024
+        );
+    }
+    Ok(())
+}
+
+/// Pools per-fold figures, weighting by points.
+fn pooled(parts: &[Accuracy]) -> Accuracy {
+    let points: usize = parts.iter().map(|a| a.points).sum();
+    let n = points as f64;
+    let mean = |f: fn(&Accuracy) -> f64| parts.iter().map(|a| f(a) * a.points as f64).sum::<f64>() / n;
+    Accuracy {
+        units: parts.iter().map(|a| a.units).sum(),
+        points,
+        rmse: mean(|a| a.rmse * a.rmse).sqrt(),
+        mae: mean(|a| a.mae),
+        bias: mean(|a| a.bias),
+        coverage: mean(|a| a.coverage),
+        mean_interval_width: mean(|a| a.mean_interval_width),
+    }
+}
