@@ -31,7 +31,7 @@ pub use model::{
 pub use read::{ReadError, head_position, read_all, read_stream};
 pub use retention::{RetentionReport, ensure_partitions, expire_telemetry, prepare_days_ahead};
 pub use snapshot::{Snapshot, SnapshotError, load_snapshot, save_snapshot};
-pub use subscription::{Handler, Subscription, SubscriptionConfig, checkpoint};
+pub use subscription::{Cursor, Handler, Subscription, SubscriptionConfig, checkpoint};
 
 /// Appends in a transaction of its own and commits: the convenience for writers that
 /// write nothing else.

@@ -15,13 +15,14 @@ use crate::read::{head_position, read_all};
 
 /// A consumer of the log.
 ///
-/// Its in-memory state must equal what [`Handler::load`] rebuilds from the database:
-/// when a batch's transaction fails, the runner calls `load` again before retrying.
+/// Its in-memory state must equal what [`Handler::load`] rebuilds from the database at
+/// the stored checkpoint: the runner calls `load` before the first batch, after any
+/// failure, and whenever the checkpoint was moved by someone else (a rebuild).
 pub trait Handler: Send {
-    /// Rebuilds in-memory state from the database (called before the first batch and
-    /// after any failure).
-    fn load(&mut self, client: &deadpool_postgres::Client) -> impl Future<Output = Result<()>> + Send {
-        let _ = client;
+    /// Rebuilds in-memory state from the database, inside the transaction that holds
+    /// the subscriber's checkpoint.
+    fn load(&mut self, tx: &Transaction<'_>) -> impl Future<Output = Result<()>> + Send {
+        let _ = tx;
         async { Ok(()) }
     }
 
@@ -29,10 +30,25 @@ pub trait Handler: Send {
     /// checkpoint when it commits.
     fn apply(&mut self, tx: &Transaction<'_>, events: &[RecordedEvent]) -> impl Future<Output = Result<()>> + Send;
 
+    /// The checkpoint to store after applying a batch ending at `last`: every event up
+    /// to it must be fully reflected in the database. A handler that holds some effects
+    /// in memory (to write them later, in bulk) returns less; after a restart it is given
+    /// the events after that position again and must not apply them twice.
+    fn durable_position(&self, last: i64) -> i64 {
+        last
+    }
+
     /// Called after the batch ending at `position` has committed.
     fn committed(&mut self, position: i64) {
         let _ = position;
     }
+}
+
+/// Where a running subscriber has read to, and what it last stored as its checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub read_after: i64,
+    pub stored: i64,
 }
 
 /// How a subscription reads.
@@ -95,19 +111,45 @@ impl Subscription {
     }
 
     /// Applies one batch if there is one; returns the number of events applied.
+    /// `cursor` carries the position between calls (`None` before the first).
     pub async fn apply_next_batch<H: Handler>(
         &self,
         client: &mut deadpool_postgres::Client,
         handler: &mut H,
+        cursor: &mut Option<Cursor>,
+    ) -> Result<usize> {
+        let result = self.try_apply_next_batch(client, handler, cursor).await;
+        if result.is_err() {
+            // Whatever happened, memory may be ahead of the database: reload next time.
+            *cursor = None;
+        }
+        result
+    }
+
+    async fn try_apply_next_batch<H: Handler>(
+        &self,
+        client: &mut deadpool_postgres::Client,
+        handler: &mut H,
+        cursor: &mut Option<Cursor>,
     ) -> Result<usize> {
         let tx = client.transaction().await?;
         let create = tx.prepare_cached(include_str!("../sql/create_checkpoint.sql")).await?;
         tx.execute(&create, &[&self.config.name]).await?;
         let lock = tx.prepare_cached(include_str!("../sql/lock_checkpoint.sql")).await?;
-        let after: i64 = tx.query_one(&lock, &[&self.config.name]).await?.get(0);
+        let stored: i64 = tx.query_one(&lock, &[&self.config.name]).await?.get(0);
+        let after = match *cursor {
+            Some(c) if c.stored == stored => c.read_after,
+            _ => {
+                handler
+                    .load(&tx)
+                    .await
+                    .with_context(|| format!("{} loading its state at {stored}", self.config.name))?;
+                stored
+            }
+        };
         // Read the head before the events: every position up to it is committed and
         // visible to the next statement, so a filtered reader that found fewer events
-        // than it asked for may move its checkpoint up to the head.
+        // than it asked for may move past everything up to the head.
         let head = head_position(&tx).await?;
         let events = read_all(&tx, after, self.config.batch_max_events, self.config.categories.as_deref()).await?;
         let mut last = events.last().map_or(after, |e| e.position);
@@ -116,6 +158,7 @@ impl Subscription {
         }
         if last == after {
             tx.commit().await?;
+            *cursor = Some(Cursor { read_after: after, stored });
             return Ok(0);
         }
         if !events.is_empty() {
@@ -124,19 +167,23 @@ impl Subscription {
                 .await
                 .with_context(|| format!("{} applying events after {after}", self.config.name))?;
         }
-        let save = tx.prepare_cached(include_str!("../sql/save_checkpoint.sql")).await?;
-        tx.execute(&save, &[&self.config.name, &last]).await?;
+        let durable = handler.durable_position(last).clamp(stored, last);
+        if durable != stored {
+            let save = tx.prepare_cached(include_str!("../sql/save_checkpoint.sql")).await?;
+            tx.execute(&save, &[&self.config.name, &durable]).await?;
+        }
         tx.commit().await?;
+        *cursor = Some(Cursor { read_after: last, stored: durable });
         handler.committed(last);
         Ok(events.len())
     }
 
-    /// Applies batches until the log holds nothing newer; returns the checkpoint.
+    /// Applies batches until the log holds nothing newer; returns the position read to.
     pub async fn catch_up<H: Handler>(&self, handler: &mut H) -> Result<i64> {
         let mut client = self.db.client().await?;
-        handler.load(&client).await?;
-        while self.apply_next_batch(&mut client, handler).await? > 0 {}
-        checkpoint(&client, &self.config.name).await
+        let mut cursor = None;
+        while self.apply_next_batch(&mut client, handler, &mut cursor).await? > 0 {}
+        Ok(cursor.map_or(0, |c| c.read_after))
     }
 
     /// Runs until `shutdown` completes: applies new events as NOTIFY announces them,
@@ -166,10 +213,10 @@ impl Subscription {
         // Listen before the first read, so nothing appended in between goes unnoticed.
         let mut listener = self.db.listen(&[LOG_CHANNEL]).await?;
         let mut client = self.db.client().await?;
-        handler.load(&client).await?;
+        let mut cursor = None;
         let idle = Duration::from_millis(self.config.idle_recheck_ms);
         loop {
-            let applied = self.apply_next_batch(&mut client, handler).await?;
+            let applied = self.apply_next_batch(&mut client, handler, &mut cursor).await?;
             if applied < self.config.batch_max_events {
                 listener.wait(idle).await?;
             }

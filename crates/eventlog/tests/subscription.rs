@@ -235,3 +235,59 @@ async fn two_instances_of_one_subscriber_never_apply_an_event_twice() {
     b.await.unwrap();
     assert_eq!(seen(&db, "twin").await, (1..=300).collect::<Vec<i64>>());
 }
+
+/// Keeps the last two events it saw "in memory" only: its durable checkpoint lags.
+struct Lagging {
+    seen: Vec<i64>,
+    loads: usize,
+}
+
+impl Handler for Lagging {
+    async fn load(&mut self, _tx: &Transaction<'_>) -> anyhow::Result<()> {
+        self.loads += 1;
+        Ok(())
+    }
+
+    async fn apply(&mut self, _tx: &Transaction<'_>, events: &[RecordedEvent]) -> anyhow::Result<()> {
+        self.seen.extend(events.iter().map(|e| e.position));
+        Ok(())
+    }
+
+    fn durable_position(&self, last: i64) -> i64 {
+        last - 2
+    }
+}
+
+#[tokio::test]
+async fn a_handler_that_keeps_effects_in_memory_gets_them_again_after_a_restart() {
+    let db = log().await;
+    for i in 0..10u64 {
+        append_and_commit(
+            &db,
+            &[Append::new(StreamName::new("thing-1").unwrap(), ExpectedVersion::Any, vec![event(i)])],
+        )
+        .await
+        .unwrap();
+    }
+    let sub = Subscription::new(db.clone(), SubscriptionConfig::new("lagging").batch_max_events(4));
+    let mut first = Lagging { seen: vec![], loads: 0 };
+    sub.catch_up(&mut first).await.unwrap();
+    assert_eq!(first.seen, (1..=10).collect::<Vec<i64>>(), "one run reads each event once");
+    assert_eq!(first.loads, 1);
+    assert_eq!(sub.checkpoint().await.unwrap(), 8);
+
+    // A new instance (a restart) starts from the durable checkpoint.
+    let mut second = Lagging { seen: vec![], loads: 0 };
+    sub.catch_up(&mut second).await.unwrap();
+    assert_eq!(second.seen, [9, 10]);
+
+    // Someone else moves the checkpoint (a rebuild): the running handler reloads.
+    let mut client = db.client().await.unwrap();
+    let mut cursor = None;
+    let mut third = Lagging { seen: vec![], loads: 0 };
+    sub.apply_next_batch(&mut client, &mut third, &mut cursor).await.unwrap();
+    client.execute("UPDATE eventlog.checkpoints SET position = 0 WHERE subscriber = 'lagging'", &[]).await.unwrap();
+    sub.apply_next_batch(&mut client, &mut third, &mut cursor).await.unwrap();
+    assert_eq!(third.loads, 2);
+    assert_eq!(third.seen, [9, 10, 1, 2, 3, 4]);
+}

@@ -139,21 +139,21 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Reading>, DecodeError> {
     }
 }
 
-fn survives_f32(v: f64) -> bool {
+pub(crate) fn survives_f32(v: f64) -> bool {
     let narrowed = v as f32;
     // NaN never compares equal; keep its exact bits in f64.
     f64::from(narrowed).to_bits() == v.to_bits()
 }
 
-fn zigzag(v: i64) -> u64 {
+pub(crate) fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
-fn unzigzag(v: u64) -> i64 {
+pub(crate) fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -161,29 +161,29 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    at: usize,
+pub(crate) struct Cursor<'a> {
+    pub(crate) bytes: &'a [u8],
+    pub(crate) at: usize,
 }
 
 impl Cursor<'_> {
-    fn remaining(&self) -> usize {
+    pub(crate) fn remaining(&self) -> usize {
         self.bytes.len() - self.at
     }
 
-    fn byte(&mut self, what: &'static str) -> Result<u8, DecodeError> {
+    pub(crate) fn byte(&mut self, what: &'static str) -> Result<u8, DecodeError> {
         let b = *self.bytes.get(self.at).ok_or(DecodeError::Truncated(what))?;
         self.at += 1;
         Ok(b)
     }
 
-    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], DecodeError> {
+    pub(crate) fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], DecodeError> {
         let slice = self.bytes.get(self.at..self.at + N).ok_or(DecodeError::Truncated(what))?;
         self.at += N;
         Ok(slice.try_into().expect("slice has exactly N bytes"))
     }
 
-    fn varint(&mut self, what: &'static str) -> Result<u64, DecodeError> {
+    pub(crate) fn varint(&mut self, what: &'static str) -> Result<u64, DecodeError> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.byte(what)?;

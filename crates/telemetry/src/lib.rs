@@ -26,6 +26,7 @@
 //! exactly, so encoding never changes a value.
 
 mod codec;
+pub mod history;
 
 pub use codec::{DecodeError, EncodeError, FORMAT_VERSION, MAX_READINGS, decode, encode};
 

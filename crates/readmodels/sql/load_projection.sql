@@ -1,0 +1,1 @@
+SELECT position, memory FROM readmodel.projections WHERE name = $1

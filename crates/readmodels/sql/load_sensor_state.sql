@@ -1,0 +1,1 @@
+SELECT sensor_id, value, ts, status, position FROM readmodel.sensor_state

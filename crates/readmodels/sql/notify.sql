@@ -1,0 +1,1 @@
+SELECT pg_notify('readmodel', $1::text)

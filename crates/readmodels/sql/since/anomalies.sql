@@ -1,0 +1,1 @@
+SELECT * FROM readmodel.anomalies WHERE position > $1 ORDER BY position

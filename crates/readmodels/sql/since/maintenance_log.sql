@@ -1,0 +1,1 @@
+SELECT * FROM readmodel.maintenance_log WHERE position > $1 ORDER BY position

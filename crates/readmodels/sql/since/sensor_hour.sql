@@ -1,0 +1,1 @@
+SELECT * FROM readmodel.sensor_hour WHERE position > $1 ORDER BY position

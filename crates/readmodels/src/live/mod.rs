@@ -1,0 +1,547 @@
+//! The live projection: runs [`LiveModel`] over the log and writes what changed.
+
+pub mod model;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use domain::events::{LAYOUT_CONFIGURED, LayoutConfigured, PLANT, Severity};
+use eventlog::{GenericClient, Handler, RecordedEvent, StreamName, Transaction};
+use serde_json::Value;
+
+use model::{AnomalyRow, MaintenanceRow, Rollup};
+pub use model::{Changes, LiveModel, PlantLayout, SensorStatus};
+
+/// Name of the live projection (its checkpoint and its row in `readmodel.projections`).
+pub const LIVE: &str = "readmodel-live";
+
+/// The live projection of one plant's log.
+#[derive(Debug)]
+pub struct LiveProjection {
+    pub model: LiveModel,
+}
+
+impl LiveProjection {
+    pub fn new(plant_number: u16) -> Self {
+        LiveProjection { model: LiveModel::new(plant_number) }
+    }
+}
+
+fn ts(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+fn severity(s: &str) -> Severity {
+    match s {
+        "critical" => Severity::Critical,
+        "major" => Severity::Major,
+        _ => Severity::Minor,
+    }
+}
+
+fn state_str(s: &str) -> &'static str {
+    match s {
+        "acknowledged" => "acknowledged",
+        "shelved" => "shelved",
+        "resolved" => "resolved",
+        _ => "new",
+    }
+}
+
+impl Handler for LiveProjection {
+    async fn load(&mut self, tx: &Transaction<'_>) -> Result<()> {
+        let mut model = LiveModel::new(self.model.plant_number);
+        let (position, memory) = match tx.query_opt(include_str!("../../sql/load_projection.sql"), &[&LIVE]).await? {
+            Some(row) => (row.get::<_, i64>(0), row.get::<_, Value>(1)),
+            None => (0, Value::Null),
+        };
+        let stream = StreamName::of(PLANT, &format!("P{}", model.plant_number))?;
+        let configured = eventlog::read_stream(tx, &stream, 0, 100_000)
+            .await?
+            .into_iter()
+            .rfind(|e| e.event_type == LAYOUT_CONFIGURED && e.position <= position);
+        if let Some(e) = configured {
+            let event: LayoutConfigured = e.json().context("reading the plant's layout")?;
+            let layout = PlantLayout::build(&event).map_err(anyhow::Error::msg)?;
+            model.configure(layout, e.position);
+            for row in tx.query(include_str!("../../sql/load_anomalies.sql"), &[]).await? {
+                let sensors: Value = row.get(6);
+                let sensor_ids = sensors
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s.get("sensor")?.as_u64().and_then(|n| u32::try_from(n).ok()))
+                    .collect();
+                let notes: Value = row.get(15);
+                model.restore_anomaly(AnomalyRow {
+                    anomaly_id: row.get(0),
+                    machine_id: row.get(1),
+                    line_id: row.get(2),
+                    severity: severity(row.get(3)),
+                    state: state_str(row.get(4)),
+                    score: row.get(5),
+                    sensors,
+                    sensor_ids,
+                    explanation: row.get(7),
+                    started_at: row.get(8),
+                    updated_at: row.get(9),
+                    resolved_at: row.get(10),
+                    acknowledged_by: row.get(11),
+                    acknowledged_at: row.get(12),
+                    shelved_by: row.get(13),
+                    shelved_until: row.get(14),
+                    notes: notes.as_array().cloned().unwrap_or_default(),
+                    position: row.get(16),
+                });
+            }
+            for row in tx.query(include_str!("../../sql/load_maintenance.sql"), &[]).await? {
+                model.restore_maintenance(
+                    row.get(0),
+                    MaintenanceRow {
+                        predicted_days: row.get(1),
+                        lower_days: row.get(2),
+                        upper_days: row.get(3),
+                        predicted_at: row.get(4),
+                        model_version: row.get(5),
+                        open_order_id: row.get(6),
+                        open_order_kind: row.get(7),
+                        scheduled_for: row.get(8),
+                        last_performed_at: row.get(9),
+                        position: row.get(10),
+                    },
+                );
+            }
+            for row in tx.query(include_str!("../../sql/load_sensor_state.sql"), &[]).await? {
+                let id: i32 = row.get(0);
+                let at: DateTime<Utc> = row.get(2);
+                let status = SensorStatus::parse(row.get(3)).unwrap_or(SensorStatus::Ok);
+                model.restore_sensor(id as u32, row.get(1), at.timestamp_millis(), status, row.get(4));
+            }
+            let mut machines = Vec::new();
+            let mut lines = Vec::new();
+            let mut plant = 0;
+            if let Some(layout) = model.layout.as_ref() {
+                for row in tx.query(include_str!("../../sql/load_rollup_positions.sql"), &[]).await? {
+                    let id: String = row.get(1);
+                    let p: i64 = row.get(2);
+                    match row.get::<_, &str>(0) {
+                        "machine" => machines.extend(layout.machine_ix(&id).map(|m| (m, p))),
+                        "line" => lines.extend(
+                            layout
+                                .layout
+                                .line_index(&id)
+                                .and_then(|l| l.checked_sub(layout.first_line))
+                                .map(|l| (l, p)),
+                        ),
+                        _ => plant = p,
+                    }
+                }
+            }
+            model.restore_positions(&machines, &lines, plant);
+            model.restore_memory(&memory);
+        }
+        model.take_changes();
+        self.model = model;
+        Ok(())
+    }
+
+    async fn apply(&mut self, tx: &Transaction<'_>, events: &[RecordedEvent]) -> Result<()> {
+        for e in events {
+            self.model.apply(e);
+        }
+        let last = events.last().map_or(0, |e| e.position);
+        let changes = self.model.take_changes();
+        for (position, reason) in &changes.unreadable {
+            tracing::warn!(position, reason, "event left out of the read models");
+        }
+        write(tx, &self.model, &changes).await?;
+        tx.execute(include_str!("../../sql/save_projection.sql"), &[&LIVE, &last, &self.model.memory()]).await?;
+        tx.query(include_str!("../../sql/notify.sql"), &[&last.to_string()]).await?;
+        Ok(())
+    }
+}
+
+async fn write(tx: &Transaction<'_>, model: &LiveModel, changes: &Changes) -> Result<()> {
+    if changes.reset {
+        tx.batch_execute(include_str!("../../sql/reset_layout_tables.sql")).await?;
+    }
+    if let Some(layout) = model.layout.as_ref() {
+        if changes.layout {
+            write_layout(tx, layout).await?;
+        }
+        write_sensors(tx, model, layout, changes).await?;
+        write_rollups(tx, model, layout, changes).await?;
+    }
+    write_anomalies(tx, model, changes).await?;
+    write_maintenance(tx, model, changes).await?;
+    write_audit(tx, changes).await?;
+    Ok(())
+}
+
+async fn write_layout(tx: &Transaction<'_>, l: &PlantLayout) -> Result<()> {
+    let plant = l.plant();
+    let position = l.layout_position;
+    let stmt = tx.prepare_cached(include_str!("../../sql/upsert_plant.sql")).await?;
+    tx.execute(
+        &stmt,
+        &[
+            &plant.id,
+            &plant.name,
+            &(plant.lines.len() as i32),
+            &(plant.machines.len() as i32),
+            &(plant.sensors.len() as i32),
+            &position,
+        ],
+    )
+    .await?;
+    let lines = &l.layout.lines()[plant.lines.clone()];
+    let ids: Vec<&str> = lines.iter().map(|x| x.id.as_str()).collect();
+    let numbers: Vec<i32> = lines.iter().map(|x| i32::from(x.number)).collect();
+    let machines: Vec<i32> = lines.iter().map(|x| x.machines.len() as i32).collect();
+    let sensors: Vec<i32> = lines.iter().map(|x| x.sensors.len() as i32).collect();
+    let positions = vec![position; lines.len()];
+    tx.execute(include_str!("../../sql/insert_lines.sql"), &[&ids, &numbers, &machines, &sensors, &positions]).await?;
+
+    let ms = &l.layout.machines()[plant.machines.clone()];
+    let ids: Vec<&str> = ms.iter().map(|m| m.id.as_str()).collect();
+    let line_ids: Vec<&str> = ms.iter().map(|m| l.layout.lines()[m.line].id.as_str()).collect();
+    let numbers: Vec<i32> = ms.iter().map(|m| i32::from(m.number)).collect();
+    let types: Vec<&str> = ms.iter().map(|m| l.layout.machine_type_of(m).name.as_str()).collect();
+    let descriptions: Vec<&str> = ms.iter().map(|m| l.layout.machine_type_of(m).description.as_str()).collect();
+    let sensors: Vec<i32> = ms.iter().map(|m| m.sensors.len() as i32).collect();
+    let positions = vec![position; ms.len()];
+    tx.execute(
+        include_str!("../../sql/insert_machines.sql"),
+        &[&ids, &line_ids, &numbers, &types, &descriptions, &sensors, &positions],
+    )
+    .await?;
+
+    let n = l.machine_of.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut names = Vec::with_capacity(n);
+    let mut machine_ids = Vec::with_capacity(n);
+    let mut kinds = Vec::with_capacity(n);
+    let mut units = Vec::with_capacity(n);
+    let mut mins = Vec::with_capacity(n);
+    let mut maxs = Vec::with_capacity(n);
+    for ix in 0..n {
+        let s = l.sensor(ix);
+        ids.push(s.sensor.id as i32);
+        names.push(s.sensor.name.as_str());
+        machine_ids.push(s.machine.id.as_str());
+        kinds.push(s.spec.kind.as_str());
+        units.push(s.spec.unit.as_str());
+        let (lo, hi) = s.normal_range();
+        mins.push(lo);
+        maxs.push(hi);
+    }
+    let positions = vec![position; n];
+    tx.execute(
+        include_str!("../../sql/insert_sensors.sql"),
+        &[&ids, &names, &machine_ids, &kinds, &units, &mins, &maxs, &positions],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn write_sensors(tx: &Transaction<'_>, model: &LiveModel, l: &PlantLayout, changes: &Changes) -> Result<()> {
+    if changes.sensors.is_empty() {
+        return Ok(());
+    }
+    let n = changes.sensors.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut machines = Vec::with_capacity(n);
+    let mut values = Vec::with_capacity(n);
+    let mut times = Vec::with_capacity(n);
+    let mut statuses = Vec::with_capacity(n);
+    let mut positions = Vec::with_capacity(n);
+    for &ix in &changes.sensors {
+        let slot = &model.sensors[ix];
+        ids.push((l.first_sensor_id + ix as u32) as i32);
+        machines.push(l.machine(l.machine_of[ix] as usize).id.as_str());
+        values.push(slot.value);
+        times.push(ts(slot.ts_ms));
+        statuses.push(slot.status.as_str());
+        positions.push(slot.position);
+    }
+    let stmt = tx.prepare_cached(include_str!("../../sql/upsert_sensor_state.sql")).await?;
+    tx.execute(&stmt, &[&ids, &machines, &values, &times, &statuses, &positions]).await?;
+    Ok(())
+}
+
+struct RollupColumns {
+    sensors: Vec<i32>,
+    reporting: Vec<i32>,
+    stale: Vec<i32>,
+    warning: Vec<i32>,
+    anomalous: Vec<i32>,
+    critical: Vec<i32>,
+    major: Vec<i32>,
+    minor: Vec<i32>,
+    newest: Vec<Option<DateTime<Utc>>>,
+    position: Vec<i64>,
+}
+
+impl RollupColumns {
+    fn new() -> Self {
+        RollupColumns {
+            sensors: vec![],
+            reporting: vec![],
+            stale: vec![],
+            warning: vec![],
+            anomalous: vec![],
+            critical: vec![],
+            major: vec![],
+            minor: vec![],
+            newest: vec![],
+            position: vec![],
+        }
+    }
+
+    fn push(&mut self, r: &Rollup) {
+        self.sensors.push(r.sensors as i32);
+        self.reporting.push(r.reporting() as i32);
+        self.stale.push(r.stale() as i32);
+        self.warning.push(r.by_status[SensorStatus::Warning as usize] as i32);
+        self.anomalous.push(r.by_status[SensorStatus::Anomalous as usize] as i32);
+        self.critical.push(r.open[Severity::Critical as usize] as i32);
+        self.major.push(r.open[Severity::Major as usize] as i32);
+        self.minor.push(r.open[Severity::Minor as usize] as i32);
+        self.newest.push(r.newest_ms.map(ts));
+        self.position.push(r.position);
+    }
+}
+
+async fn write_rollups(tx: &Transaction<'_>, model: &LiveModel, l: &PlantLayout, changes: &Changes) -> Result<()> {
+    let watermark_s = model.watermark_ms.div_euclid(1000);
+    if !changes.machines.is_empty() {
+        let mut c = RollupColumns::new();
+        let mut ids = vec![];
+        let mut lines = vec![];
+        let mut status = vec![];
+        let mut due = vec![];
+        for &m in &changes.machines {
+            let agg = &model.machines[m];
+            let machine = l.machine(m);
+            ids.push(machine.id.as_str());
+            lines.push(l.layout.lines()[machine.line].id.as_str());
+            status.push(agg.status());
+            due.push(agg.due_in_days);
+            c.push(&agg.rollup);
+        }
+        let stmt = tx.prepare_cached(include_str!("../../sql/upsert_machine_status.sql")).await?;
+        tx.execute(
+            &stmt,
+            &[
+                &ids,
+                &lines,
+                &status,
+                &c.sensors,
+                &c.reporting,
+                &c.stale,
+                &c.warning,
+                &c.anomalous,
+                &c.critical,
+                &c.major,
+                &c.minor,
+                &due,
+                &c.newest,
+                &c.position,
+            ],
+        )
+        .await?;
+    }
+    if !changes.lines.is_empty() {
+        let mut c = RollupColumns::new();
+        let mut ids = vec![];
+        let mut due = vec![];
+        let mut rate = vec![];
+        for &x in &changes.lines {
+            let agg = &model.lines[x];
+            ids.push(l.line(x).id.as_str());
+            due.push(agg.machines_due_7d as i32);
+            rate.push(agg.readings_per_s(watermark_s));
+            c.push(&agg.rollup);
+        }
+        let stmt = tx.prepare_cached(include_str!("../../sql/upsert_line_status.sql")).await?;
+        tx.execute(
+            &stmt,
+            &[
+                &ids,
+                &c.sensors,
+                &c.reporting,
+                &c.stale,
+                &c.warning,
+                &c.anomalous,
+                &c.critical,
+                &c.major,
+                &c.minor,
+                &due,
+                &rate,
+                &c.newest,
+                &c.position,
+            ],
+        )
+        .await?;
+    }
+    if changes.plant {
+        let p = &model.plant;
+        let r = &p.rollup;
+        let stmt = tx.prepare_cached(include_str!("../../sql/upsert_plant_status.sql")).await?;
+        tx.execute(
+            &stmt,
+            &[
+                &l.plant().id,
+                &(r.sensors as i32),
+                &(r.reporting() as i32),
+                &(r.stale() as i32),
+                &(r.by_status[SensorStatus::Warning as usize] as i32),
+                &(r.by_status[SensorStatus::Anomalous as usize] as i32),
+                &(r.open[Severity::Critical as usize] as i32),
+                &(r.open[Severity::Major as usize] as i32),
+                &(r.open[Severity::Minor as usize] as i32),
+                &(p.machines_due_7d as i32),
+                &p.readings_per_s(watermark_s),
+                &r.newest_ms.map(ts),
+                &r.position,
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn write_anomalies(tx: &Transaction<'_>, model: &LiveModel, changes: &Changes) -> Result<()> {
+    let rows: Vec<&AnomalyRow> = changes.anomalies.iter().filter_map(|id| model.anomalies.get(id)).collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let col = |f: fn(&AnomalyRow) -> Option<String>| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
+    let ids = col(|r| Some(r.anomaly_id.clone()));
+    let machines = col(|r| Some(r.machine_id.clone()));
+    let lines = col(|r| Some(r.line_id.clone()));
+    let severities = col(|r| Some(r.severity.as_str().to_owned()));
+    let states = col(|r| Some(r.state.to_owned()));
+    let scores: Vec<f64> = rows.iter().map(|r| r.score).collect();
+    let sensors: Vec<&Value> = rows.iter().map(|r| &r.sensors).collect();
+    let explanations = col(|r| Some(r.explanation.clone()));
+    let started: Vec<DateTime<Utc>> = rows.iter().map(|r| r.started_at).collect();
+    let updated: Vec<DateTime<Utc>> = rows.iter().map(|r| r.updated_at).collect();
+    let resolved: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.resolved_at).collect();
+    let ack_by = col(|r| r.acknowledged_by.clone());
+    let ack_at: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.acknowledged_at).collect();
+    let shelved_by = col(|r| r.shelved_by.clone());
+    let shelved_until: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.shelved_until).collect();
+    let notes: Vec<Value> = rows.iter().map(|r| Value::Array(r.notes.clone())).collect();
+    let positions: Vec<i64> = rows.iter().map(|r| r.position).collect();
+    let stmt = tx.prepare_cached(include_str!("../../sql/upsert_anomalies.sql")).await?;
+    tx.execute(
+        &stmt,
+        &[
+            &ids,
+            &machines,
+            &lines,
+            &severities,
+            &states,
+            &scores,
+            &sensors,
+            &explanations,
+            &started,
+            &updated,
+            &resolved,
+            &ack_by,
+            &ack_at,
+            &shelved_by,
+            &shelved_until,
+            &notes,
+            &positions,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn write_maintenance(tx: &Transaction<'_>, model: &LiveModel, changes: &Changes) -> Result<()> {
+    if !changes.maintenance.is_empty() {
+        let rows: Vec<(&String, &MaintenanceRow)> =
+            changes.maintenance.iter().filter_map(|m| model.maintenance.get_key_value(m)).collect();
+        let ids: Vec<&str> = rows.iter().map(|(m, _)| m.as_str()).collect();
+        let days: Vec<Option<f64>> = rows.iter().map(|(_, r)| r.predicted_days).collect();
+        let lower: Vec<Option<f64>> = rows.iter().map(|(_, r)| r.lower_days).collect();
+        let upper: Vec<Option<f64>> = rows.iter().map(|(_, r)| r.upper_days).collect();
+        let at: Vec<Option<DateTime<Utc>>> = rows.iter().map(|(_, r)| r.predicted_at).collect();
+        let version: Vec<Option<&str>> = rows.iter().map(|(_, r)| r.model_version.as_deref()).collect();
+        let order: Vec<Option<&str>> = rows.iter().map(|(_, r)| r.open_order_id.as_deref()).collect();
+        let kind: Vec<Option<&str>> = rows.iter().map(|(_, r)| r.open_order_kind.as_deref()).collect();
+        let scheduled: Vec<Option<DateTime<Utc>>> = rows.iter().map(|(_, r)| r.scheduled_for).collect();
+        let performed: Vec<Option<DateTime<Utc>>> = rows.iter().map(|(_, r)| r.last_performed_at).collect();
+        let positions: Vec<i64> = rows.iter().map(|(_, r)| r.position).collect();
+        let stmt = tx.prepare_cached(include_str!("../../sql/upsert_maintenance.sql")).await?;
+        tx.execute(
+            &stmt,
+            &[&ids, &days, &lower, &upper, &at, &version, &order, &kind, &scheduled, &performed, &positions],
+        )
+        .await?;
+    }
+    if !changes.predictions.is_empty() {
+        let p = &changes.predictions;
+        let ids: Vec<&str> = p.iter().map(|r| r.machine_id.as_str()).collect();
+        let at: Vec<DateTime<Utc>> = p.iter().map(|r| r.predicted_at).collect();
+        let days: Vec<f64> = p.iter().map(|r| r.days).collect();
+        let lower: Vec<f64> = p.iter().map(|r| r.lower_days).collect();
+        let upper: Vec<f64> = p.iter().map(|r| r.upper_days).collect();
+        let version: Vec<&str> = p.iter().map(|r| r.model_version.as_str()).collect();
+        let positions: Vec<i64> = p.iter().map(|r| r.position).collect();
+        let stmt = tx.prepare_cached(include_str!("../../sql/upsert_predictions.sql")).await?;
+        tx.execute(&stmt, &[&ids, &at, &days, &lower, &upper, &version, &positions]).await?;
+    }
+    if !changes.orders.is_empty() {
+        let o: Vec<_> = changes.orders.values().collect();
+        let ids: Vec<&str> = o.iter().map(|r| r.order_id.as_str()).collect();
+        let machines: Vec<&str> = o.iter().map(|r| r.machine_id.as_str()).collect();
+        let kinds: Vec<&str> = o.iter().map(|r| r.kind.as_str()).collect();
+        let states: Vec<&str> = o.iter().map(|r| r.state.as_str()).collect();
+        let scheduled_for: Vec<Option<DateTime<Utc>>> = o.iter().map(|r| r.scheduled_for).collect();
+        let scheduled_by: Vec<Option<&str>> = o.iter().map(|r| r.scheduled_by.as_deref()).collect();
+        let notes: Vec<Option<&str>> = o.iter().map(|r| r.note.as_deref()).collect();
+        let performed_at: Vec<Option<DateTime<Utc>>> = o.iter().map(|r| r.performed_at).collect();
+        let performed_by: Vec<Option<&str>> = o.iter().map(|r| r.performed_by.as_deref()).collect();
+        let performed_note: Vec<&str> = o.iter().map(|r| r.performed_note.as_str()).collect();
+        let positions: Vec<i64> = o.iter().map(|r| r.position).collect();
+        let stmt = tx.prepare_cached(include_str!("../../sql/upsert_orders.sql")).await?;
+        tx.execute(
+            &stmt,
+            &[
+                &ids,
+                &machines,
+                &kinds,
+                &states,
+                &scheduled_for,
+                &scheduled_by,
+                &notes,
+                &performed_at,
+                &performed_by,
+                &performed_note,
+                &positions,
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn write_audit(tx: &Transaction<'_>, changes: &Changes) -> Result<()> {
+    if changes.audit.is_empty() {
+        return Ok(());
+    }
+    let a = &changes.audit;
+    let positions: Vec<i64> = a.iter().map(|r| r.position).collect();
+    let recorded: Vec<DateTime<Utc>> = a.iter().map(|r| r.recorded_at).collect();
+    let streams: Vec<&str> = a.iter().map(|r| r.stream.as_str()).collect();
+    let types: Vec<&str> = a.iter().map(|r| r.event_type.as_str()).collect();
+    let machines: Vec<Option<&str>> = a.iter().map(|r| r.machine_id.as_deref()).collect();
+    let actors: Vec<Option<&str>> = a.iter().map(|r| r.actor.as_deref()).collect();
+    let summaries: Vec<&str> = a.iter().map(|r| r.summary.as_str()).collect();
+    let stmt = tx.prepare_cached(include_str!("../../sql/insert_audit.sql")).await?;
+    tx.execute(&stmt, &[&positions, &recorded, &streams, &types, &machines, &actors, &summaries]).await?;
+    Ok(())
+}
