@@ -69,6 +69,9 @@ pub struct SensorEvidence {
     /// Which test fired (spike, level_shift, drift, variance, stuck, dropout).
     pub test: String,
     pub score: f64,
+    /// Moved with the anomaly without crossing the threshold itself.
+    #[serde(default)]
+    pub related: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -28,7 +28,7 @@ pub use model::{
     Append, Appended, ExpectedVersion, InvalidInput, MAX_BINARY_PAYLOAD_BYTES, MAX_JSON_PAYLOAD_BYTES, Metadata,
     NewEvent, Payload, READINGS_RECORDED, RecordedEvent, StreamName,
 };
-pub use read::{ReadError, head_position, read_all, read_stream};
+pub use read::{ReadError, find_idempotency_key, head_position, read_all, read_stream};
 pub use retention::{RetentionReport, ensure_partitions, expire_telemetry, prepare_days_ahead};
 pub use snapshot::{Snapshot, SnapshotError, load_snapshot, save_snapshot};
 pub use subscription::{Cursor, Handler, Subscription, SubscriptionConfig, checkpoint};

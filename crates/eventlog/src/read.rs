@@ -49,6 +49,26 @@ pub async fn read_stream(
     rows.iter().map(from_row).collect()
 }
 
+/// What an append with `key` stored, if one did.
+pub async fn find_idempotency_key(
+    client: &impl GenericClient,
+    key: &str,
+) -> Result<Option<crate::Appended>, ReadError> {
+    let stmt = client.prepare_cached(include_str!("../sql/find_idempotency_key.sql")).await?;
+    let Some(row) = client.query_opt(&stmt, &[&key]).await? else { return Ok(None) };
+    let first_position: i64 = row.get(1);
+    let stream = StreamName::new(row.get::<_, String>(0))
+        .map_err(|e| ReadError::Corrupt { position: first_position, reason: e.to_string() })?;
+    Ok(Some(crate::Appended {
+        stream,
+        first_position,
+        last_position: row.get(2),
+        first_version: row.get::<_, i64>(3) as u64,
+        last_version: row.get::<_, i64>(4) as u64,
+        duplicate: true,
+    }))
+}
+
 /// The newest position in the log (0 when empty).
 pub async fn head_position(client: &impl GenericClient) -> Result<i64, ReadError> {
     let stmt = client.prepare_cached(include_str!("../sql/head_position.sql")).await?;

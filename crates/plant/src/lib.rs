@@ -1,7 +1,13 @@
-//! The plant node: the ingest API that gateways send readings to, with its validation
-//! and dead letters. One node per plant, writing that plant's event log.
+//! The plant node: one per plant. It runs the ingest API that gateways send readings
+//! to (validation, dead letters), the command API people act through, the read-model
+//! projections, the anomaly monitor, and telemetry retention, all on the plant's own
+//! database.
 
+mod api;
+pub mod commands;
 pub mod ingest;
+pub mod monitor;
+pub mod node;
 mod tokens;
 
 pub use tokens::{GatewayTokens, TokenError};
@@ -12,8 +18,8 @@ mod embedded {
     refinery::embed_migrations!("migrations");
 }
 
-/// Applies the event log's and the ingest schema's migrations.
+/// Applies the event log's and the plant node's own migrations (ingest, monitor).
 pub async fn migrate(db: &Database) -> anyhow::Result<()> {
     db.migrate().await?;
-    db.run_migrations(embedded::migrations::runner(), "ingest_schema_history").await
+    db.run_migrations(embedded::migrations::runner(), "plant_schema_history").await
 }

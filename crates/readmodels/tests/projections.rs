@@ -41,6 +41,7 @@ fn evidence(sensor: u32, name: &str) -> SensorEvidence {
         upper: 44.0,
         test: "level_shift".into(),
         score: 0.99,
+        related: false,
     }
 }
 

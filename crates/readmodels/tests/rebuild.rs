@@ -66,6 +66,7 @@ async fn domain_events(db: &Database, s: usize) {
         upper: 2.5,
         test: "spike".into(),
         score: 0.9,
+        related: false,
     };
     let at = t0() + Span::seconds(s as i64);
     match s {

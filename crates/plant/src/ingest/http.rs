@@ -9,8 +9,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use layout::Layout;
 use serde::Serialize;
@@ -20,6 +19,7 @@ use super::json::{BodyError, check_json};
 use super::validate::{Checked, Rejection, Validator};
 use super::workshop;
 use super::writer::{Upload, WriteError, Writer};
+use crate::api::{ApiError, bearer};
 use crate::tokens::GatewayTokens;
 
 /// Content type of a binary upload: the body is one batch in the `telemetry` encoding.
@@ -104,50 +104,6 @@ pub fn router(state: IngestState) -> Router {
 
 async fn health(State(s): State<IngestState>) -> Json<serde_json::Value> {
     Json(json!({ "status": "ok", "plant": s.plant_number, "queued_uploads": s.writer.queued() }))
-}
-
-/// An error answer: `{"error": {"code": …, "message": …}}` with its status.
-#[derive(Debug)]
-struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-    retry_after_s: Option<u32>,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), retry_after_s: None }
-    }
-
-    fn retry_later(seconds: u32, message: impl Into<String>) -> Self {
-        ApiError {
-            retry_after_s: Some(seconds),
-            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "retry_later", message)
-        }
-    }
-
-    fn unauthorized(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));
-        let mut response = (self.status, body).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        if let Some(seconds) = self.retry_after_s {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        response
-    }
-}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
 }
 
 fn body_or_error(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {

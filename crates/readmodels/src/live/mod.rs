@@ -69,6 +69,7 @@ impl Handler for LiveProjection {
                     .as_array()
                     .into_iter()
                     .flatten()
+                    .filter(|s| !s.get("related").and_then(Value::as_bool).unwrap_or(false))
                     .filter_map(|s| s.get("sensor")?.as_u64().and_then(|n| u32::try_from(n).ok()))
                     .collect();
                 let notes: Value = row.get(15);

@@ -635,7 +635,7 @@ impl LiveModel {
                 state: "new",
                 score: d.score,
                 sensors: serde_json::to_value(&d.sensors).unwrap_or(Value::Null),
-                sensor_ids: d.sensors.iter().map(|s| s.sensor).collect(),
+                sensor_ids: d.sensors.iter().filter(|s| !s.related).map(|s| s.sensor).collect(),
                 explanation: d.explanation.clone(),
                 started_at: d.started_at,
                 updated_at: d.started_at,
@@ -655,7 +655,7 @@ impl LiveModel {
                     row.severity = u.severity;
                     row.score = u.score;
                     row.sensors = serde_json::to_value(&u.sensors).unwrap_or(Value::Null);
-                    row.sensor_ids = u.sensors.iter().map(|s| s.sensor).collect();
+                    row.sensor_ids = u.sensors.iter().filter(|s| !s.related).map(|s| s.sensor).collect();
                     row.explanation = u.explanation.clone();
                     row.updated_at = u.at;
                 }

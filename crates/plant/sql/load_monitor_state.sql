@@ -1,0 +1,1 @@
+SELECT position, state FROM monitor.state WHERE name = $1
