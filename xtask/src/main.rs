@@ -136,10 +136,9 @@ fn run(args: &[String]) -> Result<()> {
     ensure(&[POSTGRES])?;
     sh(cargo().args(["build", "--release", "-p", "floorwatch"]))?;
     let floorwatch = workspace_root().join("target/release/floorwatch");
-    sh(Command::new(&floorwatch).args(["db", "start"]))?;
-    let mut tail = Command::new(&floorwatch);
-    tail.args(["log", "tail", "--follow"]).args(args);
-    sh(&mut tail)
+    let mut up = Command::new(&floorwatch);
+    up.arg("up").args(args);
+    sh(&mut up)
 }
 
 fn test() -> Result<()> {

@@ -8,7 +8,10 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "floorwatch",
     version,
-    about = "Factory monitoring: event log, live read models, anomaly detection and predictive maintenance"
+    about = "Factory monitoring: event log, live read models, anomaly detection and predictive maintenance",
+    long_about = "Factory monitoring on an event-sourced backend. `floorwatch up` runs a whole simulated \
+factory on this machine (a private PostgreSQL cluster, one node per plant, the simulator); the other \
+commands run or inspect one part."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -19,7 +22,7 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Args)]
 pub struct Global {
-    /// Where the private PostgreSQL cluster and other state live
+    /// Where the private PostgreSQL cluster, secrets and other state live
     /// [default: $FLOORWATCH_DATA_DIR, /var/lib/floorwatch as root, else ~/.local/share/floorwatch]
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -34,8 +37,77 @@ pub struct Global {
     pub config: Option<PathBuf>,
 }
 
+/// The factory's size (the layout file scaled).
+#[derive(Debug, Clone, Args)]
+pub struct FactoryArgs {
+    /// Number of plants
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=99))]
+    pub plants: u32,
+    /// Sensors in every plant
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
+    pub sensors_per_plant: u32,
+    /// Production lines in every plant [default: the layout file's]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=99))]
+    pub lines_per_plant: Option<u32>,
+    /// Layout file [default: assets/plant-layout.toml, built in]
+    #[arg(long, value_name = "FILE")]
+    pub layout: Option<PathBuf>,
+}
+
+/// How fast simulated time runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Speed {
+    Realtime,
+    Max,
+    Factor(f64),
+}
+
+pub fn parse_speed(s: &str) -> Result<Speed, String> {
+    match s {
+        "realtime" | "1x" => Ok(Speed::Realtime),
+        "max" => Ok(Speed::Max),
+        other => other
+            .strip_suffix('x')
+            .and_then(|f| f.parse::<f64>().ok())
+            .filter(|f| f.is_finite() && *f > 0.0 && *f <= 10_000.0)
+            .map(Speed::Factor)
+            .ok_or_else(|| format!("{other:?} is not realtime, max or a factor such as 10x (0 < factor ≤ 10000)")),
+    }
+}
+
+/// A duration such as `90s`, `15m`, `2h`, `30d`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration such as 90s, 15m, 2h or 30d ({e})"))
+}
+
+/// `now` or an RFC 3339 time.
+pub fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if s == "now" {
+        return Ok(chrono::Utc::now());
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("{s:?} is not `now` or an RFC 3339 time such as 2026-03-01T00:00:00Z ({e})"))
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the whole factory on this machine: cluster, plant nodes, projections, anomaly
+    /// monitor and the simulator at real time, with a live status screen (Ctrl-C stops)
+    Up(UpArgs),
+    /// Run one plant node: ingest and command APIs, projections, anomaly monitor
+    Plant(PlantArgs),
+    /// Run the factory simulator: send to plant nodes like a fleet of gateways, or write files
+    Simulate(SimulateArgs),
+    /// Drop a plant's read models and rebuild them from its event log
+    Rebuild(RebuildArgs),
+    /// Score a `timestamp,value` CSV with the streaming anomaly detector, or serve the
+    /// Azure-Anomaly-Detector-compatible API
+    Detect(DetectArgs),
+    /// Train a remaining-useful-life model on run-to-failure data
+    Train(TrainArgs),
+    /// Predict remaining useful life, with an interval, for partial histories
+    Predict(PredictArgs),
     /// Start, stop or inspect the private PostgreSQL cluster
     #[command(subcommand)]
     Db(DbCommand),
@@ -45,6 +117,129 @@ pub enum Command {
     /// Measure performance and write the figures to a JSON file
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub factory: FactoryArgs,
+    /// Simulated speed: realtime, max, or a factor such as 10x
+    #[arg(long, default_value = "realtime", value_parser = parse_speed)]
+    pub speed: Speed,
+    /// Stop by itself after this long of simulated time (e.g. 10m)
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Multiply every fault rate of the simulator by this (0 turns faults off)
+    #[arg(long, default_value_t = 1.0)]
+    pub fault_rate_scale: f64,
+    /// Print the status as plain lines every 10 s instead of a refreshing screen
+    #[arg(long)]
+    pub plain: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlantArgs {
+    /// Plant number (1-based)
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=99))]
+    pub plant: u16,
+    /// Address of the HTTP API [default: 127.0.0.1:<plant.http_base_port + plant>]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    pub factory: FactoryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    #[command(flatten)]
+    pub factory: FactoryArgs,
+    /// Send plant N's gateways to URL (repeat per plant) [default: the local plant nodes at
+    /// http://127.0.0.1:<plant.http_base_port + N>, tokens from the data directory]
+    #[arg(long, value_name = "N=URL", value_parser = parse_target)]
+    pub target: Vec<(u16, String)>,
+    /// Write readings and ground truth to this directory instead of sending them
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Simulated speed: realtime, max, or a factor such as 10x
+    #[arg(long, default_value = "realtime", value_parser = parse_speed)]
+    pub speed: Speed,
+    /// Simulated start time: `now` or RFC 3339 [default: now, or now minus --duration at max speed]
+    #[arg(long, value_parser = parse_time)]
+    pub start: Option<chrono::DateTime<chrono::Utc>>,
+    /// Stop after this long of simulated time (e.g. 1h)
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Generate this much history before the start, one reading per sensor per minute (e.g. 30d)
+    #[arg(long, value_parser = parse_duration)]
+    pub backfill: Option<std::time::Duration>,
+    /// Seed of the simulation [default: simulator.seed of the configuration]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Multiply every fault rate by this (0 turns faults off)
+    #[arg(long, default_value_t = 1.0)]
+    pub fault_rate_scale: f64,
+    /// Gateway tokens file (JSON: gateway → token) [default: from the data directory]
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+}
+
+fn parse_target(s: &str) -> Result<(u16, String), String> {
+    let (n, url) = s.split_once('=').ok_or_else(|| format!("{s:?} is not N=URL"))?;
+    let n: u16 = n.parse().map_err(|_| format!("{n:?} is not a plant number"))?;
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!("{url:?} is not an http:// or https:// URL"));
+    }
+    Ok((n, url.trim_end_matches('/').to_owned()))
+}
+
+#[derive(Debug, Args)]
+pub struct RebuildArgs {
+    /// Plant number (1-based)
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=99))]
+    pub plant: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// Input CSV with header `timestamp,value` (timestamps: RFC 3339, or epoch seconds or milliseconds)
+    #[arg(long, value_name = "IN.csv", required_unless_present = "serve")]
+    pub input: Option<PathBuf>,
+    /// Output CSV with header `timestamp,value,anomaly_score` (- for standard output)
+    #[arg(long, value_name = "OUT.csv", required_unless_present = "serve")]
+    pub output: Option<PathBuf>,
+    /// Serve the Azure-Anomaly-Detector-compatible API on this address instead
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["input", "output"])]
+    pub serve: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Run-to-failure CSV: header with `unit`, `cycle` and numeric feature columns
+    #[arg(long, value_name = "CSV")]
+    pub input: PathBuf,
+    /// Where to write the model file
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// Cap of the remaining-useful-life target (early life carries no signal)
+    #[arg(long, default_value_t = 125.0)]
+    pub rul_cap: f64,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Nominal coverage of the prediction interval
+    #[arg(long, default_value_t = 0.9)]
+    pub interval_level: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// Partial histories, the same columns as the training file
+    #[arg(long, value_name = "CSV")]
+    pub input: PathBuf,
+    /// Output CSV `unit,predicted_rul,lower,upper` (- for standard output)
+    #[arg(long, value_name = "CSV")]
+    pub output: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

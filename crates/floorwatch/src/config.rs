@@ -13,6 +13,8 @@ pub const DEFAULTS: &str = include_str!("../../../assets/floorwatch.toml");
 pub struct Config {
     pub cluster: ClusterConfig,
     pub log: LogConfig,
+    pub plant: PlantConfig,
+    pub simulator: SimulatorConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -26,6 +28,23 @@ pub struct ClusterConfig {
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
     pub telemetry_retention_days: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlantConfig {
+    pub http_base_port: u16,
+    pub stale_after_ms: i64,
+    pub max_clock_skew_ms: i64,
+    pub max_upload_bytes: usize,
+    pub max_shelve_minutes: i64,
+    pub minute_retention_days: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatorConfig {
+    pub seed: u64,
 }
 
 impl Config {
@@ -46,15 +65,55 @@ impl Config {
     }
 
     fn validate(&self) -> Result<()> {
-        if !(1..=3650).contains(&self.log.telemetry_retention_days) {
-            bail!("log.telemetry_retention_days must be 1..=3650, got {}", self.log.telemetry_retention_days);
-        }
-        if !(16..=65_536).contains(&self.cluster.shared_buffers_mb) {
-            bail!("cluster.shared_buffers_mb must be 16..=65536, got {}", self.cluster.shared_buffers_mb);
-        }
-        if !(20..=10_000).contains(&self.cluster.max_connections) {
-            bail!("cluster.max_connections must be 20..=10000, got {}", self.cluster.max_connections);
-        }
+        let check = |ok: bool, what: &str, value: String| if ok { Ok(()) } else { bail!("{what}, got {value}") };
+        let l = &self.log;
+        check(
+            (1..=3650).contains(&l.telemetry_retention_days),
+            "log.telemetry_retention_days must be 1..=3650",
+            l.telemetry_retention_days.to_string(),
+        )?;
+        let c = &self.cluster;
+        check(
+            (16..=65_536).contains(&c.shared_buffers_mb),
+            "cluster.shared_buffers_mb must be 16..=65536",
+            c.shared_buffers_mb.to_string(),
+        )?;
+        check(
+            (20..=10_000).contains(&c.max_connections),
+            "cluster.max_connections must be 20..=10000",
+            c.max_connections.to_string(),
+        )?;
+        let p = &self.plant;
+        check(
+            p.http_base_port == 0 || p.http_base_port >= 1024,
+            "plant.http_base_port must be 0 or at least 1024",
+            p.http_base_port.to_string(),
+        )?;
+        check(
+            (1_000..=86_400_000).contains(&p.stale_after_ms),
+            "plant.stale_after_ms must be 1000..=86400000",
+            p.stale_after_ms.to_string(),
+        )?;
+        check(
+            (0..=3_600_000).contains(&p.max_clock_skew_ms),
+            "plant.max_clock_skew_ms must be 0..=3600000",
+            p.max_clock_skew_ms.to_string(),
+        )?;
+        check(
+            (1024..=64 * 1024 * 1024).contains(&p.max_upload_bytes),
+            "plant.max_upload_bytes must be 1 KiB..=64 MiB",
+            p.max_upload_bytes.to_string(),
+        )?;
+        check(
+            (1..=10_080).contains(&p.max_shelve_minutes),
+            "plant.max_shelve_minutes must be 1..=10080",
+            p.max_shelve_minutes.to_string(),
+        )?;
+        check(
+            p.minute_retention_days >= self.log.telemetry_retention_days,
+            "plant.minute_retention_days must be at least log.telemetry_retention_days",
+            p.minute_retention_days.to_string(),
+        )?;
         Ok(())
     }
 }
@@ -67,6 +126,7 @@ mod tests {
     fn shipped_defaults_parse() {
         let c = Config::defaults();
         assert_eq!(c.log.telemetry_retention_days, 7);
+        assert_eq!(c.plant.stale_after_ms, 10_000);
     }
 
     #[test]
@@ -79,6 +139,8 @@ mod tests {
         assert!(
             err(&DEFAULTS.replace("shared_buffers_mb = 512", "shared_buffers_mb = \"lots\"")).contains("invalid type")
         );
+        assert!(err(&DEFAULTS.replace("http_base_port = 8080", "http_base_port = 80")).contains("at least 1024"));
+        assert!(err(&DEFAULTS.replace("minute_retention_days = 35", "minute_retention_days = 3")).contains("at least"));
         assert!(err("").contains("missing field"));
     }
 }

@@ -4,8 +4,14 @@ mod bench;
 mod cli;
 mod config;
 mod db_cmd;
+mod factory;
 mod log_cmd;
+mod plant_cmd;
+mod secrets;
 mod server;
+mod simulate_cmd;
+mod tools;
+mod up;
 
 use anyhow::Result;
 use clap::Parser;
@@ -37,11 +43,19 @@ fn run(cli: Cli) -> Result<()> {
         Some(path) => Config::load(path)?,
         None => Config::defaults(),
     };
-    let server = || Server::new(cli.global.data_dir.clone(), cli.global.database_url.clone(), &config);
+    let global = &cli.global;
+    let server = || Server::new(global.data_dir.clone(), global.database_url.clone(), &config);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
+        Command::Up(args) => runtime.block_on(up::run(args, global, &config)),
+        Command::Plant(args) => runtime.block_on(plant_cmd::run(args, global, &config)),
+        Command::Simulate(args) => runtime.block_on(simulate_cmd::run(args, global, &config)),
+        Command::Rebuild(args) => runtime.block_on(tools::rebuild(args, global, &config)),
+        Command::Detect(args) => runtime.block_on(tools::detect(args)),
+        Command::Train(args) => tools::train(args),
+        Command::Predict(args) => tools::predict(args),
         Command::Db(cmd) => db_cmd::run(cmd, &server()?),
         Command::Log(cmd) => runtime.block_on(log_cmd::run(cmd, &server()?)),
-        Command::Bench(cmd) => runtime.block_on(bench::run(cmd, &cli.global, &config)),
+        Command::Bench(cmd) => runtime.block_on(bench::run(cmd, global, &config)),
     }
 }

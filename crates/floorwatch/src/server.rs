@@ -13,6 +13,11 @@ pub fn plant_database(plant: u32) -> String {
     format!("floorwatch_p{plant}")
 }
 
+/// The data directory of a command.
+pub fn data_dir(global: &crate::cli::Global) -> PathBuf {
+    global.data_dir.clone().unwrap_or_else(default_data_dir)
+}
+
 /// The data directory when none is given: FLOORWATCH_DATA_DIR, else /var/lib/floorwatch
 /// for root (the server user must be able to reach it), else the XDG data directory.
 pub fn default_data_dir() -> PathBuf {
@@ -68,6 +73,17 @@ impl Server {
         let admin = self.admin_url()?;
         pgcluster::ensure_database(&admin, database).await?;
         pgcluster::url_with_database(&admin, database)
+    }
+
+    /// The URL desktop clients use for `database`: the read-only role over TCP.
+    pub fn reader_url(&self, database: &str, password: &str) -> Result<String> {
+        let config: tokio_postgres::Config = self.admin_url()?.parse()?;
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            _ => "127.0.0.1".to_owned(),
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        Ok(format!("postgresql://{}:{password}@{host}:{port}/{database}", readmodels::READER_ROLE))
     }
 
     fn admin_url(&self) -> Result<String> {

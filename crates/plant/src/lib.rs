@@ -4,6 +4,7 @@
 //! database.
 
 mod api;
+pub mod azure;
 pub mod commands;
 pub mod ingest;
 pub mod monitor;

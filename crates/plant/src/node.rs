@@ -143,7 +143,7 @@ pub async fn run(
         clock: clock.clone(),
         shelve: config.shelve,
     };
-    let app = ingest::router(ingest_state).merge(commands::router(command_state));
+    let app = ingest::router(ingest_state).merge(commands::router(command_state)).merge(crate::azure::router());
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {

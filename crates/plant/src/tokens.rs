@@ -51,6 +51,11 @@ impl GatewayTokens {
         serde_json::to_string_pretty(self).expect("a map of strings serialises")
     }
 
+    /// Every gateway with its token.
+    pub fn as_map(&self) -> &BTreeMap<String, String> {
+        &self.0
+    }
+
     pub fn get(&self, gateway: &str) -> Option<&str> {
         self.0.get(gateway).map(String::as_str)
     }

@@ -1,0 +1,287 @@
+//! A fleet of simulated gateways: one per production line, each uploading its line's
+//! batch every simulated second to its plant's ingest API, as a real gateway would —
+//! binary body, bearer token, sequence number, retries with back-off, honouring
+//! `503 Retry-After`. The simulator decides what the readings are; this crate decides
+//! when and how they are sent.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Result;
+use simulator::{GatewayBatch, PlantSim, Step};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// Content type of a binary upload (the ingest API's).
+pub const BINARY_CONTENT_TYPE: &str = "application/x-floorwatch-batch";
+
+/// Where one plant's gateways send.
+#[derive(Debug, Clone)]
+pub struct PlantTarget {
+    pub plant_number: u16,
+    /// `http://127.0.0.1:8081`
+    pub base_url: String,
+    /// Gateway id → bearer token.
+    pub tokens: BTreeMap<String, String>,
+}
+
+/// How fast simulated time runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pace {
+    /// Simulated time is the wall clock: a step is sent when its time comes, and steps
+    /// already in the past are sent at once (catching up).
+    RealTime,
+    /// Simulated time runs `factor` times as fast as the wall clock from the first step.
+    Clock { factor: f64 },
+    /// As fast as the plant accepts.
+    Max,
+}
+
+#[derive(Debug, Clone)]
+pub struct FleetConfig {
+    pub pace: Pace,
+    /// Stop after this simulated time (exclusive); run until stopped when `None`.
+    pub end_ms: Option<i64>,
+    /// Until this simulated time, step coarsely (`coarse_step_ms`): history generated
+    /// fast, as a backfill or to catch up after a pause.
+    pub coarse_until_ms: Option<i64>,
+    pub coarse_step_ms: u64,
+    pub request_timeout_ms: u64,
+    /// Longest pause between retries of one upload.
+    pub max_backoff_ms: u64,
+}
+
+impl Default for FleetConfig {
+    fn default() -> Self {
+        FleetConfig {
+            pace: Pace::RealTime,
+            end_ms: None,
+            coarse_until_ms: None,
+            coarse_step_ms: 60_000,
+            request_timeout_ms: 10_000,
+            max_backoff_ms: 5_000,
+        }
+    }
+}
+
+/// Counters of a fleet run.
+#[derive(Debug)]
+pub struct FleetStats {
+    pub readings_sent: AtomicU64,
+    pub readings_accepted: AtomicU64,
+    pub readings_rejected: AtomicU64,
+    pub uploads: AtomicU64,
+    pub retries: AtomicU64,
+    /// 503 answers (the plant asked to slow down).
+    pub busy: AtomicU64,
+    /// Uploads refused for good (4xx other than 503): a bug or a misconfiguration.
+    pub refused: AtomicU64,
+    /// Newest simulated time fully sent, per plant would be ambiguous: the minimum.
+    pub sent_through_ms: AtomicI64,
+    latency_us: Mutex<hdrhistogram::Histogram<u64>>,
+}
+
+impl Default for FleetStats {
+    fn default() -> Self {
+        FleetStats {
+            readings_sent: AtomicU64::new(0),
+            readings_accepted: AtomicU64::new(0),
+            readings_rejected: AtomicU64::new(0),
+            uploads: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            busy: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            sent_through_ms: AtomicI64::new(i64::MIN),
+            latency_us: Mutex::new(hdrhistogram::Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid bounds")),
+        }
+    }
+}
+
+impl FleetStats {
+    fn record_latency(&self, d: Duration) {
+        if let Ok(mut h) = self.latency_us.lock() {
+            let _ = h.record(d.as_micros().clamp(1, 120_000_000) as u64);
+        }
+    }
+
+    /// Upload latency percentile in milliseconds (successful uploads, retries included).
+    pub fn latency_ms(&self, percentile: f64) -> f64 {
+        self.latency_us.lock().map(|h| h.value_at_percentile(percentile) as f64 / 1000.0).unwrap_or(f64::NAN)
+    }
+
+    pub fn reset_latency(&self) {
+        if let Ok(mut h) = self.latency_us.lock() {
+            h.reset();
+        }
+    }
+}
+
+/// Steps one plant's simulation and uploads every batch until `end_ms` or `stop`.
+/// Returns the simulated time it had fully sent.
+pub async fn run_plant(
+    mut sim: PlantSim,
+    target: PlantTarget,
+    config: FleetConfig,
+    stats: std::sync::Arc<FleetStats>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<i64> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_millis(config.request_timeout_ms))
+        .pool_max_idle_per_host(64)
+        .build()?;
+    let mut step = Step::default();
+    let coarse = |ts: i64| config.coarse_until_ms.is_some_and(|until| ts < until);
+    if coarse(sim.next_ts_ms()) {
+        sim.set_step_ms(config.coarse_step_ms)?;
+    }
+    let wall_start = Instant::now();
+    let mut pace_origin: Option<(Instant, i64)> = None;
+    let mut sent_through = sim.next_ts_ms() - 1;
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let ts = sim.next_ts_ms();
+        if config.end_ms.is_some_and(|end| ts >= end) {
+            break;
+        }
+        if !coarse(ts) && sim.step_ms() != 1_000 {
+            sim.set_step_ms(1_000)?;
+        }
+        let due = match config.pace {
+            _ if coarse(ts) => None,
+            Pace::Max => None,
+            Pace::RealTime => {
+                let ahead_ms = ts - wall_clock_ms();
+                (ahead_ms > 0).then(|| Instant::now() + Duration::from_millis(ahead_ms as u64))
+            }
+            Pace::Clock { factor } => {
+                let (wall0, sim0) = *pace_origin.get_or_insert((Instant::now().max(wall_start), ts));
+                Some(wall0 + Duration::from_secs_f64(((ts - sim0) as f64 / 1000.0 / factor.max(1e-6)).max(0.0)))
+            }
+        };
+        if let Some(due) = due {
+            tokio::select! {
+                () = tokio::time::sleep_until(due) => {}
+                _ = stop.changed() => break,
+            }
+        }
+        sim.step_into(&mut step);
+        let uploads = step
+            .batches
+            .iter()
+            .filter(|b| !b.readings.is_empty())
+            .map(|b| upload(&http, &target, b, &config, &stats, stop.clone()));
+        let results = futures_util::future::join_all(uploads).await;
+        if results.iter().any(|r| matches!(r, Upload::Stopped)) {
+            break;
+        }
+        sent_through = step.ts_ms;
+        stats.sent_through_ms.fetch_max(sent_through, Ordering::Relaxed);
+    }
+    Ok(sent_through)
+}
+
+enum Upload {
+    Done,
+    Stopped,
+}
+
+async fn upload(
+    http: &reqwest::Client,
+    target: &PlantTarget,
+    batch: &GatewayBatch,
+    config: &FleetConfig,
+    stats: &FleetStats,
+    mut stop: watch::Receiver<bool>,
+) -> Upload {
+    let body = match telemetry::encode(&batch.readings) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(gateway = %batch.gateway, error = %e, "batch could not be encoded");
+            stats.refused.fetch_add(1, Ordering::Relaxed);
+            return Upload::Done;
+        }
+    };
+    let url = format!("{}/v1/gateways/{}/batches/{}", target.base_url, batch.gateway, batch.sequence);
+    let token = target.tokens.get(&*batch.gateway).cloned().unwrap_or_default();
+    let n = batch.readings.len() as u64;
+    stats.readings_sent.fetch_add(n, Ordering::Relaxed);
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let request =
+            http.post(&url).bearer_auth(&token).header("content-type", BINARY_CONTENT_TYPE).body(body.clone()).send();
+        let wait = match request.await {
+            Ok(r) if r.status().is_success() => {
+                stats.record_latency(started.elapsed());
+                stats.uploads.fetch_add(1, Ordering::Relaxed);
+                let rejected = match r.bytes().await {
+                    Ok(b) => count_rejected(&b),
+                    Err(_) => 0,
+                };
+                stats.readings_rejected.fetch_add(rejected, Ordering::Relaxed);
+                stats.readings_accepted.fetch_add(n.saturating_sub(rejected), Ordering::Relaxed);
+                return Upload::Done;
+            }
+            Ok(r) if r.status().as_u16() == 503 => {
+                stats.busy.fetch_add(1, Ordering::Relaxed);
+                let after =
+                    r.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+                after.map_or(backoff, |s| Duration::from_secs(s.min(30)))
+            }
+            Ok(r) if r.status().is_client_error() => {
+                let status = r.status();
+                let text = r.text().await.unwrap_or_default();
+                tracing::error!(gateway = %batch.gateway, %status, body = %text, "upload refused");
+                stats.refused.fetch_add(1, Ordering::Relaxed);
+                return Upload::Done;
+            }
+            Ok(r) => {
+                tracing::warn!(gateway = %batch.gateway, status = %r.status(), "upload failed; retrying");
+                backoff
+            }
+            Err(e) => {
+                tracing::debug!(gateway = %batch.gateway, error = %e, "upload failed; retrying");
+                backoff
+            }
+        };
+        stats.retries.fetch_add(1, Ordering::Relaxed);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return Upload::Stopped,
+        }
+        backoff = (backoff * 2).min(Duration::from_millis(config.max_backoff_ms));
+    }
+}
+
+/// Number of entries in the answer's `rejected` array, without parsing it all.
+fn count_rejected(body: &[u8]) -> u64 {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        rejected: Vec<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Answer>(body).map_or(0, |a| a.rejected.len() as u64)
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Advances a plant's simulation to `to_ms` without sending anything: coarse steps while
+/// far away, then real-time steps. Used to resume a run where it stopped.
+pub fn fast_forward(sim: &mut PlantSim, to_ms: i64, coarse_step_ms: u64) -> Result<()> {
+    let mut step = Step::default();
+    sim.set_step_ms(coarse_step_ms)?;
+    while sim.next_ts_ms() + coarse_step_ms as i64 <= to_ms {
+        sim.step_into(&mut step);
+    }
+    sim.set_step_ms(1_000)?;
+    while sim.next_ts_ms() <= to_ms {
+        sim.step_into(&mut step);
+    }
+    Ok(())
+}

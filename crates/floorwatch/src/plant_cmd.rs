@@ -1,0 +1,35 @@
+//! `floorwatch plant`: runs one plant node until Ctrl-C.
+
+use anyhow::{Context, Result};
+use eventlog::Database;
+use plant::ingest::system_clock;
+
+use crate::cli::{Global, PlantArgs};
+use crate::config::Config;
+use crate::factory::FactorySpec;
+use crate::secrets::Secrets;
+use crate::server::{Server, data_dir, plant_database};
+
+pub async fn run(args: PlantArgs, global: &Global, config: &Config) -> Result<()> {
+    let spec = FactorySpec::from_args(&args.factory)?;
+    anyhow::ensure!(
+        spec.layout.plant_by_number(args.plant).is_some(),
+        "plant {} is not in a factory of {} plants (--plants)",
+        args.plant,
+        args.factory.plants
+    );
+    let server = Server::new(global.data_dir.clone(), global.database_url.clone(), config)?;
+    server.ensure_running()?;
+    let db = Database::new(&server.database(&plant_database(u32::from(args.plant))).await?, 24)?;
+    let secrets = Secrets::load_or_create(&data_dir(global), &spec.layout, &[args.plant])?;
+    let addr = args.listen.unwrap_or_else(|| ([127, 0, 0, 1], FactorySpec::port(args.plant, config)).into());
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+    let local = listener.local_addr()?;
+    let node_config = spec.node_config(args.plant, config);
+    eprintln!("plant {} listening on http://{local} (Ctrl-C stops)", args.plant);
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("stopping: finishing uploads in flight…");
+    };
+    plant::node::run(db, node_config, secrets.node(args.plant)?, listener, system_clock(), shutdown, |_| {}).await
+}
