@@ -90,8 +90,9 @@ pub fn decide(
                     open.order_id
                 )));
             }
-            if *scheduled_for < now - Duration::days(1) || *scheduled_for > now + Duration::days(366) {
-                return Err(Rejection::Invalid("scheduled_for must lie between yesterday and a year from now".into()));
+            // Past dates record work already planned (or done) elsewhere; at most a year either way.
+            if *scheduled_for < now - Duration::days(366) || *scheduled_for > now + Duration::days(366) {
+                return Err(Rejection::Invalid("scheduled_for must lie within a year of now".into()));
             }
             Ok(vec![OrderEvent::Scheduled(MaintenanceScheduled {
                 order_id: format!("{machine_id}-WO{}", state.issued + 1),

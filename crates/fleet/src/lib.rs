@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Result;
-use simulator::{GatewayBatch, PlantSim, Step};
+use simulator::{FactoryEvent, GatewayBatch, MaintenanceKind, PlantSim, Step};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -25,6 +25,9 @@ pub struct PlantTarget {
     pub base_url: String,
     /// Gateway id → bearer token.
     pub tokens: BTreeMap<String, String>,
+    /// Token of the plant's command API: with it, the simulated maintenance crew records
+    /// its work orders (scheduled when a service starts, performed when it ends).
+    pub command_token: Option<String>,
 }
 
 /// How fast simulated time runs.
@@ -178,6 +181,13 @@ pub async fn run_plant(
         if results.iter().any(|r| matches!(r, Upload::Stopped)) {
             break;
         }
+        for event in &step.events {
+            if let Some((url, token, body)) = machine_report(&target, event)
+                && let Upload::Stopped = post_json(&http, &url, &token, &body, &config, &stats, stop.clone()).await
+            {
+                return Ok(sent_through);
+            }
+        }
         sent_through = step.ts_ms;
         stats.sent_through_ms.fetch_max(sent_through, Ordering::Relaxed);
     }
@@ -247,6 +257,76 @@ async fn upload(
                 tracing::debug!(gateway = %batch.gateway, error = %e, "upload failed; retrying");
                 backoff
             }
+        };
+        stats.retries.fetch_add(1, Ordering::Relaxed);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return Upload::Stopped,
+        }
+        backoff = (backoff * 2).min(Duration::from_millis(config.max_backoff_ms));
+    }
+}
+
+/// What a machine's controller or the maintenance crew reports for a factory event:
+/// failures through the line's gateway, services as work orders through the command API.
+fn machine_report(target: &PlantTarget, event: &FactoryEvent) -> Option<(String, String, serde_json::Value)> {
+    let at = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339());
+    match event {
+        FactoryEvent::MachineFailed { machine, ts_ms, .. } => {
+            let gateway = machine.rsplit_once('-').map(|(line, _)| line)?;
+            let token = target.tokens.get(gateway)?.clone();
+            let body = serde_json::json!({ "event_id": format!("{machine}-failed-{ts_ms}"), "machine_id": machine, "kind": "failed", "at": at(*ts_ms)? });
+            Some((format!("{}/v1/gateways/{gateway}/machine-events", target.base_url), token, body))
+        }
+        FactoryEvent::MaintenanceStarted { machine, ts_ms, kind, .. } => {
+            let token = target.command_token.clone()?;
+            let kind = match kind {
+                MaintenanceKind::Preventive => "planned",
+                MaintenanceKind::Corrective => "emergency",
+            };
+            let body = serde_json::json!({
+                "command_id": format!("sim-{machine}-{ts_ms}-s"), "by": "maintenance crew", "kind": kind,
+                "scheduled_for": at(*ts_ms)?, "note": "simulated"
+            });
+            Some((format!("{}/v1/commands/machines/{machine}/maintenance/schedule", target.base_url), token, body))
+        }
+        FactoryEvent::MaintenanceCompleted { machine, ts_ms, .. } => {
+            let token = target.command_token.clone()?;
+            let body = serde_json::json!({
+                "command_id": format!("sim-{machine}-{ts_ms}-p"), "by": "maintenance crew", "performed_at": at(*ts_ms)?, "note": "simulated"
+            });
+            Some((format!("{}/v1/commands/machines/{machine}/maintenance/perform", target.base_url), token, body))
+        }
+        FactoryEvent::FaultStarted(_) | FactoryEvent::FaultEnded { .. } => None,
+    }
+}
+
+/// Posts a JSON report, retrying like an upload. A refusal (4xx) is logged, not retried.
+async fn post_json(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: &serde_json::Value,
+    config: &FleetConfig,
+    stats: &FleetStats,
+    mut stop: watch::Receiver<bool>,
+) -> Upload {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let wait = match http.post(url).bearer_auth(token).json(body).send().await {
+            Ok(r) if r.status().is_success() => return Upload::Done,
+            Ok(r) if r.status().as_u16() == 503 => {
+                stats.busy.fetch_add(1, Ordering::Relaxed);
+                backoff
+            }
+            Ok(r) if r.status().is_client_error() => {
+                let status = r.status();
+                let text = r.text().await.unwrap_or_default();
+                tracing::warn!(%url, %status, body = %text, "machine report refused");
+                stats.refused.fetch_add(1, Ordering::Relaxed);
+                return Upload::Done;
+            }
+            Ok(_) | Err(_) => backoff,
         };
         stats.retries.fetch_add(1, Ordering::Relaxed);
         tokio::select! {

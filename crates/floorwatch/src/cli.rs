@@ -178,7 +178,8 @@ pub struct SimulateArgs {
     /// Multiply every fault rate by this (0 turns faults off)
     #[arg(long, default_value_t = 1.0)]
     pub fault_rate_scale: f64,
-    /// Gateway tokens file (JSON: gateway → token) [default: from the data directory]
+    /// Gateway tokens file (JSON: gateway → token) [default: from the data directory, which
+    /// also holds the command token the simulated maintenance crew records work orders with]
     #[arg(long, value_name = "FILE")]
     pub tokens: Option<PathBuf>,
 }

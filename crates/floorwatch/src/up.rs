@@ -86,6 +86,7 @@ pub async fn run(args: UpArgs, global: &Global, config: &Config) -> Result<()> {
             plant_number: n,
             base_url: base,
             tokens: node_secrets.gateway_tokens.as_map().clone(),
+            command_token: Some(node_secrets.command_token.clone()),
         });
         status_dbs.push((n, Database::new(&url, 2)?));
         let node_config = spec.node_config(n, config);

@@ -128,6 +128,7 @@ pub async fn run(
     let stats = Arc::new(IngestStats::default());
     on_start(NodeHandle { stats: stats.clone(), writer: writer.clone() });
     let ingest_state = IngestState {
+        db: db.clone(),
         layout: layout.clone(),
         plant_number: config.plant_number,
         tokens: Arc::new(secrets.gateway_tokens.clone()),

@@ -39,6 +39,7 @@ async fn node_with(writer_config: WriterConfig) -> Node {
     let tokens = Arc::new(GatewayTokens::issue(&layout, 1, &GatewayTokens::default()).unwrap());
     let (writer, _task) = Writer::spawn(db.clone(), writer_config);
     let state = IngestState {
+        db: db.clone(),
         layout: layout.clone(),
         plant_number: 1,
         tokens: tokens.clone(),

@@ -60,6 +60,8 @@ pub struct IngestStats {
 /// Everything a request handler needs.
 #[derive(Clone)]
 pub struct IngestState {
+    /// The plant's log, for the rare writes that bypass the batching writer.
+    pub db: eventlog::Database,
     pub layout: Arc<Layout>,
     pub plant_number: u16,
     pub tokens: Arc<GatewayTokens>,
@@ -97,6 +99,7 @@ pub fn router(state: IngestState) -> Router {
     Router::new()
         .route("/v1/gateways/{gateway}/batches/{sequence}", post(upload_batch))
         .route("/v1/machine-telemetry", post(machine_message))
+        .route("/v1/gateways/{gateway}/machine-events", post(machine_event))
         .route("/v1/health", get(health))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
@@ -192,6 +195,88 @@ async fn machine_message(
     let validator = validator(&s, message.line);
     let checked = message.check(&s.layout, &validator);
     store(&s, gateway, message.key(), checked, validator.window()).await
+}
+
+/// A machine controller's report, relayed by its line's gateway.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MachineEvent {
+    /// Unique per gateway: a resent report is stored once.
+    event_id: String,
+    machine_id: String,
+    kind: MachineEventKind,
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum MachineEventKind {
+    Failed,
+}
+
+/// The answer to a machine event.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct EventOutcome {
+    pub position: i64,
+    pub duplicate: bool,
+}
+
+async fn machine_event(
+    State(s): State<IngestState>,
+    Path(gateway): Path<String>,
+    headers: HeaderMap,
+    body: Result<axum::Json<MachineEvent>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<EventOutcome>, ApiError> {
+    if !bearer(&headers).is_some_and(|token| s.tokens.verify(&gateway, token)) {
+        return Err(ApiError::unauthorized(format!("unknown gateway {gateway:?} or wrong token")));
+    }
+    let Json(e) = body.map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", r.body_text()))?;
+    let ok_id = (1..=100).contains(&e.event_id.len()) && e.event_id.chars().all(|c| c.is_ascii_graphic());
+    if !ok_id {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_body",
+            "event_id must be 1 to 100 printable characters",
+        ));
+    }
+    let line = s.layout.line_index(&gateway);
+    let machine = s.layout.machine_index(&e.machine_id);
+    if line.is_none() || machine.is_none_or(|m| Some(s.layout.machines()[m].line) != line) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unknown_machine",
+            format!("machine {:?} is not on gateway {gateway}'s line", e.machine_id),
+        ));
+    }
+    let (from, to) = validator(&s, line.unwrap_or_default()).window();
+    if !(from..=to).contains(&e.at.timestamp_millis()) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_time",
+            format!("{} is outside the accepted window", e.at),
+        ));
+    }
+    let MachineEventKind::Failed = e.kind;
+    let body = domain::events::MachineFailed {
+        machine_id: e.machine_id.clone(),
+        at: e.at,
+        source: format!("gateway:{gateway}"),
+    };
+    let event = eventlog::NewEvent::json(
+        domain::events::MACHINE_FAILED,
+        1,
+        &body,
+        eventlog::Metadata::from_source(format!("gateway:{gateway}")),
+    )
+    .map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", err.to_string()))?;
+    let stream = eventlog::StreamName::of("machine", &e.machine_id)
+        .map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, "unknown_machine", err.to_string()))?;
+    let append = eventlog::Append::new(stream, eventlog::ExpectedVersion::Any, vec![event])
+        .idempotent(format!("{gateway}:event:{}", e.event_id));
+    match eventlog::append_and_commit(&s.db, &[append]).await {
+        Ok(done) => Ok(Json(EventOutcome { position: done[0].last_position, duplicate: done[0].duplicate })),
+        Err(err) => Err(ApiError::retry_later(2, format!("the plant's log is unavailable: {err}"))),
+    }
 }
 
 fn validator(s: &IngestState, line: usize) -> Validator<'_> {
