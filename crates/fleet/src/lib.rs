@@ -70,7 +70,6 @@ impl Default for FleetConfig {
 }
 
 /// Counters of a fleet run.
-#[derive(Debug)]
 pub struct FleetStats {
     pub readings_sent: AtomicU64,
     pub readings_accepted: AtomicU64,
@@ -84,7 +83,12 @@ pub struct FleetStats {
     /// Newest simulated time fully sent, per plant would be ambiguous: the minimum.
     pub sent_through_ms: AtomicI64,
     latency_us: Mutex<hdrhistogram::Histogram<u64>>,
+    on_accepted: std::sync::OnceLock<AcceptHook>,
 }
+
+/// Called with (gateway, sequence) when an upload has been accepted (benchmarks time
+/// how long the readings then take to show up in the read models).
+pub type AcceptHook = std::sync::Arc<dyn Fn(&str, u64) + Send + Sync>;
 
 impl Default for FleetStats {
     fn default() -> Self {
@@ -98,11 +102,27 @@ impl Default for FleetStats {
             refused: AtomicU64::new(0),
             sent_through_ms: AtomicI64::new(i64::MIN),
             latency_us: Mutex::new(hdrhistogram::Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid bounds")),
+            on_accepted: std::sync::OnceLock::new(),
         }
     }
 }
 
+impl std::fmt::Debug for FleetStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FleetStats")
+            .field("readings_sent", &self.readings_sent)
+            .field("readings_accepted", &self.readings_accepted)
+            .field("uploads", &self.uploads)
+            .finish_non_exhaustive()
+    }
+}
+
 impl FleetStats {
+    /// Sets the hook called for every accepted upload (once; later calls are ignored).
+    pub fn on_accepted(&self, hook: AcceptHook) {
+        let _ = self.on_accepted.set(hook);
+    }
+
     fn record_latency(&self, d: Duration) {
         if let Ok(mut h) = self.latency_us.lock() {
             let _ = h.record(d.as_micros().clamp(1, 120_000_000) as u64);
@@ -227,6 +247,9 @@ async fn upload(
         let wait = match request.await {
             Ok(r) if r.status().is_success() => {
                 stats.record_latency(started.elapsed());
+                if let Some(hook) = stats.on_accepted.get() {
+                    hook(&batch.gateway, batch.sequence);
+                }
                 stats.uploads.fetch_add(1, Ordering::Relaxed);
                 let rejected = match r.bytes().await {
                     Ok(b) => count_rejected(&b),

@@ -282,6 +282,67 @@ pub struct TailArgs {
 pub enum BenchCommand {
     /// Telemetry through the log vs raw COPY vs one INSERT per reading; delivery to a subscriber
     Log(LogBenchArgs),
+    /// The simulator at full speed, then at 50,000 readings/s, against one plant node process
+    Ingest(IngestBenchArgs),
+    /// The whole factory at real time: from a reading accepted to it visible in sensor_state
+    /// for a LISTENing client; then the most the projections keep up with
+    Freshness(FreshnessBenchArgs),
+    /// Rebuild every read model of a plant from its log
+    Rebuild(RebuildBenchArgs),
+    /// Bytes per reading in the log and in the raw-history read model after a simulated day
+    Storage(StorageBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IngestBenchArgs {
+    /// Write the figures to this JSON file
+    #[arg(long, value_name = "FILE")]
+    pub json: PathBuf,
+    /// Sensors of the plant
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
+    pub sensors: u32,
+    /// Seconds measured in each phase (after a 5 s warm-up)
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub seconds: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct FreshnessBenchArgs {
+    /// Write the figures to this JSON file
+    #[arg(long, value_name = "FILE")]
+    pub json: PathBuf,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=99))]
+    pub plants: u32,
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
+    pub sensors_per_plant: u32,
+    /// Seconds measured in each phase (after a 10 s warm-up)
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub seconds: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct RebuildBenchArgs {
+    /// Write the figures to this JSON file
+    #[arg(long, value_name = "FILE")]
+    pub json: PathBuf,
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
+    pub sensors: u32,
+    /// Simulated seconds of history to rebuild from
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(i64).range(60..=604_800))]
+    pub seconds: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct StorageBenchArgs {
+    /// Write the figures to this JSON file
+    #[arg(long, value_name = "FILE")]
+    pub json: PathBuf,
+    /// Sensors of the one production line simulated (one gateway batch a second)
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(10..=100_000))]
+    pub sensors: u32,
+    /// Simulated hours
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=168))]
+    pub hours: u32,
 }
 
 #[derive(Debug, Args)]

@@ -329,6 +329,11 @@ impl AttachedServer {
         self.port
     }
 
+    /// Process id of the postmaster (the parent of every server process).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn url(&self, database: &str) -> Result<String> {
         self.cluster.url(database)
     }

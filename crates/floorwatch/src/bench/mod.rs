@@ -3,7 +3,11 @@
 //! Each runs on a throw-away private cluster (started and stopped by the benchmark)
 //! unless `--database-url` names a server, where it creates a fresh database.
 
+mod cpu;
+mod freshness;
+mod ingest;
 mod log;
+mod rebuild;
 
 use anyhow::Result;
 use pgcluster::{AttachedServer, Cluster, Options};
@@ -15,6 +19,10 @@ pub async fn run(cmd: BenchCommand, global: &Global, config: &Config) -> Result<
     let server = BenchServer::start(global, config)?;
     match cmd {
         BenchCommand::Log(args) => log::run(args, &server).await,
+        BenchCommand::Ingest(args) => ingest::run(args, &server).await,
+        BenchCommand::Freshness(args) => freshness::run(args, &server, config).await,
+        BenchCommand::Rebuild(args) => rebuild::rebuild(args, &server, config).await,
+        BenchCommand::Storage(args) => rebuild::storage(args, &server, config).await,
     }
 }
 
@@ -41,6 +49,15 @@ impl BenchServer {
         let attached = Cluster::new(&dir, options)?.start_attached()?;
         let admin_url = attached.url("postgres")?;
         Ok(BenchServer { _attached: Some(attached), admin_url })
+    }
+
+    pub fn admin_url(&self) -> &str {
+        &self.admin_url
+    }
+
+    /// The private cluster's postmaster, whose process tree is PostgreSQL's CPU.
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        self._attached.as_ref().and_then(AttachedServer::pid)
     }
 
     /// A new, empty database for one benchmark.
