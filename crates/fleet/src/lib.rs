@@ -54,6 +54,9 @@ pub struct FleetConfig {
     pub request_timeout_ms: u64,
     /// Longest pause between retries of one upload.
     pub max_backoff_ms: u64,
+    /// Steps whose uploads may be in flight at once when sending as fast as the plant
+    /// accepts (a gateway with a backlog); paced sending keeps one.
+    pub max_steps_in_flight: usize,
 }
 
 impl Default for FleetConfig {
@@ -65,6 +68,7 @@ impl Default for FleetConfig {
             coarse_step_ms: 60_000,
             request_timeout_ms: 10_000,
             max_backoff_ms: 5_000,
+            max_steps_in_flight: 8,
         }
     }
 }
@@ -162,53 +166,61 @@ pub async fn run_plant(
     let wall_start = Instant::now();
     let mut pace_origin: Option<(Instant, i64)> = None;
     let mut sent_through = sim.next_ts_ms() - 1;
+    // Steps in flight complete in order; a step's machine reports go out after its
+    // readings, and in step order, so work orders never overtake one another.
+    let mut in_flight = futures_util::stream::FuturesOrdered::new();
+    let mut exhausted = false;
     loop {
-        if *stop.borrow() {
+        let limit = if config.pace == Pace::Max || coarse(sim.next_ts_ms()) { config.max_steps_in_flight.max(1) } else { 1 };
+        while !exhausted && in_flight.len() < limit {
+            let ts = sim.next_ts_ms();
+            if *stop.borrow() || config.end_ms.is_some_and(|end| ts >= end) {
+                exhausted = true;
+                break;
+            }
+            if !coarse(ts) && sim.step_ms() != 1_000 {
+                sim.set_step_ms(1_000)?;
+            }
+            let due = match config.pace {
+                _ if coarse(ts) => None,
+                Pace::Max => None,
+                Pace::RealTime => {
+                    let ahead_ms = ts - wall_clock_ms();
+                    (ahead_ms > 0).then(|| Instant::now() + Duration::from_millis(ahead_ms as u64))
+                }
+                Pace::Clock { factor } => {
+                    let (wall0, sim0) = *pace_origin.get_or_insert((Instant::now().max(wall_start), ts));
+                    Some(wall0 + Duration::from_secs_f64(((ts - sim0) as f64 / 1000.0 / factor.max(1e-6)).max(0.0)))
+                }
+            };
+            if let Some(due) = due {
+                tokio::select! {
+                    () = tokio::time::sleep_until(due) => {}
+                    _ = stop.changed() => { exhausted = true; break; }
+                }
+            }
+            sim.step_into(&mut step);
+            let batches: Vec<GatewayBatch> = step.batches.iter().filter(|b| !b.readings.is_empty()).cloned().collect();
+            let (http, target, config, stats, stop) = (http.clone(), target.clone(), config.clone(), stats.clone(), stop.clone());
+            let (ts, events) = (step.ts_ms, step.events.clone());
+            in_flight.push_back(async move {
+                let uploads = batches.iter().map(|b| upload(&http, &target, b, &config, &stats, stop.clone()));
+                let stopped = futures_util::future::join_all(uploads).await.iter().any(|r| matches!(r, Upload::Stopped));
+                (ts, events, stopped)
+            });
+        }
+        let Some((ts, events, stopped)) = futures_util::StreamExt::next(&mut in_flight).await else { break };
+        if stopped {
             break;
         }
-        let ts = sim.next_ts_ms();
-        if config.end_ms.is_some_and(|end| ts >= end) {
-            break;
-        }
-        if !coarse(ts) && sim.step_ms() != 1_000 {
-            sim.set_step_ms(1_000)?;
-        }
-        let due = match config.pace {
-            _ if coarse(ts) => None,
-            Pace::Max => None,
-            Pace::RealTime => {
-                let ahead_ms = ts - wall_clock_ms();
-                (ahead_ms > 0).then(|| Instant::now() + Duration::from_millis(ahead_ms as u64))
-            }
-            Pace::Clock { factor } => {
-                let (wall0, sim0) = *pace_origin.get_or_insert((Instant::now().max(wall_start), ts));
-                Some(wall0 + Duration::from_secs_f64(((ts - sim0) as f64 / 1000.0 / factor.max(1e-6)).max(0.0)))
-            }
-        };
-        if let Some(due) = due {
-            tokio::select! {
-                () = tokio::time::sleep_until(due) => {}
-                _ = stop.changed() => break,
-            }
-        }
-        sim.step_into(&mut step);
-        let uploads = step
-            .batches
-            .iter()
-            .filter(|b| !b.readings.is_empty())
-            .map(|b| upload(&http, &target, b, &config, &stats, stop.clone()));
-        let results = futures_util::future::join_all(uploads).await;
-        if results.iter().any(|r| matches!(r, Upload::Stopped)) {
-            break;
-        }
-        for event in &step.events {
+        for event in &events {
             if let Some((url, token, body)) = machine_report(&target, event)
                 && let Upload::Stopped = post_json(&http, &url, &token, &body, &config, &stats, stop.clone()).await
             {
                 return Ok(sent_through);
             }
         }
-        sent_through = step.ts_ms;
+        sent_through = ts;
         stats.sent_through_ms.fetch_max(sent_through, Ordering::Relaxed);
     }
     Ok(sent_through)

@@ -104,10 +104,14 @@ pub enum Command {
     /// Score a `timestamp,value` CSV with the streaming anomaly detector, or serve the
     /// Azure-Anomaly-Detector-compatible API
     Detect(DetectArgs),
-    /// Train a remaining-useful-life model on run-to-failure data
+    /// Train a remaining-useful-life model on run-to-failure data, or a days-until-failure
+    /// model on a recorded factory
     Train(TrainArgs),
     /// Predict remaining useful life, with an interval, for partial histories
     Predict(PredictArgs),
+    /// Measure predictions against what actually happened
+    #[command(subcommand)]
+    Eval(EvalCommand),
     /// Start, stop or inspect the private PostgreSQL cluster
     #[command(subcommand)]
     Db(DbCommand),
@@ -216,14 +220,25 @@ pub struct DetectArgs {
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// Run-to-failure CSV: header with `unit`, `cycle` and numeric feature columns
-    #[arg(long, value_name = "CSV")]
-    pub input: PathBuf,
+    #[arg(long, value_name = "CSV", required_unless_present = "factory", conflicts_with = "factory")]
+    pub input: Option<PathBuf>,
+    /// A recorded factory (`floorwatch simulate --backfill 30d --duration … --output DIR`):
+    /// train in days until failure, validated on held-out machines
+    #[arg(long, value_name = "DIR")]
+    pub factory: Option<PathBuf>,
+    /// Register the model in plant N's registry and make it the active one
+    #[arg(long, requires_all = ["factory", "plant"])]
+    pub register: bool,
+    /// The plant whose registry `--register` writes to
+    #[arg(long, requires = "register")]
+    pub plant: Option<u16>,
     /// Where to write the model file
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
     /// Cap of the remaining-useful-life target (early life carries no signal)
-    #[arg(long, default_value_t = 125.0)]
-    pub rul_cap: f64,
+    /// [default: 125 cycles; 21 days with --factory]
+    #[arg(long)]
+    pub rul_cap: Option<f64>,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
     /// Nominal coverage of the prediction interval
@@ -241,6 +256,29 @@ pub struct PredictArgs {
     /// Output CSV `unit,predicted_rul,lower,upper` (- for standard output)
     #[arg(long, value_name = "CSV")]
     pub output: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Maintenance predictions against a recorded factory's failures: MAE in days at 1, 3,
+    /// 7 and 14 days before failure, share of failures predicted at least 3 days ahead
+    Maintenance(EvalMaintenanceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalMaintenanceArgs {
+    /// The recorded factory (`floorwatch simulate … --output DIR`)
+    #[arg(long, value_name = "DIR")]
+    pub from: PathBuf,
+    /// Evaluate this model on every machine [default: train one on 75 % of the machines
+    /// and evaluate on the rest]
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+    /// Write the figures as JSON (`mae_days_at`, `predicted_3d_ahead_share`, …)
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -39,6 +39,7 @@ pub struct PlantConfig {
     pub max_upload_bytes: usize,
     pub max_shelve_minutes: i64,
     pub minute_retention_days: u32,
+    pub prediction_interval_minutes: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -108,6 +109,11 @@ impl Config {
             (1..=10_080).contains(&p.max_shelve_minutes),
             "plant.max_shelve_minutes must be 1..=10080",
             p.max_shelve_minutes.to_string(),
+        )?;
+        check(
+            (1..=10_080).contains(&p.prediction_interval_minutes),
+            "plant.prediction_interval_minutes must be 1..=10080",
+            p.prediction_interval_minutes.to_string(),
         )?;
         check(
             p.minute_retention_days >= self.log.telemetry_retention_days,

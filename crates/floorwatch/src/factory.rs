@@ -45,6 +45,7 @@ impl FactorySpec {
         node.ingest.retention_days = config.log.telemetry_retention_days;
         node.shelve.max_shelve = chrono::Duration::minutes(config.plant.max_shelve_minutes);
         node.minute_retention_days = config.plant.minute_retention_days;
+        node.scorer.interval_ms = config.plant.prediction_interval_minutes * 60_000;
         node
     }
 

@@ -1,4 +1,4 @@
-//! The offline tools: `rebuild`, `detect`, `train`, `predict`.
+//! The offline tools: `rebuild`, `detect`, `train`, `predict`, `eval`.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use eventlog::Database;
 use readmodels::ProjectionConfig;
 
-use crate::cli::{DetectArgs, Global, PredictArgs, RebuildArgs, TrainArgs};
+use crate::cli::{DetectArgs, EvalMaintenanceArgs, Global, PredictArgs, RebuildArgs, TrainArgs};
 use crate::config::Config;
 use crate::server::{Server, plant_database};
 
@@ -66,16 +66,17 @@ pub async fn detect(args: DetectArgs) -> Result<()> {
 }
 
 pub fn train(args: TrainArgs) -> Result<()> {
+    let Some(input_path) = args.input else { anyhow::bail!("give --input or --factory") };
     let options = maintenance::TrainOptions {
-        rul_cap: Some(args.rul_cap),
+        rul_cap: Some(args.rul_cap.unwrap_or(125.0)),
         seed: args.seed,
         interval_level: args.interval_level,
         created_at_ms: chrono::Utc::now().timestamp_millis(),
         ..maintenance::TrainOptions::default()
     };
-    eprintln!("training on {} …", args.input.display());
-    let (model, report) = maintenance::train_csv(input(&args.input)?, &options)
-        .with_context(|| format!("training on {}", args.input.display()))?;
+    eprintln!("training on {} …", input_path.display());
+    let (model, report) = maintenance::train_csv(input(&input_path)?, &options)
+        .with_context(|| format!("training on {}", input_path.display()))?;
     std::fs::write(&args.model, model.to_json()?).with_context(|| format!("writing {}", args.model.display()))?;
     println!("model written to {} ({} units, {} rows)", args.model.display(), report.units, report.rows);
     if let Some(m) = report.metrics.as_ref().and_then(|m| m.truncated.as_ref()) {
@@ -94,5 +95,59 @@ pub fn predict(args: PredictArgs) -> Result<()> {
     maintenance::predict_csv(&model, input(&args.input)?, &mut writer)
         .with_context(|| format!("predicting for {}", args.input.display()))?;
     writer.flush()?;
+    Ok(())
+}
+
+/// `floorwatch train --factory DIR --model FILE [--register --plant N]`.
+pub async fn train_factory(args: TrainArgs, global: &Global, config: &Config) -> Result<()> {
+    let Some(dir) = args.factory else { anyhow::bail!("give --factory DIR") };
+    let options = factory_history::FactoryTrainOptions {
+        seed: args.seed,
+        interval_level: args.interval_level,
+        rul_cap_days: args.rul_cap.unwrap_or(21.0),
+        created_at_ms: chrono::Utc::now().timestamp_millis(),
+        ..factory_history::FactoryTrainOptions::default()
+    };
+    eprintln!("training on the factory recorded in {} …", dir.display());
+    let (model, report) = factory_history::cli::train_to_file(&dir, &args.model, &options)
+        .with_context(|| format!("training on {}", dir.display()))?;
+    println!(
+        "model {} written to {} ({} machines: {} for training, {} held out; {} failed runs, {} serviced)",
+        report.model_version,
+        args.model.display(),
+        report.machines,
+        report.training_machines,
+        report.validation_machines,
+        report.runs_failed,
+        report.runs_serviced
+    );
+    if let Some(m) = report.validation.as_ref().and_then(|m| m.every_row.as_ref()) {
+        println!(
+            "held-out machines, every hour: RMSE {:.2} days, MAE {:.2}, interval coverage {:.3} at nominal {:.2}",
+            m.rmse, m.mae, m.coverage, args.interval_level
+        );
+    }
+    if let Some(e) = &report.evaluation {
+        print!("{}", factory_history::cli::summary(e));
+    }
+    if let (true, Some(plant)) = (args.register, args.plant) {
+        let server = Server::new(global.data_dir.clone(), global.database_url.clone(), config)?;
+        server.ensure_running()?;
+        let db = Database::new(&server.database(&plant_database(u32::from(plant))).await?, 2)?;
+        plant::migrate(&db).await?;
+        let version = plant::registry::register(&db, &model, Some(serde_json::to_value(&report)?), true).await?;
+        println!("registered {version} at plant {plant} and made it the active model");
+    }
+    Ok(())
+}
+
+/// `floorwatch eval maintenance --from DIR [--model FILE] [--json FILE]`.
+pub fn eval_maintenance(args: EvalMaintenanceArgs) -> Result<()> {
+    let options =
+        factory_history::FactoryTrainOptions { seed: args.seed, ..factory_history::FactoryTrainOptions::default() };
+    let result =
+        factory_history::cli::eval_maintenance(&args.from, args.model.as_deref(), args.json.as_deref(), &options)
+            .with_context(|| format!("evaluating on {}", args.from.display()))?;
+    print!("{}", factory_history::cli::summary(&result.evaluation));
     Ok(())
 }

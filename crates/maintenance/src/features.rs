@@ -43,6 +43,13 @@ impl Default for FeatureConfig {
 }
 
 impl FeatureConfig {
+    /// The longest trailing window. The features of a row use only the rows this recent and
+    /// the unit's baseline rows (its first `baseline_window`), so a scorer may leave out
+    /// every row in between and get the same features.
+    pub fn longest_window(&self) -> f64 {
+        self.windows.iter().copied().fold(0.0, f64::max)
+    }
+
     /// Checks the windows: 1 to [`MAX_WINDOWS`] of them, finite, positive, distinct.
     pub fn validate(&self) -> Result<(), Error> {
         let invalid = |reason: String| Error::InvalidOption { name: "features.windows", reason };
@@ -345,7 +352,7 @@ fn unit_features(
         return;
     };
     for (r, &t) in times.iter().enumerate() {
-        put(0, r, t - unit.origin());
+        put(0, r, unit.origin().map_or(f64::NAN, |origin| t - origin));
     }
     // For each window, the first row inside it, per row: two pointers, O(len).
     let starts: Vec<Vec<usize>> = config

@@ -18,6 +18,7 @@
 
 mod cmapss;
 mod error;
+mod factory;
 mod features;
 mod interval;
 mod lead_time;
@@ -29,6 +30,10 @@ mod train;
 
 pub use cmapss::{cmapss_to_csv, column_names as cmapss_column_names};
 pub use error::{Error, Location};
+pub use factory::{
+    DAY_MS, FactoryColumns, GROUP_STATS, HOUR_MS, MAX_MACHINE_SENSORS, MachineSchema, SensorHour, days_of_ms,
+    hour_of_ms, hour_row_time,
+};
 pub use features::{DropReason, DroppedColumn, FeatureConfig, FeatureSet, MAX_FEATURE_CELLS, MAX_WINDOWS};
 pub use interval::{IntervalBin, IntervalCalibration};
 pub use lead_time::{
@@ -37,7 +42,7 @@ pub use lead_time::{
 pub use metrics::{Accuracy, Scored};
 pub use model::{
     BoosterParams, FORMAT_VERSION, MODEL_KIND, Model, ModelSummary, Prediction, Target, TrainingMetadata,
-    ValidationMetrics,
+    ValidationMetrics, version_of_json,
 };
 pub use run_csv::{CYCLE_COLUMN, PREDICTION_HEADER, UNIT_COLUMN, predict_csv, read_histories, train_csv};
 pub use table::{HistoryTable, MAX_COLUMNS, MAX_ROWS, MAX_UNIT_ID_BYTES, RunEnd, TrainingSet, UnitHistory};

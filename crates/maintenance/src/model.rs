@@ -5,7 +5,7 @@ use forust_ml::{GradientBooster, Matrix};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::features::{FeatureMatrix, FeatureSet, Rows};
+use crate::features::{FeatureMatrix, FeatureSet, MAX_FEATURE_CELLS, Rows};
 use crate::interval::IntervalCalibration;
 use crate::metrics::Accuracy;
 use crate::table::HistoryTable;
@@ -225,16 +225,41 @@ impl Model {
     /// One prediction per unit, as of its last row.
     pub fn predict(&self, table: &HistoryTable) -> Result<Vec<Prediction>, Error> {
         table.check_non_empty()?;
-        let m = self.feature_set.matrix(table, Rows::Last)?;
-        Ok(self.predictions(table, &m))
+        self.predict_rows(table, Rows::Last)
     }
 
     /// A prediction at every row of every unit, each using only that row and earlier ones:
     /// how the estimate moved over the history.
     pub fn predict_every_row(&self, table: &HistoryTable) -> Result<Vec<Prediction>, Error> {
         table.check_non_empty()?;
-        let m = self.feature_set.matrix(table, Rows::Every)?;
-        Ok(self.predictions(table, &m))
+        self.predict_rows(table, Rows::Every)
+    }
+
+    /// Features are computed a group of units at a time, so a long table (a whole plant
+    /// scored hour by hour) needs a quarter of the feature memory limit at most.
+    fn predict_rows(&self, table: &HistoryTable, rows: Rows) -> Result<Vec<Prediction>, Error> {
+        let budget = (MAX_FEATURE_CELLS / 4 / self.feature_set.features.len().max(1)).max(1);
+        let units = table.units();
+        let mut out = Vec::new();
+        let mut start = 0;
+        while start < units.len() {
+            let mut end = start;
+            let mut count = 0;
+            while end < units.len() && (end == start || count + units[end].len() <= budget) {
+                count += units[end].len();
+                end += 1;
+            }
+            let mut index = 0;
+            let chunk = table.select(|unit| {
+                let keep = (start..end).contains(&index);
+                index += 1;
+                keep.then_some(unit.len())
+            });
+            let m = self.feature_set.matrix(&chunk, rows)?;
+            out.extend(self.predictions(&chunk, &m));
+            start = end;
+        }
+        Ok(out)
     }
 
     fn predictions(&self, table: &HistoryTable, m: &FeatureMatrix) -> Vec<Prediction> {
@@ -271,6 +296,12 @@ impl Model {
             upper = upper.min(cap);
         }
         (lower, upper.max(predicted))
+    }
+
+    /// A short name for this exact model: `rul-` and the first 12 hex digits of the SHA-256
+    /// of its JSON document, so the same model always gets the same version.
+    pub fn version(&self) -> Result<String, Error> {
+        Ok(version_of_json(&self.to_json()?))
     }
 
     /// The model as a JSON document.
@@ -321,6 +352,14 @@ impl Model {
         self.interval.validate()?;
         validate_booster(&self.booster, self.feature_set.features.len())
     }
+}
+
+/// The version of a model document, as [`Model::version`] names it.
+pub fn version_of_json(json: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(json.as_bytes());
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("rul-{hex}")
 }
 
 pub(crate) fn raw_predictions(booster: &GradientBooster, m: &FeatureMatrix, cap: Option<f64>) -> Vec<f64> {

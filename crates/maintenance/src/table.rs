@@ -4,8 +4,9 @@
 //! on the factory floor. Its history is a sequence of rows with a strictly increasing time
 //! index (cycles, hours, days: any unit, used consistently) and one value per feature
 //! column; a missing value is `NaN`. The *origin* of a unit is the time at which it was new
-//! or last serviced, so `time - origin` is its age. Training needs, per unit, how its run
-//! ended: in a failure, or censored (serviced or still running) at a known time.
+//! or last serviced, so `time - origin` is its age; when history begins before the last
+//! service was recorded, the origin is unknown and so is the age. Training needs, per unit,
+//! how its run ended: in a failure, or censored (serviced or still running) at a known time.
 
 use std::collections::HashMap;
 
@@ -22,7 +23,7 @@ pub const MAX_UNIT_ID_BYTES: usize = 256;
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnitHistory {
     id: String,
-    origin: f64,
+    origin: Option<f64>,
     times: Vec<f64>,
     /// Row-major: `times.len()` rows of `width` values.
     values: Vec<f64>,
@@ -35,8 +36,8 @@ impl UnitHistory {
         &self.id
     }
 
-    /// The time at which the unit was new or last serviced.
-    pub fn origin(&self) -> f64 {
+    /// The time at which the unit was new or last serviced, when known.
+    pub fn origin(&self) -> Option<f64> {
         self.origin
     }
 
@@ -159,6 +160,12 @@ impl HistoryTable {
 
     /// Starts a unit whose age is counted from `origin` (when it was new or last serviced).
     pub fn start_unit(&mut self, id: &str, origin: f64) -> Result<(), Error> {
+        self.start_unit_with(id, Some(origin))
+    }
+
+    /// Starts a unit whose origin may be unknown (its history begins before any recorded
+    /// service): its age is then missing, like any other missing value.
+    pub fn start_unit_with(&mut self, id: &str, origin: Option<f64>) -> Result<(), Error> {
         if id.trim().is_empty() {
             return Err(Error::EmptyUnitId);
         }
@@ -168,7 +175,7 @@ impl HistoryTable {
                 reason: format!("unit ids are at most {MAX_UNIT_ID_BYTES} bytes"),
             });
         }
-        if !origin.is_finite() {
+        if let Some(origin) = origin.filter(|o| !o.is_finite()) {
             return Err(Error::InvalidOption {
                 name: "origin",
                 reason: format!("unit `{id}`: {origin} is not a finite time"),
@@ -330,7 +337,7 @@ impl TrainingSet {
     /// Run-to-failure data: every unit failed at its last row.
     pub fn run_to_failure(table: HistoryTable) -> Result<Self, Error> {
         table.check_non_empty()?;
-        let ends = table.units.iter().map(|u| RunEnd::Failed { at: u.last_time().unwrap_or(u.origin) }).collect();
+        let ends = table.units.iter().map(|u| RunEnd::Failed { at: u.last_time().unwrap_or(0.0) }).collect();
         Ok(TrainingSet { table, ends })
     }
 
@@ -341,7 +348,7 @@ impl TrainingSet {
         let mut out = Vec::with_capacity(table.units.len());
         for unit in &table.units {
             let end = *ends.get(&unit.id).ok_or_else(|| Error::MissingRunEnd { unit: unit.id.clone() })?;
-            let last = unit.last_time().unwrap_or(unit.origin);
+            let last = unit.last_time().unwrap_or(f64::NEG_INFINITY);
             if !end.at().is_finite() {
                 return Err(Error::InvalidOption {
                     name: "run_end",

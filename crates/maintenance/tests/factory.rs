@@ -127,3 +127,59 @@ fn given_failed_and_serviced_machines_when_training_in_days_then_predictions_war
     assert_eq!(report.mae_at[3].failures, long_lived);
     assert!(report.early_warning.share.unwrap() >= 5.0 / 6.0, "{report:?}");
 }
+
+#[test]
+fn given_only_the_baseline_and_the_longest_window_when_predicting_then_the_prediction_is_the_full_historys() {
+    // A scorer reads only these rows of a long run; the features of the last row are the same.
+    let mut history = table();
+    let mut ends = HashMap::new();
+    for m in 1..=8 {
+        add_machine(&mut history, m, life(m));
+        ends.insert(format!("P1-L01-M{m:03}"), RunEnd::Failed { at: serviced_at(m) + life(m) });
+    }
+    let options = TrainOptions {
+        rul_cap: Some(10.0),
+        validation_units: 0,
+        calibration_folds: 2,
+        interval_min_bin_points: 50,
+        time_unit: "days".into(),
+        features: FeatureConfig { windows: vec![0.25, 1.0, 3.0], baseline_window: 1.0 },
+        booster: BoosterParams { iterations: 20, learning_rate: 0.3, nbins: 32, ..BoosterParams::default() },
+        ..TrainOptions::default()
+    };
+    let (model, _) = train(&TrainingSet::new(history, &ends).unwrap(), &options).unwrap();
+    let config = &model.feature_set().config;
+
+    let mut full = table();
+    add_machine(&mut full, 301, 12.0);
+    let unit = &full.units()[0];
+    let first = unit.times()[0];
+    let last = unit.last_time().unwrap();
+    let mut cut = table();
+    cut.start_unit_with(unit.id(), unit.origin()).unwrap();
+    let mut kept = 0;
+    for r in 0..unit.len() {
+        let t = unit.times()[r];
+        if t - first < config.baseline_window || t > last - config.longest_window() - 1.0 / 24.0 {
+            cut.push_row(unit.id(), t, unit.row(r)).unwrap();
+            kept += 1;
+        }
+    }
+    assert!(kept < unit.len() / 2, "the cut leaves most rows out");
+    let a = &model.predict(&full).unwrap()[0];
+    let b = &model.predict(&cut).unwrap()[0];
+    assert_eq!(a.time, b.time);
+    assert!((a.predicted_rul - b.predicted_rul).abs() < 1e-9, "{a:?} vs {b:?}");
+    assert!((a.lower - b.lower).abs() < 1e-9 && (a.upper - b.upper).abs() < 1e-9);
+
+    // A machine whose last service is unknown: no age, still a prediction.
+    let mut unknown = table();
+    unknown.start_unit_with("P1-L01-M302", None).unwrap();
+    for r in 0..unit.len() {
+        unknown.push_row("P1-L01-M302", unit.times()[r], unit.row(r)).unwrap();
+    }
+    let p = &model.predict(&unknown).unwrap()[0];
+    assert!(p.predicted_rul.is_finite() && p.lower <= p.predicted_rul && p.predicted_rul <= p.upper);
+    assert_eq!(unknown.units()[0].origin(), None);
+    assert!(matches!(unknown.start_unit_with("x", Some(f64::INFINITY)), Err(maintenance::Error::InvalidOption { .. })));
+}

@@ -1,7 +1,7 @@
 //! The plant node: one per plant. It runs the ingest API that gateways send readings
 //! to (validation, dead letters), the command API people act through, the read-model
-//! projections, the anomaly monitor, and telemetry retention, all on the plant's own
-//! database.
+//! projections, the anomaly monitor, the maintenance scorer, and telemetry retention, all
+//! on the plant's own database.
 
 mod api;
 pub mod azure;
@@ -9,6 +9,8 @@ pub mod commands;
 pub mod ingest;
 pub mod monitor;
 pub mod node;
+pub mod registry;
+pub mod scorer;
 mod tokens;
 
 pub use tokens::{GatewayTokens, TokenError};
@@ -19,7 +21,8 @@ mod embedded {
     refinery::embed_migrations!("migrations");
 }
 
-/// Applies the event log's and the plant node's own migrations (ingest, monitor).
+/// Applies the event log's and the plant node's own migrations (ingest, monitor, model
+/// registry).
 pub async fn migrate(db: &Database) -> anyhow::Result<()> {
     db.migrate().await?;
     db.run_migrations(embedded::migrations::runner(), "plant_schema_history").await

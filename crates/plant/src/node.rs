@@ -1,5 +1,5 @@
 //! The plant node: one process per plant that runs the ingest and command APIs, the
-//! read-model projections, the anomaly monitor and telemetry retention against the
+//! read-model projections, the anomaly monitor, the maintenance scorer and telemetry retention against the
 //! plant's database, and stops them all cleanly.
 
 use std::future::Future;
@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use crate::commands::{self, CommandState};
 use crate::ingest::{self, Clock, IngestConfig, IngestState, IngestStats, Writer, WriterConfig};
 use crate::monitor::{MONITOR, MonitorConfig, MonitorHandler};
+use crate::scorer::ScorerConfig;
 use crate::tokens::GatewayTokens;
 
 /// How a plant node runs.
@@ -33,6 +34,8 @@ pub struct NodeConfig {
     pub writer: WriterConfig,
     pub projections: ProjectionConfig,
     pub monitor: MonitorConfig,
+    /// The maintenance scorer: plant time between predictions, machines per query.
+    pub scorer: ScorerConfig,
     pub shelve: ShelvePolicy,
     /// Minute aggregates are kept this many days (hourly ones forever).
     pub minute_retention_days: u32,
@@ -49,6 +52,7 @@ impl NodeConfig {
             writer: WriterConfig::default(),
             projections: ProjectionConfig::new(plant_number),
             monitor: MonitorConfig::new(plant_number),
+            scorer: ScorerConfig::default(),
             shelve: ShelvePolicy::default(),
             minute_retention_days: 35,
         }
@@ -165,6 +169,12 @@ pub async fn run(
         let stop = stopped(stop_rx.clone());
         async move { sub.run(&mut handler, stop).await }
     });
+    let scorer = tokio::spawn({
+        let db = db.clone();
+        let stop = stopped(stop_rx.clone());
+        let config = config.scorer.clone();
+        async move { crate::scorer::run(db, config, stop).await }
+    });
     let retention = tokio::spawn({
         let db = db.clone();
         let stop = stopped(stop_rx.clone());
@@ -179,6 +189,7 @@ pub async fn run(
     let _ = stop_tx.send(true);
     projections.await.context("projections task")??;
     monitor.await.context("monitor task")??;
+    scorer.await.context("maintenance scorer task")??;
     retention.await.context("retention task")?;
     Ok(())
 }

@@ -1,0 +1,76 @@
+//! The work of `floorwatch train --factory DIR --model FILE` and `floorwatch eval
+//! maintenance --from DIR [--model FILE] [--json FILE]`, so the commands are a few lines.
+
+use std::path::Path;
+
+use maintenance::Model;
+
+use crate::error::Error;
+use crate::evaluate::{FactoryEvaluation, evaluate_factory};
+use crate::train::{FactoryTrainOptions, FactoryTrainReport, train_factory};
+
+/// Trains on a recording and writes the model file; returns the model (to register) and
+/// the report.
+pub fn train_to_file(
+    dir: &Path,
+    model_path: &Path,
+    options: &FactoryTrainOptions,
+) -> Result<(Model, FactoryTrainReport), Error> {
+    let (model, report) = train_factory(dir, options)?;
+    let json = model.to_json()?;
+    std::fs::write(model_path, json).map_err(|source| Error::Write { path: model_path.to_path_buf(), source })?;
+    Ok((model, report))
+}
+
+/// Evaluates on a recording, with the model in `model_path` if given (else one trained on
+/// the recording's other machines), and writes the evaluation as JSON to `json_path` if
+/// given.
+pub fn eval_maintenance(
+    dir: &Path,
+    model_path: Option<&Path>,
+    json_path: Option<&Path>,
+    options: &FactoryTrainOptions,
+) -> Result<FactoryEvaluation, Error> {
+    let model = match model_path {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+            Some(Model::from_json(&text)?)
+        }
+        None => None,
+    };
+    let result = evaluate_factory(dir, model.as_ref(), options)?;
+    if let Some(path) = json_path {
+        let text = serde_json::to_string_pretty(&result.evaluation).map_err(|e| Error::Json(e.to_string()))?;
+        std::fs::write(path, text).map_err(|source| Error::Write { path: path.to_path_buf(), source })?;
+    }
+    Ok(result)
+}
+
+/// One line per figure, for people.
+pub fn summary(evaluation: &crate::MaintenanceEvaluation) -> String {
+    let mut text = format!(
+        "{} failures on {} machines, {} predictions ({})\n",
+        evaluation.failures,
+        evaluation.machines,
+        evaluation.predictions,
+        evaluation.model_version.as_deref().unwrap_or("several models")
+    );
+    let mut leads: Vec<(&String, &Option<f64>)> = evaluation.mae_days_at.iter().collect();
+    leads.sort_by(|a, b| a.0.parse::<f64>().unwrap_or(f64::MAX).total_cmp(&b.0.parse::<f64>().unwrap_or(f64::MAX)));
+    for (lead, mae) in leads {
+        let n = evaluation.failures_at.get(lead).copied().unwrap_or(0);
+        match mae {
+            Some(mae) => text.push_str(&format!("MAE {lead:>2} days before failure: {mae:.2} days ({n} failures)\n")),
+            None => text.push_str(&format!("MAE {lead:>2} days before failure: no prediction\n")),
+        }
+    }
+    let share = |s: Option<f64>| s.map_or("n/a".to_string(), |s| format!("{:.1} %", 100.0 * s));
+    text.push_str(&format!(
+        "failures predicted ≥ {} days ahead: {} (alerts on the prediction); {} (alerts on the lower bound)\n",
+        evaluation.early_warning.lead,
+        share(evaluation.early_warning.share),
+        share(evaluation.lower_bound_warning.share)
+    ));
+    text
+}

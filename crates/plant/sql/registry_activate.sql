@@ -1,0 +1,1 @@
+UPDATE maintenance.models SET active = true WHERE version = $1

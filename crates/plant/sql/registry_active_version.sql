@@ -1,0 +1,1 @@
+SELECT version FROM maintenance.models WHERE active

@@ -1,0 +1,1 @@
+UPDATE maintenance.models SET active = false WHERE active

@@ -1,0 +1,1 @@
+SELECT model FROM maintenance.models WHERE version = $1

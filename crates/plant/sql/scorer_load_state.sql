@@ -1,0 +1,1 @@
+SELECT last_tick FROM maintenance.scorer WHERE name = $1

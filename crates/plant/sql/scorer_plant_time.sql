@@ -1,0 +1,1 @@
+SELECT max(newest_reading) FROM readmodel.plant_status

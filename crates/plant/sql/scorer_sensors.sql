@@ -1,0 +1,1 @@
+SELECT sensor_id, machine_id, kind FROM readmodel.sensors ORDER BY sensor_id
