@@ -171,7 +171,8 @@ pub async fn run_plant(
     let mut in_flight = futures_util::stream::FuturesOrdered::new();
     let mut exhausted = false;
     loop {
-        let limit = if config.pace == Pace::Max || coarse(sim.next_ts_ms()) { config.max_steps_in_flight.max(1) } else { 1 };
+        let limit =
+            if config.pace == Pace::Max || coarse(sim.next_ts_ms()) { config.max_steps_in_flight.max(1) } else { 1 };
         while !exhausted && in_flight.len() < limit {
             let ts = sim.next_ts_ms();
             if *stop.borrow() || config.end_ms.is_some_and(|end| ts >= end) {
@@ -201,11 +202,13 @@ pub async fn run_plant(
             }
             sim.step_into(&mut step);
             let batches: Vec<GatewayBatch> = step.batches.iter().filter(|b| !b.readings.is_empty()).cloned().collect();
-            let (http, target, config, stats, stop) = (http.clone(), target.clone(), config.clone(), stats.clone(), stop.clone());
+            let (http, target, config, stats, stop) =
+                (http.clone(), target.clone(), config.clone(), stats.clone(), stop.clone());
             let (ts, events) = (step.ts_ms, step.events.clone());
             in_flight.push_back(async move {
                 let uploads = batches.iter().map(|b| upload(&http, &target, b, &config, &stats, stop.clone()));
-                let stopped = futures_util::future::join_all(uploads).await.iter().any(|r| matches!(r, Upload::Stopped));
+                let stopped =
+                    futures_util::future::join_all(uploads).await.iter().any(|r| matches!(r, Upload::Stopped));
                 (ts, events, stopped)
             });
         }
