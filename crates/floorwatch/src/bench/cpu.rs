@@ -51,7 +51,11 @@ impl Parts {
     }
 
     pub fn sample(&self) -> Sample {
-        let ticks = self.pids.iter().map(|&(pid, tree)| if tree { tree_ticks(pid) } else { ticks(pid, false).unwrap_or(0) }).collect();
+        let ticks = self
+            .pids
+            .iter()
+            .map(|&(pid, tree)| if tree { tree_ticks(pid) } else { ticks(pid, false).unwrap_or(0) })
+            .collect();
         Sample { at: Instant::now(), ticks }
     }
 }

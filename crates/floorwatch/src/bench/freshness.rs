@@ -6,8 +6,8 @@
 //! most readings per second the projections keep up with.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -32,7 +32,12 @@ type Accepted = Arc<Mutex<HashMap<(String, i64), Instant>>>;
 pub async fn run(args: FreshnessBenchArgs, server: &BenchServer, config: &Config) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("floorwatch-bench-freshness-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let factory_args = crate::cli::FactoryArgs { plants: args.plants, sensors_per_plant: args.sensors_per_plant, lines_per_plant: None, layout: None };
+    let factory_args = crate::cli::FactoryArgs {
+        plants: args.plants,
+        sensors_per_plant: args.sensors_per_plant,
+        lines_per_plant: None,
+        layout: None,
+    };
     let spec = FactorySpec::from_args(&factory_args)?;
     let plants = spec.plant_numbers();
     let secrets = Secrets::load_or_create(&dir, &spec.layout, &plants)?;
@@ -56,11 +61,23 @@ pub async fn run(args: FreshnessBenchArgs, server: &BenchServer, config: &Config
         let shutdown = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        nodes.push(tokio::spawn(plant::node::run(db, spec.node_config(n, config), node_secrets, listener, system_clock(), shutdown, |_| {})));
+        nodes.push(tokio::spawn(plant::node::run(
+            db,
+            spec.node_config(n, config),
+            node_secrets,
+            listener,
+            system_clock(),
+            shutdown,
+            |_| {},
+        )));
     }
     let parts = Parts::new(&[
         ("floorwatch", std::process::id(), false),
-        ("postgres", server.postmaster_pid().context("the benchmark needs its own private cluster (no --database-url)")?, true),
+        (
+            "postgres",
+            server.postmaster_pid().context("the benchmark needs its own private cluster (no --database-url)")?,
+            true,
+        ),
     ]);
     let sensors_total = f64::from(args.sensors_per_plant) * plants.len() as f64;
 
@@ -69,7 +86,8 @@ pub async fn run(args: FreshnessBenchArgs, server: &BenchServer, config: &Config
     let (stop_watch, watch_stopped) = watch::channel(false);
     let watcher = tokio::spawn(watch_freshness(dbs[0].clone(), spec.layout.clone(), accepted.clone(), watch_stopped));
     let now = Utc::now().timestamp_millis().div_euclid(1000) * 1000;
-    let realtime = drive(&spec, &targets, Pace::RealTime, now, Some(accepted.clone()), args.seconds, &parts, &dbs).await?;
+    let realtime =
+        drive(&spec, &targets, Pace::RealTime, now, Some(accepted.clone()), args.seconds, &parts, &dbs).await?;
     let _ = stop_watch.send(true);
     let mut freshness = watcher.await.context("freshness watcher")??;
     freshness.sort_by(f64::total_cmp);
@@ -155,7 +173,9 @@ async fn drive(
     }
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
-    for (plant, target) in Factory::new(&spec.layout, &SimConfig::default(), 3, start_ms)?.into_plants().into_iter().zip(targets) {
+    for (plant, target) in
+        Factory::new(&spec.layout, &SimConfig::default(), 3, start_ms)?.into_plants().into_iter().zip(targets)
+    {
         let config = FleetConfig { pace, ..FleetConfig::default() };
         tasks.push(tokio::spawn(fleet::run_plant(plant, target.clone(), config, stats.clone(), stopped.clone())));
     }
@@ -179,7 +199,11 @@ async fn drive(
         applied_per_s: (applied1 - applied0) as f64 * sensors_per_line / seconds as f64,
         lag_growth: (lag1 - lag0) as f64,
         cpu_share: total,
-        by_part: per_part.iter().map(|(k, v)| (k.to_string(), json!(round3(*v)))).collect::<serde_json::Map<_, _>>().into(),
+        by_part: per_part
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(round3(*v))))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
     })
 }
 
@@ -207,7 +231,12 @@ async fn lag_and_applied(dbs: &[Database]) -> Result<(i64, i64)> {
 
 /// Listens on plant 1's read models like the desktop app: after each NOTIFY it fetches
 /// the sensors changed since its last position and times each batch it sees.
-async fn watch_freshness(db: Database, layout: Arc<layout::Layout>, accepted: Accepted, mut stop: watch::Receiver<bool>) -> Result<Vec<f64>> {
+async fn watch_freshness(
+    db: Database,
+    layout: Arc<layout::Layout>,
+    accepted: Accepted,
+    mut stop: watch::Receiver<bool>,
+) -> Result<Vec<f64>> {
     let mut listener = db.listen(&[readmodels::CHANNEL]).await?;
     let client = db.client().await?;
     let since = readmodels::since::query("sensor_state").context("sensor_state has a since-query")?;

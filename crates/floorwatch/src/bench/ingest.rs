@@ -36,7 +36,11 @@ pub async fn run(args: IngestBenchArgs, server: &BenchServer) -> Result<()> {
     let parts = Parts::new(&[
         ("simulator", std::process::id(), false),
         ("plant_node", node.pid(), false),
-        ("postgres", server.postmaster_pid().context("the benchmark needs its own private cluster (no --database-url)")?, true),
+        (
+            "postgres",
+            server.postmaster_pid().context("the benchmark needs its own private cluster (no --database-url)")?,
+            true,
+        ),
     ]);
     let layout = layout::Layout::default_with(&layout::Scale {
         plants: Some(1),
@@ -46,11 +50,19 @@ pub async fn run(args: IngestBenchArgs, server: &BenchServer) -> Result<()> {
 
     eprintln!("full speed for {} s…", args.seconds);
     // Simulated time runs far ahead of the clock at full speed: start a day back.
-    let max = phase(&layout, &target, Pace::Max, Utc::now().timestamp_millis() - 86_400_000, args.seconds, &parts).await?;
+    let max =
+        phase(&layout, &target, Pace::Max, Utc::now().timestamp_millis() - 86_400_000, args.seconds, &parts).await?;
     let factor = 50_000.0 / f64::from(args.sensors);
     eprintln!("paced at 50,000 readings/s ({factor}× real time for {} sensors) for {} s…", args.sensors, args.seconds);
-    let paced =
-        phase(&layout, &target, Pace::Clock { factor }, Utc::now().timestamp_millis() - 43_200_000, args.seconds, &parts).await?;
+    let paced = phase(
+        &layout,
+        &target,
+        Pace::Clock { factor },
+        Utc::now().timestamp_millis() - 43_200_000,
+        args.seconds,
+        &parts,
+    )
+    .await?;
     node.stop().await?;
     let _ = std::fs::remove_dir_all(&dir);
 
@@ -71,7 +83,11 @@ pub async fn run(args: IngestBenchArgs, server: &BenchServer) -> Result<()> {
             100.0 * f["cpu_share"].as_f64().unwrap_or(f64::NAN),
             f["cpu_share_by_part"]
                 .as_object()
-                .map(|o| o.iter().map(|(k, v)| format!("{k} {:.1}%", 100.0 * v.as_f64().unwrap_or(0.0))).collect::<Vec<_>>().join(", "))
+                .map(|o| o
+                    .iter()
+                    .map(|(k, v)| format!("{k} {:.1}%", 100.0 * v.as_f64().unwrap_or(0.0)))
+                    .collect::<Vec<_>>()
+                    .join(", "))
                 .unwrap_or_default()
         );
     }
@@ -79,7 +95,14 @@ pub async fn run(args: IngestBenchArgs, server: &BenchServer) -> Result<()> {
 }
 
 /// Runs the fleet for a warm-up and then `seconds`, measuring the second part.
-async fn phase(layout: &layout::Layout, target: &PlantTarget, pace: Pace, start_ms: i64, seconds: u64, parts: &Parts) -> Result<Value> {
+async fn phase(
+    layout: &layout::Layout,
+    target: &PlantTarget,
+    pace: Pace,
+    start_ms: i64,
+    seconds: u64,
+    parts: &Parts,
+) -> Result<Value> {
     let start_ms = start_ms.div_euclid(1000) * 1000;
     let plant = Factory::new(layout, &SimConfig::default(), 1, start_ms)?.into_plants().remove(0);
     let stats = Arc::new(FleetStats::default());
@@ -151,7 +174,9 @@ impl NodeProcess {
         if let Some(pid) = self.child.id() {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGINT);
         }
-        tokio::time::timeout(Duration::from_secs(60), self.child.wait()).await.context("the plant node did not stop")??;
+        tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .context("the plant node did not stop")??;
         Ok(())
     }
 }

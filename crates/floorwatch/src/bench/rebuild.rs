@@ -25,7 +25,8 @@ async fn populate(db: &Database, spec: &FactorySpec, config: &Config, seconds: i
     let _ = std::fs::remove_dir_all(&dir);
     let now = chrono::Utc::now().timestamp_millis().div_euclid(60_000) * 60_000;
     let start = now - seconds * 1000;
-    eventlog::ensure_partitions(db, &[chrono::DateTime::from_timestamp_millis(start).unwrap_or_default().date_naive()]).await?;
+    eventlog::ensure_partitions(db, &[chrono::DateTime::from_timestamp_millis(start).unwrap_or_default().date_naive()])
+        .await?;
     let mut factory = Factory::new(&spec.layout, &SimConfig::default(), 5, start)?;
     let mut step = Step::default();
     let mut pending = Vec::new();
@@ -35,7 +36,11 @@ async fn populate(db: &Database, spec: &FactorySpec, config: &Config, seconds: i
         factory.step_into(&mut step);
         for b in step.batches.iter().filter(|b| !b.readings.is_empty()) {
             readings += b.readings.len() as u64;
-            let event = NewEvent::readings(&b.readings, (start, now + 1000), Metadata::from_source(format!("gateway:{}", b.gateway)))?;
+            let event = NewEvent::readings(
+                &b.readings,
+                (start, now + 1000),
+                Metadata::from_source(format!("gateway:{}", b.gateway)),
+            )?;
             let append = Append::new(StreamName::of("readings", &b.gateway)?, ExpectedVersion::Any, vec![event])
                 .idempotent(format!("{}:{}", b.gateway, b.sequence));
             pending.push(append);
@@ -100,7 +105,8 @@ pub async fn storage(args: StorageBenchArgs, server: &BenchServer, config: &Conf
     let telemetry: i64 = client.query_one(&size("eventlog.telemetry"), &[]).await?.get(0);
     let keys: i64 = client.query_one("SELECT pg_total_relation_size('eventlog.idempotency_keys')", &[]).await?.get(0);
     let history: i64 = client.query_one(&size("readmodel.sensor_history"), &[]).await?.get(0);
-    let in_history: i64 = client.query_one("SELECT coalesce(sum(count), 0)::bigint FROM readmodel.sensor_minute", &[]).await?.get(0);
+    let in_history: i64 =
+        client.query_one("SELECT coalesce(sum(count), 0)::bigint FROM readmodel.sensor_minute", &[]).await?.get(0);
     let minute: i64 = client.query_one(&size("readmodel.sensor_minute"), &[]).await?.get(0);
     let log_per = (telemetry + keys) as f64 / readings as f64;
     let history_per = history as f64 / in_history.max(1) as f64;
