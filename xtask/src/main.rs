@@ -151,7 +151,7 @@ fn test() -> Result<()> {
 }
 
 /// Every `floorwatch bench` subcommand, in the order `cargo xtask bench` runs them.
-const BENCHES: &[&str] = &["log"];
+const BENCHES: &[&str] = &["log", "ingest", "freshness", "rebuild", "storage", "detect"];
 
 fn bench() -> Result<()> {
     ensure(&[POSTGRES])?;

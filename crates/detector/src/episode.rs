@@ -10,11 +10,18 @@
 //!   within `confirm_window_ms` (a machine-level fault that is moderate on each sensor).
 //!
 //! It resolves when no reading has scored at least `threshold` for `quiet_ms`.
+//!
+//! Besides the scores it is given, the tracker scores the machine's sensors against one
+//! another (see [`crate::machine`]): a change of load moves all of a machine's sensors and
+//! is not an anomaly, while one sensor leaving the others is. Those residual scores open
+//! and grow episodes exactly like the sensors' own.
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::config::ConfigError;
 use crate::detector::{Score, Test};
+use crate::machine::{MachineModel, MachineModelConfig};
 
 pub type SensorId = u32;
 
@@ -32,6 +39,8 @@ pub struct EpisodeConfig {
     pub quiet_ms: i64,
     /// Bound on sensors listed per episode (the strongest are kept).
     pub max_sensors: usize,
+    /// The model of the machine's common mode and the residual tests run on it.
+    pub machine: MachineModelConfig,
 }
 
 impl Default for EpisodeConfig {
@@ -46,6 +55,7 @@ impl Default for EpisodeConfig {
             related_threshold: 0.3,
             quiet_ms: 120_000,
             max_sensors: 32,
+            machine: MachineModelConfig::default(),
         }
     }
 }
@@ -58,6 +68,8 @@ pub enum EpisodeConfigError {
     Order,
     #[error("{field} must be at least {min}, got {got}")]
     TooSmall { field: &'static str, min: i64, got: i64 },
+    #[error("machine model: {0}")]
+    Machine(#[from] ConfigError),
 }
 
 impl EpisodeConfig {
@@ -89,6 +101,7 @@ impl EpisodeConfig {
                 return Err(EpisodeConfigError::TooSmall { field, min, got });
             }
         }
+        self.machine.validate()?;
         Ok(())
     }
 }
@@ -184,12 +197,20 @@ pub struct EpisodeTracker {
     /// Recent readings above the joint threshold, for confirmation.
     pending: Vec<SensorEvidence>,
     open: Option<Episode>,
+    #[serde(default)]
+    model: MachineModel,
 }
 
 impl EpisodeTracker {
     pub fn new(machine: impl Into<String>, cfg: EpisodeConfig) -> Result<Self, EpisodeConfigError> {
         cfg.validate()?;
-        Ok(EpisodeTracker { machine: machine.into(), cfg, pending: Vec::new(), open: None })
+        Ok(EpisodeTracker {
+            machine: machine.into(),
+            cfg,
+            pending: Vec::new(),
+            open: None,
+            model: MachineModel::default(),
+        })
     }
 
     pub fn machine(&self) -> &str {
@@ -207,10 +228,27 @@ impl EpisodeTracker {
         if let Some(e) = self.tick(s.ts_ms) {
             events.push(e);
         }
+        // An overdue check carries the last value again, and a reading after a gap is
+        // judged by its gap: neither is a new instant of the machine.
+        if s.test != Test::Dropout {
+            let mut residuals = Vec::new();
+            // The settings were validated when the tracker was made, so this cannot fail.
+            let _ = self.model.observe(sensor, s.ts_ms, s.value, &self.cfg.machine, &mut residuals);
+            for r in residuals {
+                if let Some(e) = self.absorb(r.sensor, &r.score) {
+                    events.push(e);
+                }
+            }
+        }
         if let Some(e) = self.absorb(sensor, s) {
             events.push(e);
         }
         events
+    }
+
+    /// Whether the machine's common mode is learned, so its residual tests speak.
+    pub fn machine_model_ready(&self) -> bool {
+        self.model.ready(&self.cfg.machine)
     }
 
     fn absorb(&mut self, sensor: SensorId, s: &Score) -> Option<EpisodeEvent> {

@@ -249,7 +249,8 @@ pub fn evaluate(spec: &EvalSpec) -> Result<EvalReport, EvalError> {
 
 /// Faults of one kind, delays of the detected ones, and which test flagged them first.
 type KindTally = (usize, Vec<f64>, BTreeMap<String, usize>);
-type ConfigChange = fn(&mut Config);
+/// A change to the detector's settings.
+pub type ConfigChange = fn(&mut Config);
 
 fn score_run(spec: &EvalSpec, plant: &Plant, episodes: &[Episode], n: usize, readings: u64) -> EvalReport {
     let faults = plant.faults();
@@ -336,11 +337,10 @@ fn score_run(spec: &EvalSpec, plant: &Plant, episodes: &[Episode], n: usize, rea
     report
 }
 
-/// Evaluates the default detector and then the detector with each part switched off in
-/// turn, to show what each part contributes.
-pub fn ablation(spec: &EvalSpec) -> Result<Vec<(String, EvalReport)>, EvalError> {
-    let mut runs = vec![("all".to_owned(), evaluate(spec)?)];
-    let variants: [(&str, ConfigChange); 8] = [
+/// The detector with each of its parts switched off in turn: a name and the change to
+/// the settings, so any evaluation can measure what each part contributes.
+pub fn ablation_variants() -> [(&'static str, ConfigChange); 8] {
+    [
         ("no_spike", |c| c.enabled.spike = false),
         ("no_level_shift", |c| c.enabled.level_shift = false),
         ("no_drift", |c| c.enabled.drift = false),
@@ -349,8 +349,14 @@ pub fn ablation(spec: &EvalSpec) -> Result<Vec<(String, EvalReport)>, EvalError>
         ("no_dropout", |c| c.enabled.dropout = false),
         ("no_seasonal_profile", |c| c.enabled.seasonal_profile = false),
         ("no_tail_calibration", |c| c.enabled.tail_calibration = false),
-    ];
-    for (name, change) in variants {
+    ]
+}
+
+/// Evaluates the default detector and then the detector with each part switched off in
+/// turn, to show what each part contributes.
+pub fn ablation(spec: &EvalSpec) -> Result<Vec<(String, EvalReport)>, EvalError> {
+    let mut runs = vec![("all".to_owned(), evaluate(spec)?)];
+    for (name, change) in ablation_variants() {
         let mut s = spec.clone();
         change(&mut s.detector);
         runs.push((name.to_owned(), evaluate(&s)?));

@@ -8,6 +8,7 @@ pub mod config;
 pub mod detector;
 pub mod episode;
 pub mod eval;
+pub mod machine;
 pub mod offline;
 pub mod stats;
 pub mod synth;
@@ -19,5 +20,6 @@ pub use detector::{
 };
 pub use episode::{Episode, EpisodeConfig, EpisodeConfigError, EpisodeEvent, EpisodeTracker, SensorEvidence, Severity};
 pub use eval::{BenchReport, BenchSpec, EvalReport, EvalSpec, ablation, benchmark, evaluate};
+pub use machine::{MachineModel, MachineModelConfig};
 pub use offline::{CsvError, Summary, detect_csv};
 pub use timestamp::parse_timestamp_ms;

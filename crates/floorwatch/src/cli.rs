@@ -260,9 +260,32 @@ pub struct PredictArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum EvalCommand {
+    /// Anomaly episodes against the simulator's injected faults: recall and median
+    /// detection delay per fault kind, false episodes per plant-hour
+    Anomalies(EvalAnomaliesArgs),
     /// Maintenance predictions against a recorded factory's failures: MAE in days at 1, 3,
     /// 7 and 14 days before failure, share of failures predicted at least 3 days ahead
     Maintenance(EvalMaintenanceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalAnomaliesArgs {
+    /// A recorded factory (`floorwatch simulate … --output DIR`): its readings are run
+    /// through the plant's anomaly monitor here and scored against its ground truth
+    #[arg(long, value_name = "DIR", conflicts_with = "plant")]
+    pub from: Option<PathBuf>,
+    /// Score the anomalies in plant N's log (the data directory's cluster, or
+    /// --database-url) against --truth
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=99))]
+    pub plant: Option<u16>,
+    /// Ground truth (`ground-truth.jsonl` of the simulator run that fed the plant; a
+    /// `manifest.json` beside it gives the time span)
+    #[arg(long, value_name = "FILE")]
+    pub truth: Option<PathBuf>,
+    /// Write the figures as JSON (`recall_by_kind`, `median_delay_s_by_kind`,
+    /// `false_episodes_per_plant_hour`, …)
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -329,6 +352,15 @@ pub enum BenchCommand {
     Rebuild(RebuildBenchArgs),
     /// Bytes per reading in the log and in the raw-history read model after a simulated day
     Storage(StorageBenchArgs),
+    /// Points per second per core of the streaming detector, and its state per sensor
+    Detect(DetectBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DetectBenchArgs {
+    /// Write the figures to this JSON file
+    #[arg(long, value_name = "FILE")]
+    pub json: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -75,6 +75,11 @@ impl Server {
         pgcluster::url_with_database(&admin, database)
     }
 
+    /// The URL of an existing database (not created when missing).
+    pub fn existing_database(&self, database: &str) -> Result<String> {
+        pgcluster::url_with_database(&self.admin_url()?, database)
+    }
+
     /// The URL desktop clients use for `database`: the read-only role over TCP.
     pub fn reader_url(&self, database: &str, password: &str) -> Result<String> {
         let config: tokio_postgres::Config = self.admin_url()?.parse()?;

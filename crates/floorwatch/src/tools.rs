@@ -151,3 +151,19 @@ pub fn eval_maintenance(args: EvalMaintenanceArgs) -> Result<()> {
     print!("{}", factory_history::cli::summary(&result.evaluation));
     Ok(())
 }
+
+pub async fn eval_anomalies(args: crate::cli::EvalAnomaliesArgs, global: &Global, config: &Config) -> Result<()> {
+    use anomaly_eval::cli::{EvalArgs, EvalSource, run_eval};
+    let source = match (&args.from, args.plant) {
+        (Some(dir), _) => EvalSource::Dir(dir.clone()),
+        (None, plant) => {
+            anyhow::ensure!(args.truth.is_some(), "scoring a plant's log needs --truth (or use --from DIR)");
+            let server = Server::new(global.data_dir.clone(), global.database_url.clone(), config)?;
+            server.ensure_running()?;
+            let url = server.existing_database(&plant_database(u32::from(plant.unwrap_or(1))))?;
+            EvalSource::Database { url }
+        }
+    };
+    print!("{}", run_eval(&EvalArgs { source, truth: args.truth, json: args.json }).await?);
+    Ok(())
+}

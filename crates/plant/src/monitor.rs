@@ -42,7 +42,19 @@ impl MonitorConfig {
     pub fn new(plant_number: u16) -> Self {
         MonitorConfig {
             plant_number,
-            detector: detector::Config::default(),
+            // A reading alone is judged only for being stuck or missing: its level, noise
+            // and spikes are judged against the rest of its machine by the episode
+            // tracker's machine model, since a change of load moves every sensor at once.
+            detector: detector::Config {
+                enabled: detector::Enabled {
+                    spike: false,
+                    level_shift: false,
+                    drift: false,
+                    variance: false,
+                    ..detector::Enabled::default()
+                },
+                ..detector::Config::default()
+            },
             episodes: EpisodeConfig::default(),
             snapshot_every_ms: 60_000,
             sweep_every_ms: 1_000,
@@ -303,6 +315,12 @@ impl Monitor {
         self.emitted = s.emitted;
         self.snapshot_position = position;
         Ok(())
+    }
+
+    /// Takes the episode events folded so far, leaving them unappended: how the monitor is
+    /// driven in-process (offline evaluation over recorded readings) with no database.
+    pub fn take_appends(&mut self) -> Vec<Append> {
+        std::mem::take(&mut self.out)
     }
 
     /// Open episodes right now (for status displays).

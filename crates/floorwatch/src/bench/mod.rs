@@ -16,6 +16,13 @@ use crate::cli::{BenchCommand, Global};
 use crate::config::Config;
 
 pub async fn run(cmd: BenchCommand, global: &Global, config: &Config) -> Result<()> {
+    if let BenchCommand::Detect(args) = &cmd {
+        // Pure computation: no database.
+        let start = std::time::Instant::now();
+        let table = anomaly_eval::cli::run_bench(&anomaly_eval::cli::BenchArgs::new(Some(args.json.clone())), || start.elapsed())?;
+        print!("{table}");
+        return Ok(());
+    }
     let server = BenchServer::start(global, config)?;
     match cmd {
         BenchCommand::Log(args) => log::run(args, &server).await,
@@ -23,6 +30,7 @@ pub async fn run(cmd: BenchCommand, global: &Global, config: &Config) -> Result<
         BenchCommand::Freshness(args) => freshness::run(args, &server, config).await,
         BenchCommand::Rebuild(args) => rebuild::rebuild(args, &server, config).await,
         BenchCommand::Storage(args) => rebuild::storage(args, &server, config).await,
+        BenchCommand::Detect(_) => unreachable!("handled above without a database"),
     }
 }
 

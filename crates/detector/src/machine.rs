@@ -1,0 +1,411 @@
+//! The machine's common mode: what a machine's sensors do together (a change of load moves
+//! every one of them, by its own gain), learned online and removed, so that each sensor's
+//! own departures can be tested as if the machine ran steadily.
+//!
+//! # Model
+//! Each sensor's reading is scaled by its noise (`y = x / σ`, σ from successive
+//! differences) and centred on a slow mean (`d = y - m`). The machine's readings of one
+//! instant form a vector `d`; its covariance is learned (exponentially weighted) and its
+//! leading eigenvector `v` (power iteration, one step a row) is the direction in which the
+//! machine's operating point moves. A sensor's **residual** is its deviation minus what the
+//! *other* sensors say the operating point is:
+//!
+//! `r_i = d_i - v_i · L_{-i}`, with `L_{-i} = Σ_{j≠i} v_j d_j / Σ_{j≠i} v_j²`
+//!
+//! Leaving the sensor out means a fault on it cannot hide in the operating point. Each
+//! residual (back in the sensor's units) is scored by a streaming [`Detector`] of its own
+//! (spike, level shift, drift and variance tests; the raw readings keep the stuck and
+//! dropout tests, which load does not disturb). The operating point's direction is known
+//! once it has moved enough to show it (`ready_eigenvalue`) for `ready_rows` instants;
+//! until then each sensor is judged on its own deviation, and an instant at which a third
+//! or more of the machine's sensors move at once is taken for a change of operating point
+//! and not reported.
+//!
+//! Readings a residual test judges abnormal are not learned from: the mean learns the value
+//! the other sensors predict for them instead (or stays put while the direction is
+//! unknown).
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, ConfigError, Enabled};
+use crate::detector::{Detector, Score, SensorState, Test};
+use crate::stats::alpha_for_half_life;
+
+/// Instants a sensor must have been seen before the model may speak: its noise scale is
+/// rough before.
+const WARMUP_ROWS: u32 = 600;
+/// Energy off the operating point's direction, per sensor and in units of noise variance,
+/// up to which an instant is learned with full weight.
+const OFF_DIRECTION_ALLOWANCE: f64 = 4.0;
+/// Before the common mode is learned, a sensor scoring at least this counts as moving.
+const ALONE_MOVING_SCORE: f32 = 0.3;
+/// Participation ratio (effective number of sensors) the operating point's direction must
+/// have: a change of load moves at least two sensors clearly.
+const MIN_SENSORS_IN_DIRECTION: f32 = 1.5;
+
+/// Settings of the machine model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MachineModelConfig {
+    pub enabled: bool,
+    /// The detector run on every residual.
+    pub residual: Config,
+    /// Half-life (instants) of each sensor's noise scale.
+    pub scale_half_life_rows: f32,
+    /// Half-life (instants) of each sensor's mean, from which residuals are measured.
+    pub mean_half_life_rows: f32,
+    /// Half-life (instants) of the short mean around which the covariance is taken: short,
+    /// so the daily cycle and slow drift stay out of it and only changes of operating
+    /// point (and noise) remain.
+    pub fast_mean_half_life_rows: f32,
+    /// Half-life (instants) of the covariance of the machine's sensors.
+    pub covariance_half_life_rows: f32,
+    /// Leading eigenvalue (in units of noise variance) from which the operating point's
+    /// direction is taken to be known.
+    pub ready_eigenvalue: f32,
+    /// Instants the direction must have been known before residuals are scored.
+    pub ready_rows: u32,
+    /// Sensors modelled per machine (the rest keep only their own tests).
+    pub max_sensors: usize,
+}
+
+impl Default for MachineModelConfig {
+    fn default() -> Self {
+        MachineModelConfig {
+            enabled: true,
+            // The variance test's window is longer than on raw readings: a residual's noise
+            // wanders a little with the other sensors', and noise bursts are large.
+            residual: Config {
+                enabled: Enabled { stuck: false, dropout: false, ..Enabled::default() },
+                variance_half_life_readings: 60.0,
+                ..Config::default()
+            },
+            scale_half_life_rows: 3600.0,
+            mean_half_life_rows: 7200.0,
+            fast_mean_half_life_rows: 600.0,
+            covariance_half_life_rows: 7200.0,
+            ready_eigenvalue: 50.0,
+            ready_rows: 300,
+            max_sensors: 64,
+        }
+    }
+}
+
+impl MachineModelConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.residual.validate()?;
+        for (field, got) in [
+            ("scale_half_life_rows", self.scale_half_life_rows),
+            ("mean_half_life_rows", self.mean_half_life_rows),
+            ("fast_mean_half_life_rows", self.fast_mean_half_life_rows),
+            ("covariance_half_life_rows", self.covariance_half_life_rows),
+        ] {
+            if !(got.is_finite() && (10.0..=3.2e7).contains(&got)) {
+                return Err(ConfigError::TooSmall { field, min: 10.0, got });
+            }
+        }
+        if !(self.ready_eigenvalue.is_finite() && self.ready_eigenvalue > 1.0) {
+            return Err(ConfigError::TooSmall { field: "ready_eigenvalue", min: 1.0, got: self.ready_eigenvalue });
+        }
+        if !(2..=256).contains(&self.max_sensors) {
+            return Err(ConfigError::TooSmall { field: "max_sensors", min: 2.0, got: self.max_sensors as f32 });
+        }
+        Ok(())
+    }
+}
+
+/// The residual detector, rebuilt from the settings after a restore (it is not state).
+#[derive(Debug, Clone, Default)]
+struct Cached(Option<Detector>);
+
+impl PartialEq for Cached {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// One machine's common-mode model and its sensors' residual detectors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MachineModel {
+    ids: Vec<u32>,
+    scale: Vec<f32>,
+    last: Vec<f64>,
+    mean: Vec<f64>,
+    fast_mean: Vec<f64>,
+    /// Covariance, `n × n` row-major, in units of noise variance.
+    cov: Vec<f32>,
+    load: Vec<f32>,
+    eigenvalue: f32,
+    ready_for: u32,
+    seen: Vec<u32>,
+    states: Vec<SensorState>,
+    row_ts: i64,
+    row: Vec<f64>,
+    present: Vec<bool>,
+    #[serde(skip)]
+    detector: Cached,
+}
+
+impl Default for MachineModel {
+    fn default() -> Self {
+        MachineModel {
+            ids: Vec::new(),
+            scale: Vec::new(),
+            last: Vec::new(),
+            mean: Vec::new(),
+            fast_mean: Vec::new(),
+            cov: Vec::new(),
+            load: Vec::new(),
+            eigenvalue: 0.0,
+            ready_for: 0,
+            seen: Vec::new(),
+            states: Vec::new(),
+            row_ts: i64::MIN,
+            row: Vec::new(),
+            present: Vec::new(),
+            detector: Cached(None),
+        }
+    }
+}
+
+/// A residual score of one sensor, in the sensor's own units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Residual {
+    pub sensor: u32,
+    pub score: Score,
+}
+
+impl MachineModel {
+    /// Whether the operating point's direction is known and residuals are scored.
+    pub fn ready(&self, cfg: &MachineModelConfig) -> bool {
+        self.ready_for >= cfg.ready_rows
+    }
+
+    fn slot(&mut self, sensor: u32, cfg: &MachineModelConfig) -> Option<usize> {
+        if let Some(i) = self.ids.iter().position(|s| *s == sensor) {
+            return Some(i);
+        }
+        if self.ids.len() >= cfg.max_sensors {
+            return None;
+        }
+        let n = self.ids.len();
+        let mut cov = vec![0.0f32; (n + 1) * (n + 1)];
+        for r in 0..n {
+            cov[r * (n + 1)..r * (n + 1) + n].copy_from_slice(&self.cov[r * n..r * n + n]);
+        }
+        cov[n * (n + 1) + n] = 1.0;
+        self.cov = cov;
+        self.ids.push(sensor);
+        self.scale.push(0.0);
+        self.last.push(0.0);
+        self.mean.push(0.0);
+        self.fast_mean.push(0.0);
+        self.load.push(1.0);
+        self.seen.push(0);
+        self.states.push(SensorState::default());
+        self.row.push(0.0);
+        self.present.push(false);
+        Some(n)
+    }
+
+    /// Each modelled sensor with its share of the operating point's direction, its noise
+    /// scale and its mean, for inspection.
+    pub fn loadings(&self) -> Vec<(u32, f32, f32, f64)> {
+        (0..self.ids.len()).map(|i| (self.ids[i], self.load[i], self.scale[i], self.mean[i])).collect()
+    }
+
+    /// The leading eigenvalue of the covariance, in units of noise variance.
+    pub fn eigenvalue(&self) -> f32 {
+        self.eigenvalue
+    }
+
+    fn noise(&self, i: usize) -> f64 {
+        f64::from(self.scale[i]).max(1e-9 + 1e-6 * self.mean[i].abs())
+    }
+
+    /// Takes one reading of one of the machine's sensors. When it completes an instant (or
+    /// starts the next one), the instant is scored: residual scores come out in `out`.
+    pub fn observe(
+        &mut self,
+        sensor: u32,
+        ts_ms: i64,
+        value: f64,
+        cfg: &MachineModelConfig,
+        out: &mut Vec<Residual>,
+    ) -> Result<(), ConfigError> {
+        if !cfg.enabled || !value.is_finite() {
+            return Ok(());
+        }
+        if ts_ms != self.row_ts {
+            self.flush(cfg, out)?;
+            self.row_ts = ts_ms;
+        }
+        let Some(i) = self.slot(sensor, cfg) else { return Ok(()) };
+        if self.present[i] {
+            // The same sensor twice in an instant: score what there is and start again.
+            self.flush(cfg, out)?;
+            self.row_ts = ts_ms;
+        }
+        self.row[i] = value;
+        self.present[i] = true;
+        if self.present.iter().all(|p| *p) {
+            self.flush(cfg, out)?;
+        }
+        Ok(())
+    }
+
+    /// Scores the pending instant, if any.
+    // Every per-sensor vector is indexed by the sensor's slot, several at a time.
+    #[allow(clippy::needless_range_loop)]
+    pub fn flush(&mut self, cfg: &MachineModelConfig, out: &mut Vec<Residual>) -> Result<(), ConfigError> {
+        if !self.present.iter().any(|p| *p) {
+            return Ok(());
+        }
+        if self.detector.0.is_none() {
+            self.detector.0 = Some(Detector::new(cfg.residual.clone())?);
+        }
+        let n = self.ids.len();
+        let a_scale = alpha_for_half_life(cfg.scale_half_life_rows);
+        let a_mean = alpha_for_half_life(cfg.mean_half_life_rows) as f64;
+        let a_fast = alpha_for_half_life(cfg.fast_mean_half_life_rows) as f64;
+        let a_cov = alpha_for_half_life(cfg.covariance_half_life_rows);
+        // Noise scales from successive differences (|Δx| · √π / 2 for Gaussian noise),
+        // clipped so that a change of operating point does not pass for noise.
+        let mut d = vec![0.0f64; n];
+        let mut fast = vec![0.0f64; n];
+        for i in 0..n {
+            if !self.present[i] {
+                continue;
+            }
+            let x = self.row[i];
+            // The scale is a fixed weighting once learned: were it to follow the noise
+            // (which a change of load inflates a little), the covariance would mix units
+            // and the residuals would move with every change of load.
+            if self.seen[i] > 0 && self.seen[i] < WARMUP_ROWS {
+                let dx = (x - self.last[i]).abs() as f32;
+                let a = a_scale.max(1.0 / (self.seen[i] as f32 + 1.0));
+                let clip = if self.seen[i] > 30 { 4.0 * self.scale[i] } else { f32::MAX };
+                self.scale[i] += a * (0.886_227 * dx.min(clip) - self.scale[i]);
+            }
+            self.last[i] = x;
+            self.seen[i] = self.seen[i].saturating_add(1);
+            if self.seen[i] == 1 {
+                self.mean[i] = x;
+                self.fast_mean[i] = x;
+            }
+            fast[i] = (x - self.fast_mean[i]) / self.noise(i);
+            // Deviations, not values, are scaled: a sensor far from zero would otherwise
+            // seem to move whenever its noise estimate does.
+            d[i] = (x - self.mean[i]) / self.noise(i);
+        }
+        // Operating point seen by every sensor but one.
+        let (mut s, mut q) = (0.0f64, 0.0f64);
+        for i in 0..n {
+            if self.present[i] {
+                let v = f64::from(self.load[i]);
+                s += v * d[i];
+                q += v * v;
+            }
+        }
+        let ready = self.ready(cfg);
+        let detector = self.detector.0.as_ref().ok_or(ConfigError::NoTests)?;
+        let mut learn = d.clone();
+        let mut scored = Vec::new();
+        for i in 0..n {
+            if !self.present[i] {
+                continue;
+            }
+            let v = f64::from(self.load[i]);
+            let rest = q - v * v;
+            // Until the direction is known each sensor is judged on its own.
+            let point = if ready && rest > 1e-6 { (s - v * d[i]) / rest } else { 0.0 };
+            let r = d[i] - v * point;
+            let noise = self.noise(i);
+            let Ok(mut score) = detector.next(&mut self.states[i], self.row_ts, r * noise) else { continue };
+            // Until the direction is known, the prediction from the other sensors means
+            // nothing; learning from it would feed the model its own errors.
+            if score.score >= cfg.residual.learn_gate_score {
+                learn[i] = if ready { v * point } else { 0.0 };
+            }
+            if score.test != Test::None {
+                // Back to the sensor's units: observed is the reading, expected what the
+                // sensor's own history and the rest of the machine say it should read.
+                let shift = self.row[i] - score.value;
+                score.value = self.row[i];
+                score.expected += shift;
+                score.lower += shift;
+                score.upper += shift;
+                scored.push(Residual { sensor: self.ids[i], score });
+            }
+        }
+        // Judged alone, sensors that move together are the machine changing its operating
+        // point (the very thing the model will learn), not a fault: such instants are
+        // not reported.
+        let present_count = self.present.iter().filter(|p| **p).count();
+        let moving = scored.iter().filter(|r| r.score.score >= ALONE_MOVING_SCORE).count();
+        if ready || moving * 3 < present_count.max(3) {
+            out.append(&mut scored);
+        }
+        for i in 0..n {
+            if self.present[i] && self.seen[i] > 1 {
+                let k = 1.0 / f64::from(self.seen[i]);
+                // A sensor judged abnormal is learned at the value the others predict. The
+                // covariance is not gated: a sensor whose loading is slightly off scores
+                // high exactly when the load moves, and gating would then keep the error.
+                self.mean[i] += a_mean.max(k) * learn[i] * self.noise(i);
+                self.fast_mean[i] += a_fast.max(k) * fast[i] * self.noise(i);
+            }
+        }
+        // An instant that the current direction explains badly (energy well off it, as
+        // when a fault moves a few sensors) is learned with less weight, so faults do not
+        // become part of the machine's common mode; the noise alone leaves about one unit
+        // per sensor off the direction.
+        let along: f64 = (0..n).filter(|i| self.present[*i]).map(|i| f64::from(self.load[i]) * fast[i]).sum();
+        let off: f64 =
+            (0..n).filter(|i| self.present[*i]).map(|i| (fast[i] - f64::from(self.load[i]) * along).powi(2)).sum();
+        let present = self.present.iter().filter(|p| **p).count().max(2) as f64;
+        let weight = if ready { (OFF_DIRECTION_ALLOWANCE * (present - 1.0) / off.max(1e-9)).min(1.0) } else { 1.0 };
+        let a_row = a_cov * weight as f32;
+        for r in 0..n {
+            if !self.present[r] {
+                continue;
+            }
+            for c in 0..n {
+                if self.present[c] {
+                    let k = r * n + c;
+                    self.cov[k] += a_row * ((fast[r] * fast[c]) as f32 - self.cov[k]);
+                }
+            }
+        }
+        // One step of power iteration keeps the leading direction current.
+        let mut next = vec![0.0f32; n];
+        for (r, slot) in next.iter_mut().enumerate() {
+            *slot = (0..n).map(|c| self.cov[r * n + c] * self.load[c]).sum();
+        }
+        let norm = next.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm.is_finite() && norm > 0.0 {
+            for (l, x) in self.load.iter_mut().zip(&next) {
+                *l = x / norm;
+            }
+            self.eigenvalue = norm;
+        }
+        let settled = self.seen.iter().all(|n| *n >= WARMUP_ROWS);
+        // A direction carried by one sensor alone (a spike, a fault) is no operating point.
+        let fourth: f32 = self.load.iter().map(|v| v.powi(4)).sum();
+        let shared = fourth > 0.0 && 1.0 / fourth >= MIN_SENSORS_IN_DIRECTION;
+        if settled && shared && self.eigenvalue >= cfg.ready_eigenvalue {
+            if self.ready_for < cfg.ready_rows {
+                self.ready_for += 1;
+                if self.ready_for == cfg.ready_rows {
+                    // The residuals' meaning changed while the direction was learned: the
+                    // residual detectors start afresh on residuals that mean something.
+                    self.states.iter_mut().for_each(|s| *s = SensorState::default());
+                }
+            }
+        } else {
+            self.ready_for = 0;
+        }
+        self.present.iter_mut().for_each(|p| *p = false);
+        Ok(())
+    }
+}
