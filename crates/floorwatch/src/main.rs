@@ -55,7 +55,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(args) if args.factory.is_some() => runtime.block_on(tools::train_factory(args, global, &config)),
         Command::Train(args) => tools::train(args),
         Command::Eval(cli::EvalCommand::Maintenance(args)) => tools::eval_maintenance(args),
-        Command::Eval(cli::EvalCommand::Anomalies(args)) => runtime.block_on(tools::eval_anomalies(args, global, &config)),
+        Command::Eval(cli::EvalCommand::Anomalies(args)) => {
+            runtime.block_on(tools::eval_anomalies(args, global, &config))
+        }
         Command::Predict(args) => tools::predict(args),
         Command::Db(cmd) => db_cmd::run(cmd, &server()?),
         Command::Log(cmd) => runtime.block_on(log_cmd::run(cmd, &server()?)),

@@ -19,7 +19,9 @@ pub async fn run(cmd: BenchCommand, global: &Global, config: &Config) -> Result<
     if let BenchCommand::Detect(args) = &cmd {
         // Pure computation: no database.
         let start = std::time::Instant::now();
-        let table = anomaly_eval::cli::run_bench(&anomaly_eval::cli::BenchArgs::new(Some(args.json.clone())), || start.elapsed())?;
+        let table = anomaly_eval::cli::run_bench(&anomaly_eval::cli::BenchArgs::new(Some(args.json.clone())), || {
+            start.elapsed()
+        })?;
         print!("{table}");
         return Ok(());
     }
