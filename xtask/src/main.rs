@@ -7,13 +7,19 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 
+mod desktop;
+mod e2e;
+
 const USAGE: &str = "\
 usage: cargo xtask <command> [args…]
 
-  run     set up and run the product: a live factory on this machine
+  run     set up and run the product: a live factory on this machine, and the
+          supervisor's desktop app on it when there is a display
           (arguments after `run` go to `floorwatch up`)
   test    set up and run every check: formatting, clippy (warnings denied), all tests
   bench   run every benchmark in release mode; figures go to target/bench/*.json
+  e2e     end-to-end tests of the desktop app's real window under Xvfb; screenshots
+          go to target/e2e-screenshots/
 ";
 
 fn main() -> ExitCode {
@@ -22,6 +28,7 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("test") => test(),
         Some("bench") => bench(),
+        Some("e2e") => e2e::run(),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
@@ -135,10 +142,34 @@ fn sh(cmd: &mut Command) -> Result<()> {
 fn run(args: &[String]) -> Result<()> {
     ensure(&[POSTGRES])?;
     sh(cargo().args(["build", "--release", "-p", "floorwatch"]))?;
+    let app = if desktop::display_available() {
+        Some(desktop::build()?)
+    } else {
+        eprintln!("xtask: no display here, so the desktop app is not opened; the factory runs without it");
+        None
+    };
+    // Ctrl-C reaches every process of the terminal: the factory stops itself cleanly,
+    // and this process waits for it instead of leaving it behind.
+    ctrlc::set_handler(|| {}).context("installing the Ctrl-C handler")?;
     let floorwatch = workspace_root().join("target/release/floorwatch");
-    let mut up = Command::new(&floorwatch);
-    up.arg("up").args(args);
-    sh(&mut up)
+    let since = std::time::SystemTime::now();
+    let mut up = Command::new(&floorwatch).arg("up").args(args).spawn().context("starting floorwatch up")?;
+    let mut window = None;
+    if let Some(app) = app {
+        match desktop::open(&app, &desktop::data_dir(args), since) {
+            Ok(child) => window = Some(child),
+            Err(e) => eprintln!("xtask: the desktop app was not opened: {e:#}"),
+        }
+    }
+    let status = up.wait()?;
+    if let Some(mut w) = window {
+        let _ = Command::new("kill").arg(w.id().to_string()).status();
+        let _ = w.wait();
+    }
+    if !status.success() {
+        bail!("floorwatch up ended with {status}");
+    }
+    Ok(())
 }
 
 fn test() -> Result<()> {
@@ -146,6 +177,7 @@ fn test() -> Result<()> {
     sh(cargo().args(["fmt", "--all", "--check"]))?;
     sh(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     sh(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
+    e2e::run()?;
     eprintln!("xtask: every check passed");
     Ok(())
 }

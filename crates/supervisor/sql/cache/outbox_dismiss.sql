@@ -1,0 +1,1 @@
+DELETE FROM outbox WHERE command_id = ?1 AND state = 'failed'

@@ -1,0 +1,1 @@
+SELECT body FROM rows WHERE model = ?1

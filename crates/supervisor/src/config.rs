@@ -1,0 +1,258 @@
+//! The app's settings (a TOML file in the user's config directory, edited from the
+//! settings screen) and the demo factory's `desktop.json` that names its plants.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("writing {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not valid settings: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Largest settings or desktop file read, in bytes: anything bigger is not ours.
+const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Where the plant is and how to send commands to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Connection {
+    /// The plant, e.g. "P1".
+    pub plant: String,
+    /// PostgreSQL URL of the plant's read models, as the read-only role.
+    pub database_url: String,
+    /// Base URL of the plant node's command API.
+    pub command_url: String,
+    pub command_token: String,
+}
+
+impl Connection {
+    pub fn is_configured(&self) -> bool {
+        !self.database_url.trim().is_empty()
+    }
+
+    /// A stable identity of the plant, so the cache never mixes two plants. The password
+    /// is left out: rotating it is still the same plant.
+    pub fn source_id(&self) -> String {
+        let url = self.database_url.trim();
+        let without_secret = match (url.find("://"), url.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                let user_part = &url[scheme + 3..at];
+                let user = user_part.split(':').next().unwrap_or("");
+                format!("{}{}@{}", &url[..scheme + 3], user, &url[at + 1..])
+            }
+            _ => url.to_string(),
+        };
+        format!("{}|{}", self.plant.trim(), without_secret)
+    }
+
+    /// Checks what can be checked without connecting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let db = self.database_url.trim();
+        if !(db.is_empty() || db.starts_with("postgres://") || db.starts_with("postgresql://") || db.contains("host="))
+        {
+            return Err(ConfigError::Invalid(
+                "the database URL must look like postgresql://user:password@host:port/database".into(),
+            ));
+        }
+        let cmd = self.command_url.trim();
+        if !(cmd.is_empty() || cmd.starts_with("http://") || cmd.starts_with("https://")) {
+            return Err(ConfigError::Invalid("the command URL must start with http:// or https://".into()));
+        }
+        if self.plant.chars().count() > 32 || self.command_token.len() > 4096 {
+            return Err(ConfigError::Invalid("the plant name or the command token is too long".into()));
+        }
+        Ok(())
+    }
+}
+
+/// light | dark | system (follow the desktop's preference).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Theme {
+    #[default]
+    System,
+    Light,
+    Dark,
+}
+
+/// The demo factory this app started, to start it again next time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Demo {
+    /// The `floorwatch up --data-dir` directory; empty when no demo is used.
+    pub data_dir: String,
+}
+
+/// Everything the settings screen edits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub connection: Connection,
+    /// The name sent as `by` with every command.
+    pub operator: String,
+    pub theme: Theme,
+    /// Show a desktop notification for every new critical anomaly.
+    pub notify_critical: bool,
+    pub demo: Demo,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            connection: Connection::default(),
+            operator: "supervisor".into(),
+            theme: Theme::System,
+            notify_critical: true,
+            demo: Demo::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the settings file; a missing file is the defaults (first run).
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
+            Err(source) => return Err(ConfigError::Read { path: path.into(), source }),
+        };
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(ConfigError::Parse { path: path.into(), message: "the file is larger than 1 MiB".into() });
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        Settings::parse(&text).map_err(|message| ConfigError::Parse { path: path.into(), message })
+    }
+
+    pub fn parse(text: &str) -> Result<Settings, String> {
+        let settings: Settings = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        settings.validate().map_err(|e| e.to_string())?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.connection.validate()?;
+        crate::commands::check_operator(&self.operator).map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+
+    /// Writes the settings atomically (readable only by the user: it holds a token).
+    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
+        self.validate()?;
+        let text = toml::to_string_pretty(self).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let err = |source| ConfigError::Write { path: path.into(), source };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(err)?;
+        }
+        let tmp = path.with_extension("toml.tmp");
+        {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(err)?;
+            f.write_all(b"# Floorwatch desktop settings (also edited from the app's settings screen).\n")
+                .map_err(err)?;
+            f.write_all(text.as_bytes()).map_err(err)?;
+            f.sync_all().map_err(err)?;
+        }
+        std::fs::rename(&tmp, path).map_err(err)
+    }
+}
+
+/// One plant as `floorwatch up` describes it in `desktop.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DesktopPlant {
+    pub plant: String,
+    #[serde(default)]
+    pub name: String,
+    pub database_url: String,
+    pub command_url: String,
+    pub command_token: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DesktopFile {
+    pub plants: Vec<DesktopPlant>,
+}
+
+impl DesktopFile {
+    pub fn parse(text: &str) -> Result<DesktopFile, ConfigError> {
+        let file: DesktopFile = serde_json::from_str(text)
+            .map_err(|e| ConfigError::Invalid(format!("desktop.json is not what `floorwatch up` writes: {e}")))?;
+        if file.plants.is_empty() {
+            return Err(ConfigError::Invalid("desktop.json lists no plant".into()));
+        }
+        Ok(file)
+    }
+
+    /// The connection to the first plant.
+    pub fn first_connection(&self) -> Option<Connection> {
+        self.plants.first().map(|p| Connection {
+            plant: p.plant.clone(),
+            database_url: p.database_url.clone(),
+            command_url: p.command_url.clone(),
+            command_token: p.command_token.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_file_is_the_first_run_and_a_saved_one_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("desktop.toml");
+        let s = Settings::load(&path).unwrap();
+        assert!(!s.connection.is_configured());
+        let mut s2 = s.clone();
+        s2.connection.database_url = "postgresql://floorwatch_reader:pw@127.0.0.1:5432/floorwatch_p1".into();
+        s2.theme = Theme::Dark;
+        s2.save(&path).unwrap();
+        assert_eq!(Settings::load(&path).unwrap(), s2);
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn bad_settings_name_what_is_wrong() {
+        assert!(Settings::parse("theme = \"purple\"").unwrap_err().contains("purple"));
+        assert!(Settings::parse("colour = 1").unwrap_err().contains("colour"));
+        assert!(Settings::parse("[connection]\ndatabase_url = \"mysql://x\"").unwrap_err().contains("postgresql://"));
+        assert!(Settings::parse("operator = \"\"").is_err());
+        assert!(Settings::parse("[connection]\ncommand_url = \"ftp://x\"").is_err());
+        assert!(Settings::parse("= broken").is_err());
+    }
+
+    #[test]
+    fn the_source_id_ignores_the_password() {
+        let c = |url: &str| Connection { plant: "P1".into(), database_url: url.into(), ..Connection::default() };
+        assert_eq!(c("postgresql://r:one@h:1/db").source_id(), c("postgresql://r:two@h:1/db").source_id());
+        assert_ne!(c("postgresql://r:one@h:1/db").source_id(), c("postgresql://r:one@h:2/db").source_id());
+        assert!(!c("postgresql://r:secret@h:1/db").source_id().contains("secret"));
+    }
+
+    #[test]
+    fn the_demo_file_gives_plant_one() {
+        let f = DesktopFile::parse(
+            r#"{"plants":[{"plant":"P1","name":"Lyon","database_url":"postgresql://floorwatch_reader:x@127.0.0.1:5/floorwatch_p1","command_url":"http://127.0.0.1:6","command_token":"t"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(f.first_connection().unwrap().plant, "P1");
+        assert!(DesktopFile::parse(r#"{"plants":[]}"#).is_err());
+        assert!(DesktopFile::parse("[").is_err());
+    }
+}

@@ -1,0 +1,251 @@
+//! The plant's read-model rows as the app holds them: plain data, times in milliseconds
+//! since the Unix epoch, serializable for the cache and the screen.
+
+use serde::{Deserialize, Serialize};
+
+/// The plant's layout row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plant {
+    pub plant_id: String,
+    pub name: String,
+    pub lines: i32,
+    pub machines: i32,
+    pub sensors: i32,
+    pub position: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Line {
+    pub line_id: String,
+    pub number: i32,
+    pub machines: i32,
+    pub sensors: i32,
+    pub position: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    pub machine_id: String,
+    pub line_id: String,
+    pub number: i32,
+    pub machine_type: String,
+    pub description: String,
+    pub sensors: i32,
+    pub position: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sensor {
+    pub sensor_id: i32,
+    pub name: String,
+    pub machine_id: String,
+    pub kind: String,
+    pub unit: String,
+    pub normal_min: f64,
+    pub normal_max: f64,
+    pub position: i64,
+}
+
+/// A sensor's last value. `status`: ok | warning | anomalous | stale.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SensorState {
+    pub sensor_id: i32,
+    pub machine_id: String,
+    pub value: f64,
+    pub ts_ms: i64,
+    pub status: String,
+    pub position: i64,
+}
+
+/// A machine's roll-up. `status`: ok | warning | anomaly | service | stale.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MachineStatus {
+    pub machine_id: String,
+    pub line_id: String,
+    pub status: String,
+    pub sensors: i32,
+    pub reporting: i32,
+    pub stale: i32,
+    pub warning: i32,
+    pub anomalous: i32,
+    pub open_critical: i32,
+    pub open_major: i32,
+    pub open_minor: i32,
+    pub due_in_days: Option<f64>,
+    pub newest_reading_ms: Option<i64>,
+    pub position: i64,
+}
+
+/// A line's or the plant's roll-up: the KPIs on top of the floor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rollup {
+    pub id: String,
+    pub sensors: i32,
+    pub reporting: i32,
+    pub stale: i32,
+    pub warning: i32,
+    pub anomalous: i32,
+    pub open_critical: i32,
+    pub open_major: i32,
+    pub open_minor: i32,
+    pub machines_due_7d: i32,
+    pub readings_per_s: f64,
+    pub newest_reading_ms: Option<i64>,
+    pub position: i64,
+}
+
+/// One sensor involved in an anomaly, with the evidence the monitor recorded.
+/// Every field is optional on the wire: a missing field never loses the anomaly.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AnomalySensor {
+    pub sensor: Option<i64>,
+    pub name: Option<String>,
+    pub kind: Option<String>,
+    pub observed: Option<f64>,
+    pub expected: Option<f64>,
+    pub lower: Option<f64>,
+    pub upper: Option<f64>,
+    pub test: Option<String>,
+    pub score: Option<f64>,
+}
+
+/// A note on an anomaly; `at` is kept as the backend wrote it (RFC 3339).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Note {
+    pub by: String,
+    pub at: String,
+    pub text: String,
+}
+
+/// An anomaly episode. `severity`: minor | major | critical;
+/// `state`: new | acknowledged | shelved | resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Anomaly {
+    pub anomaly_id: String,
+    pub machine_id: String,
+    pub line_id: String,
+    pub severity: String,
+    pub state: String,
+    pub score: f64,
+    pub sensors: Vec<AnomalySensor>,
+    pub explanation: String,
+    pub started_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub resolved_at_ms: Option<i64>,
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_at_ms: Option<i64>,
+    pub shelved_by: Option<String>,
+    pub shelved_until_ms: Option<i64>,
+    pub notes: Vec<Note>,
+    pub position: i64,
+}
+
+impl Anomaly {
+    pub fn is_open(&self) -> bool {
+        self.state != "resolved"
+    }
+
+    pub fn involves_sensor(&self, sensor_id: i32) -> bool {
+        self.sensors.iter().any(|s| s.sensor == Some(i64::from(sensor_id)))
+    }
+}
+
+/// A machine's latest maintenance prediction and open work order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Maintenance {
+    pub machine_id: String,
+    pub predicted_days: Option<f64>,
+    pub lower_days: Option<f64>,
+    pub upper_days: Option<f64>,
+    pub predicted_at_ms: Option<i64>,
+    pub model_version: Option<String>,
+    pub open_order_id: Option<String>,
+    pub open_order_kind: Option<String>,
+    pub scheduled_for_ms: Option<i64>,
+    pub last_performed_at_ms: Option<i64>,
+    pub position: i64,
+}
+
+/// One past prediction, to show how the estimate moved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    pub machine_id: String,
+    pub predicted_at_ms: i64,
+    pub days: f64,
+    pub lower_days: f64,
+    pub upper_days: f64,
+    pub model_version: String,
+    pub position: i64,
+}
+
+/// A work order. `kind`: planned | emergency; `state`: scheduled | performed | cancelled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkOrder {
+    pub order_id: String,
+    pub machine_id: String,
+    pub kind: String,
+    pub state: String,
+    pub scheduled_for_ms: Option<i64>,
+    pub scheduled_by: Option<String>,
+    pub performed_at_ms: Option<i64>,
+    pub performed_by: Option<String>,
+    pub note: String,
+    /// What the technician wrote when recording the service.
+    #[serde(default)]
+    pub performed_note: String,
+    pub position: i64,
+}
+
+/// Who did what, when: one domain event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub position: i64,
+    pub recorded_at_ms: i64,
+    pub stream: String,
+    pub event_type: String,
+    pub machine_id: Option<String>,
+    pub actor: Option<String>,
+    pub summary: String,
+}
+
+/// Rows of every read model, as fetched in one catch-up or applied as one change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Changes {
+    pub plant: Vec<Plant>,
+    pub plant_status: Vec<Rollup>,
+    pub lines: Vec<Line>,
+    pub line_status: Vec<Rollup>,
+    pub machines: Vec<Machine>,
+    pub machine_status: Vec<MachineStatus>,
+    pub sensors: Vec<Sensor>,
+    pub sensor_state: Vec<SensorState>,
+    pub anomalies: Vec<Anomaly>,
+    pub maintenance: Vec<Maintenance>,
+    pub predictions: Vec<Prediction>,
+    pub work_orders: Vec<WorkOrder>,
+    pub audit: Vec<AuditEntry>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.row_count() == 0
+    }
+
+    pub fn row_count(&self) -> usize {
+        self.plant.len()
+            + self.plant_status.len()
+            + self.lines.len()
+            + self.line_status.len()
+            + self.machines.len()
+            + self.machine_status.len()
+            + self.sensors.len()
+            + self.sensor_state.len()
+            + self.anomalies.len()
+            + self.maintenance.len()
+            + self.predictions.len()
+            + self.work_orders.len()
+            + self.audit.len()
+    }
+}

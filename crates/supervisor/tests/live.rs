@@ -1,0 +1,213 @@
+//! The app against a real PostgreSQL plant database: first sync, live updates after
+//! NOTIFY, restart from the cache, catch-up, duplicate notifications, a connection
+//! killed in the middle of a catch-up, and the command queue against a command API.
+
+mod common;
+
+use common::*;
+use supervisor::commands::{Command, CommandState};
+use supervisor::readmodel::{CatchUp, ReadModel, catch_up};
+use supervisor::{Update, now_ms};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_floor_goes_live_updates_on_notify_and_restarts_from_the_cache() {
+    let db = pgcluster::testdb::TestDb::new().await.unwrap();
+    let plant = plant(&db.url).await;
+    let app = plant.app();
+    assert!(app.floor().floor.machines.is_empty(), "nothing cached yet");
+    let mut rx = app.subscribe();
+    app.start();
+    until(20, "live", || app.link().is_live()).await;
+    let floor = app.floor();
+    assert_eq!(floor.floor.machines.len(), 6);
+    assert_eq!(floor.floor.plant_status.as_ref().unwrap().sensors, 24);
+
+    // A new anomaly arrives through NOTIFY within a moment, with a critical alert.
+    let sensor = plant.with(async |f| f.sensor_ids("P1-L01-M002")[0]).await;
+    let id = plant.with(async |f| f.raise_anomaly(sensor, "critical", now_ms()).await.unwrap()).await;
+    let started = std::time::Instant::now();
+    let u = next_update(&mut rx, 10, |u| matches!(u, Update::Critical { .. })).await;
+    let Update::Critical { anomaly } = u else { unreachable!() };
+    assert_eq!(anomaly.anomaly_id, id);
+    assert!(started.elapsed().as_secs_f64() < 2.0, "took {:?}", started.elapsed());
+    let status = app.floor().floor.machine_status.into_iter().find(|m| m.machine_id == "P1-L01-M002").unwrap();
+    assert_eq!(status.status, "anomaly");
+
+    // The machine page has its sensors, and their rows now come with updates.
+    let page = app.machine("P1-L01-M002").unwrap();
+    assert_eq!(page.sensors.len(), 4);
+    assert_eq!(page.anomalies[0].anomaly_id, id);
+    plant.with(async |f| f.tick(now_ms()).await.unwrap()).await;
+    let u =
+        next_update(&mut rx, 10, |u| matches!(u, Update::Delta { changes, .. } if !changes.sensor_state.is_empty()))
+            .await;
+    let Update::Delta { changes, .. } = u else { unreachable!() };
+    assert!(changes.sensor_state.iter().all(|s| s.machine_id == "P1-L01-M002"));
+
+    // Closed app; the plant moves on; the reopened app paints the cached floor at once
+    // and then catches up.
+    app.shutdown().await;
+    let before = app.floor().synced;
+    drop(app);
+    let second =
+        plant.with(async |f| f.raise_anomaly(f.sensor_ids("P1-L02-M001")[0], "major", now_ms()).await.unwrap()).await;
+    let t0 = std::time::Instant::now();
+    let reopened = plant.app();
+    let cached = reopened.floor();
+    let first_paint = t0.elapsed();
+    assert_eq!(cached.floor.machines.len(), 6);
+    assert_eq!(cached.synced, before);
+    assert!(cached.floor.anomalies.iter().all(|a| a.anomaly_id != second));
+    assert!(first_paint.as_millis() < 1000);
+    reopened.start();
+    until(20, "the catch-up after restart", || reopened.floor().floor.anomalies.iter().any(|a| a.anomaly_id == second))
+        .await;
+    reopened.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_killed_mid_catch_up_applies_nothing_and_the_next_catch_up_gets_everything() {
+    let db = pgcluster::testdb::TestDb::new().await.unwrap();
+    let plant = plant(&db.url).await;
+    let (reader, conn) = tokio_postgres::connect(&plant.reader_url, tokio_postgres::NoTls).await.unwrap();
+    let reader_task = tokio::spawn(conn);
+    let admin = db.connect().await.unwrap();
+    let pid: i32 = reader.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+
+    let cursors = supervisor::cache::Cursors::new();
+    let mut run = CatchUp::begin(&reader, &cursors, 2).await.unwrap();
+    assert!(run.next_page().await.unwrap());
+    assert!(run.next_page().await.unwrap());
+    admin.execute("SELECT pg_terminate_backend($1)", &[&pid]).await.unwrap();
+    let mut failed = false;
+    for _ in 0..100 {
+        if run.next_page().await.is_err() {
+            failed = true;
+            break;
+        }
+    }
+    assert!(failed, "the killed connection fails the catch-up");
+    drop(run);
+    let _ = reader_task.await;
+    assert!(cursors.is_empty(), "nothing was applied");
+
+    let (reader, conn) = tokio_postgres::connect(&plant.reader_url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let full = catch_up(&reader, &cursors, 2).await.unwrap();
+    assert_eq!(full.changes.sensor_state.len(), 24);
+    assert_eq!(full.changes.machines.len(), 6);
+    let again = catch_up(&reader, &full.cursors, 2).await.unwrap();
+    assert!(again.changes.is_empty(), "a second catch-up from the new cursors finds nothing: {:?}", again.changes);
+    assert_eq!(full.cursors[&ReadModel::SensorState], full.synced);
+
+    // The reader role may read the read models and nothing else.
+    assert!(reader.execute("DELETE FROM readmodel.sensor_state", &[]).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_stale_and_garbage_notifications_change_nothing() {
+    let db = pgcluster::testdb::TestDb::new().await.unwrap();
+    let plant = plant(&db.url).await;
+    let app = plant.app();
+    app.start();
+    until(20, "live", || app.link().is_live()).await;
+    let mut rx = app.subscribe();
+    let admin = db.connect().await.unwrap();
+    admin
+        .batch_execute("NOTIFY readmodel, '1'; NOTIFY readmodel, '1'; NOTIFY readmodel, 'not a number'")
+        .await
+        .unwrap();
+    let quiet = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        loop {
+            if let Ok(Update::Delta { .. }) = rx.recv().await {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(quiet.is_err(), "no rows changed, so no delta is pushed");
+    assert!(app.link().is_live());
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_are_sent_with_one_id_retried_after_5xx_and_401_and_refusals_are_kept() {
+    let db = pgcluster::testdb::TestDb::new().await.unwrap();
+    let plant = plant(&db.url).await;
+    let sensor = plant.with(async |f| f.sensor_ids("P1-L01-M001")[0]).await;
+    let id = plant.with(async |f| f.raise_anomaly(sensor, "major", now_ms()).await.unwrap()).await;
+    let app = plant.app();
+    app.start();
+    until(20, "live", || app.link().is_live()).await;
+
+    plant.stub.force(&[503, 401]);
+    let queued = app.submit(Command::Acknowledge { anomaly_id: id.clone(), note: "checking the pump".into() }).unwrap();
+    assert_eq!(queued.state, CommandState::Pending);
+    until(20, "the acknowledgement in the read model", || {
+        app.floor().floor.anomalies.iter().any(|a| a.anomaly_id == id && a.state == "acknowledged")
+    })
+    .await;
+    let got = plant.stub.received();
+    assert_eq!(got.len(), 3, "503, 401, then accepted");
+    assert!(got.iter().all(|r| r.body["command_id"] == queued.command_id.as_str()), "one idempotency key throughout");
+    assert_eq!(got[2].body["note"], "checking the pump");
+    assert_eq!(got[2].body["by"], "ana");
+    assert_eq!(got[2].token, TOKEN);
+    until(10, "the outbox to empty", || app.commands().is_empty()).await;
+    let a = app.floor().floor.anomalies.into_iter().find(|a| a.anomaly_id == id).unwrap();
+    assert_eq!(a.acknowledged_by.as_deref(), Some("ana"));
+    assert_eq!(a.notes[0].text, "checking the pump");
+
+    // A refusal is final: kept with its reason until dismissed.
+    plant.stub.force(&[409]);
+    let refused = app.submit(Command::AddNote { anomaly_id: id.clone(), text: "again".into() }).unwrap();
+    until(10, "the refusal", || app.commands().iter().any(|c| c.state == CommandState::Failed)).await;
+    let failed = app.commands().into_iter().find(|c| c.command_id == refused.command_id).unwrap();
+    assert_eq!(failed.error.unwrap().code, "forced");
+    app.dismiss(&refused.command_id).unwrap();
+    assert!(app.commands().is_empty());
+    assert!(app.dismiss(&refused.command_id).is_err());
+
+    // Bad input never reaches the queue.
+    assert!(app.submit(Command::AddNote { anomaly_id: "x y".into(), text: "n".into() }).is_err());
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_and_maintenance_reach_the_machine_page_and_its_charts() {
+    let db = pgcluster::testdb::TestDb::new().await.unwrap();
+    let plant = plant(&db.url).await;
+    let ids = plant.with(async |f| f.sensor_ids("P1-L01-M001")).await;
+    let now = now_ms();
+    plant.with(async |f| f.write_history(&ids, now - 2 * 3_600_000, now).await.unwrap()).await;
+    plant.with(async |f| f.write_maintenance_history("P1-L01-M001", now).await.unwrap()).await;
+    let app = plant.app();
+    app.start();
+    until(20, "live", || app.link().is_live()).await;
+    let page = app.machine("P1-L01-M001").unwrap();
+    assert_eq!(page.predictions.len(), 14);
+    assert_eq!(page.work_orders.len(), 1);
+    let style = supervisor::chart::ChartStyle::default();
+    // Two hours of history in 285 columns: every column of the last hour, a twelfth of a day, 2–3 hours.
+    for (span, resolution, least) in
+        [(3_600_000, "raw", 50), (24 * 3_600_000, "minute", 20), (30 * 24 * 3_600_000, "hour", 2)]
+    {
+        let charts = app.trends(&ids, span, None, style).await.unwrap();
+        assert_eq!(charts.len(), 4);
+        let c = &charts[0];
+        assert_eq!(serde_json::to_value(c.resolution).unwrap(), resolution);
+        assert!(!c.from_cache);
+        assert!(c.points.len() >= least, "{resolution}: {} points", c.points.len());
+        assert!(c.svg.contains("<polyline"));
+    }
+    // The plant goes away: the same charts come from the cache.
+    app.shutdown().await;
+    drop(app);
+    let cached = plant.app();
+    let charts = cached.trends(&ids, 3_600_000, None, style).await.unwrap();
+    assert!(charts[0].from_cache);
+    assert!(charts[0].points.len() > 20);
+    let dir = tempfile::tempdir().unwrap();
+    let png = cached.export_chart(ids[0], 3_600_000, None, style, dir.path().join("c.png"), "png").await.unwrap();
+    assert!(std::fs::metadata(png).unwrap().len() > 1000);
+}

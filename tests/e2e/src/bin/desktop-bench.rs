@@ -1,0 +1,217 @@
+//! `desktop-bench`: the desktop app's figures at full plant load (10,000 sensors, 670
+//! machines, every sensor updated every second), written as JSON.
+//!
+//! * cold start to first paint from the cache (the plant database stopped, so only the
+//!   cache can paint), measured from asking WebDriver for the window to the floor's tiles
+//!   being on screen, and inside the page from its navigation start;
+//! * the time for a plant-floor update of 10,000 sensors to render: from the fixture's
+//!   NOTIFY to the next painted frame, and from the app applying the catch-up to it;
+//! * RSS of the app and its WebKit processes, sampled every 30 s over the run.
+//!
+//! Run under a display: `xvfb-run -a cargo run --manifest-path tests/e2e/Cargo.toml
+//! --bin desktop-bench -- --minutes 20 --json target/bench/desktop.json`
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use floorwatch_e2e::plant::{FixturePlant, PlantUnderTest};
+use floorwatch_e2e::window::{AppWindow, settings_for};
+use serde_json::{Value, json};
+use supervisor::fixture::Layout;
+use supervisor::now_ms;
+use tokio::sync::Mutex;
+
+struct Args {
+    minutes: f64,
+    json: PathBuf,
+}
+
+fn args() -> Result<Args> {
+    let mut a = Args { minutes: 20.0, json: floorwatch_e2e::repo_root().join("target/bench/desktop.json") };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--minutes" => a.minutes = it.next().context("--minutes N")?.parse()?,
+            "--json" => a.json = it.next().context("--json FILE")?.into(),
+            other => anyhow::bail!("unknown argument {other}; usage: desktop-bench [--minutes N] [--json FILE]"),
+        }
+    }
+    Ok(a)
+}
+
+/// Resident memory (kB) of every process whose command line or parent chain leads to the app.
+fn rss_of_app(app: &str) -> (u64, u64, usize) {
+    let mut parent: HashMap<u32, u32> = HashMap::new();
+    let mut rss: HashMap<u32, u64> = HashMap::new();
+    let mut exe: HashMap<u32, String> = HashMap::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { continue };
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        };
+        parent.insert(pid, field("PPid:").unwrap_or(0) as u32);
+        rss.insert(pid, field("VmRSS:").unwrap_or(0));
+        exe.insert(
+            pid,
+            std::fs::read_link(format!("/proc/{pid}/exe")).map(|p| p.display().to_string()).unwrap_or_default(),
+        );
+    }
+    let apps: Vec<u32> = exe.iter().filter(|(_, e)| e.as_str() == app).map(|(p, _)| *p).collect();
+    let mut app_rss = 0;
+    let mut webkit_rss = 0;
+    let mut count = 0;
+    for (&pid, &kb) in &rss {
+        if apps.contains(&pid) {
+            app_rss += kb;
+            count += 1;
+        } else {
+            // WebKit's web and network processes are children of the app.
+            let mut p = parent.get(&pid).copied().unwrap_or(0);
+            for _ in 0..4 {
+                if apps.contains(&p) {
+                    webkit_rss += kb;
+                    count += 1;
+                    break;
+                }
+                p = parent.get(&p).copied().unwrap_or(0);
+            }
+        }
+    }
+    (app_rss, webkit_rss, count)
+}
+
+fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    let args = args()?;
+    let app_path = floorwatch_e2e::app_path().canonicalize()?.display().to_string();
+    eprintln!("starting a fixture plant of 10,000 sensors…");
+    let mut plant = FixturePlant::start(Layout::full()).await?;
+    let dir = tempfile::tempdir()?;
+    let settings = settings_for(Some(plant.connection()));
+
+    // Fill the cache once with the whole plant, then measure cold starts from it.
+    let w = AppWindow::launch("bench", dir.path(), &settings).await?;
+    w.wait_js("670 tiles", "document.querySelectorAll('.tile[data-machine]').length === 670", 120).await?;
+    w.close().await?;
+    plant.stop_database().await?;
+    let mut cold = Vec::new();
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        let w = AppWindow::launch("bench-cold", dir.path(), &settings).await?;
+        w.wait_js("cached tiles", "document.querySelectorAll('.tile[data-machine]').length === 670", 60).await?;
+        let outside = t0.elapsed().as_secs_f64() * 1000.0;
+        let inside = w.js("return window.__fwFirstPaint || null;").await?.as_f64().unwrap_or(f64::NAN);
+        cold.push((outside, inside));
+        w.close().await?;
+    }
+    plant.start_database().await?;
+    eprintln!("cold starts (ms, from the WebDriver request / from the page's start): {cold:?}");
+
+    // The long run: every second all 10,000 sensors change; an anomaly now and then.
+    let mut w = AppWindow::launch("bench-soak", dir.path(), &settings).await?;
+    w.wait_js("live", "document.getElementById('link-badge').dataset.state === 'live'", 60).await?;
+    let notifies: Arc<Mutex<Vec<i64>>> = Arc::new(Mutex::new(Vec::new()));
+    let slot = plant.fixture.clone();
+    let log = notifies.clone();
+    let machines: Vec<String> = slot.lock().await.as_ref().map(|f| f.machine_ids()).unwrap_or_default();
+    // Tick here rather than in the fixture, to know when each batch was announced.
+    plant.stop_ticking();
+    let ticker = tokio::spawn(async move {
+        let mut n = 0u64;
+        loop {
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+            let mut guard = slot.lock().await;
+            if let Some(f) = guard.as_mut() {
+                if n % 30 == 29 {
+                    let m = &machines[(n as usize / 30 * 37) % machines.len()];
+                    let s = f.sensor_ids(m)[0];
+                    let _ = f.raise_anomaly(s, if n % 60 == 59 { "critical" } else { "major" }, now_ms()).await;
+                } else if f.tick(now_ms()).await.is_ok() {
+                    log.lock().await.push(now_ms());
+                }
+            }
+            n += 1;
+        }
+    });
+    let started = Instant::now();
+    let mut samples = Vec::new();
+    let total = Duration::from_secs_f64(args.minutes * 60.0);
+    while started.elapsed() < total {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let (app_kb, webkit_kb, processes) = rss_of_app(&app_path);
+        let minute = started.elapsed().as_secs_f64() / 60.0;
+        eprintln!("{minute:6.1} min: app {} MB, WebKit {} MB ({processes} processes)", app_kb / 1024, webkit_kb / 1024);
+        samples
+            .push(json!({ "minute": minute, "app_mb": app_kb as f64 / 1024.0, "webkit_mb": webkit_kb as f64 / 1024.0,
+            "total_mb": (app_kb + webkit_kb) as f64 / 1024.0, "processes": processes }));
+    }
+    ticker.abort();
+    let perf = w.js("return window.__fwPerf;").await?;
+    w.screenshot("after-soak").await?;
+    w.close().await?;
+
+    let floor = perf["floor"].as_array().cloned().unwrap_or_default();
+    let render: Vec<f64> = floor.iter().filter_map(|p| p["ms"].as_f64()).collect();
+    let since_apply: Vec<f64> = floor.iter().filter_map(|p| p["since_apply_ms"].as_f64()).collect();
+    let notified = notifies.lock().await.clone();
+    // From the newest NOTIFY before each paint to that paint.
+    let from_notify: Vec<f64> = floor
+        .iter()
+        .filter_map(|p| p["at"].as_f64())
+        .filter_map(|at| notified.iter().rev().find(|n| (**n as f64) <= at).map(|n| at - *n as f64))
+        .filter(|d| *d < 5000.0)
+        .collect();
+    let rows: Vec<f64> = floor.iter().filter_map(|p| p["rows"].as_f64()).collect();
+    let total_mb: Vec<f64> = samples.iter().filter_map(|s| s["total_mb"].as_f64()).collect();
+    let first_half = &total_mb[..total_mb.len() / 2];
+    let second_half = &total_mb[total_mb.len() / 2..];
+    let mean = |v: &[f64]| if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
+    let out: Value = json!({
+        "build": if app_path.contains("/release/") { "release" } else { "debug" },
+        "plant": { "sensors": 10000, "machines": 670, "update_hz": 1 },
+        "cold_start_ms": {
+            "from_webdriver_request": cold.iter().map(|c| c.0).collect::<Vec<_>>(),
+            "from_page_start": cold.iter().map(|c| c.1).collect::<Vec<_>>(),
+        },
+        "floor_update": {
+            "samples": render.len(),
+            "rows_per_update_median": percentile(rows, 0.5),
+            "render_ms_p50": percentile(render.clone(), 0.5),
+            "render_ms_p95": percentile(render, 0.95),
+            "apply_to_paint_ms_p50": percentile(since_apply.clone(), 0.5),
+            "apply_to_paint_ms_p95": percentile(since_apply, 0.95),
+            "notify_to_paint_ms_p50": percentile(from_notify.clone(), 0.5),
+            "notify_to_paint_ms_p95": percentile(from_notify, 0.95),
+            "updates_seen": perf["updates"],
+        },
+        "rss": {
+            "minutes": args.minutes,
+            "samples": samples,
+            "max_total_mb": total_mb.iter().cloned().fold(f64::NAN, f64::max),
+            "mean_first_half_mb": mean(first_half),
+            "mean_second_half_mb": mean(second_half),
+        },
+    });
+    if let Some(parent) = args.json.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&args.json, serde_json::to_string_pretty(&out)?)?;
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}

@@ -1,0 +1,37 @@
+//! Drives the real desktop app through WebDriver (tauri-driver + WebKitWebDriver) under
+//! Xvfb, against a plant: today a fixture plant (a private PostgreSQL cluster with the
+//! read models written like the projections do, and a command API), behind the
+//! [`plant::PlantUnderTest`] trait so the real demo factory can take its place.
+
+pub mod factory;
+pub mod plant;
+pub mod window;
+
+use std::path::PathBuf;
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap_or_else(|_| PathBuf::from("."))
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+/// The built app: `FLOORWATCH_DESKTOP_APP`, else where `cargo xtask e2e` builds it.
+pub fn app_path() -> PathBuf {
+    env_path("FLOORWATCH_DESKTOP_APP").unwrap_or_else(|| repo_root().join("target/desktop/debug/floorwatch-desktop"))
+}
+
+/// tauri-driver: `TAURI_DRIVER`, else where `cargo xtask e2e` installs it, else PATH.
+pub fn tauri_driver() -> PathBuf {
+    env_path("TAURI_DRIVER").unwrap_or_else(|| {
+        let local = repo_root().join("target/tools/bin/tauri-driver");
+        if local.is_file() { local } else { PathBuf::from("tauri-driver") }
+    })
+}
+
+/// Where each test leaves its screenshots.
+pub fn screenshots_dir() -> PathBuf {
+    env_path("FLOORWATCH_E2E_SCREENSHOTS").unwrap_or_else(|| repo_root().join("target/e2e-screenshots"))
+}

@@ -1,0 +1,151 @@
+//! The real app window against a plant: the floor, a machine's trends, a new anomaly
+//! arriving, acknowledging it, an outage and the catch-up after it, and the first run.
+//! Run one at a time under Xvfb: `cargo xtask e2e`.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use floorwatch_e2e::plant::{FixturePlant, PlantUnderTest};
+use floorwatch_e2e::window::{AppWindow, settings_for};
+use supervisor::fixture::Layout;
+
+/// A plant big enough to look like one: 4 lines of 12 machines, 6 sensors each.
+fn layout() -> Layout {
+    Layout::small(4, 12, 6)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plant_floor_shows_every_machine_and_a_machine_page_draws_its_trends() -> anyhow::Result<()> {
+    let plant = FixturePlant::start(layout()).await?;
+    plant.write_history("P1-L02-M003").await?;
+    let dir = tempfile::tempdir()?;
+    let mut w = AppWindow::launch("floor", dir.path(), &settings_for(Some(plant.connection()))).await?;
+    w.wait_js("the live badge", r#"document.getElementById('link-badge').dataset.state === 'live'"#, 30).await?;
+    w.wait_js("48 tiles", "document.querySelectorAll('.tile[data-machine]').length === 48", 20).await?;
+    w.wait_js("KPIs", "document.getElementById('kpi-reporting').textContent.includes('288')", 10).await?;
+    assert_eq!(w.count("section.line").await?, 4);
+    w.screenshot("plant-floor").await?;
+
+    // A machine page: prediction, trends drawn by the app (SVG), hover reads a value.
+    w.click(r#".tile[data-machine="P1-L02-M003"]"#).await?;
+    w.wait_js("six charts drawn", "document.querySelectorAll('#charts .chart-body svg').length === 6", 30).await?;
+    let days = w.text("#prediction .days").await?;
+    assert!(days.ends_with("days"), "{days}");
+    w.js(r#"const b = document.querySelector('#charts .chart-body');
+            const r = b.getBoundingClientRect();
+            b.dispatchEvent(new MouseEvent('mousemove', { clientX: r.left + r.width * 0.6, clientY: r.top + 40, bubbles: true }));
+            return true;"#)
+        .await?;
+    let readout = w.text("#charts .readout").await?;
+    assert!(readout.contains('·'), "hover shows time and value: {readout}");
+    w.screenshot("machine-page").await?;
+
+    // Maintenance: machines by predicted days to service.
+    w.go("#/maintenance").await?;
+    w.wait_css("#maintenance-rows tr[data-machine]", 10).await?;
+    let first = w.text("#maintenance-rows tr[data-machine] td:nth-child(3)").await?;
+    assert!(first.ends_with(" d"), "{first}");
+    w.screenshot("maintenance").await?;
+
+    // Dark theme, from the settings screen.
+    w.go("#/settings").await?;
+    w.wait_css("#set-theme", 10).await?;
+    w.js("const s = document.getElementById('set-theme'); s.value = 'dark'; s.dispatchEvent(new Event('change')); return true;").await?;
+    w.click("#settings-save").await?;
+    w.wait_js("saved", "document.getElementById('settings-status').textContent === 'Saved.'", 10).await?;
+    w.go("#/floor").await?;
+    w.wait_js("tiles again", "document.querySelectorAll('.tile[data-machine]').length === 48", 10).await?;
+    w.screenshot("plant-floor-dark").await?;
+    w.close().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_anomaly_appears_within_seconds_and_acknowledging_it_sends_the_command() -> anyhow::Result<()> {
+    let plant = FixturePlant::start(layout()).await?;
+    let dir = tempfile::tempdir()?;
+    let mut w = AppWindow::launch("anomaly", dir.path(), &settings_for(Some(plant.connection()))).await?;
+    w.wait_js("the live badge", r#"document.getElementById('link-badge').dataset.state === 'live'"#, 30).await?;
+    w.go("#/anomalies").await?;
+    w.wait_css("#anomaly-rows", 10).await?;
+
+    let injected = Instant::now();
+    let id = plant.inject_fault("P1-L03-M007", "critical").await?;
+    let row = format!(r#"#anomaly-rows tr[data-anomaly="{id}"]"#);
+    w.wait_css(&row, 5).await?;
+    let seen_after = injected.elapsed();
+    assert!(seen_after < Duration::from_secs(5), "the anomaly took {seen_after:?} to appear");
+    w.screenshot("new-anomaly").await?;
+
+    // Acknowledge it with a note, from the keyboard: select the row, press a, type, submit.
+    w.click(&format!("{row} td:nth-child(3)")).await.context("selecting the row")?;
+    w.js("document.dispatchEvent(new KeyboardEvent('keydown', { key: 'a', bubbles: true })); return true;").await?;
+    w.wait_css("dialog[open] #f-note", 5).await?;
+    w.keys("#f-note", "Coolant pump checked, restarting").await.context("typing the note")?;
+    w.screenshot("acknowledge-dialog").await?;
+    w.click("#dialog-submit").await.context("submitting")?;
+    w.wait_js(
+        "the row acknowledged",
+        &format!(
+            r#"(document.querySelector('{}') || {{}}).textContent?.includes('acknowledged')"#,
+            row.replace('\'', "\\'")
+        ),
+        10,
+    )
+    .await?;
+    let sent: Vec<_> =
+        plant.received().into_iter().filter(|r| r.path.ends_with(&format!("{id}/acknowledge"))).collect();
+    assert_eq!(sent.len(), 1, "one acknowledge command reached the plant");
+    assert_eq!(sent[0].body["note"], "Coolant pump checked, restarting");
+    assert_eq!(sent[0].body["by"], "e2e supervisor");
+    assert!(sent[0].body["command_id"].as_str().is_some_and(|c| c.len() == 36));
+    assert_eq!(plant.anomaly_state(&id).await?, "acknowledged");
+    w.screenshot("acknowledged").await?;
+    w.close().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_postgres_shows_offline_with_cached_data_and_restarting_catches_up() -> anyhow::Result<()> {
+    let mut plant = FixturePlant::start(layout()).await?;
+    let dir = tempfile::tempdir()?;
+    let mut w = AppWindow::launch("outage", dir.path(), &settings_for(Some(plant.connection()))).await?;
+    w.wait_js("the live badge", r#"document.getElementById('link-badge').dataset.state === 'live'"#, 30).await?;
+    w.wait_js("48 tiles", "document.querySelectorAll('.tile[data-machine]').length === 48", 20).await?;
+
+    plant.stop_database().await?;
+    w.wait_js("offline", r#"document.getElementById('link-badge').dataset.state === 'offline'"#, 40).await?;
+    let badge = w.text("#link-text").await?;
+    assert!(badge.starts_with("Offline — data as of "), "{badge}");
+    assert_eq!(w.count(".tile[data-machine]").await?, 48, "the floor stays on screen");
+    assert!(!w.text("#banner").await?.is_empty());
+    w.screenshot("offline").await?;
+
+    // Restarted: the app reconnects by itself and catches up with what happened since.
+    plant.start_database().await?;
+    w.wait_js("live again", r#"document.getElementById('link-badge').dataset.state === 'live'"#, 60).await?;
+    let id = plant.inject_fault("P1-L01-M002", "major").await?;
+    w.go("#/anomalies").await?;
+    w.wait_css(&format!(r#"#anomaly-rows tr[data-anomaly="{id}"]"#), 10).await?;
+    w.screenshot("caught-up").await?;
+    w.close().await?;
+
+    // Reopened while the database is down: the cached floor is painted at once.
+    plant.stop_database().await?;
+    let started = Instant::now();
+    let mut w = AppWindow::launch("outage-restart", dir.path(), &settings_for(Some(plant.connection()))).await?;
+    w.wait_js("cached tiles", "document.querySelectorAll('.tile[data-machine]').length === 48", 20).await?;
+    eprintln!("reopened offline: the cached floor was on screen {:?} after launch", started.elapsed());
+    w.screenshot("cached-start").await?;
+    w.close().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_run_offers_the_demo_factory() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut w = AppWindow::launch("first-run", dir.path(), &settings_for(None)).await?;
+    w.wait_css("#first-run #start-demo", 20).await?;
+    let badge = w.text("#link-text").await?;
+    assert_eq!(badge, "Not connected");
+    w.screenshot("first-run").await?;
+    w.close().await
+}

@@ -1,0 +1,410 @@
+// The page: holds what the app pushed, routes between screens, keeps the top bar
+// (connection badge, pending commands, clock) current, and handles the keyboard.
+// All data and actions come from the app's commands and its `update` event.
+
+import { call, listen, el, clockTime, errorText } from "./util.js";
+import * as floorView from "./views/floor.js";
+import * as anomaliesView from "./views/anomalies.js";
+import * as machineView from "./views/machine.js";
+import * as maintenanceView from "./views/maintenance.js";
+import * as settingsView from "./views/settings.js";
+
+/** Everything the screens draw from, keyed for cheap updates. */
+export const store = {
+  plant: null,
+  plantStatus: null,
+  lines: new Map(),
+  lineStatus: new Map(),
+  machines: new Map(),
+  status: new Map(),
+  anomalies: new Map(),
+  maintenance: new Map(),
+  link: { state: "connecting" },
+  asOf: null,
+  synced: 0,
+  commands: [],
+  configured: true,
+  settingsError: null,
+  theme: "system",
+};
+
+// Render timings, read by the benchmark: { rows, ms } per applied update.
+window.__fwPerf = { floor: [], updates: 0 };
+
+const views = {
+  floor: floorView,
+  anomalies: anomaliesView,
+  machine: machineView,
+  maintenance: maintenanceView,
+  settings: settingsView,
+};
+let current = null;
+let currentName = null;
+
+function setAll(map, rows, key) {
+  map.clear();
+  for (const r of rows) map.set(r[key], r);
+}
+
+function loadFloor(f) {
+  store.plant = f.plant;
+  store.plantStatus = f.plant_status;
+  setAll(store.lines, f.lines, "line_id");
+  setAll(store.lineStatus, f.line_status, "id");
+  setAll(store.machines, f.machines, "machine_id");
+  setAll(store.status, f.machine_status, "machine_id");
+  setAll(store.anomalies, f.anomalies, "anomaly_id");
+  setAll(store.maintenance, f.maintenance, "machine_id");
+  store.link = f.link;
+  store.asOf = f.as_of_ms;
+  store.synced = f.synced;
+  store.commands = f.commands;
+  store.configured = f.configured;
+  store.settingsError = f.settings_error;
+}
+
+function merge(changes) {
+  if (changes.plant.length) store.plant = changes.plant[changes.plant.length - 1];
+  if (changes.plant_status.length) store.plantStatus = changes.plant_status[changes.plant_status.length - 1];
+  for (const r of changes.lines) store.lines.set(r.line_id, r);
+  for (const r of changes.line_status) store.lineStatus.set(r.id, r);
+  for (const r of changes.machines) store.machines.set(r.machine_id, r);
+  for (const r of changes.machine_status) store.status.set(r.machine_id, r);
+  for (const r of changes.anomalies) store.anomalies.set(r.anomaly_id, r);
+  for (const r of changes.maintenance) store.maintenance.set(r.machine_id, r);
+}
+
+/** Commands not yet applied, by the anomaly or machine they concern. */
+export function pendingFor(target) {
+  return store.commands.filter((c) => {
+    const cmd = c.command;
+    return (cmd.anomaly_id || cmd.machine_id) === target;
+  });
+}
+
+// ---- top bar ----
+
+function renderLink() {
+  const badge = document.getElementById("link-badge");
+  const text = document.getElementById("link-text");
+  const banner = document.getElementById("banner");
+  const l = store.link || { state: "connecting" };
+  badge.dataset.state = l.state;
+  const asOf = l.as_of_ms || store.asOf;
+  let label;
+  switch (l.state) {
+    case "live":
+      label = "Live";
+      break;
+    case "connecting":
+      label = asOf ? `Connecting… data as of ${clockTime(asOf)}` : "Connecting…";
+      break;
+    case "reconnecting":
+      label = `Reconnecting… data as of ${clockTime(asOf)}`;
+      break;
+    case "offline":
+      label = `Offline — data as of ${clockTime(asOf)}`;
+      break;
+    default:
+      label = "Not connected";
+  }
+  text.textContent = label;
+  badge.title = l.reason ? `Last error: ${l.reason}` : l.state === "live" ? `Up to date (log position ${l.position})` : "";
+  if (l.state === "offline" || l.state === "reconnecting") {
+    banner.hidden = false;
+    const when = l.retry_at_ms ? ` Next attempt at ${clockTime(l.retry_at_ms)}.` : "";
+    banner.textContent =
+      `${l.state === "offline" ? "Offline" : "The plant is not answering"}: showing the plant as of ${clockTime(asOf)}. ` +
+      `Actions are queued and sent when the plant is reachable again.${when}`;
+  } else {
+    banner.hidden = true;
+  }
+}
+
+function renderPending() {
+  const btn = document.getElementById("pending");
+  const failed = store.commands.filter((c) => c.state === "failed").length;
+  const waiting = store.commands.length - failed;
+  btn.hidden = store.commands.length === 0;
+  btn.classList.toggle("failed", failed > 0);
+  const parts = [];
+  if (waiting) parts.push(`${waiting} pending`);
+  if (failed) parts.push(`${failed} refused`);
+  btn.textContent = parts.join(" · ");
+}
+
+function renderAnomalyCount() {
+  let open = 0;
+  for (const a of store.anomalies.values()) if (a.state === "new") open++;
+  document.getElementById("anomaly-count").textContent = open ? String(open) : "";
+}
+
+function renderPlantName() {
+  const p = store.plant;
+  document.getElementById("plant-name").textContent = p ? `${p.name} (${p.plant_id})` : "";
+}
+
+function tickClock() {
+  document.getElementById("clock").textContent = clockTime(Date.now());
+}
+
+// ---- theme ----
+
+export function applyTheme(theme) {
+  store.theme = theme || "system";
+  const dark =
+    store.theme === "dark" ||
+    (store.theme === "system" && window.matchMedia("(prefers-color-scheme: dark)").matches);
+  document.documentElement.dataset.theme = dark ? "dark" : "light";
+}
+
+export function isDark() {
+  return document.documentElement.dataset.theme === "dark";
+}
+
+// ---- toasts and dialogs ----
+
+export function toast(title, body, kind = "info", ms = 8000) {
+  const t = el(`div.toast.${kind}`, { role: kind === "info" ? "status" : "alert" }, el("b", { text: title }), body || "");
+  document.getElementById("toasts").append(t);
+  setTimeout(() => t.remove(), ms);
+}
+
+/**
+ * Opens a form dialog. `fields`: [{ name, label, type: "textarea"|"datetime-local"|"select", value, options, required }].
+ * `submit(values)` may throw { message }: the dialog stays open and shows it.
+ */
+export function openDialog(title, fields, submitLabel, submit) {
+  const dialog = document.getElementById("dialog");
+  dialog.replaceChildren();
+  const error = el("div.error", { role: "alert" });
+  const inputs = {};
+  const form = el("form", { method: "dialog" }, el("h2", { text: title }));
+  for (const f of fields) {
+    let input;
+    if (f.type === "textarea") input = el("textarea", { name: f.name, id: `f-${f.name}` });
+    else if (f.type === "select")
+      input = el("select", { name: f.name, id: `f-${f.name}` }, f.options.map(([v, t]) => el("option", { value: v, text: t })));
+    else input = el("input", { name: f.name, id: `f-${f.name}`, type: f.type || "text" });
+    if (f.value !== undefined) input.value = f.value;
+    if (f.required) input.required = true;
+    inputs[f.name] = input;
+    form.append(el("label", { for: `f-${f.name}`, text: f.label }), input);
+  }
+  const submitBtn = el("button.primary", { type: "submit", id: "dialog-submit", text: submitLabel });
+  form.append(
+    error,
+    el("div.buttons", {}, el("button", { type: "button", text: "Cancel", onclick: () => dialog.close() }), submitBtn),
+  );
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const values = {};
+    for (const [k, v] of Object.entries(inputs)) values[k] = v.value;
+    submitBtn.disabled = true;
+    try {
+      await submit(values);
+      dialog.close();
+    } catch (err) {
+      error.textContent = errorText(err);
+    } finally {
+      submitBtn.disabled = false;
+    }
+  });
+  dialog.append(form);
+  dialog.showModal();
+  const first = form.querySelector("textarea, input, select");
+  if (first) first.focus();
+}
+
+function showCommands() {
+  const dialog = document.getElementById("dialog");
+  dialog.replaceChildren();
+  const list = el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: "Action" }), el("th", { text: "State" }), el("th"))));
+  const body = el("tbody");
+  for (const c of store.commands) {
+    const state =
+      c.state === "failed"
+        ? el("span.tag-failed", { text: `Refused: ${c.error ? c.error.message : ""}` })
+        : el("span.tag-pending", {
+            text:
+              c.state === "sent"
+                ? "Accepted, waiting for the plant's read models"
+                : c.error
+                  ? `Waiting (${c.error.message})`
+                  : "Waiting to be sent",
+          });
+    const action =
+      c.state === "failed"
+        ? el("button.small", {
+            text: "Dismiss",
+            onclick: async () => {
+              await call("dismiss", { commandId: c.command_id }).catch((e) => toast("Could not dismiss", errorText(e), "error"));
+              showCommands();
+            },
+          })
+        : "";
+    body.append(el("tr", {}, el("td", { text: c.label }), el("td", {}, state), el("td.actions", {}, action)));
+  }
+  list.append(body);
+  dialog.append(
+    el("h2", { text: "Actions not yet applied" }),
+    store.commands.length ? list : el("p.muted", { text: "Nothing is waiting." }),
+    el("div.buttons", {}, el("button", { text: "Close", onclick: () => dialog.close() })),
+  );
+  if (!dialog.open) dialog.showModal();
+}
+
+function showShortcuts() {
+  const dialog = document.getElementById("dialog");
+  const rows = [
+    ["1 – 4", "Plant floor, anomalies, maintenance, settings"],
+    ["Arrow keys", "Move between machines, rows and ranges"],
+    ["Enter", "Open the selected machine"],
+    ["a / s / n", "Acknowledge, shelve, add a note (anomalies)"],
+    ["/", "Search the anomaly list"],
+    ["Esc", "Close a dialog, or go back"],
+    ["?", "This help"],
+  ];
+  dialog.replaceChildren(
+    el("h2", { text: "Keyboard" }),
+    el("div.shortcuts", {}, rows.flatMap(([k, t]) => [el("kbd", { text: k }), el("span", { text: t })])),
+    el("div.buttons", {}, el("button", { text: "Close", onclick: () => dialog.close() })),
+  );
+  dialog.showModal();
+}
+
+// ---- routing ----
+
+function route() {
+  const hash = location.hash || "#/floor";
+  const [, name, param] = hash.match(/^#\/(\w+)(?:\/(.+))?$/) || [null, "floor", null];
+  const view = views[name] ? name : "floor";
+  if (current && current.unmount) current.unmount();
+  currentName = view;
+  current = views[view];
+  for (const tab of document.querySelectorAll(".tabs a")) {
+    const selected = tab.dataset.view === view || (view === "machine" && tab.dataset.view === "floor");
+    tab.setAttribute("aria-selected", selected ? "true" : "false");
+  }
+  const root = document.getElementById("view");
+  root.replaceChildren();
+  root.scrollTop = 0;
+  current.mount(root, param ? decodeURIComponent(param) : null);
+}
+
+export function go(path) {
+  if (location.hash === path) route();
+  else location.hash = path;
+}
+
+// ---- updates ----
+
+async function reloadFloor() {
+  loadFloor(await call("floor"));
+  renderAll();
+  route();
+}
+
+function renderAll() {
+  renderLink();
+  renderPending();
+  renderAnomalyCount();
+  renderPlantName();
+}
+
+function onUpdate(u) {
+  switch (u.type) {
+    case "delta": {
+      const t0 = performance.now();
+      const rows = u.changes.machine_status.length + u.changes.sensor_state.length + u.changes.anomalies.length;
+      merge(u.changes);
+      store.synced = u.synced;
+      store.asOf = u.as_of_ms;
+      if (current && current.onDelta) current.onDelta(u.changes);
+      if (u.changes.anomalies.length) renderAnomalyCount();
+      if (u.changes.plant.length) renderPlantName();
+      window.__fwPerf.updates++;
+      if (currentName === "floor" && u.changes.machine_status.length) {
+        requestAnimationFrame(() => {
+          const perf = window.__fwPerf.floor;
+          perf.push({ rows, ms: performance.now() - t0, since_apply_ms: Date.now() - u.as_of_ms, at: Date.now() });
+          if (perf.length > 500) perf.splice(0, perf.length - 500);
+        });
+      }
+      break;
+    }
+    case "link":
+      store.link = u.link;
+      renderLink();
+      if (current && current.onLink) current.onLink();
+      break;
+    case "commands": {
+      const before = new Map(store.commands.map((c) => [c.command_id, c.state]));
+      store.commands = u.commands;
+      for (const c of u.commands) {
+        if (c.state === "failed" && before.get(c.command_id) !== "failed") {
+          toast(`${c.label} was refused`, c.error ? c.error.message : "", "error", 12000);
+        }
+      }
+      renderPending();
+      if (current && current.onCommands) current.onCommands();
+      break;
+    }
+    case "critical":
+      toast(`Critical anomaly on ${u.anomaly.machine_id}`, u.anomaly.explanation, "critical", 15000);
+      break;
+    case "reset":
+      reloadFloor();
+      break;
+  }
+}
+
+// ---- keyboard ----
+
+function onKey(e) {
+  const dialog = document.getElementById("dialog");
+  if (dialog.open) return;
+  const typing = /^(INPUT|TEXTAREA|SELECT)$/.test(e.target.tagName);
+  if (typing) {
+    if (e.key === "Escape") e.target.blur();
+    return;
+  }
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  const tabs = { 1: "#/floor", 2: "#/anomalies", 3: "#/maintenance", 4: "#/settings" };
+  if (tabs[e.key]) {
+    e.preventDefault();
+    go(tabs[e.key]);
+    return;
+  }
+  if (e.key === "?") {
+    e.preventDefault();
+    showShortcuts();
+    return;
+  }
+  if (current && current.onKey && current.onKey(e)) {
+    e.preventDefault();
+  }
+}
+
+// ---- start ----
+
+async function start() {
+  window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => applyTheme(store.theme));
+  document.getElementById("pending").addEventListener("click", showCommands);
+  document.addEventListener("keydown", onKey);
+  window.addEventListener("hashchange", route);
+  tickClock();
+  setInterval(tickClock, 1000);
+  await listen("update", onUpdate);
+  const [floor, settings] = await Promise.all([call("floor"), call("settings")]);
+  applyTheme(settings.settings.theme);
+  loadFloor(floor);
+  renderAll();
+  if (!store.configured && !location.hash) location.hash = "#/floor";
+  route();
+  window.__fwReady = performance.now();
+}
+
+start().catch((e) => {
+  document.getElementById("view").append(el("div.card.empty", {}, el("h1", { text: "The app could not start" }), el("p", { text: errorText(e) })));
+});

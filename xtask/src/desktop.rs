@@ -1,0 +1,91 @@
+//! The desktop half of `cargo xtask run`: builds the supervisor's app in release mode and
+//! opens it on plant 1 of the factory `floorwatch up` is running.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result, bail};
+
+use crate::e2e::DESKTOP_LIBRARIES;
+use crate::{cargo, ensure, is_root, sh, workspace_root};
+
+/// Whether a window can be opened here.
+pub(crate) fn display_available() -> bool {
+    std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty()) || std::env::var_os("WAYLAND_DISPLAY").is_some()
+}
+
+/// Builds `floorwatch-desktop` (release); returns its path.
+pub(crate) fn build() -> Result<PathBuf> {
+    ensure(&[DESKTOP_LIBRARIES])?;
+    let root = workspace_root();
+    let target = root.join("target/desktop");
+    eprintln!("xtask: building the desktop app (the first build takes several minutes)");
+    sh(cargo()
+        .args(["build", "--release", "--manifest-path"])
+        .arg(root.join("src-tauri/Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target))?;
+    Ok(target.join("release/floorwatch-desktop"))
+}
+
+/// The data directory `floorwatch up` uses with these arguments (its own default rule).
+pub(crate) fn data_dir(args: &[String]) -> PathBuf {
+    if let Some(i) = args.iter().position(|a| a == "--data-dir")
+        && let Some(dir) = args.get(i + 1)
+    {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = args.iter().find_map(|a| a.strip_prefix("--data-dir=")) {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("FLOORWATCH_DATA_DIR") {
+        return PathBuf::from(dir);
+    }
+    if is_root() {
+        return PathBuf::from("/var/lib/floorwatch");
+    }
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("floorwatch")
+}
+
+/// Waits for the factory started at `since` to write its connection file, then opens
+/// the app on its first plant with settings of its own (the user's are left alone).
+pub(crate) fn open(app: &Path, data_dir: &Path, since: SystemTime) -> Result<Child> {
+    let desktop = data_dir.join("desktop.json");
+    let deadline = SystemTime::now() + Duration::from_secs(600);
+    let text = loop {
+        let fresh = std::fs::metadata(&desktop).and_then(|m| m.modified()).is_ok_and(|t| t >= since);
+        if fresh {
+            break std::fs::read_to_string(&desktop).with_context(|| format!("reading {}", desktop.display()))?;
+        }
+        if SystemTime::now() > deadline {
+            bail!("{} did not appear within 10 minutes", desktop.display());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let file: serde_json::Value = serde_json::from_str(&text)?;
+    let plant = file["plants"].get(0).context("desktop.json lists no plant")?;
+    let field = |k: &str| plant[k].as_str().unwrap_or_default().replace('\\', "\\\\").replace('"', "\\\"");
+    let dir = workspace_root().join("target/desktop-run");
+    std::fs::create_dir_all(&dir)?;
+    let settings = dir.join("settings.toml");
+    std::fs::write(
+        &settings,
+        format!(
+            "operator = \"supervisor\"\n\n[connection]\nplant = \"{}\"\ndatabase_url = \"{}\"\ncommand_url = \"{}\"\ncommand_token = \"{}\"\n",
+            field("plant"),
+            field("database_url"),
+            field("command_url"),
+            field("command_token")
+        ),
+    )?;
+    eprintln!("xtask: opening the desktop app on plant {}", field("plant"));
+    Command::new(app)
+        .env("FLOORWATCH_DESKTOP_CONFIG", &settings)
+        .env("FLOORWATCH_DESKTOP_CACHE", dir.join("cache.sqlite"))
+        .spawn()
+        .with_context(|| format!("starting {}", app.display()))
+}
