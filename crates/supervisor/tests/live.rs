@@ -188,11 +188,17 @@ async fn history_and_maintenance_reach_the_machine_page_and_its_charts() {
     assert_eq!(page.predictions.len(), 14);
     assert_eq!(page.work_orders.len(), 1);
     let style = supervisor::chart::ChartStyle::default();
-    // Two hours of history in 285 columns: every column of the last hour, a twelfth of a day, 2–3 hours.
-    for (span, resolution, least) in
-        [(3_600_000, "raw", 50), (24 * 3_600_000, "minute", 20), (30 * 24 * 3_600_000, "hour", 2)]
-    {
-        let charts = app.trends(&ids, span, None, style).await.unwrap();
+    // Two hours of history in 285 columns: every column of the last hour, a twelfth of a
+    // day, and 2–3 hour buckets. A 30-day column is 2.5 hours wide, so that chart ends at
+    // the next full hour: the last column then starts before the last two buckets and
+    // after the one before them, whatever the time of day.
+    let next_hour = (now / 3_600_000 + 1) * 3_600_000;
+    for (span, end, resolution, least) in [
+        (3_600_000, None, "raw", 50),
+        (24 * 3_600_000, None, "minute", 20),
+        (30 * 24 * 3_600_000, Some(next_hour), "hour", 2),
+    ] {
+        let charts = app.trends(&ids, span, end, style).await.unwrap();
         assert_eq!(charts.len(), 4);
         let c = &charts[0];
         assert_eq!(serde_json::to_value(c.resolution).unwrap(), resolution);

@@ -48,6 +48,11 @@ fn descendants(root: u32) -> Vec<u32> {
     found
 }
 
+/// An answer that means the element was replaced while the driver held it.
+fn is_rerender(e: &fantoccini::error::CmdError) -> bool {
+    e.is_stale_element_reference() || e.to_string().to_ascii_lowercase().contains("stale element")
+}
+
 fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -138,13 +143,20 @@ impl AppWindow {
         Ok(path)
     }
 
+    /// Waits until `css` matches an element. A page that re-renders while it is being
+    /// searched makes WebKitWebDriver answer "stale element": that is retried like
+    /// "not there yet", as is every other answer a re-render can cause.
     pub async fn wait_css(&self, css: &str, secs: u64) -> Result<fantoccini::elements::Element> {
-        self.client
-            .wait()
-            .at_most(Duration::from_secs(secs))
-            .for_element(Locator::Css(css))
-            .await
-            .with_context(|| format!("waiting {secs} s for {css}"))
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            match self.client.find(Locator::Css(css)).await {
+                Ok(element) => return Ok(element),
+                Err(e) if (e.is_no_such_element() || is_rerender(&e)) && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                }
+                Err(e) => return Err(e).with_context(|| format!("waiting {secs} s for {css}")),
+            }
+        }
     }
 
     /// Runs `script` in the page and returns its value.
@@ -167,17 +179,30 @@ impl AppWindow {
         }
     }
 
+    /// The text of the element `css` matches, found again if a re-render replaced it.
     pub async fn text(&self, css: &str) -> Result<String> {
-        Ok(self.client.find(Locator::Css(css)).await?.text().await?)
+        for _ in 0..20 {
+            match self.wait_css(css, 10).await?.text().await {
+                Err(e) if is_rerender(&e) => tokio::time::sleep(Duration::from_millis(100)).await,
+                other => return Ok(other?),
+            }
+        }
+        bail!("{css} kept being replaced while its text was read")
     }
 
     pub async fn count(&self, css: &str) -> Result<usize> {
         Ok(self.client.find_all(Locator::Css(css)).await?.len())
     }
 
+    /// Clicks the element `css` matches, found again if a re-render replaced it.
     pub async fn click(&self, css: &str) -> Result<()> {
-        self.wait_css(css, 10).await?.click().await?;
-        Ok(())
+        for _ in 0..20 {
+            match self.wait_css(css, 10).await?.click().await {
+                Err(e) if is_rerender(&e) => tokio::time::sleep(Duration::from_millis(100)).await,
+                other => return Ok(other?),
+            }
+        }
+        bail!("{css} kept being replaced while it was clicked")
     }
 
     /// Sends keys to the page as a person typing.
