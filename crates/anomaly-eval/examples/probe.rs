@@ -28,6 +28,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for s in 0..hours * 3600 {
         factory.step_into(&mut step);
         let st = factory.machine_state(machine).ok_or("machine")?;
+        for e in step.events.iter().filter(|e| e.machine() == Some(machine_arg.as_str())) {
+            println!("t={s} event {e:?}");
+        }
         for r in step.batches.iter().flat_map(|b| &b.readings).filter(|r| ids.contains(&r.sensor)) {
             model.observe(r.sensor, r.ts_ms, r.value, &cfg, &mut out)?;
         }
@@ -46,7 +49,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         if s % 600 == 0 {
-            println!("t={s} load={:.3} ready={} eig={:.1}", st.load, model.ready(&cfg), model.eigenvalue());
+            println!(
+                "t={s} load={:.3} wear={:.3} status={:?} ready={} eig={:.1}",
+                st.load,
+                st.wear,
+                st.status,
+                model.ready(&cfg),
+                model.eigenvalue()
+            );
             for (id, v, noise, mean) in model.loadings() {
                 println!("    {id} v={v:.4} noise={noise:.4} mean={mean:.3}");
             }

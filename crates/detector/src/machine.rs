@@ -4,26 +4,40 @@
 //!
 //! # Model
 //! Each sensor's reading is scaled by its noise (`y = x / σ`, σ from successive
-//! differences) and centred on a slow mean (`d = y - m`). The machine's readings of one
-//! instant form a vector `d`; its covariance is learned (exponentially weighted) and its
-//! leading eigenvector `v` (power iteration, one step a row) is the direction in which the
-//! machine's operating point moves. A sensor's **residual** is its deviation minus what the
-//! *other* sensors say the operating point is:
+//! differences while the sensor is new, then fixed) and centred on a reference level
+//! (`d = y - m`). The machine's readings of one instant form a vector `d`. The covariance of
+//! their short-term deviations is learned (exponentially weighted, in proportion to how much
+//! the machine moved at that instant) and its leading eigenvector `v` (power iteration, one
+//! step a row) is the direction in which the machine's operating point moves. A sensor's
+//! **residual** is its deviation minus what the *other* sensors say the operating point is:
 //!
 //! `r_i = d_i - v_i · L_{-i}`, with `L_{-i} = Σ_{j≠i} v_j d_j / Σ_{j≠i} v_j²`
 //!
 //! Leaving the sensor out means a fault on it cannot hide in the operating point. Each
 //! residual (back in the sensor's units) is scored by a streaming [`Detector`] of its own
 //! (spike, level shift, drift and variance tests; the raw readings keep the stuck and
-//! dropout tests, which load does not disturb). The operating point's direction is known
-//! once it has moved enough to show it (`ready_eigenvalue`) for `ready_rows` instants;
-//! until then each sensor is judged on its own deviation, and an instant at which a third
-//! or more of the machine's sensors move at once is taken for a change of operating point
-//! and not reported.
+//! dropout tests, which load does not disturb).
 //!
-//! Readings a residual test judges abnormal are not learned from: the mean learns the value
-//! the other sensors predict for them instead (or stays put while the direction is
-//! unknown).
+//! # Over days
+//! What the model learns must survive what a machine does over weeks, or false alarms pile
+//! up with every repair:
+//! * The direction is learned only from instants at which the machine moves. Instants of
+//!   noise alone carry no direction; were they to dilute the covariance, a machine stopped
+//!   for a day-long repair would forget its direction and relearn it from the step of its
+//!   restart, in which wear reset by the repair moves every sensor off the load direction.
+//!   That wrong direction would stick (instants the known direction explains badly are
+//!   learned with little weight) and every change of load would raise an alarm.
+//! * Once known (`ready_eigenvalue` reached for `ready_rows` instants) the direction stays
+//!   known and is only refined; nothing is reported before (a sensor judged alone cannot
+//!   tell a change of load from a fault).
+//! * The reference level `m` is a running mean while the noise scale is learned and then
+//!   all but fixed (`mean_half_life_rows`, a week): the residual detectors follow wear,
+//!   drift and the new levels after a repair themselves (baselines, adaptation), whereas a
+//!   reference catching up over hours would show in every residual as a ramp that they
+//!   take for a drift or a level shift.
+//!
+//! Readings a residual test judges abnormal are not learned from: the reference learns the
+//! value the other sensors predict for them instead.
 
 use serde::{Deserialize, Serialize};
 
@@ -37,8 +51,9 @@ const WARMUP_ROWS: u32 = 600;
 /// Energy off the operating point's direction, per sensor and in units of noise variance,
 /// up to which an instant is learned with full weight.
 const OFF_DIRECTION_ALLOWANCE: f64 = 4.0;
-/// Before the common mode is learned, a sensor scoring at least this counts as moving.
-const ALONE_MOVING_SCORE: f32 = 0.3;
+/// Mean energy per sensor (in units of noise variance) above the noise's own 1 from which
+/// an instant starts to teach the direction; it teaches fully one unit further up.
+const EXCITATION_MARGIN: f64 = 1.0;
 /// Participation ratio (effective number of sensors) the operating point's direction must
 /// have: a change of load moves at least two sensors clearly.
 const MIN_SENSORS_IN_DIRECTION: f32 = 1.5;
@@ -52,13 +67,15 @@ pub struct MachineModelConfig {
     pub residual: Config,
     /// Half-life (instants) of each sensor's noise scale.
     pub scale_half_life_rows: f32,
-    /// Half-life (instants) of each sensor's mean, from which residuals are measured.
+    /// Half-life (instants) of each sensor's reference level, from which residuals are
+    /// measured. Long: the residual detectors follow slow changes themselves.
     pub mean_half_life_rows: f32,
     /// Half-life (instants) of the short mean around which the covariance is taken: short,
     /// so the daily cycle and slow drift stay out of it and only changes of operating
     /// point (and noise) remain.
     pub fast_mean_half_life_rows: f32,
-    /// Half-life (instants) of the covariance of the machine's sensors.
+    /// Half-life of the covariance of the machine's sensors, in instants at which the
+    /// machine moves (instants of noise alone do not age it).
     pub covariance_half_life_rows: f32,
     /// Leading eigenvalue (in units of noise variance) from which the operating point's
     /// direction is taken to be known.
@@ -81,7 +98,7 @@ impl Default for MachineModelConfig {
                 ..Config::default()
             },
             scale_half_life_rows: 3600.0,
-            mean_half_life_rows: 7200.0,
+            mean_half_life_rows: 604_800.0,
             fast_mean_half_life_rows: 600.0,
             covariance_half_life_rows: 7200.0,
             ready_eigenvalue: 50.0,
@@ -144,6 +161,8 @@ pub struct MachineModel {
     present: Vec<bool>,
     #[serde(skip)]
     detector: Cached,
+    #[serde(skip)]
+    scratch: Scratch,
 }
 
 impl Default for MachineModel {
@@ -164,6 +183,7 @@ impl Default for MachineModel {
             row: Vec::new(),
             present: Vec::new(),
             detector: Cached(None),
+            scratch: Scratch::default(),
         }
     }
 }
@@ -269,10 +289,14 @@ impl MachineModel {
         let a_mean = alpha_for_half_life(cfg.mean_half_life_rows) as f64;
         let a_fast = alpha_for_half_life(cfg.fast_mean_half_life_rows) as f64;
         let a_cov = alpha_for_half_life(cfg.covariance_half_life_rows);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let Scratch { d, fast, learn, next } = &mut scratch;
+        for v in [&mut *d, &mut *fast, &mut *learn] {
+            v.clear();
+            v.resize(n, 0.0);
+        }
         // Noise scales from successive differences (|Δx| · √π / 2 for Gaussian noise),
         // clipped so that a change of operating point does not pass for noise.
-        let mut d = vec![0.0f64; n];
-        let mut fast = vec![0.0f64; n];
         for i in 0..n {
             if !self.present[i] {
                 continue;
@@ -280,7 +304,8 @@ impl MachineModel {
             let x = self.row[i];
             // The scale is a fixed weighting once learned: were it to follow the noise
             // (which a change of load inflates a little), the covariance would mix units
-            // and the residuals would move with every change of load.
+            // and the residuals would move with every change of load. Its accuracy hardly
+            // matters: the direction and the residuals are the same in any fixed units.
             if self.seen[i] > 0 && self.seen[i] < WARMUP_ROWS {
                 let dx = (x - self.last[i]).abs() as f32;
                 let a = a_scale.max(1.0 / (self.seen[i] as f32 + 1.0));
@@ -298,6 +323,41 @@ impl MachineModel {
             // seem to move whenever its noise estimate does.
             d[i] = (x - self.mean[i]) / self.noise(i);
         }
+        learn.copy_from_slice(d);
+        // Until the operating point's direction is known nothing is reported: judged alone,
+        // a sensor cannot tell a change of load from a fault (the raw readings keep their
+        // stuck and dropout tests meanwhile).
+        if self.ready(cfg) {
+            self.score_residuals(d, learn, cfg, out)?;
+        }
+        for i in 0..n {
+            if self.present[i] && self.seen[i] > 1 {
+                // The reference level is a running mean while the scale is learned and then
+                // all but fixed: the residual detectors follow slow changes (wear, drift, a
+                // machine back from repair) themselves, and a reference still settling
+                // would show in every residual as a ramp that they would take for a drift.
+                let k = if self.seen[i] <= WARMUP_ROWS { 1.0 / f64::from(self.seen[i]) } else { 0.0 };
+                self.mean[i] += a_mean.max(k) * learn[i] * self.noise(i);
+                self.fast_mean[i] += a_fast.max(1.0 / f64::from(self.seen[i])) * fast[i] * self.noise(i);
+            }
+        }
+        self.learn_direction(fast, next, cfg, a_cov);
+        self.scratch = scratch;
+        self.present.iter_mut().for_each(|p| *p = false);
+        Ok(())
+    }
+
+    /// Scores each present sensor's residual against the operating point the other
+    /// sensors give; a sensor judged abnormal is learned at the value the others predict.
+    #[allow(clippy::needless_range_loop)]
+    fn score_residuals(
+        &mut self,
+        d: &[f64],
+        learn: &mut [f64],
+        cfg: &MachineModelConfig,
+        out: &mut Vec<Residual>,
+    ) -> Result<(), ConfigError> {
+        let n = self.ids.len();
         // Operating point seen by every sensor but one.
         let (mut s, mut q) = (0.0f64, 0.0f64);
         for i in 0..n {
@@ -307,25 +367,19 @@ impl MachineModel {
                 q += v * v;
             }
         }
-        let ready = self.ready(cfg);
         let detector = self.detector.0.as_ref().ok_or(ConfigError::NoTests)?;
-        let mut learn = d.clone();
-        let mut scored = Vec::new();
         for i in 0..n {
             if !self.present[i] {
                 continue;
             }
             let v = f64::from(self.load[i]);
             let rest = q - v * v;
-            // Until the direction is known each sensor is judged on its own.
-            let point = if ready && rest > 1e-6 { (s - v * d[i]) / rest } else { 0.0 };
+            let point = if rest > 1e-6 { (s - v * d[i]) / rest } else { 0.0 };
             let r = d[i] - v * point;
             let noise = self.noise(i);
             let Ok(mut score) = detector.next(&mut self.states[i], self.row_ts, r * noise) else { continue };
-            // Until the direction is known, the prediction from the other sensors means
-            // nothing; learning from it would feed the model its own errors.
             if score.score >= cfg.residual.learn_gate_score {
-                learn[i] = if ready { v * point } else { 0.0 };
+                learn[i] = v * point;
             }
             if score.test != Test::None {
                 // Back to the sensor's units: observed is the reading, expected what the
@@ -335,77 +389,88 @@ impl MachineModel {
                 score.expected += shift;
                 score.lower += shift;
                 score.upper += shift;
-                scored.push(Residual { sensor: self.ids[i], score });
+                out.push(Residual { sensor: self.ids[i], score });
             }
         }
-        // Judged alone, sensors that move together are the machine changing its operating
-        // point (the very thing the model will learn), not a fault: such instants are
-        // not reported.
-        let present_count = self.present.iter().filter(|p| **p).count();
-        let moving = scored.iter().filter(|r| r.score.score >= ALONE_MOVING_SCORE).count();
-        if ready || moving * 3 < present_count.max(3) {
-            out.append(&mut scored);
-        }
-        for i in 0..n {
-            if self.present[i] && self.seen[i] > 1 {
-                let k = 1.0 / f64::from(self.seen[i]);
-                // A sensor judged abnormal is learned at the value the others predict. The
-                // covariance is not gated: a sensor whose loading is slightly off scores
-                // high exactly when the load moves, and gating would then keep the error.
-                self.mean[i] += a_mean.max(k) * learn[i] * self.noise(i);
-                self.fast_mean[i] += a_fast.max(k) * fast[i] * self.noise(i);
-            }
-        }
-        // An instant that the current direction explains badly (energy well off it, as
-        // when a fault moves a few sensors) is learned with less weight, so faults do not
-        // become part of the machine's common mode; the noise alone leaves about one unit
-        // per sensor off the direction.
+        Ok(())
+    }
+
+    /// Learns the operating point's direction from one instant's short-term deviations
+    /// `fast` (in units of noise), and whether it is known yet.
+    ///
+    /// The covariance learns in proportion to how much the machine moved: an instant of
+    /// noise alone says nothing about the direction, and were it learned at full weight a
+    /// machine standing still for a day (a repair) would forget its direction and relearn
+    /// it from whatever moved first when it started again (the step of a repair itself).
+    fn learn_direction(&mut self, fast: &[f64], next: &mut Vec<f32>, cfg: &MachineModelConfig, a_cov: f32) {
+        let n = self.ids.len();
+        let ready = self.ready(cfg);
+        let present = (0..n).filter(|i| self.present[*i]).count().max(2) as f64;
+        let energy: f64 = (0..n).filter(|i| self.present[*i]).map(|i| fast[i] * fast[i]).sum();
+        let excitation = (energy / present - 1.0 - EXCITATION_MARGIN).clamp(0.0, 1.0);
+        // An instant that the known direction explains badly (energy well off it, as when
+        // a fault moves a few sensors, or wear reset by a repair moves all of them) is
+        // learned with less weight, so it does not become part of the machine's common
+        // mode; the noise alone leaves about one unit per sensor off the direction.
         let along: f64 = (0..n).filter(|i| self.present[*i]).map(|i| f64::from(self.load[i]) * fast[i]).sum();
         let off: f64 =
             (0..n).filter(|i| self.present[*i]).map(|i| (fast[i] - f64::from(self.load[i]) * along).powi(2)).sum();
-        let present = self.present.iter().filter(|p| **p).count().max(2) as f64;
         let weight = if ready { (OFF_DIRECTION_ALLOWANCE * (present - 1.0) / off.max(1e-9)).min(1.0) } else { 1.0 };
-        let a_row = a_cov * weight as f32;
-        for r in 0..n {
-            if !self.present[r] {
-                continue;
-            }
-            for c in 0..n {
-                if self.present[c] {
-                    let k = r * n + c;
-                    self.cov[k] += a_row * ((fast[r] * fast[c]) as f32 - self.cov[k]);
+        let a_row = a_cov * (weight * excitation) as f32;
+        if a_row > 0.0 {
+            for r in 0..n {
+                if !self.present[r] {
+                    continue;
+                }
+                for c in 0..n {
+                    if self.present[c] {
+                        let k = r * n + c;
+                        self.cov[k] += a_row * ((fast[r] * fast[c]) as f32 - self.cov[k]);
+                    }
                 }
             }
         }
         // One step of power iteration keeps the leading direction current.
-        let mut next = vec![0.0f32; n];
-        for (r, slot) in next.iter_mut().enumerate() {
-            *slot = (0..n).map(|c| self.cov[r * n + c] * self.load[c]).sum();
-        }
+        next.clear();
+        next.extend((0..n).map(|r| (0..n).map(|c| self.cov[r * n + c] * self.load[c]).sum::<f32>()));
         let norm = next.iter().map(|x| x * x).sum::<f32>().sqrt();
         if norm.is_finite() && norm > 0.0 {
-            for (l, x) in self.load.iter_mut().zip(&next) {
+            for (l, x) in self.load.iter_mut().zip(next.iter()) {
                 *l = x / norm;
             }
             self.eigenvalue = norm;
+        }
+        if ready {
+            // Once known, the direction stays known: it is only refined from here on.
+            return;
         }
         let settled = self.seen.iter().all(|n| *n >= WARMUP_ROWS);
         // A direction carried by one sensor alone (a spike, a fault) is no operating point.
         let fourth: f32 = self.load.iter().map(|v| v.powi(4)).sum();
         let shared = fourth > 0.0 && 1.0 / fourth >= MIN_SENSORS_IN_DIRECTION;
         if settled && shared && self.eigenvalue >= cfg.ready_eigenvalue {
-            if self.ready_for < cfg.ready_rows {
-                self.ready_for += 1;
-                if self.ready_for == cfg.ready_rows {
-                    // The residuals' meaning changed while the direction was learned: the
-                    // residual detectors start afresh on residuals that mean something.
-                    self.states.iter_mut().for_each(|s| *s = SensorState::default());
-                }
+            self.ready_for += 1;
+            if self.ready_for == cfg.ready_rows {
+                // The residual detectors start on residuals that mean something.
+                self.states.iter_mut().for_each(|s| *s = SensorState::default());
             }
         } else {
             self.ready_for = 0;
         }
-        self.present.iter_mut().for_each(|p| *p = false);
-        Ok(())
+    }
+}
+
+/// Working memory of one instant, kept between instants so scoring allocates nothing.
+#[derive(Debug, Clone, Default)]
+struct Scratch {
+    d: Vec<f64>,
+    fast: Vec<f64>,
+    learn: Vec<f64>,
+    next: Vec<f32>,
+}
+
+impl PartialEq for Scratch {
+    fn eq(&self, _: &Self) -> bool {
+        true
     }
 }

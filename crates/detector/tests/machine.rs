@@ -1,0 +1,175 @@
+//! The machine model: a change of load moves every sensor of a machine by its own gain and
+//! must not be reported; one sensor leaving the others must be; what was learned must
+//! survive a day-long stop and the new levels after a repair.
+
+use detector::machine::Residual;
+use detector::stats::SplitMix;
+use detector::{MachineModel, MachineModelConfig};
+
+const GAINS: [f64; 6] = [6.0, -4.0, 8.0, 3.0, 5.0, -6.0];
+const LEVELS: [f64; 6] = [100.0, 50.0, 70.0, 20.0, 30.0, 80.0];
+const NOISE: f64 = 0.2;
+const ALARM: f32 = 0.6;
+
+/// A machine whose load moves to a new level every 15 minutes (ramping over a minute), and
+/// whose sensors read `level + offset + gain · load + noise` every second.
+struct Machine {
+    rng: SplitMix,
+    t_s: i64,
+    load: f64,
+    from: f64,
+    to: f64,
+    offsets: [f64; 6],
+    running: bool,
+}
+
+impl Machine {
+    fn new(seed: u64) -> Self {
+        Machine { rng: SplitMix::new(seed), t_s: 0, load: 0.6, from: 0.6, to: 0.6, offsets: [0.0; 6], running: true }
+    }
+
+    /// One second: the six readings.
+    fn step(&mut self) -> [f64; 6] {
+        if self.running {
+            let phase = self.t_s % 900;
+            if phase == 0 {
+                self.from = self.load;
+                self.to = self.rng.range(0.3, 1.0);
+            }
+            self.load = self.from + (self.to - self.from) * (phase as f64 / 60.0).min(1.0);
+        } else {
+            self.load = 0.0;
+        }
+        self.t_s += 1;
+        std::array::from_fn(|i| LEVELS[i] + self.offsets[i] + GAINS[i] * self.load + NOISE * self.rng.normal())
+    }
+
+    fn ts_ms(&self) -> i64 {
+        1_772_409_600_000 + self.t_s * 1000
+    }
+}
+
+/// Feeds `seconds` of the machine to the model, altering each instant's readings with
+/// `fault`; returns the residual scores.
+fn run(
+    model: &mut MachineModel,
+    machine: &mut Machine,
+    seconds: i64,
+    mut fault: impl FnMut(i64, &mut [f64; 6]),
+) -> Vec<(i64, Residual)> {
+    let cfg = MachineModelConfig::default();
+    let mut out = Vec::new();
+    let mut scores = Vec::new();
+    for _ in 0..seconds {
+        let mut row = machine.step();
+        fault(machine.t_s, &mut row);
+        let ts = machine.ts_ms();
+        for (i, v) in row.iter().enumerate() {
+            model.observe(1000 + i as u32, ts, *v, &cfg, &mut out).expect("valid settings");
+        }
+        scores.extend(out.drain(..).map(|r| (machine.t_s, r)));
+    }
+    scores
+}
+
+fn alarms(scores: &[(i64, Residual)]) -> Vec<&(i64, Residual)> {
+    scores.iter().filter(|(_, r)| r.score.score >= ALARM).collect()
+}
+
+#[test]
+fn given_a_machine_whose_load_changes_then_the_model_learns_it_and_raises_almost_nothing() {
+    let cfg = MachineModelConfig::default();
+    let mut model = MachineModel::default();
+    let mut machine = Machine::new(1);
+    run(&mut model, &mut machine, 3 * 3600, |_, _| {});
+    assert!(
+        model.ready(&cfg),
+        "the load direction is known after three hours of changes: eigenvalue {}",
+        model.eigenvalue()
+    );
+    // The direction found is the gains' direction (up to sign).
+    let v: Vec<f64> = model.loadings().iter().map(|l| f64::from(l.1)).collect();
+    let g_norm = GAINS.iter().map(|g| g * g).sum::<f64>().sqrt();
+    let v_norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let cos = GAINS.iter().zip(&v).map(|(g, x)| g * x).sum::<f64>() / (g_norm * v_norm);
+    assert!(cos.abs() > 0.95, "direction {v:?} against gains {GAINS:?}: cos {cos}");
+
+    // Six more hours: 24 changes of load, each of up to 2.8 σ·gain, none of them a fault.
+    let scores = run(&mut model, &mut machine, 6 * 3600, |_, _| {});
+    assert!(scores.len() > 100_000, "every sensor scored every second: {}", scores.len());
+    let raised = alarms(&scores);
+    assert!(
+        raised.len() * 1000 < scores.len(),
+        "{} of {} residuals over the alarm threshold, first {:?}",
+        raised.len(),
+        scores.len(),
+        raised.first()
+    );
+}
+
+#[test]
+fn given_a_learned_machine_when_one_sensor_shifts_then_its_residual_alarms_within_seconds() {
+    let mut model = MachineModel::default();
+    let mut machine = Machine::new(2);
+    run(&mut model, &mut machine, 4 * 3600, |_, _| {});
+    let start = machine.t_s;
+    // Sensor 3 falls by 8 σ of its noise while the load keeps moving.
+    let scores = run(&mut model, &mut machine, 1800, |t, row| {
+        if t > start + 300 {
+            row[3] -= 8.0 * NOISE;
+        }
+    });
+    let first = alarms(&scores).into_iter().find(|(t, r)| r.sensor == 1003 && *t > start + 300);
+    let (t, r) = first.expect("the shifted sensor's residual alarms");
+    assert!(t - (start + 300) <= 10, "alarm {} s after the shift", t - (start + 300));
+    assert!(r.score.value < r.score.expected, "observed below expected: {:?}", r.score);
+    let others = alarms(&scores).into_iter().filter(|(t, r)| r.sensor != 1003 && *t > start + 300).count();
+    assert!(others <= 5, "the other sensors stay quiet: {others} alarms");
+}
+
+#[test]
+fn given_a_day_long_stop_and_new_levels_after_repair_then_changes_of_load_still_raise_almost_nothing() {
+    let cfg = MachineModelConfig::default();
+    let mut model = MachineModel::default();
+    let mut machine = Machine::new(3);
+    run(&mut model, &mut machine, 4 * 3600, |_, _| {});
+    assert!(model.ready(&cfg));
+    // Stopped for a day: the sensors read their idle levels, nothing moves.
+    machine.running = false;
+    run(&mut model, &mut machine, 24 * 3600, |_, _| {});
+    assert!(model.ready(&cfg), "a stop does not make the model forget its direction");
+    // Back from repair: every sensor sits at a new level (wear reset), the load restarts.
+    machine.offsets = [-2.0, 1.0, -1.5, 0.5, -1.0, 1.5];
+    machine.running = true;
+    // The new levels are reported until the residual detectors take them for the new
+    // normal (they adapt after half an hour), and not forever.
+    let settling = run(&mut model, &mut machine, 2700, |_, _| {});
+    assert!(!alarms(&settling).is_empty(), "levels moved by up to 10 σ are noticed");
+    assert!(alarms(&settling).iter().all(|(t, _)| *t < machine.t_s - 300), "and accepted within 40 minutes");
+    let scores = run(&mut model, &mut machine, 6 * 3600, |_, _| {});
+    let raised = alarms(&scores);
+    assert!(
+        raised.len() * 1000 < scores.len(),
+        "{} of {} residuals over the alarm threshold after the restart, first {:?}",
+        raised.len(),
+        scores.len(),
+        raised.first()
+    );
+}
+
+#[test]
+fn the_model_round_trips_through_serde_and_continues_identically() {
+    let mut a = MachineModel::default();
+    let mut machine = Machine::new(4);
+    run(&mut a, &mut machine, 3600, |_, _| {});
+    let mut b: MachineModel = serde_json::from_str(&serde_json::to_string(&a).expect("serialize")).expect("restore");
+    let mut twin = Machine::new(4);
+    run(&mut MachineModel::default(), &mut twin, 3600, |_, _| {});
+    let sa = run(&mut a, &mut machine, 600, |_, _| {});
+    let sb = run(&mut b, &mut twin, 600, |_, _| {});
+    assert_eq!(sa.len(), sb.len());
+    for (x, y) in sa.iter().zip(&sb) {
+        assert_eq!(x.1.sensor, y.1.sensor);
+        assert!((x.1.score.score - y.1.score.score).abs() < 1e-4, "{x:?} vs {y:?}");
+    }
+}
