@@ -14,6 +14,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seed: u64 = args.get(2).map_or(Ok(7), |s| s.parse())?;
     let sensors: u32 = args.get(3).map_or(Ok(1000), |s| s.parse())?;
     let clean = args.get(4).is_some_and(|a| a == "clean");
+    // Machines whose updates and resolutions are printed too (comma-separated, `TRACE_MACHINES`).
+    let watch: Vec<String> =
+        std::env::var("TRACE_MACHINES").map(|v| v.split(',').map(str::to_owned).collect()).unwrap_or_default();
     let layout =
         Layout::default_with(&Scale { plants: Some(1), lines_per_plant: None, sensors_per_plant: Some(sensors) })?;
     let sim =
@@ -92,6 +95,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         for (m, e) in events.drain(..) {
+            if watch.iter().any(|w| *w == machines[m].id) {
+                match &e {
+                    EpisodeEvent::Updated(ep) => println!(
+                        "UPD t={:.3}h {} {:?}",
+                        (now - start) as f64 / 3.6e6,
+                        ep.id,
+                        ep.sensors.iter().map(|s| (s.sensor, s.test, s.first_ms)).collect::<Vec<_>>()
+                    ),
+                    EpisodeEvent::Resolved { episode, .. } => {
+                        println!("RES t={:.3}h {}", (now - start) as f64 / 3.6e6, episode.id)
+                    }
+                    EpisodeEvent::Detected(_) => {}
+                }
+            }
             let EpisodeEvent::Detected(ep) = e else { continue };
             let st = factory.machine_state(m).ok_or("machine")?;
             let down = matches!(st.status, MachineStatus::Down { .. }) || now <= settle_until[m];

@@ -157,13 +157,19 @@ pub fn run_bench(args: &BenchArgs, elapsed: impl FnMut() -> Duration) -> Result<
     }
     Ok(format!(
         "detector: {:.0} points/s per core ({:.1} ns a point; 50,000 sensors at 1 Hz take {:.2} % of a core), \
-         {} bytes of state per sensor ({:.0} checkpointed), over {} sensors × {} readings\n",
+         {} bytes of state per sensor ({:.0} checkpointed), over {} sensors × {} readings\n\
+         machine model: {:.0} points/s per core, {:.0} bytes per sensor; the monitor (both, as configured): \
+         {:.0} points/s per core (50,000 sensors at 1 Hz take {:.2} % of a core)\n",
         report.points_per_s_per_core,
         report.ns_per_point,
         100.0 * report.core_share_at_50k_sensors_1hz,
         report.state_bytes_per_sensor,
         report.checkpoint_bytes_per_sensor,
         report.sensors,
-        args.spec.readings_per_sensor
+        args.spec.readings_per_sensor,
+        report.machine_model_points_per_s_per_core,
+        report.machine_model_bytes_per_sensor,
+        report.monitor_points_per_s_per_core,
+        100.0 * 50_000.0 / report.monitor_points_per_s_per_core
     ))
 }

@@ -381,6 +381,21 @@ impl Detector {
         1e-9 + 1e-6 * level.abs()
     }
 
+    /// The level the sensor is expected to hold at `ts_ms` when nothing is wrong: its
+    /// learned baseline plus its daily profile (0 until the detector has warmed up).
+    pub(crate) fn normal_level(&self, state: &SensorState, ts_ms: i64) -> f64 {
+        if state.n < self.p.cfg.warmup_readings {
+            return 0.0;
+        }
+        let season = if self.p.cfg.enabled.seasonal_profile {
+            let (bi, bj, bw) = season_position(ts_ms);
+            f64::from(state.season[bi] * (1.0 - bw) + state.season[bj] * bw)
+        } else {
+            0.0
+        };
+        season + state.base
+    }
+
     /// Scores one reading against `state`, then learns from it.
     pub fn next(&self, state: &mut SensorState, ts_ms: i64, value: f64) -> Result<Score, ValueError> {
         if !value.is_finite() {

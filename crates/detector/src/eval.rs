@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Enabled};
 use crate::detector::{Detector, SensorState, Test};
 use crate::episode::{Episode, EpisodeConfig, EpisodeConfigError, EpisodeEvent, EpisodeTracker};
+use crate::machine::{MachineModel, MachineModelConfig};
 use crate::stats::SplitMix;
 use crate::synth::{FaultKind, Plant, PlantSpec};
 
@@ -45,7 +46,22 @@ pub struct BenchReport {
     pub core_share_at_50k_sensors_1hz: f64,
     /// Sum of scores, so the work cannot be optimised away; also a cheap sanity value.
     pub score_checksum: f64,
+    /// The machine model (common mode removed, every residual scored by a detector of its
+    /// own), per reading, on machines of `MACHINE_SENSORS` sensors whose model is ready.
+    pub machine_model_points_per_s_per_core: f64,
+    /// What the monitor does per reading: the per-sensor detector with the monitor's
+    /// settings (stuck and dropout tests on the readings) plus the machine model.
+    pub monitor_points_per_s_per_core: f64,
+    /// In-memory size of the machine model per sensor (its residual detector included).
+    pub machine_model_bytes_per_sensor: f64,
+    /// Machines in the machine-model benchmark, and how many had their model ready (scoring
+    /// residuals) while timed.
+    pub machines: usize,
+    pub machines_ready: usize,
 }
+
+/// Sensors per machine in the machine-model benchmark.
+pub const MACHINE_SENSORS: usize = 15;
 
 /// Scores `readings_per_sensor` readings of `sensors` sensors in time order (the access
 /// pattern of the monitor: every sensor's state once per second). `elapsed` must return
@@ -87,6 +103,65 @@ pub fn benchmark(
     let points = (sensors * steps) as u64;
     let pps = points as f64 / secs;
     let checkpoint: usize = states.iter().map(|s| s.to_bytes().len()).sum();
+
+    // The machine model needs a machine to have changed load for a while before it
+    // speaks; that time is not timed, and fewer machines keep it short.
+    let machines = (sensors / MACHINE_SENSORS).clamp(1, 200);
+    let mm_cfg = MachineModelConfig::default();
+    let mut models = vec![MachineModel::default(); machines];
+    // Each sensor moves by 20 to 60 times its noise over the load's range.
+    let gains: Vec<f64> = (0..machines * MACHINE_SENSORS).map(|_| rng.range(20.0, 60.0)).collect();
+    let mut loads = vec![0.6f64; machines];
+    let mut out = Vec::new();
+    let mut instant = |t: usize, models: &mut [MachineModel], loads: &mut [f64], rng: &mut SplitMix| {
+        let ts = base_ms + t as i64 * 1000;
+        let mut sum = 0.0f64;
+        for (m, model) in models.iter_mut().enumerate() {
+            if t.is_multiple_of(300) {
+                loads[m] = rng.range(0.3, 1.0);
+            }
+            for k in 0..MACHINE_SENSORS {
+                let id = (m * MACHINE_SENSORS + k) as u32;
+                let v = 100.0 + gains[id as usize] * loads[m] + rng.normal();
+                model.observe(id, ts, v, &mm_cfg, &mut out)?;
+            }
+            sum += out.drain(..).map(|r| f64::from(r.score.score)).sum::<f64>();
+        }
+        Ok::<f64, ConfigError>(sum)
+    };
+    let mut warm = 0;
+    while warm < 4 * 3600 && !(warm > 0 && warm % 600 == 0 && models.iter().all(|m| m.ready(&mm_cfg))) {
+        instant(warm, &mut models, &mut loads, &mut rng)?;
+        warm += 1;
+    }
+    let ready = models.iter().filter(|m| m.ready(&mm_cfg)).count();
+    let mm_steps = 600;
+    let start = elapsed();
+    for t in warm..warm + mm_steps {
+        checksum += instant(t, &mut models, &mut loads, &mut rng)?;
+    }
+    let mm_secs = (elapsed() - start).as_secs_f64().max(1e-9);
+    let mm_pps = (machines * MACHINE_SENSORS * mm_steps) as f64 / mm_secs;
+    let mm_bytes = models.iter().map(|m| m.memory_bytes()).sum::<usize>() as f64 / (machines * MACHINE_SENSORS) as f64;
+
+    // The per-sensor detector as the monitor configures it.
+    let monitor_detector = Detector::new(Config {
+        enabled: Enabled { spike: false, level_shift: false, drift: false, variance: false, ..Enabled::default() },
+        ..Config::default()
+    })?;
+    let mut states = vec![SensorState::default(); sensors];
+    let start = elapsed();
+    for t in 0..steps {
+        let row = &values[(t % CYCLE) * sensors..(t % CYCLE + 1) * sensors];
+        let ts = base_ms + t as i64 * 1000;
+        for (state, &v) in states.iter_mut().zip(row) {
+            if let Ok(s) = monitor_detector.next(state, ts, v) {
+                checksum += f64::from(s.score);
+            }
+        }
+    }
+    let raw_pps = points as f64 / (elapsed() - start).as_secs_f64().max(1e-9);
+    let monitor_pps = 1.0 / (1.0 / raw_pps + 1.0 / mm_pps);
     Ok(BenchReport {
         points_per_s_per_core: pps,
         ns_per_point: 1e9 / pps,
@@ -96,6 +171,11 @@ pub fn benchmark(
         points,
         core_share_at_50k_sensors_1hz: 50_000.0 / pps,
         score_checksum: checksum,
+        machine_model_points_per_s_per_core: mm_pps,
+        monitor_points_per_s_per_core: monitor_pps,
+        machine_model_bytes_per_sensor: mm_bytes,
+        machines,
+        machines_ready: ready,
     })
 }
 

@@ -57,6 +57,12 @@ const EXCITATION_MARGIN: f64 = 1.0;
 /// Participation ratio (effective number of sensors) the operating point's direction must
 /// have: a change of load moves at least two sensors clearly.
 const MIN_SENSORS_IN_DIRECTION: f32 = 1.5;
+/// Distance (in units of noise) from the point the other sensors give beyond which a
+/// sensor counts as off it.
+const OUTLIER: f64 = 6.0;
+/// Distance (in units of noise) from the point the other sensors give from which a sensor
+/// judged abnormal is left out of the operating point.
+const SUSPECT_OFF: f64 = 3.0;
 
 /// Settings of the machine model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -159,6 +165,10 @@ pub struct MachineModel {
     row_ts: i64,
     row: Vec<f64>,
     present: Vec<bool>,
+    /// Sensors whose residual was judged abnormal at their last instant: left out of the
+    /// operating point the other sensors are measured against while they are off it.
+    #[serde(default)]
+    suspect: Vec<bool>,
     #[serde(skip)]
     detector: Cached,
     #[serde(skip)]
@@ -182,6 +192,7 @@ impl Default for MachineModel {
             row_ts: i64::MIN,
             row: Vec::new(),
             present: Vec::new(),
+            suspect: Vec::new(),
             detector: Cached(None),
             scratch: Scratch::default(),
         }
@@ -225,6 +236,7 @@ impl MachineModel {
         self.states.push(SensorState::default());
         self.row.push(0.0);
         self.present.push(false);
+        self.suspect.push(false);
         Some(n)
     }
 
@@ -232,6 +244,26 @@ impl MachineModel {
     /// scale and its mean, for inspection.
     pub fn loadings(&self) -> Vec<(u32, f32, f32, f64)> {
         (0..self.ids.len()).map(|i| (self.ids[i], self.load[i], self.scale[i], self.mean[i])).collect()
+    }
+
+    /// Bytes the model occupies in memory, its sensors' residual detector states included.
+    pub fn memory_bytes(&self) -> usize {
+        fn heap<T>(v: &Vec<T>) -> usize {
+            v.capacity() * std::mem::size_of::<T>()
+        }
+        std::mem::size_of::<Self>()
+            + heap(&self.ids)
+            + heap(&self.scale)
+            + heap(&self.last)
+            + heap(&self.mean)
+            + heap(&self.fast_mean)
+            + heap(&self.cov)
+            + heap(&self.load)
+            + heap(&self.seen)
+            + heap(&self.states)
+            + heap(&self.row)
+            + heap(&self.present)
+            + heap(&self.suspect)
     }
 
     /// The leading eigenvalue of the covariance, in units of noise variance.
@@ -290,7 +322,7 @@ impl MachineModel {
         let a_fast = alpha_for_half_life(cfg.fast_mean_half_life_rows) as f64;
         let a_cov = alpha_for_half_life(cfg.covariance_half_life_rows);
         let mut scratch = std::mem::take(&mut self.scratch);
-        let Scratch { d, fast, learn, next } = &mut scratch;
+        let Scratch { d, fast, learn, point, next } = &mut scratch;
         for v in [&mut *d, &mut *fast, &mut *learn] {
             v.clear();
             v.resize(n, 0.0);
@@ -324,11 +356,14 @@ impl MachineModel {
             d[i] = (x - self.mean[i]) / self.noise(i);
         }
         learn.copy_from_slice(d);
-        // Until the operating point's direction is known nothing is reported: judged alone,
-        // a sensor cannot tell a change of load from a fault (the raw readings keep their
-        // stuck and dropout tests meanwhile).
+        // Until the operating point's direction is known, a sensor is judged alone and its
+        // spikes are reported while the rest of the machine stands still: it cannot tell a
+        // change of load from a fault, but a machine whose other sensors are quiet has not
+        // changed load (and a machine that never changes load never learns a direction).
         if self.ready(cfg) {
-            self.score_residuals(d, learn, cfg, out)?;
+            self.score_residuals(d, learn, point, cfg, out)?;
+        } else {
+            self.score_alone(d, fast, cfg, out)?;
         }
         for i in 0..n {
             if self.present[i] && self.seen[i] > 1 {
@@ -347,38 +382,127 @@ impl MachineModel {
         Ok(())
     }
 
+    /// Before the direction is known: scores each sensor's own deviation and reports a
+    /// spike when it is the machine's only sensor judged abnormal and the others are quiet
+    /// at this instant (a change of load moves, and sets off, several at once). Slower
+    /// tests wait for the direction: early on, a load change that moves one sensor much
+    /// more than the others (in units of their noise) looks like that sensor shifting.
+    #[allow(clippy::needless_range_loop)]
+    fn score_alone(
+        &mut self,
+        d: &[f64],
+        fast: &[f64],
+        cfg: &MachineModelConfig,
+        out: &mut Vec<Residual>,
+    ) -> Result<(), ConfigError> {
+        let n = self.ids.len();
+        let detector = self.detector.0.as_ref().ok_or(ConfigError::NoTests)?;
+        let present = self.present.iter().filter(|p| **p).count();
+        let energy: f64 = (0..n).filter(|i| self.present[*i]).map(|i| fast[i] * fast[i]).sum();
+        let mut scores: Vec<Option<Score>> = Vec::with_capacity(n);
+        for i in 0..n {
+            let score = if self.present[i] && self.seen[i] >= WARMUP_ROWS {
+                let value = d[i] * self.noise(i);
+                detector.next(&mut self.states[i], self.row_ts, value).ok()
+            } else {
+                None
+            };
+            scores.push(score);
+        }
+        let abnormal = |s: &Option<Score>| s.is_some_and(|s| s.score >= cfg.residual.learn_gate_score);
+        let abnormal_count = scores.iter().filter(|s| abnormal(s)).count();
+        for i in 0..n {
+            let Some(mut score) = scores[i] else { continue };
+            let others = if present > 1 { (energy - fast[i] * fast[i]) / (present - 1) as f64 } else { 0.0 };
+            let alone = abnormal_count <= usize::from(abnormal(&scores[i]));
+            if score.test == Test::Spike && alone && others <= 1.0 + EXCITATION_MARGIN {
+                let shift = self.row[i] - score.value;
+                score.value = self.row[i];
+                score.expected += shift;
+                score.lower += shift;
+                score.upper += shift;
+                out.push(Residual { sensor: self.ids[i], score });
+            }
+        }
+        Ok(())
+    }
+
     /// Scores each present sensor's residual against the operating point the other
     /// sensors give; a sensor judged abnormal is learned at the value the others predict.
+    ///
+    /// A fault on one sensor must not leak into the others' residuals through the operating
+    /// point (every other sensor would seem to shift a little and, minutes later, alarm):
+    /// a sensor judged abnormal at its last instant is left out of the operating point,
+    /// and the others enter it less the level their own residual detector has accepted as
+    /// normal (after a lasting change has been adapted to, it no longer counts as load).
     #[allow(clippy::needless_range_loop)]
     fn score_residuals(
         &mut self,
         d: &[f64],
         learn: &mut [f64],
+        work: &mut PointScratch,
         cfg: &MachineModelConfig,
         out: &mut Vec<Residual>,
     ) -> Result<(), ConfigError> {
         let n = self.ids.len();
-        // Operating point seen by every sensor but one.
-        let (mut s, mut q) = (0.0f64, 0.0f64);
-        for i in 0..n {
-            if self.present[i] {
-                let v = f64::from(self.load[i]);
-                s += v * d[i];
-                q += v * v;
-            }
+        let PointScratch { own, off, weight } = work;
+        own.clear();
+        own.resize(n, 0.0);
+        if self.suspect.len() != n {
+            self.suspect.resize(n, false);
         }
         let detector = self.detector.0.as_ref().ok_or(ConfigError::NoTests)?;
+        // Each sensor's deviation less the level its residual detector holds for normal.
+        for i in 0..n {
+            if self.present[i] {
+                own[i] = d[i] - detector.normal_level(&self.states[i], self.row_ts) / self.noise(i);
+            }
+        }
+        // The operating point leaves out the sensors judged abnormal at their last instant
+        // that are now well off the point the others give (one that is not would change
+        // nothing but the noise of the others' residuals), but never most of the machine:
+        // what moves most sensors is the machine (were they all left out, nothing would
+        // tell a fault from a change of load); then only the one farthest off is.
+        let sums = |weight: &dyn Fn(usize) -> f64| {
+            (0..n).filter(|j| self.present[*j]).fold((0.0f64, 0.0f64), |(s, q), j| {
+                let (v, w) = (f64::from(self.load[j]), weight(j));
+                (s + w * v * own[j], q + w * v * v)
+            })
+        };
+        // The point the sensors other than `i` give, `w` being `i`'s weight in `(s, q)`.
+        let point_without = |(s, q): (f64, f64), i: usize, w: f64| {
+            let v = f64::from(self.load[i]);
+            let (s, q) = (s - w * v * own[i], q - w * v * v);
+            if q > 1e-6 { s / q } else { 0.0 }
+        };
+        let all = sums(&|_| 1.0);
+        off.clear();
+        off.extend((0..n).map(|i| {
+            if self.present[i] { (own[i] - f64::from(self.load[i]) * point_without(all, i, 1.0)).abs() } else { 0.0 }
+        }));
+        weight.clear();
+        weight.extend((0..n).map(|i| if self.suspect[i] && off[i] > SUSPECT_OFF { 0.0 } else { 1.0 }));
+        let present = self.present.iter().filter(|p| **p).count();
+        let held_out = (0..n).filter(|i| self.present[*i] && weight[*i] == 0.0).count();
+        if held_out * 2 > present {
+            let worst = (0..n).filter(|i| self.present[*i]).max_by(|a, b| off[*a].total_cmp(&off[*b]));
+            weight.iter_mut().for_each(|w| *w = 1.0);
+            if let Some(w) = worst.filter(|w| off[*w] > OUTLIER) {
+                weight[w] = 0.0;
+            }
+        }
+        let kept = sums(&|j| weight[j]);
         for i in 0..n {
             if !self.present[i] {
                 continue;
             }
             let v = f64::from(self.load[i]);
-            let rest = q - v * v;
-            let point = if rest > 1e-6 { (s - v * d[i]) / rest } else { 0.0 };
+            let point = point_without(kept, i, weight[i]);
             let r = d[i] - v * point;
             let noise = self.noise(i);
             let Ok(mut score) = detector.next(&mut self.states[i], self.row_ts, r * noise) else { continue };
-            if score.score >= cfg.residual.learn_gate_score {
+            self.suspect[i] = score.score >= cfg.residual.learn_gate_score;
+            if self.suspect[i] {
                 learn[i] = v * point;
             }
             if score.test != Test::None {
@@ -466,7 +590,19 @@ struct Scratch {
     d: Vec<f64>,
     fast: Vec<f64>,
     learn: Vec<f64>,
+    point: PointScratch,
     next: Vec<f32>,
+}
+
+/// Working memory for the operating point of one instant.
+#[derive(Debug, Clone, Default)]
+struct PointScratch {
+    /// Each sensor's deviation less its residual's normal level (noise units).
+    own: Vec<f64>,
+    /// Each sensor's distance from the point the others give (noise units).
+    off: Vec<f64>,
+    /// Each sensor's weight in the operating point.
+    weight: Vec<f64>,
 }
 
 impl PartialEq for Scratch {

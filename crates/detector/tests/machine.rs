@@ -173,3 +173,41 @@ fn the_model_round_trips_through_serde_and_continues_identically() {
         assert!((x.1.score.score - y.1.score.score).abs() < 1e-4, "{x:?} vs {y:?}");
     }
 }
+
+#[test]
+fn a_large_fault_on_one_sensor_does_not_leak_into_the_other_sensors_residuals() {
+    let mut model = MachineModel::default();
+    let mut machine = Machine::new(5);
+    run(&mut model, &mut machine, 4 * 3600, |_, _| {});
+    let start = machine.t_s;
+    // The sensor with the largest gain reads 40 σ high for 40 minutes, long enough for its
+    // residual detector to accept the new level: neither the fault nor its acceptance may
+    // make the others' residuals move.
+    let scores = run(&mut model, &mut machine, 2400, |t, row| {
+        if t > start + 60 {
+            row[2] += 40.0 * NOISE;
+        }
+    });
+    assert!(alarms(&scores).iter().any(|(_, r)| r.sensor == 1002), "the faulty sensor alarms");
+    let others: Vec<_> = alarms(&scores).into_iter().filter(|(_, r)| r.sensor != 1002).collect();
+    assert!(others.len() <= 5, "{} alarms on the other sensors, first {:?}", others.len(), others.first());
+}
+
+#[test]
+fn a_machine_that_never_changes_load_still_reports_a_sensor_that_jumps_alone() {
+    let cfg = MachineModelConfig::default();
+    let mut model = MachineModel::default();
+    let mut machine = Machine::new(6);
+    machine.running = false;
+    run(&mut model, &mut machine, 2 * 3600, |_, _| {});
+    assert!(!model.ready(&cfg), "no change of load, no direction");
+    let start = machine.t_s;
+    let scores = run(&mut model, &mut machine, 600, |t, row| {
+        if t > start + 60 {
+            row[1] += 10.0 * NOISE;
+        }
+    });
+    let first = alarms(&scores).into_iter().find(|(_, r)| r.sensor == 1001).expect("the lone shift is reported");
+    assert!(first.0 - (start + 60) <= 10, "{} s after the shift", first.0 - (start + 60));
+    assert!(alarms(&scores).iter().filter(|(_, r)| r.sensor != 1001).count() <= 2);
+}

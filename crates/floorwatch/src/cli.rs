@@ -352,7 +352,8 @@ pub enum BenchCommand {
     Rebuild(RebuildBenchArgs),
     /// Bytes per reading in the log and in the raw-history read model after a simulated day
     Storage(StorageBenchArgs),
-    /// Points per second per core of the streaming detector, and its state per sensor
+    /// Points per second per core of the streaming detector, of the machine model and of both
+    /// as the monitor runs them, and their state per sensor
     Detect(DetectBenchArgs),
 }
 
