@@ -6,10 +6,12 @@
 //!   being on screen, and inside the page from its navigation start;
 //! * the time for a plant-floor update of 10,000 sensors to render: from the fixture's
 //!   NOTIFY to the next painted frame, and from the app applying the catch-up to it;
-//! * RSS of the app and its WebKit processes, sampled every 30 s over the run.
+//! * memory of the app and its WebKit processes, sampled every 30 s over the run: PSS (each
+//!   shared page counted once), RSS summed per process, and private memory.
 //!
-//! Run under a display: `xvfb-run -a cargo run --manifest-path tests/e2e/Cargo.toml
-//! --bin desktop-bench -- --minutes 20 --json target/bench/desktop.json`
+//! Run under a display, sharing the app's target directory: `CARGO_TARGET_DIR=target/desktop
+//! xvfb-run -a cargo run --manifest-path tests/e2e/Cargo.toml --bin desktop-bench -- --minutes 60
+//! --json target/bench/desktop.json` (`FLOORWATCH_DESKTOP_APP` picks another build of the app).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -42,50 +44,83 @@ fn args() -> Result<Args> {
     Ok(a)
 }
 
-/// Resident memory (kB) of every process whose command line or parent chain leads to the app.
-fn rss_of_app(app: &str) -> (u64, u64, usize) {
+/// Memory of a group of processes, in kB. `rss` sums each process's resident set, so pages
+/// of the shared libraries that the app and its WebKit processes all map (libwebkit2gtk,
+/// JavaScriptCore, GTK) are counted once per process; `pss` counts every shared page once
+/// in total, split between the processes that map it (what the group costs the machine);
+/// `private` is what would be freed if the group exited.
+#[derive(Debug, Default, Clone, Copy)]
+struct Memory {
+    rss: u64,
+    pss: u64,
+    private: u64,
+}
+
+impl Memory {
+    fn of(pid: u32) -> Memory {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+        let field = |name: &str| -> u64 {
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        Memory { rss: field("Rss:"), pss: field("Pss:"), private: field("Private_Clean:") + field("Private_Dirty:") }
+    }
+
+    fn add(&mut self, other: Memory) {
+        self.rss += other.rss;
+        self.pss += other.pss;
+        self.private += other.private;
+    }
+
+    fn mb(self) -> Value {
+        let mb = |kb: u64| (kb as f64 / 1024.0 * 10.0).round() / 10.0;
+        json!({ "rss_mb": mb(self.rss), "pss_mb": mb(self.pss), "private_mb": mb(self.private) })
+    }
+}
+
+/// Memory of the app's own process and of its WebKit processes (its children), and how
+/// many processes there were.
+fn memory_of_app(app: &str) -> (Memory, Memory, usize) {
     let mut parent: HashMap<u32, u32> = HashMap::new();
-    let mut rss: HashMap<u32, u64> = HashMap::new();
     let mut exe: HashMap<u32, String> = HashMap::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
         let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { continue };
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        };
-        parent.insert(pid, field("PPid:").unwrap_or(0) as u32);
-        rss.insert(pid, field("VmRSS:").unwrap_or(0));
+        let ppid = status
+            .lines()
+            .find(|l| l.starts_with("PPid:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        parent.insert(pid, ppid);
         exe.insert(
             pid,
             std::fs::read_link(format!("/proc/{pid}/exe")).map(|p| p.display().to_string()).unwrap_or_default(),
         );
     }
     let apps: Vec<u32> = exe.iter().filter(|(_, e)| e.as_str() == app).map(|(p, _)| *p).collect();
-    let mut app_rss = 0;
-    let mut webkit_rss = 0;
-    let mut count = 0;
-    for (&pid, &kb) in &rss {
+    let (mut own, mut webkit, mut count) = (Memory::default(), Memory::default(), 0);
+    for &pid in parent.keys() {
         if apps.contains(&pid) {
-            app_rss += kb;
+            own.add(Memory::of(pid));
             count += 1;
-        } else {
-            // WebKit's web and network processes are children of the app.
-            let mut p = parent.get(&pid).copied().unwrap_or(0);
-            for _ in 0..4 {
-                if apps.contains(&p) {
-                    webkit_rss += kb;
-                    count += 1;
-                    break;
-                }
-                p = parent.get(&p).copied().unwrap_or(0);
+            continue;
+        }
+        // WebKit's web and network processes are children of the app.
+        let mut p = parent.get(&pid).copied().unwrap_or(0);
+        for _ in 0..4 {
+            if apps.contains(&p) {
+                webkit.add(Memory::of(pid));
+                count += 1;
+                break;
             }
+            p = parent.get(&p).copied().unwrap_or(0);
         }
     }
-    (app_rss, webkit_rss, count)
+    (own, webkit, count)
 }
 
 fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
@@ -125,7 +160,12 @@ async fn main() -> Result<()> {
 
     // The long run: every second all 10,000 sensors change; an anomaly now and then.
     let mut w = AppWindow::launch("bench-soak", dir.path(), &settings).await?;
-    w.wait_js("live", "document.getElementById('link-badge').dataset.state === 'live'", 60).await?;
+    if let Err(e) = w.wait_js("live", "document.getElementById('link-badge').dataset.state === 'live'", 180).await {
+        let badge =
+            w.js("const b = document.getElementById('link-badge'); return b.dataset.state + ': ' + b.title;").await;
+        w.screenshot("bench-not-live").await?;
+        return Err(e.context(format!("the link badge says {badge:?}")));
+    }
     let notifies: Arc<Mutex<Vec<i64>>> = Arc::new(Mutex::new(Vec::new()));
     let slot = plant.fixture.clone();
     let log = notifies.clone();
@@ -154,12 +194,24 @@ async fn main() -> Result<()> {
     let total = Duration::from_secs_f64(args.minutes * 60.0);
     while started.elapsed() < total {
         tokio::time::sleep(Duration::from_secs(30)).await;
-        let (app_kb, webkit_kb, processes) = rss_of_app(&app_path);
+        let (own, webkit, processes) = memory_of_app(&app_path);
+        let mut total = own;
+        total.add(webkit);
         let minute = started.elapsed().as_secs_f64() / 60.0;
-        eprintln!("{minute:6.1} min: app {} MB, WebKit {} MB ({processes} processes)", app_kb / 1024, webkit_kb / 1024);
-        samples
-            .push(json!({ "minute": minute, "app_mb": app_kb as f64 / 1024.0, "webkit_mb": webkit_kb as f64 / 1024.0,
-            "total_mb": (app_kb + webkit_kb) as f64 / 1024.0, "processes": processes }));
+        eprintln!(
+            "{minute:6.1} min: PSS app {} MB + WebKit {} MB = {} MB (RSS summed {} MB, {processes} processes)",
+            own.pss / 1024,
+            webkit.pss / 1024,
+            total.pss / 1024,
+            total.rss / 1024
+        );
+        samples.push(json!({
+            "minute": minute,
+            "app": own.mb(),
+            "webkit": webkit.mb(),
+            "total": total.mb(),
+            "processes": processes,
+        }));
     }
     ticker.abort();
     let perf = w.js("return window.__fwPerf;").await?;
@@ -178,10 +230,18 @@ async fn main() -> Result<()> {
         .filter(|d| *d < 5000.0)
         .collect();
     let rows: Vec<f64> = floor.iter().filter_map(|p| p["rows"].as_f64()).collect();
-    let total_mb: Vec<f64> = samples.iter().filter_map(|s| s["total_mb"].as_f64()).collect();
-    let first_half = &total_mb[..total_mb.len() / 2];
-    let second_half = &total_mb[total_mb.len() / 2..];
+    let series = |key: &str| -> Vec<f64> { samples.iter().filter_map(|s| s["total"][key].as_f64()).collect() };
     let mean = |v: &[f64]| if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
+    // Growth: the mean of the last quarter of the run against the mean of its second quarter
+    // (the first quarter is left out: caches fill while the app warms up).
+    let summary = |v: Vec<f64>| {
+        let q = v.len() / 4;
+        json!({
+            "max_mb": v.iter().cloned().fold(f64::NAN, f64::max),
+            "mean_second_quarter_mb": mean(&v[q..(2 * q).min(v.len())]),
+            "mean_last_quarter_mb": mean(&v[v.len() - q.min(v.len())..]),
+        })
+    };
     let out: Value = json!({
         "build": if app_path.contains("/release/") { "release" } else { "debug" },
         "plant": { "sensors": 10000, "machines": 670, "update_hz": 1 },
@@ -200,12 +260,12 @@ async fn main() -> Result<()> {
             "notify_to_paint_ms_p95": percentile(from_notify, 0.95),
             "updates_seen": perf["updates"],
         },
-        "rss": {
+        "memory": {
             "minutes": args.minutes,
+            "pss": summary(series("pss_mb")),
+            "rss_summed": summary(series("rss_mb")),
+            "private": summary(series("private_mb")),
             "samples": samples,
-            "max_total_mb": total_mb.iter().cloned().fold(f64::NAN, f64::max),
-            "mean_first_half_mb": mean(first_half),
-            "mean_second_half_mb": mean(second_half),
         },
     });
     if let Some(parent) = args.json.parent() {
