@@ -149,6 +149,17 @@ fn shorter(short: &'static str, short_value: f32, long: &'static str, long_value
 const MAX_HALF_LIFE: f32 = 3.2e7;
 
 impl Config {
+    /// The settings for raw readings when a machine model judges the same sensors: a
+    /// reading alone is judged only for being stuck or missing; its level, noise and
+    /// spikes are judged against the rest of its machine, since a change of load moves
+    /// every sensor at once.
+    pub fn beside_machine_model() -> Self {
+        Config {
+            enabled: Enabled { spike: false, level_shift: false, drift: false, variance: false, ..Enabled::default() },
+            ..Config::default()
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         at_least("warmup_readings", self.warmup_readings as f32, 10.0, 1.0e7)?;
         at_least("fast_half_life_readings", self.fast_half_life_readings, 1.0, MAX_HALF_LIFE)?;

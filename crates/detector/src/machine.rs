@@ -382,6 +382,18 @@ impl MachineModel {
         Ok(())
     }
 
+    /// A score of sensor `i`'s residual, back in the sensor's units: observed is the
+    /// reading, expected what the sensor's own history (and the rest of the machine) say
+    /// it should read.
+    fn in_sensor_units(&self, i: usize, mut score: Score) -> Residual {
+        let shift = self.row[i] - score.value;
+        score.value = self.row[i];
+        score.expected += shift;
+        score.lower += shift;
+        score.upper += shift;
+        Residual { sensor: self.ids[i], score }
+    }
+
     /// Before the direction is known: scores each sensor's own deviation and reports a
     /// spike when it is the machine's only sensor judged abnormal and the others are quiet
     /// at this instant (a change of load moves, and sets off, several at once). Slower
@@ -412,16 +424,11 @@ impl MachineModel {
         let abnormal = |s: &Option<Score>| s.is_some_and(|s| s.score >= cfg.residual.learn_gate_score);
         let abnormal_count = scores.iter().filter(|s| abnormal(s)).count();
         for i in 0..n {
-            let Some(mut score) = scores[i] else { continue };
+            let Some(score) = scores[i] else { continue };
             let others = if present > 1 { (energy - fast[i] * fast[i]) / (present - 1) as f64 } else { 0.0 };
             let alone = abnormal_count <= usize::from(abnormal(&scores[i]));
             if score.test == Test::Spike && alone && others <= 1.0 + EXCITATION_MARGIN {
-                let shift = self.row[i] - score.value;
-                score.value = self.row[i];
-                score.expected += shift;
-                score.lower += shift;
-                score.upper += shift;
-                out.push(Residual { sensor: self.ids[i], score });
+                out.push(self.in_sensor_units(i, score));
             }
         }
         Ok(())
@@ -500,20 +507,13 @@ impl MachineModel {
             let point = point_without(kept, i, weight[i]);
             let r = d[i] - v * point;
             let noise = self.noise(i);
-            let Ok(mut score) = detector.next(&mut self.states[i], self.row_ts, r * noise) else { continue };
+            let Ok(score) = detector.next(&mut self.states[i], self.row_ts, r * noise) else { continue };
             self.suspect[i] = score.score >= cfg.residual.learn_gate_score;
             if self.suspect[i] {
                 learn[i] = v * point;
             }
             if score.test != Test::None {
-                // Back to the sensor's units: observed is the reading, expected what the
-                // sensor's own history and the rest of the machine say it should read.
-                let shift = self.row[i] - score.value;
-                score.value = self.row[i];
-                score.expected += shift;
-                score.lower += shift;
-                score.upper += shift;
-                out.push(Residual { sensor: self.ids[i], score });
+                out.push(self.in_sensor_units(i, score));
             }
         }
         Ok(())

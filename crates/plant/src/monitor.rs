@@ -42,19 +42,8 @@ impl MonitorConfig {
     pub fn new(plant_number: u16) -> Self {
         MonitorConfig {
             plant_number,
-            // A reading alone is judged only for being stuck or missing: its level, noise
-            // and spikes are judged against the rest of its machine by the episode
-            // tracker's machine model, since a change of load moves every sensor at once.
-            detector: detector::Config {
-                enabled: detector::Enabled {
-                    spike: false,
-                    level_shift: false,
-                    drift: false,
-                    variance: false,
-                    ..detector::Enabled::default()
-                },
-                ..detector::Config::default()
-            },
+            // The episode tracker's machine model judges level, noise and spikes.
+            detector: detector::Config::beside_machine_model(),
             episodes: EpisodeConfig::default(),
             snapshot_every_ms: 60_000,
             sweep_every_ms: 1_000,
