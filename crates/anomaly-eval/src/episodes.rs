@@ -86,7 +86,7 @@ pub fn parse_event(
     }))
 }
 
-/// When a sensor first crossed the threshold within an episode, and by which test.
+/// When a sensor first crossed the threshold within an episode by a test.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Joined {
     pub sensor: u32,
@@ -125,7 +125,9 @@ pub fn fold(events: impl IntoIterator<Item = AnomalyEvent>) -> Result<Vec<Episod
     let join = |ep: &mut Episode, sensors: &[Alarmed], at_ms: i64| {
         for s in sensors {
             ep.peak_score = ep.peak_score.max(s.score);
-            if !ep.sensors.iter().any(|j| j.sensor == s.sensor) {
+            // A sensor named again with another test is a new finding on it (the monitor
+            // renews a sensor's evidence when it crosses again with another test).
+            if !ep.sensors.iter().any(|j| j.sensor == s.sensor && j.test == s.test) {
                 ep.sensors.push(Joined { sensor: s.sensor, joined_ms: at_ms, test: s.test.clone() });
             }
         }
@@ -165,4 +167,42 @@ pub fn fold(events: impl IntoIterator<Item = AnomalyEvent>) -> Result<Vec<Episod
         }
     }
     Ok(episodes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alarmed(sensor: u32, test: &str) -> Alarmed {
+        Alarmed { sensor, test: test.to_owned(), score: 0.9 }
+    }
+
+    #[test]
+    fn a_sensor_named_again_by_another_test_joins_again_and_the_same_test_does_not() {
+        let id = "P1-L01-M001-0".to_owned();
+        let events = vec![
+            AnomalyEvent::Detected {
+                id: id.clone(),
+                machine: "P1-L01-M001".to_owned(),
+                started_ms: 0,
+                at_ms: 0,
+                sensors: vec![alarmed(7, "spike")],
+            },
+            AnomalyEvent::Updated {
+                id: id.clone(),
+                at_ms: 60_000,
+                sensors: vec![alarmed(7, "spike"), alarmed(8, "drift")],
+            },
+            AnomalyEvent::Updated {
+                id: id.clone(),
+                at_ms: 900_000,
+                sensors: vec![alarmed(7, "stuck"), alarmed(8, "drift")],
+            },
+            AnomalyEvent::Resolved { id, at_ms: 1_000_000 },
+        ];
+        let episodes = fold(events).expect("folds");
+        let joined: Vec<(u32, i64, &str)> =
+            episodes[0].sensors.iter().map(|j| (j.sensor, j.joined_ms, j.test.as_str())).collect();
+        assert_eq!(joined, vec![(7, 0, "spike"), (8, 60_000, "drift"), (7, 900_000, "stuck")]);
+    }
 }

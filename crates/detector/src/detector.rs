@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::config::{Config, ConfigError, Params, SURPRISE_SCALE, TAIL_LEVELS, TAIL_RATES};
-use crate::stats::surprise_two_sided;
+use crate::stats::{cbrt_nonneg, surprise_two_sided};
 
 /// Number of bins of the learned 24-hour profile.
 pub const SEASON_BINS: usize = 24;
@@ -446,7 +446,7 @@ impl Detector {
         let zd = (value - state.last) / sigma;
         let zz = (0.5 * zd * zd).min(16.0) as f32;
         let var_ewma = state.var_ewma + rate(p.a_var) * (zz - state.var_ewma);
-        let lv = var_ewma.max(0.0).cbrt();
+        let lv = cbrt_nonneg(var_ewma);
         let var_sd = state.var_var.sqrt().max(0.01);
         let z_var_raw = f64::from((lv - state.var_mean) / var_sd);
         let z_var = z_var_raw / t[2] * f64::from((n / p.variance_maturity).min(1.0));

@@ -11,6 +11,11 @@
 //!
 //! It resolves when no reading has scored at least `threshold` for `quiet_ms`.
 //!
+//! A sensor already in the open episode that crosses again with another test, after
+//! having been quiet for `quiet_ms`, is a new finding (it spiked with the rest of the
+//! machine an hour ago, now it is stuck): its evidence is replaced and the episode is
+//! updated, so a fault that begins while an episode is open still reaches the supervisor.
+//!
 //! Besides the scores it is given, the tracker scores the machine's sensors against one
 //! another (see [`crate::machine`]): a change of load moves all of a machine's sensors and
 //! is not an anomaly, while one sensor leaving the others is. Those residual scores open
@@ -112,6 +117,9 @@ pub struct SensorEvidence {
     pub sensor: SensorId,
     /// When this sensor first crossed the threshold (or the related threshold).
     pub first_ms: i64,
+    /// When this sensor last crossed it.
+    #[serde(default)]
+    pub last_ms: i64,
     pub ts_ms: i64,
     pub observed: f64,
     pub expected: f64,
@@ -126,6 +134,7 @@ impl SensorEvidence {
         SensorEvidence {
             sensor,
             first_ms: s.ts_ms,
+            last_ms: s.ts_ms,
             ts_ms: s.ts_ms,
             observed: s.value,
             expected: s.expected,
@@ -137,11 +146,17 @@ impl SensorEvidence {
     }
 
     fn absorb(&mut self, s: &Score) {
+        let (first, last) = (self.first_ms.min(s.ts_ms), self.last_ms.max(s.ts_ms));
         if s.score > self.score {
-            let first = self.first_ms;
             *self = SensorEvidence::from_score(self.sensor, s);
-            self.first_ms = first.min(s.ts_ms);
         }
+        (self.first_ms, self.last_ms) = (first, last);
+    }
+
+    /// Whether `s` is a new finding on this sensor rather than more of the same: another
+    /// test, after the sensor has been quiet as long as it takes an episode to resolve.
+    fn renewed_by(&self, s: &Score, quiet_ms: i64) -> bool {
+        s.test != self.test && s.ts_ms.saturating_sub(self.last_ms) >= quiet_ms
     }
 }
 
@@ -262,7 +277,12 @@ impl EpisodeTracker {
                 let before_sev = ep.severity;
                 let mut joined = false;
                 if let Some(e) = ep.sensors.iter_mut().find(|e| e.sensor == sensor) {
-                    e.absorb(s);
+                    if e.renewed_by(s, cfg.quiet_ms) {
+                        *e = SensorEvidence::from_score(sensor, s);
+                        joined = true;
+                    } else {
+                        e.absorb(s);
+                    }
                 } else {
                     let mut ev = SensorEvidence::from_score(sensor, s);
                     if let Some(pos) = ep.related.iter().position(|e| e.sensor == sensor) {
@@ -303,13 +323,11 @@ impl EpisodeTracker {
         let mut sensors: Vec<SensorEvidence> = Vec::new();
         for e in self.pending.drain(..) {
             if let Some(x) = sensors.iter_mut().find(|x| x.sensor == e.sensor) {
+                let (first, last) = (x.first_ms.min(e.first_ms), x.last_ms.max(e.last_ms));
                 if e.score > x.score {
-                    let first = x.first_ms.min(e.first_ms);
                     *x = e;
-                    x.first_ms = first;
-                } else {
-                    x.first_ms = x.first_ms.min(e.first_ms);
                 }
+                (x.first_ms, x.last_ms) = (first, last);
             } else {
                 sensors.push(e);
             }

@@ -118,6 +118,8 @@ pub fn benchmark(
     let mut models = vec![MachineModel::default(); machines];
     // Each sensor moves by 20 to 60 times its noise over the load's range.
     let gains: Vec<f64> = (0..machines * MACHINE_SENSORS).map(|_| rng.range(20.0, 60.0)).collect();
+    // Its noise is drawn beforehand too, cycling like the detector's values.
+    let noise: Vec<f64> = (0..machines * MACHINE_SENSORS * CYCLE).map(|_| rng.normal()).collect();
     let mut loads = vec![0.6f64; machines];
     let mut out = Vec::new();
     let mut instant = |t: usize, models: &mut [MachineModel], loads: &mut [f64], rng: &mut SplitMix| {
@@ -129,7 +131,7 @@ pub fn benchmark(
             }
             for k in 0..MACHINE_SENSORS {
                 let id = (m * MACHINE_SENSORS + k) as u32;
-                let v = 100.0 + gains[id as usize] * loads[m] + rng.normal();
+                let v = 100.0 + gains[id as usize] * loads[m] + noise[(t % CYCLE) * gains.len() + id as usize];
                 model.observe(id, ts, v, &mm_cfg, &mut out)?;
             }
             sum += out.drain(..).map(|r| f64::from(r.score.score)).sum::<f64>();

@@ -483,22 +483,36 @@ impl MachineModel {
             if q > 1e-6 { s / q } else { 0.0 }
         };
         let all = sums(&|_| 1.0);
-        off.clear();
-        off.extend((0..n).map(|i| {
-            if self.present[i] { (own[i] - f64::from(self.load[i]) * point_without(all, i, 1.0)).abs() } else { 0.0 }
-        }));
         weight.clear();
-        weight.extend((0..n).map(|i| if self.suspect[i] && off[i] > SUSPECT_OFF { 0.0 } else { 1.0 }));
-        let present = self.present.iter().filter(|p| **p).count();
-        let held_out = (0..n).filter(|i| self.present[*i] && weight[*i] == 0.0).count();
-        if held_out * 2 > present {
-            let worst = (0..n).filter(|i| self.present[*i]).max_by(|a, b| off[*a].total_cmp(&off[*b]));
-            weight.iter_mut().for_each(|w| *w = 1.0);
-            if let Some(w) = worst.filter(|w| off[*w] > OUTLIER) {
-                weight[w] = 0.0;
+        weight.resize(n, 1.0);
+        // Without a suspect (nearly always) every sensor counts and no distance is needed.
+        let kept = if (0..n).any(|i| self.present[i] && self.suspect[i]) {
+            off.clear();
+            off.extend((0..n).map(|i| {
+                if self.present[i] {
+                    (own[i] - f64::from(self.load[i]) * point_without(all, i, 1.0)).abs()
+                } else {
+                    0.0
+                }
+            }));
+            for i in 0..n {
+                if self.suspect[i] && off[i] > SUSPECT_OFF {
+                    weight[i] = 0.0;
+                }
             }
-        }
-        let kept = sums(&|j| weight[j]);
+            let present = self.present.iter().filter(|p| **p).count();
+            let held_out = (0..n).filter(|i| self.present[*i] && weight[*i] == 0.0).count();
+            if held_out * 2 > present {
+                let worst = (0..n).filter(|i| self.present[*i]).max_by(|a, b| off[*a].total_cmp(&off[*b]));
+                weight.iter_mut().for_each(|w| *w = 1.0);
+                if let Some(w) = worst.filter(|w| off[*w] > OUTLIER) {
+                    weight[w] = 0.0;
+                }
+            }
+            sums(&|j| weight[j])
+        } else {
+            all
+        };
         for i in 0..n {
             if !self.present[i] {
                 continue;

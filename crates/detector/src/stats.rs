@@ -34,6 +34,22 @@ pub fn z_for_surprise(surprise: f64) -> f64 {
     0.5 * (lo + hi)
 }
 
+/// Cube root of a non-negative `x` to a relative error below 1e-4 (the variance test's
+/// statistic needs no more), several times faster than the C library's `cbrtf`, in which
+/// the variance test would otherwise spend an eighth of its time. Negative and non-finite
+/// inputs give 0.
+pub fn cbrt_nonneg(x: f32) -> f32 {
+    if !(1e-30..=1e30).contains(&x) {
+        // The bit trick below needs a normal exponent, and its cube must not overflow.
+        return if x > 0.0 && x.is_finite() { x.cbrt() } else { 0.0 };
+    }
+    // Dividing the exponent by three gives the root to within a few percent; one Halley
+    // step (cubic convergence) takes that to a few parts in a hundred thousand.
+    let y = f32::from_bits(x.to_bits() / 3 + 709_921_077);
+    let y3 = y * y * y;
+    y * ((y3 + 2.0 * x) / (2.0 * y3 + x))
+}
+
 /// Per-reading multiplier of an exponentially weighted average with the given half-life
 /// (in readings): after `half_life` readings an old value keeps half its weight.
 pub fn alpha_for_half_life(half_life: f32) -> f32 {
@@ -100,6 +116,24 @@ impl SplitMix {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cube_root_matches_the_library_across_the_range() {
+        let mut x = 1e-38_f32;
+        while x < 1e30 {
+            for k in [1.0_f32, 1.37, 2.9, 7.77] {
+                let v = x * k;
+                let (got, want) = (cbrt_nonneg(v), v.cbrt());
+                assert!(((got - want) / want).abs() < 1e-4, "cbrt({v}) = {got}, library {want}");
+            }
+            x *= 10.0;
+        }
+        assert_eq!(cbrt_nonneg(0.0), 0.0);
+        assert_eq!(cbrt_nonneg(-8.0), 0.0);
+        assert_eq!(cbrt_nonneg(f32::NAN), 0.0);
+        assert_eq!(cbrt_nonneg(f32::INFINITY), 0.0);
+        assert!((cbrt_nonneg(27.0) - 3.0).abs() < 3e-4);
+    }
 
     #[test]
     fn surprise_matches_known_tail_probabilities() {

@@ -73,6 +73,33 @@ fn given_an_open_episode_when_another_sensor_joins_then_it_is_updated_and_lists_
 }
 
 #[test]
+fn given_an_open_episode_when_a_quiet_sensor_crosses_again_by_another_test_then_it_is_a_new_finding() {
+    let mut t = tracker();
+    t.observe(7, &score(T0, 91.3, 0.95, Test::Spike));
+    // Sensor 8 keeps the episode open.
+    let keep_open = |t: &mut EpisodeTracker, s: i64| t.observe(8, &score(T0 + s * 1000, 40.0, 0.7, Test::LevelShift));
+    assert!(matches!(keep_open(&mut t, 60).as_slice(), [EpisodeEvent::Updated(_)]));
+    // Another test soon after: more of the same incident, no event.
+    assert!(t.observe(7, &score(T0 + 100_000, 70.0, 0.8, Test::Stuck)).is_empty());
+    for s in [120, 180, 240, 300] {
+        assert!(keep_open(&mut t, s).is_empty());
+    }
+    // The same test after a quiet spell: the evidence keeps its strongest reading.
+    assert!(t.observe(7, &score(T0 + 230_000, 90.0, 0.9, Test::Spike)).is_empty());
+    let ep = t.open_episode().expect("open");
+    let e = ep.sensors.iter().find(|e| e.sensor == 7).expect("sensor 7");
+    assert_eq!((e.test, e.score, e.first_ms, e.last_ms), (Test::Spike, 0.95, T0, T0 + 230_000));
+    // Another test after the sensor has been quiet for the quiet period: a new finding.
+    let ev = t.observe(7, &score(T0 + 350_000, 70.0, 0.8, Test::Stuck));
+    let [EpisodeEvent::Updated(ep)] = ev.as_slice() else { panic!("expected an update, got {ev:?}") };
+    assert_eq!(ep.id, format!("P1-L03-M042-{T0}"));
+    let e = ep.sensors.iter().find(|e| e.sensor == 7).expect("sensor 7");
+    assert_eq!((e.test, e.score, e.first_ms, e.observed), (Test::Stuck, 0.8, T0 + 350_000, 70.0));
+    // ... announced once.
+    assert!(t.observe(7, &score(T0 + 351_000, 70.0, 0.85, Test::Stuck)).is_empty());
+}
+
+#[test]
 fn given_an_open_episode_when_the_machine_is_quiet_long_enough_then_it_resolves() {
     let mut t = tracker();
     t.observe(7, &score(T0, 91.3, 0.95, Test::Spike));
