@@ -51,7 +51,8 @@ function render() {
         },
         el("td", {}, el("a", { href: `#/machine/${encodeURIComponent(m.machine_id)}`, text: shortMachine(m.machine_id) }), el("div.muted", { text: m.machine_type })),
         el("td", { text: lineLabel(m.line_id) }),
-        el(`td.num${d < 7 ? ".due-soon" : ""}`, { text: Number.isFinite(d) ? `${days(d)} d` : "—" }),
+        // Due, as on the plant floor: the machine could plausibly fail within 7 days.
+        el(`td.num${p && Number.isFinite(p.lower_days) && p.lower_days <= 7 ? ".due-soon" : ""}`, { text: Number.isFinite(d) ? `${days(d)} d` : "—" }),
         el("td", {}, intervalBar(p)),
         el("td", {}, order, pending.map((c) => el(`div.${c.state === "failed" ? "tag-failed" : "tag-pending"}`, { text: `${c.label}: ${c.state === "failed" ? "refused" : "pending"}` }))),
         el("td.num", { text: p && p.last_performed_at_ms ? dateTime(p.last_performed_at_ms) : "—" }),

@@ -66,11 +66,31 @@ pub fn summary(evaluation: &crate::MaintenanceEvaluation) -> String {
         }
     }
     let share = |s: Option<f64>| s.map_or("n/a".to_string(), |s| format!("{:.1} %", 100.0 * s));
-    text.push_str(&format!(
-        "failures predicted ≥ {} days ahead: {} (alerts on the prediction); {} (alerts on the lower bound)\n",
-        evaluation.early_warning.lead,
-        share(evaluation.early_warning.share),
-        share(evaluation.lower_bound_warning.share)
-    ));
+    let rule = |w: &maintenance::EarlyWarning| match w.alert_on {
+        maintenance::AlertOn::Lower => "the interval's lower bound",
+        maintenance::AlertOn::Predicted => "the point prediction",
+    };
+    // Alerts as a share of predictions, so a rule that always alerts shows at a glance.
+    let of_predictions = |n: usize| {
+        if evaluation.predictions == 0 {
+            String::new()
+        } else {
+            format!(" ({:.1} % of predictions)", 100.0 * n as f64 / evaluation.predictions as f64)
+        }
+    };
+    for (label, w) in [("", &evaluation.early_warning), ("  compare: ", &evaluation.other_rule_warning)] {
+        text.push_str(&format!(
+            "{label}failures predicted ≥ {} days ahead: {} (alert when {} ≤ {} days); {} alerts{}, {} of them premature (> {} days before the failure), {} in runs without a failure\n",
+            w.lead,
+            share(w.share),
+            rule(w),
+            w.alert_horizon,
+            w.alerts,
+            of_predictions(w.alerts),
+            w.premature_alerts,
+            w.alert_horizon,
+            w.alerts_without_failure
+        ));
+    }
     text
 }

@@ -33,37 +33,40 @@ pub struct MaintenanceEvaluation {
     pub mae_days_at: BTreeMap<String, Option<f64>>,
     /// Failures that had a prediction at each lead.
     pub failures_at: BTreeMap<String, usize>,
-    /// Share of failures with an alert (a prediction of at most the alert horizon, by the
-    /// rule in `alert_on`) issued between the alert horizon and the warning lead before it.
+    /// Share of failures with an alert (a prediction whose value under `alert_on` — by
+    /// default the interval's lower bound — is at most the alert horizon) issued between
+    /// the alert horizon and the warning lead before it.
     pub predicted_3d_ahead_share: Option<f64>,
     pub alert_on: AlertOn,
+    /// The figures behind the share, with the alerts raised, the premature ones and those
+    /// in runs that ended without a failure (so "always alert" would show).
     pub early_warning: EarlyWarning,
-    /// The same with alerts raised on the interval's lower bound instead.
-    pub lower_bound_warning: EarlyWarning,
+    /// The same figures under the other rule, for comparison.
+    pub other_rule_warning: EarlyWarning,
 }
 
 impl MaintenanceEvaluation {
+    /// `chosen` is the report under the configured rule, `other` under the other one; the
+    /// errors at each lead do not depend on the rule.
     fn from_reports(
         model_version: Option<String>,
         machines: usize,
         predictions: usize,
-        point: LeadTimeReport,
-        lower: LeadTimeReport,
-        alert_on: AlertOn,
+        chosen: LeadTimeReport,
+        other: LeadTimeReport,
     ) -> Self {
         let key = |lead: f64| if lead.fract() == 0.0 { format!("{lead:.0}") } else { lead.to_string() };
-        let chosen = if alert_on == AlertOn::Lower { &lower } else { &point };
         MaintenanceEvaluation {
             model_version,
             machines,
             predictions,
-            failures: point.failures,
-            mae_days_at: point.mae_at.iter().map(|e| (key(e.lead), e.mae)).collect(),
-            failures_at: point.mae_at.iter().map(|e| (key(e.lead), e.failures)).collect(),
+            failures: chosen.failures,
+            mae_days_at: chosen.mae_at.iter().map(|e| (key(e.lead), e.mae)).collect(),
+            failures_at: chosen.mae_at.iter().map(|e| (key(e.lead), e.failures)).collect(),
             predicted_3d_ahead_share: chosen.early_warning.share,
-            alert_on,
-            early_warning: point.early_warning.clone(),
-            lower_bound_warning: lower.early_warning,
+            alert_on: chosen.early_warning.alert_on,
+            early_warning: chosen.early_warning,
+            other_rule_warning: other.early_warning,
         }
     }
 }
@@ -98,17 +101,13 @@ fn evaluate(
     outcomes: &[Outcome],
     lead: &LeadTimeOptions,
 ) -> Result<MaintenanceEvaluation, Error> {
-    let point = maintenance::lead_time_report(
+    let chosen = maintenance::lead_time_report(predictions, outcomes, lead)?;
+    let other = maintenance::lead_time_report(
         predictions,
         outcomes,
-        &LeadTimeOptions { alert_on: AlertOn::Predicted, ..lead.clone() },
+        &LeadTimeOptions { alert_on: lead.alert_on.other(), ..lead.clone() },
     )?;
-    let lower = maintenance::lead_time_report(
-        predictions,
-        outcomes,
-        &LeadTimeOptions { alert_on: AlertOn::Lower, ..lead.clone() },
-    )?;
-    Ok(MaintenanceEvaluation::from_reports(model_version, machines, predictions.len(), point, lower, lead.alert_on))
+    Ok(MaintenanceEvaluation::from_reports(model_version, machines, predictions.len(), chosen, other))
 }
 
 /// A prediction a plant issued (a `maintenance_predictions` row).

@@ -1,6 +1,6 @@
 //! Training a days-until-failure model on a recorded factory, validated on held-out machines.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use maintenance::{
@@ -73,7 +73,9 @@ impl FactoryTrainOptions {
         Ok(())
     }
 
-    fn train_options(&self, validation_units: Vec<String>) -> TrainOptions {
+    /// `machine_of_unit`: each run's machine, the calibration group (one machine's runs
+    /// are one draw, and the plant scores machines hour by hour).
+    fn train_options(&self, validation_units: Vec<String>, machine_of_unit: BTreeMap<String, String>) -> TrainOptions {
         TrainOptions {
             rul_cap: Some(self.rul_cap_days),
             seed: self.seed,
@@ -81,6 +83,7 @@ impl FactoryTrainOptions {
             validation_units: 0,
             validation_unit_ids: Some(validation_units),
             calibration_folds: self.calibration_folds,
+            calibration_groups: Some(machine_of_unit),
             interval_bins: 5,
             interval_min_bin_points: 200,
             truncations_per_unit: 10,
@@ -141,7 +144,9 @@ pub fn train_on_history(
         runs.iter().filter(|r| held_out.contains(&r.machine)).map(|r| r.unit.clone()).collect();
     let (table, ends) = history.table(&runs)?;
     let set = TrainingSet::new(table, &ends)?;
-    let (model, report) = maintenance::train(&set, &options.train_options(validation_units))?;
+    let machine_of_unit: BTreeMap<String, String> =
+        runs.iter().map(|r| (r.unit.clone(), history.machines[r.machine].id.clone())).collect();
+    let (model, report) = maintenance::train(&set, &options.train_options(validation_units, machine_of_unit))?;
     let held: Vec<usize> = held_out.iter().copied().collect();
     let evaluation = if held.is_empty() { None } else { Some(evaluate_model(&model, history, &held, &options.lead)?) };
     let count = |kind: RunEndKind| runs.iter().filter(|r: &&Run| r.end == kind).count();

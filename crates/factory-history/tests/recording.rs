@@ -10,7 +10,7 @@ use factory_history::{
     read_history, read_outcomes, train_factory,
 };
 use layout::{Layout, Scale};
-use maintenance::{BoosterParams, LeadTimeOptions, OutcomeKind, SensorHour};
+use maintenance::{AlertOn, BoosterParams, LeadTimeOptions, OutcomeKind, SensorHour};
 use simulator::{Factory, FaultConfig, SimConfig};
 
 /// 2026-01-01T00:00:00Z.
@@ -193,10 +193,14 @@ fn given_issued_predictions_when_evaluating_against_the_ground_truth_then_errors
         assert!((mae.unwrap() - 0.5).abs() < 1e-6, "{:?}", e.mae_days_at);
     }
     // The predictions say ≤ 1 day from half a day before the failure on: warned in time.
-    // Their lower bounds are the truth: an alert from a day before.
+    // Their lower bounds are the truth: an alert from a day before (the default rule).
+    assert_eq!(e.alert_on, AlertOn::Lower);
+    assert_eq!((e.early_warning.alert_on, e.other_rule_warning.alert_on), (AlertOn::Lower, AlertOn::Predicted));
     assert_eq!(e.early_warning.predicted, 1);
-    assert_eq!(e.lower_bound_warning.predicted, 1);
-    assert_eq!(e.early_warning.alerts, 12);
+    assert_eq!(e.other_rule_warning.predicted, 1);
+    assert_eq!(e.other_rule_warning.alerts, 12);
+    // On the lower bound every prediction of the day alerts; none is premature.
+    assert_eq!((e.early_warning.alerts, e.early_warning.premature_alerts), (24, 0));
     let json = serde_json::to_value(&e).unwrap();
     assert!(json["mae_days_at"]["0.5"].is_number() && json["predicted_3d_ahead_share"].is_number());
 }

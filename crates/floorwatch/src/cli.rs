@@ -264,7 +264,9 @@ pub enum EvalCommand {
     /// detection delay per fault kind, false episodes per plant-hour
     Anomalies(EvalAnomaliesArgs),
     /// Maintenance predictions against a recorded factory's failures: MAE in days at 1, 3,
-    /// 7 and 14 days before failure, share of failures predicted at least 3 days ahead
+    /// 7 and 14 days before failure, share of failures predicted at least 3 days ahead (an
+    /// alert when the interval's lower bound is at most 7 days, as the plant's "due"; the
+    /// point estimate's figures beside), premature alerts and alerts without a failure
     Maintenance(EvalMaintenanceArgs),
 }
 

@@ -9,13 +9,20 @@
 //!   over failures that have such a prediction is the MAE at `L`.
 //! * **Early warning**: a failure at `T` counts as *predicted at least `lead` ahead* when
 //!   some prediction of its run, issued at `t` with `T - alert_horizon ≤ t ≤ T - lead`,
-//!   raised an alert: its predicted remaining life (or its lower bound, if so configured)
-//!   was at most `alert_horizon`. The alert had to be issued while the failure was at most
-//!   `alert_horizon` away, so it was true when issued, and at least `lead` before the
-//!   failure, so there was time to act. Alerts issued more than `alert_horizon` before
-//!   their run's failure are counted as premature, and alerts in runs that end in
+//!   raised an alert: the lower bound of its interval (by default; or its point prediction,
+//!   [`AlertOn`]) was at most `alert_horizon`. The alert had to be issued while the failure
+//!   was at most `alert_horizon` away, so it was true when issued, and at least `lead`
+//!   before the failure, so there was time to act. Alerts issued more than `alert_horizon`
+//!   before their run's failure are counted as premature, and alerts in runs that end in
 //!   maintenance or are still open as without failure, so a model that always alerts
 //!   shows up as such.
+//!
+//! Why the lower bound by default: a planner wants to hear about a machine that *could*
+//! plausibly fail within the horizon, not only about one that most likely will — a missed
+//! failure costs an unplanned stop, an early alert costs a service a few days early. The
+//! point prediction is the middle of the interval, so alerting on it misses about half of
+//! the failures that come sooner than predicted. The plant's "due within 7 days" count
+//! (`readmodels`) uses the same rule.
 //!
 //! Times and lengths are in one unit (days for the factory).
 
@@ -46,10 +53,29 @@ pub struct Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertOn {
-    /// The point prediction.
+    /// The point prediction (later alerts: misses failures that come sooner than predicted).
     Predicted,
-    /// The lower bound of the interval (earlier, more cautious alerts).
+    /// The lower bound of the interval: the machine could plausibly fail within the horizon
+    /// (the default).
     Lower,
+}
+
+impl AlertOn {
+    /// The value of `p` this rule compares with the alert horizon.
+    pub fn value(self, p: &Prediction) -> f64 {
+        match self {
+            AlertOn::Predicted => p.predicted_rul,
+            AlertOn::Lower => p.lower,
+        }
+    }
+
+    /// The other rule.
+    pub fn other(self) -> AlertOn {
+        match self {
+            AlertOn::Predicted => AlertOn::Lower,
+            AlertOn::Lower => AlertOn::Predicted,
+        }
+    }
 }
 
 /// Parameters of the lead-time evaluation.
@@ -69,14 +95,14 @@ pub struct LeadTimeOptions {
 
 impl Default for LeadTimeOptions {
     /// Days: errors at 1, 3, 7 and 14 days, warnings at least 3 days ahead of failure from
-    /// predictions of at most 7 days, predictions at most 1 day stale.
+    /// predictions whose lower bound is at most 7 days, predictions at most 1 day stale.
     fn default() -> Self {
         LeadTimeOptions {
             leads: vec![1.0, 3.0, 7.0, 14.0],
             max_staleness: 1.0,
             warning_lead: 3.0,
             alert_horizon: 7.0,
-            alert_on: AlertOn::Predicted,
+            alert_on: AlertOn::Lower,
         }
     }
 }
@@ -96,6 +122,8 @@ pub struct LeadError {
 pub struct EarlyWarning {
     pub lead: f64,
     pub alert_horizon: f64,
+    /// Which value raised the alerts.
+    pub alert_on: AlertOn,
     /// Failures predicted at least `lead` ahead.
     pub predicted: usize,
     /// `predicted / failures`; `None` when there were no failures.
@@ -187,10 +215,7 @@ pub fn lead_time_report(
     let mut alerts = 0usize;
     let mut premature = 0usize;
     let mut without_failure = 0usize;
-    let alert_value = |p: &Prediction| match options.alert_on {
-        AlertOn::Predicted => p.predicted_rul,
-        AlertOn::Lower => p.lower,
-    };
+    let alert_value = |p: &Prediction| options.alert_on.value(p);
     // Units in a fixed order so float sums do not depend on hash order.
     let mut units: Vec<_> = by_unit.into_iter().collect();
     units.sort_by(|a, b| a.0.cmp(b.0));
@@ -252,6 +277,7 @@ pub fn lead_time_report(
         early_warning: EarlyWarning {
             lead: options.warning_lead,
             alert_horizon: options.alert_horizon,
+            alert_on: options.alert_on,
             predicted: warned,
             share: (failures > 0).then(|| warned as f64 / failures as f64),
             alerts,
@@ -288,10 +314,15 @@ mod tests {
         (0..=until as i64).map(|d| pred(unit, d as f64, (fail_at - d as f64 + bias).max(0.0))).collect()
     }
 
+    /// The default options, alerting on the point prediction.
+    fn on_point() -> LeadTimeOptions {
+        LeadTimeOptions { alert_on: AlertOn::Predicted, ..LeadTimeOptions::default() }
+    }
+
     #[test]
     fn given_predictions_off_by_two_days_when_scoring_then_mae_is_two_at_every_lead() {
         let predictions = daily("m1", 20.0, 19.0, 2.0);
-        let report = lead_time_report(&predictions, &[failure("m1", 20.0)], &LeadTimeOptions::default()).unwrap();
+        let report = lead_time_report(&predictions, &[failure("m1", 20.0)], &on_point()).unwrap();
         assert_eq!(report.failures, 1);
         for e in &report.mae_at {
             assert_eq!(e.failures, 1);
@@ -308,7 +339,7 @@ mod tests {
         // Says 30 days until day 18, then 1: alert only 2 days ahead.
         let mut predictions: Vec<Prediction> = (0..=17).map(|d| pred("m1", d as f64, 30.0)).collect();
         predictions.push(pred("m1", 18.0, 1.0));
-        let report = lead_time_report(&predictions, &[failure("m1", 20.0)], &LeadTimeOptions::default()).unwrap();
+        let report = lead_time_report(&predictions, &[failure("m1", 20.0)], &on_point()).unwrap();
         assert_eq!(report.early_warning.predicted, 0);
         assert_eq!(report.early_warning.share, Some(0.0));
         // At lead 1 the latest prediction is from day 18 (error |1 - 2|).
@@ -320,10 +351,12 @@ mod tests {
     #[test]
     fn given_an_always_alarming_model_when_scoring_then_premature_alerts_show_it() {
         let predictions: Vec<Prediction> = (0..=19).map(|d| pred("m1", d as f64, 0.0)).collect();
-        let report = lead_time_report(&predictions, &[failure("m1", 20.0)], &LeadTimeOptions::default()).unwrap();
-        assert_eq!(report.early_warning.predicted, 1);
-        assert_eq!(report.early_warning.alerts, 20);
-        assert_eq!(report.early_warning.premature_alerts, 13);
+        for options in [LeadTimeOptions::default(), on_point()] {
+            let report = lead_time_report(&predictions, &[failure("m1", 20.0)], &options).unwrap();
+            assert_eq!(report.early_warning.predicted, 1);
+            assert_eq!(report.early_warning.alerts, 20);
+            assert_eq!(report.early_warning.premature_alerts, 13);
+        }
     }
 
     #[test]
@@ -333,7 +366,7 @@ mod tests {
         let mut predictions = vec![pred("m1", 9.0, 1.0), pred("m1", 10.0, 0.5)];
         predictions.extend((25..=29).map(|d| pred("m1", d as f64, (30 - d) as f64)));
         let outcomes = [maintenance("m1", 10.0), failure("m1", 30.0), failure("m2", 5.0)];
-        let report = lead_time_report(&predictions, &outcomes, &LeadTimeOptions::default()).unwrap();
+        let report = lead_time_report(&predictions, &outcomes, &on_point()).unwrap();
         assert_eq!(report.failures, 2);
         assert_eq!(report.early_warning.alerts_without_failure, 2);
         assert_eq!(report.mae_at[3].failures, 0);
@@ -344,16 +377,17 @@ mod tests {
     }
 
     #[test]
-    fn given_the_lower_bound_rule_when_scoring_then_alerts_come_earlier() {
+    fn given_the_default_lower_bound_rule_when_scoring_then_alerts_come_earlier() {
         // Predicted 9 at day 14 (6 days ahead): no alert on the point, an alert on the lower
         // bound (7). Then nothing until day 18.
         let predictions = vec![pred("m1", 14.0, 9.0), pred("m1", 18.0, 2.0)];
-        let mut options = LeadTimeOptions::default();
-        let point = lead_time_report(&predictions, &[failure("m1", 20.0)], &options).unwrap();
+        let point = lead_time_report(&predictions, &[failure("m1", 20.0)], &on_point()).unwrap();
         assert_eq!(point.early_warning.predicted, 0);
-        options.alert_on = AlertOn::Lower;
-        let lower = lead_time_report(&predictions, &[failure("m1", 20.0)], &options).unwrap();
+        assert_eq!(point.early_warning.alert_on, AlertOn::Predicted);
+        let lower = lead_time_report(&predictions, &[failure("m1", 20.0)], &LeadTimeOptions::default()).unwrap();
+        assert_eq!(lower.early_warning.alert_on, AlertOn::Lower);
         assert_eq!(lower.early_warning.predicted, 1);
+        assert_eq!(lower.early_warning.alerts, 2);
     }
 
     #[test]

@@ -6,12 +6,14 @@
 //! 2. The rest are split by unit into `calibration_folds` folds. For each fold, trees are
 //!    fitted on the other folds and predict the fold's rows; these out-of-fold residuals
 //!    calibrate the interval (cross-conformal: every training unit serves as calibration
-//!    data without a unit ever predicting itself).
+//!    data without a unit ever predicting itself), counted by unit (`interval.rs` says why).
 //! 3. The final trees are fitted on all training units, and scored on the validation units
 //!    at every labelled row and on histories cut at random rows.
 //!
 //! Everything random (the split, row and column sampling, the cut points) comes from the
 //! seed, and the trees are grown single-threaded, so one seed gives one model.
+
+use std::collections::{BTreeMap, HashMap};
 
 use forust_ml::GradientBooster;
 use forust_ml::objective::ObjectiveType;
@@ -46,6 +48,10 @@ pub struct TrainOptions {
     pub validation_unit_ids: Option<Vec<String>>,
     /// Folds by unit for the out-of-fold calibration (at least 2).
     pub calibration_folds: usize,
+    /// Units that are one draw for the interval's calibration: unit id → group name (a
+    /// factory machine's successive runs are one machine). Units not named are their own
+    /// group. The rows of a group are correlated, so the interval counts groups, not rows.
+    pub calibration_groups: Option<BTreeMap<String, String>>,
     /// Interval bins by predicted value, and the fewest calibration points per bin.
     pub interval_bins: usize,
     pub interval_min_bin_points: usize,
@@ -74,6 +80,7 @@ impl Default for TrainOptions {
             validation_units: 20,
             validation_unit_ids: None,
             calibration_folds: 5,
+            calibration_groups: None,
             interval_bins: 5,
             interval_min_bin_points: 200,
             truncations_per_unit: 10,
@@ -227,9 +234,12 @@ pub fn train(set: &TrainingSet, options: &TrainOptions) -> Result<(Model, TrainR
     let scored_rows: Vec<usize> = (0..y.len()).filter(|&r| !oof[r].is_nan()).collect();
     let oof_pred: Vec<f64> = scored_rows.iter().map(|&r| oof[r]).collect();
     let oof_true: Vec<f64> = scored_rows.iter().map(|&r| y[r]).collect();
+    let group_of_unit = calibration_groups(&train_set, options.calibration_groups.as_ref());
+    let oof_group: Vec<usize> = scored_rows.iter().map(|&r| group_of_unit[unit_of_row[r]]).collect();
     let interval = IntervalCalibration::fit(
         &oof_pred,
         &oof_true,
+        &oof_group,
         options.interval_level,
         options.interval_bins,
         options.interval_min_bin_points,
@@ -282,6 +292,20 @@ pub fn train(set: &TrainingSet, options: &TrainOptions) -> Result<(Model, TrainR
         metrics,
     };
     Ok((model, report))
+}
+
+/// The calibration group of each unit of `set`, as an index.
+fn calibration_groups(set: &TrainingSet, groups: Option<&BTreeMap<String, String>>) -> Vec<usize> {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    set.table()
+        .units()
+        .iter()
+        .map(|unit| {
+            let name = groups.and_then(|g| g.get(unit.id())).map_or(unit.id(), String::as_str);
+            let next = index.len();
+            *index.entry(name).or_insert(next)
+        })
+        .collect()
 }
 
 /// Features and capped labels of every labelled row, with the training-unit index of each.

@@ -110,6 +110,22 @@ fn given_run_to_failure_units_when_training_then_the_model_learns_wear_and_recor
 }
 
 #[test]
+fn given_calibration_groups_when_training_then_the_interval_counts_groups_not_units() {
+    // Each unit its own draw: 25 training units, and a bin needs 19 at level 0.9.
+    let (model, _) = train_csv(training_csv(30).as_bytes(), &options(3)).unwrap();
+    let units: Vec<usize> = model.interval().bins.iter().map(|b| b.units).collect();
+    assert!(units.iter().all(|&u| (19..=25).contains(&u)), "{units:?}");
+    // All units one group (one machine's runs): a single draw, so the interval can only
+    // span every out-of-fold residual, and covers all of them.
+    let groups = (1..=30).map(|u| (u.to_string(), "machine".to_string())).collect();
+    let options = TrainOptions { calibration_groups: Some(groups), ..options(3) };
+    let (model, report) = train_csv(training_csv(30).as_bytes(), &options).unwrap();
+    let bins = &model.interval().bins;
+    assert_eq!((bins.len(), bins[0].units), (1, 1), "{bins:?}");
+    assert_eq!(report.out_of_fold.unwrap().coverage, 1.0);
+}
+
+#[test]
 fn given_one_seed_when_training_twice_then_the_model_files_are_identical() {
     let a = trained(11).to_json().unwrap();
     let b = trained(11).to_json().unwrap();

@@ -177,30 +177,33 @@ async fn predictions_and_work_orders_fill_maintenance() {
     readings(&db, &all_sensors_at(0)).await;
     let l = layout();
     let m = l.machines()[0].id.clone();
-    for (hours, days) in [(0, 12.0), (1, 6.5)] {
+    // Due means "could plausibly fail within 7 days": the interval's lower bound is what
+    // counts, not the point prediction. 12 days (10–15) is not due; 9.5 days (6.5–12.5) is.
+    let status = format!("SELECT status, due_in_days FROM readmodel.machine_status WHERE machine_id = '{m}'");
+    let due = "SELECT machines_due_7d FROM readmodel.plant_status";
+    for (hours, days, lower_days, upper_days, is_due) in [(0, 12.0, 10.0, 15.0, false), (1, 9.5, 6.5, 12.5, true)] {
         let p = MaintenancePredicted {
             machine_id: m.clone(),
             at: t0() + Duration::hours(hours),
             days,
-            lower_days: days - 2.0,
-            upper_days: days + 3.0,
+            lower_days,
+            upper_days,
             model_version: "v1".into(),
         };
         append_json(&db, &format!("prediction-{m}"), MAINTENANCE_PREDICTED, &p).await;
+        readmodels::catch_up(&db, config()).await.unwrap();
+        let row = one(&db, &status).await;
+        assert_eq!(row["due_in_days"], lower_days, "{row}");
+        assert_eq!(row["status"] == "service", is_due, "{row}");
+        assert_eq!(one(&db, due).await["machines_due_7d"], i32::from(is_due));
     }
-    readmodels::catch_up(&db, config()).await.unwrap();
     let row = one(
         &db,
         &format!("SELECT predicted_days, lower_days, upper_days FROM readmodel.maintenance WHERE machine_id = '{m}'"),
     )
     .await;
-    assert_eq!(row, json!({ "predicted_days": 6.5, "lower_days": 4.5, "upper_days": 9.5 }));
+    assert_eq!(row, json!({ "predicted_days": 9.5, "lower_days": 6.5, "upper_days": 12.5 }));
     assert_eq!(rows(&db, "SELECT * FROM readmodel.maintenance_predictions").await.len(), 2);
-    assert_eq!(
-        one(&db, &format!("SELECT status FROM readmodel.machine_status WHERE machine_id = '{m}'")).await["status"],
-        "service"
-    );
-    assert_eq!(one(&db, "SELECT machines_due_7d FROM readmodel.plant_status").await["machines_due_7d"], 1);
 
     // Scheduled and performed in one batch, then another order in two batches: same rows.
     let scheduled = |n: u32| MaintenanceScheduled {

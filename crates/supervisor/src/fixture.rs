@@ -290,9 +290,9 @@ impl PlantFixture {
              SELECT m.machine_id, m.line_id,
                     CASE WHEN coalesce(a.crit, 0) + coalesce(a.maj, 0) + coalesce(a.min, 0) > 0 THEN 'anomaly'
                          WHEN coalesce(s.warn, 0) > 0 THEN 'warning'
-                         WHEN mt.predicted_days < 7 THEN 'service' ELSE 'ok' END,
+                         WHEN mt.lower_days <= 7 THEN 'service' ELSE 'ok' END,
                     m.sensors, coalesce(s.n, 0), 0, coalesce(s.warn, 0), coalesce(s.anom, 0),
-                    coalesce(a.crit, 0), coalesce(a.maj, 0), coalesce(a.min, 0), mt.predicted_days, $1, $2
+                    coalesce(a.crit, 0), coalesce(a.maj, 0), coalesce(a.min, 0), mt.lower_days, $1, $2
              FROM readmodel.machines m
              LEFT JOIN (SELECT machine_id, count(*)::int n, (count(*) FILTER (WHERE status = 'warning'))::int warn,
                                (count(*) FILTER (WHERE status = 'anomalous'))::int anom
@@ -311,7 +311,7 @@ impl PlantFixture {
         .await?;
         let sums = "sum(sensors)::int, sum(reporting)::int, sum(stale)::int, sum(warning)::int, sum(anomalous)::int,
                     sum(open_critical)::int, sum(open_major)::int, sum(open_minor)::int,
-                    (count(*) FILTER (WHERE due_in_days < 7))::int, sum(reporting)::float8, max(newest_reading), $1::bigint";
+                    (count(*) FILTER (WHERE due_in_days <= 7))::int, sum(reporting)::float8, max(newest_reading), $1::bigint";
         let update = "sensors = excluded.sensors, reporting = excluded.reporting, warning = excluded.warning,
                       anomalous = excluded.anomalous, open_critical = excluded.open_critical,
                       open_major = excluded.open_major, open_minor = excluded.open_minor,

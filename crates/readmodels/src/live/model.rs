@@ -20,6 +20,11 @@ use serde_json::{Value, json};
 /// Seconds of readings the rate (`readings_per_s`) is averaged over.
 pub const RATE_WINDOW_S: i64 = 60;
 
+/// A machine is due for service when it could plausibly fail within this many days: the
+/// lower bound of its latest prediction's interval is at most this (the rule
+/// `maintenance::AlertOn::Lower` that `floorwatch eval maintenance` scores by default).
+pub const DUE_WITHIN_DAYS: f64 = 7.0;
+
 /// A sensor's status in `sensor_state`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SensorStatus {
@@ -108,7 +113,14 @@ impl Rollup {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MachineAgg {
     pub rollup: Rollup,
+    /// Days within which the machine could plausibly fail: the lower bound of its latest
+    /// prediction's interval, so "service in N days" is the latest safe time to service.
     pub due_in_days: Option<f64>,
+}
+
+/// Whether a machine with this `due_in_days` counts as due.
+fn is_due(due_in_days: Option<f64>) -> bool {
+    due_in_days.is_some_and(|d| d <= DUE_WITHIN_DAYS)
 }
 
 impl MachineAgg {
@@ -119,7 +131,7 @@ impl MachineAgg {
             "anomaly"
         } else if r.sensors > 0 && r.stale() * 2 > r.sensors {
             "stale"
-        } else if self.due_in_days.is_some_and(|d| d <= 7.0) {
+        } else if is_due(self.due_in_days) {
             "service"
         } else if r.by_status[1] + r.by_status[2] > 0 {
             "warning"
@@ -475,8 +487,7 @@ impl LiveModel {
         for a in &anomalies {
             self.count_anomaly(a, 1, position);
         }
-        let due: Vec<(String, Option<f64>)> =
-            self.maintenance.iter().map(|(m, r)| (m.clone(), r.predicted_days)).collect();
+        let due: Vec<(String, Option<f64>)> = self.maintenance.iter().map(|(m, r)| (m.clone(), r.lower_days)).collect();
         for (machine, days) in due {
             self.set_due(&machine, days, position);
         }
@@ -748,15 +759,16 @@ impl LiveModel {
             model_version: p.model_version,
             position,
         });
-        self.set_due(&p.machine_id, Some(p.days), position);
+        self.set_due(&p.machine_id, Some(p.lower_days), position);
     }
 
+    /// Sets a machine's `due_in_days` (its latest lower bound) and the due counts.
     fn set_due(&mut self, machine_id: &str, days: Option<f64>, position: i64) {
         let Some(layout) = self.layout.as_ref() else { return };
         let Some(m) = layout.machine_ix(machine_id) else { return };
         let l = layout.line_of[m] as usize;
-        let was = self.machines[m].due_in_days.is_some_and(|d| d <= 7.0);
-        let is = days.is_some_and(|d| d <= 7.0);
+        let was = is_due(self.machines[m].due_in_days);
+        let is = is_due(days);
         self.machines[m].due_in_days = days;
         if was != is {
             let delta: i32 = if is { 1 } else { -1 };
@@ -933,8 +945,8 @@ impl LiveModel {
         if let Some(layout) = self.layout.as_ref()
             && let Some(m) = layout.machine_ix(&machine_id)
         {
-            self.machines[m].due_in_days = row.predicted_days;
-            if row.predicted_days.is_some_and(|d| d <= 7.0) {
+            self.machines[m].due_in_days = row.lower_days;
+            if is_due(row.lower_days) {
                 let l = layout.line_of[m] as usize;
                 self.lines[l].machines_due_7d += 1;
                 self.plant.machines_due_7d += 1;
