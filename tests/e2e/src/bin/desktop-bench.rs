@@ -6,8 +6,10 @@
 //!   being on screen, and inside the page from its navigation start;
 //! * the time for a plant-floor update of 10,000 sensors to render: from the fixture's
 //!   NOTIFY to the next painted frame, and from the app applying the catch-up to it;
-//! * memory of the app and its WebKit processes, sampled every 30 s over the run: PSS (each
-//!   shared page counted once), RSS summed per process, and private memory.
+//! * memory of the app and its WebKit processes, sampled every 30 s over the run: their
+//!   resident set as a group (every physical page any of them has resident, counted once),
+//!   PSS (shared pages split between the processes that map them), RSS summed per process
+//!   (a shared library's pages counted once per process) and private memory.
 //!
 //! Run under a display, sharing the app's target directory: `CARGO_TARGET_DIR=target/desktop
 //! xvfb-run -a cargo run --manifest-path tests/e2e/Cargo.toml --bin desktop-bench -- --minutes 60
@@ -42,6 +44,59 @@ fn args() -> Result<Args> {
         }
     }
     Ok(a)
+}
+
+/// The group's resident set in kB: every physical page that any of `pids` has resident,
+/// counted once (the union of their page frames, read from /proc/PID/pagemap). This is
+/// what the group occupies in RAM; summing the processes' RSS counts a page of a shared
+/// library once per process that maps it. `None` where page frames cannot be read
+/// (reading them needs CAP_SYS_ADMIN: the kernel reports 0 to others).
+fn group_resident_kb(pids: &[u32]) -> Option<u64> {
+    use std::os::unix::fs::FileExt;
+    const PRESENT: u64 = 1 << 63;
+    const FRAME: u64 = (1 << 55) - 1;
+    let page = 4096u64;
+    let mut frames: std::collections::HashSet<u64> = std::collections::HashSet::new();
+    let mut unreadable = false;
+    let mut buf = vec![0u8; 8 * 65_536];
+    for pid in pids {
+        let Ok(smaps) = std::fs::read_to_string(format!("/proc/{pid}/smaps")) else { continue };
+        let Ok(pagemap) = std::fs::File::open(format!("/proc/{pid}/pagemap")) else { continue };
+        // Only mappings with resident pages: WebKit reserves tens of GB it never touches.
+        let mut range: Option<(u64, u64)> = None;
+        for line in smaps.lines() {
+            if let Some((a, rest)) = line.split_once('-')
+                && let Some(b) = rest.split_whitespace().next()
+                && let (Ok(start), Ok(end)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16))
+            {
+                range = Some((start, end));
+                continue;
+            }
+            let resident = line.strip_prefix("Rss:").and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok());
+            let Some((start, end)) = range.filter(|_| resident.is_some_and(|kb| kb > 0)) else { continue };
+            let mut vpage = start / page;
+            while vpage < end / page {
+                let n = ((end / page - vpage) as usize).min(buf.len() / 8);
+                let Ok(read) = pagemap.read_at(&mut buf[..n * 8], vpage * 8) else { break };
+                for entry in buf[..read].chunks_exact(8) {
+                    let e = u64::from_le_bytes(entry.try_into().unwrap_or_default());
+                    if e & PRESENT != 0 {
+                        let frame = e & FRAME;
+                        if frame == 0 {
+                            unreadable = true;
+                        } else {
+                            frames.insert(frame);
+                        }
+                    }
+                }
+                if read < n * 8 {
+                    break;
+                }
+                vpage += n as u64;
+            }
+        }
+    }
+    (!unreadable && !frames.is_empty()).then(|| frames.len() as u64 * page / 1024)
 }
 
 /// Memory of a group of processes, in kB. `rss` sums each process's resident set, so pages
@@ -83,7 +138,7 @@ impl Memory {
 
 /// Memory of the app's own process and of its WebKit processes (its children), and how
 /// many processes there were.
-fn memory_of_app(app: &str) -> (Memory, Memory, usize) {
+fn memory_of_app(app: &str) -> (Memory, Memory, Vec<u32>) {
     let mut parent: HashMap<u32, u32> = HashMap::new();
     let mut exe: HashMap<u32, String> = HashMap::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
@@ -102,11 +157,11 @@ fn memory_of_app(app: &str) -> (Memory, Memory, usize) {
         );
     }
     let apps: Vec<u32> = exe.iter().filter(|(_, e)| e.as_str() == app).map(|(p, _)| *p).collect();
-    let (mut own, mut webkit, mut count) = (Memory::default(), Memory::default(), 0);
+    let (mut own, mut webkit, mut group) = (Memory::default(), Memory::default(), Vec::new());
     for &pid in parent.keys() {
         if apps.contains(&pid) {
             own.add(Memory::of(pid));
-            count += 1;
+            group.push(pid);
             continue;
         }
         // WebKit's web and network processes are children of the app.
@@ -114,13 +169,13 @@ fn memory_of_app(app: &str) -> (Memory, Memory, usize) {
         for _ in 0..4 {
             if apps.contains(&p) {
                 webkit.add(Memory::of(pid));
-                count += 1;
+                group.push(pid);
                 break;
             }
             p = parent.get(&p).copied().unwrap_or(0);
         }
     }
-    (own, webkit, count)
+    (own, webkit, group)
 }
 
 fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
@@ -164,7 +219,10 @@ async fn main() -> Result<()> {
         let badge =
             w.js("const b = document.getElementById('link-badge'); return b.dataset.state + ': ' + b.title;").await;
         w.screenshot("bench-not-live").await?;
-        return Err(e.context(format!("the link badge says {badge:?}")));
+        // The app's own log says what its connection was doing.
+        let log = floorwatch_e2e::screenshots_dir().join("bench-not-live.log");
+        let _ = std::fs::copy(dir.path().join("tauri-driver.log"), &log);
+        return Err(e.context(format!("the link badge says {badge:?}; the app's log is in {}", log.display())));
     }
     let notifies: Arc<Mutex<Vec<i64>>> = Arc::new(Mutex::new(Vec::new()));
     let slot = plant.fixture.clone();
@@ -194,23 +252,28 @@ async fn main() -> Result<()> {
     let total = Duration::from_secs_f64(args.minutes * 60.0);
     while started.elapsed() < total {
         tokio::time::sleep(Duration::from_secs(30)).await;
-        let (own, webkit, processes) = memory_of_app(&app_path);
+        let (own, webkit, group) = memory_of_app(&app_path);
         let mut total = own;
         total.add(webkit);
+        let resident = group_resident_kb(&group);
         let minute = started.elapsed().as_secs_f64() / 60.0;
         eprintln!(
-            "{minute:6.1} min: PSS app {} MB + WebKit {} MB = {} MB (RSS summed {} MB, {processes} processes)",
+            "{minute:6.1} min: resident {} MB; PSS app {} MB + WebKit {} MB = {} MB (RSS summed {} MB, {} processes)",
+            resident.map_or_else(|| "?".to_owned(), |kb| (kb / 1024).to_string()),
             own.pss / 1024,
             webkit.pss / 1024,
             total.pss / 1024,
-            total.rss / 1024
+            total.rss / 1024,
+            group.len(),
         );
+        let mut total_mb = total.mb();
+        total_mb["resident_mb"] = json!(resident.map(|kb| (kb as f64 / 1024.0 * 10.0).round() / 10.0));
         samples.push(json!({
             "minute": minute,
             "app": own.mb(),
             "webkit": webkit.mb(),
-            "total": total.mb(),
-            "processes": processes,
+            "total": total_mb,
+            "processes": group.len(),
         }));
     }
     ticker.abort();
@@ -262,6 +325,7 @@ async fn main() -> Result<()> {
         },
         "memory": {
             "minutes": args.minutes,
+            "resident": summary(series("resident_mb")),
             "pss": summary(series("pss_mb")),
             "rss_summed": summary(series("rss_mb")),
             "private": summary(series("private_mb")),
