@@ -145,10 +145,12 @@ impl SensorEvidence {
         }
     }
 
-    fn absorb(&mut self, s: &Score) {
-        let (first, last) = (self.first_ms.min(s.ts_ms), self.last_ms.max(s.ts_ms));
-        if s.score > self.score {
-            *self = SensorEvidence::from_score(self.sensor, s);
+    /// Folds in more evidence of the same sensor: the earliest first crossing, the latest
+    /// crossing, and the strongest reading.
+    fn merge(&mut self, other: SensorEvidence) {
+        let (first, last) = (self.first_ms.min(other.first_ms), self.last_ms.max(other.last_ms));
+        if other.score > self.score {
+            *self = other;
         }
         (self.first_ms, self.last_ms) = (first, last);
     }
@@ -275,13 +277,14 @@ impl EpisodeTracker {
             if s.score >= cfg.threshold {
                 ep.last_alarm_ms = ep.last_alarm_ms.max(s.ts_ms);
                 let before_sev = ep.severity;
-                let mut joined = false;
+                // A sensor joining, or one renewed by a new finding, is announced.
+                let mut announce = false;
                 if let Some(e) = ep.sensors.iter_mut().find(|e| e.sensor == sensor) {
                     if e.renewed_by(s, cfg.quiet_ms) {
                         *e = SensorEvidence::from_score(sensor, s);
-                        joined = true;
+                        announce = true;
                     } else {
-                        e.absorb(s);
+                        e.merge(SensorEvidence::from_score(sensor, s));
                     }
                 } else {
                     let mut ev = SensorEvidence::from_score(sensor, s);
@@ -289,15 +292,15 @@ impl EpisodeTracker {
                         ev.first_ms = ep.related.remove(pos).first_ms;
                     }
                     ep.sensors.push(ev);
-                    joined = true;
+                    announce = true;
                 }
                 finish(ep, cfg.max_sensors);
-                if joined || ep.severity > before_sev {
+                if announce || ep.severity > before_sev {
                     return Some(EpisodeEvent::Updated(ep.clone()));
                 }
             } else if !ep.sensors.iter().any(|e| e.sensor == sensor) {
                 if let Some(e) = ep.related.iter_mut().find(|e| e.sensor == sensor) {
-                    e.absorb(s);
+                    e.merge(SensorEvidence::from_score(sensor, s));
                 } else if ep.related.len() < cfg.max_sensors {
                     ep.related.push(SensorEvidence::from_score(sensor, s));
                 }
@@ -323,11 +326,7 @@ impl EpisodeTracker {
         let mut sensors: Vec<SensorEvidence> = Vec::new();
         for e in self.pending.drain(..) {
             if let Some(x) = sensors.iter_mut().find(|x| x.sensor == e.sensor) {
-                let (first, last) = (x.first_ms.min(e.first_ms), x.last_ms.max(e.last_ms));
-                if e.score > x.score {
-                    *x = e;
-                }
-                (x.first_ms, x.last_ms) = (first, last);
+                x.merge(e);
             } else {
                 sensors.push(e);
             }
