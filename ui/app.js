@@ -299,8 +299,37 @@ export function go(path) {
 
 // ---- updates ----
 
+// Updates that arrive while the whole floor is being fetched. The floor may have been
+// read before or after any of them, so they are applied again, in order, once it has
+// loaded: a delta only sets rows to what they became, and the last link change wins.
+// Dropping them instead could leave the badge on an old state (a "live" that came
+// before the answer would be overwritten by the "connecting" inside it).
+let held = null;
+
+function receive(u) {
+  if (held) held.push(u);
+  else onUpdate(u);
+}
+
+/** Fetches the whole floor and loads it, then the updates that came meanwhile. */
+async function fetchFloor() {
+  held = [];
+  try {
+    for (;;) {
+      loadFloor(await call("floor"));
+      // Another plant replaced the picture while this one was read: read it again.
+      if (!held.some((u) => u.type === "reset")) break;
+      held = [];
+    }
+  } finally {
+    const replay = held;
+    held = null;
+    for (const u of replay) onUpdate(u);
+  }
+}
+
 async function reloadFloor() {
-  loadFloor(await call("floor"));
+  await fetchFloor();
   renderAll();
   route();
 }
@@ -395,10 +424,9 @@ async function start() {
   window.addEventListener("hashchange", route);
   tickClock();
   setInterval(tickClock, 1000);
-  await listen("update", onUpdate);
-  const [floor, settings] = await Promise.all([call("floor"), call("settings")]);
+  await listen("update", receive);
+  const [, settings] = await Promise.all([fetchFloor(), call("settings")]);
   applyTheme(settings.settings.theme);
-  loadFloor(floor);
   renderAll();
   if (!store.configured && !location.hash) location.hash = "#/floor";
   route();

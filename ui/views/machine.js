@@ -17,6 +17,8 @@ let spanMs = 3600e3;
 let root = null;
 let machineId = null;
 let page = null;
+// A change to this machine arrived while its page was being read.
+let missed = false;
 let charts = new Map(); // sensor id → { card, body, value, foot, view }
 let timer = null;
 let loading = false;
@@ -319,6 +321,7 @@ function recordService() {
 }
 
 async function load() {
+  missed = false;
   try {
     page = await call("machine", { machineId });
   } catch (e) {
@@ -346,6 +349,7 @@ async function load() {
   buildCharts(chartGrid);
   await loadCharts();
   schedule();
+  if (missed && root) load();
 }
 
 export function mount(node, id) {
@@ -365,7 +369,11 @@ export function unmount() {
 }
 
 export function onDelta(changes) {
-  if (!page) return;
+  if (!page) {
+    // The page is being read: it may have been read before this change.
+    if (root && touchesMachine(changes)) missed = true;
+    return;
+  }
   let changed = false;
   for (const st of changes.sensor_state) {
     if (st.machine_id !== machineId) continue;
@@ -375,12 +383,17 @@ export function onDelta(changes) {
     changed = true;
   }
   if (changed) renderValues();
-  const relevant =
+  if (touchesMachine(changes)) load();
+}
+
+/** Whether a change concerns this machine beyond its sensors' values. */
+function touchesMachine(changes) {
+  return (
     changes.anomalies.some((a) => a.machine_id === machineId) ||
     changes.maintenance.some((x) => x.machine_id === machineId) ||
     changes.audit.some((x) => x.machine_id === machineId) ||
-    changes.work_orders.some((x) => x.machine_id === machineId);
-  if (relevant) load();
+    changes.work_orders.some((x) => x.machine_id === machineId)
+  );
 }
 
 export function onKey(e) {
