@@ -79,7 +79,7 @@ function renderKpis() {
     ),
   );
   k.anomalies.card.classList.toggle("alert", p.open_critical > 0);
-  k.anomalies.sub.textContent = `${number(p.anomalous)} sensors anomalous · ${number(p.warning)} warning`;
+  k.anomalies.sub.textContent = `${number(p.anomalous)} ${p.anomalous === 1 ? "sensor" : "sensors"} anomalous · ${number(p.warning)} warning`;
   k.due.value.textContent = number(p.machines_due_7d);
   k.due.sub.textContent = `of ${number(store.machines.size)} machines`;
   k.rate.value.textContent = number(p.readings_per_s);
