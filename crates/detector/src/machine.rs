@@ -322,7 +322,7 @@ impl MachineModel {
         let a_fast = alpha_for_half_life(cfg.fast_mean_half_life_rows) as f64;
         let a_cov = alpha_for_half_life(cfg.covariance_half_life_rows);
         let mut scratch = std::mem::take(&mut self.scratch);
-        let Scratch { d, fast, learn, point, next } = &mut scratch;
+        let Scratch { d, fast, learn, point, next, alone } = &mut scratch;
         for v in [&mut *d, &mut *fast, &mut *learn] {
             v.clear();
             v.resize(n, 0.0);
@@ -363,7 +363,7 @@ impl MachineModel {
         if self.ready(cfg) {
             self.score_residuals(d, learn, point, cfg, out)?;
         } else {
-            self.score_alone(d, fast, cfg, out)?;
+            self.score_alone(d, fast, alone, cfg, out)?;
         }
         for i in 0..n {
             if self.present[i] && self.seen[i] > 1 {
@@ -404,6 +404,7 @@ impl MachineModel {
         &mut self,
         d: &[f64],
         fast: &[f64],
+        scores: &mut Vec<Option<Score>>,
         cfg: &MachineModelConfig,
         out: &mut Vec<Residual>,
     ) -> Result<(), ConfigError> {
@@ -411,7 +412,7 @@ impl MachineModel {
         let detector = self.detector.0.as_ref().ok_or(ConfigError::NoTests)?;
         let present = self.present.iter().filter(|p| **p).count();
         let energy: f64 = (0..n).filter(|i| self.present[*i]).map(|i| fast[i] * fast[i]).sum();
-        let mut scores: Vec<Option<Score>> = Vec::with_capacity(n);
+        scores.clear();
         for i in 0..n {
             let score = if self.present[i] && self.seen[i] >= WARMUP_ROWS {
                 let value = d[i] * self.noise(i);
@@ -606,6 +607,8 @@ struct Scratch {
     learn: Vec<f64>,
     point: PointScratch,
     next: Vec<f32>,
+    /// Each sensor's own score, before the direction is known.
+    alone: Vec<Option<Score>>,
 }
 
 /// Working memory for the operating point of one instant.
