@@ -18,14 +18,9 @@ pub(crate) fn display_available() -> bool {
 /// Builds `floorwatch-desktop` (release); returns its path.
 pub(crate) fn build() -> Result<PathBuf> {
     ensure(&[DESKTOP_LIBRARIES])?;
-    let root = workspace_root();
-    let target = root.join("target/desktop");
     eprintln!("xtask: building the desktop app (the first build takes several minutes)");
-    sh(cargo()
-        .args(["build", "--release", "--manifest-path"])
-        .arg(root.join("src-tauri/Cargo.toml"))
-        .env("CARGO_TARGET_DIR", &target))?;
-    Ok(target.join("release/floorwatch-desktop"))
+    sh(cargo().args(["build", "--release", "-p", crate::e2e::APP_CRATE]))?;
+    Ok(workspace_root().join("target/release/floorwatch-desktop"))
 }
 
 /// The data directory `floorwatch up` uses with these arguments (its own default rule).

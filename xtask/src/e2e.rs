@@ -1,8 +1,7 @@
 //! `cargo xtask e2e`: end-to-end tests of the desktop app's real window. Installs what
 //! they need (WebKitGTK and friends, Xvfb, WebKitWebDriver, tauri-driver), builds the
-//! app and the `floorwatch` binary, checks the desktop crates (they live outside the
-//! workspace: the Tauri build is long and has its own target directory), and runs the
-//! WebDriver tests under `xvfb-run`. Screenshots are left in `target/e2e-screenshots/`.
+//! app and the `floorwatch` binary, and runs the WebDriver tests under `xvfb-run`.
+//! Screenshots are left in `target/e2e-screenshots/`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,8 +10,10 @@ use anyhow::Result;
 
 use crate::{POSTGRES, Requirement, cargo, ensure, on_path, sh, workspace_root};
 
-/// The desktop crates, each built as its own workspace root.
-const CRATES: &[&str] = &["crates/supervisor", "src-tauri", "tests/e2e"];
+/// The package of the desktop app (the Tauri shell).
+pub(crate) const APP_CRATE: &str = "floorwatch-desktop";
+/// The package of the end-to-end tests; they need a display, so plain test runs skip it.
+pub(crate) const CRATE: &str = "floorwatch-e2e";
 
 fn pkg_config(modules: &[&str]) -> bool {
     Command::new("pkg-config").arg("--exists").args(modules).status().is_ok_and(|s| s.success())
@@ -66,35 +67,17 @@ fn tauri_driver(root: &Path) -> Result<PathBuf> {
     Ok(driver)
 }
 
-/// Formatting, clippy and the plain tests of the desktop crates.
-fn check_crates(root: &Path, target: &Path) -> Result<()> {
-    for krate in CRATES {
-        let manifest = root.join(krate).join("Cargo.toml");
-        let with = |args: &[&str]| {
-            let mut c = cargo();
-            c.args(args).arg("--manifest-path").arg(&manifest).env("CARGO_TARGET_DIR", target);
-            c
-        };
-        sh(&mut with(&["fmt", "--check"]))?;
-        sh(with(&["clippy", "--all-targets"]).args(["--", "-D", "warnings", "-W", "clippy::unwrap_used"]))?;
-        if *krate != "tests/e2e" {
-            sh(&mut with(&["test"]))?;
-        }
-    }
-    Ok(())
+/// Everything the desktop crates and their end-to-end tests need from the system.
+pub(crate) fn ensure_requirements() -> Result<()> {
+    ensure(&[POSTGRES, DESKTOP_LIBRARIES, DISPLAY, WEBDRIVER])
 }
 
 pub(crate) fn run() -> Result<()> {
-    ensure(&[POSTGRES, DESKTOP_LIBRARIES, DISPLAY, WEBDRIVER])?;
+    ensure_requirements()?;
     let root = workspace_root();
-    let target = root.join("target/desktop");
+    let target = root.join("target");
     let driver = tauri_driver(&root)?;
-    check_crates(&root, &target)?;
-    sh(cargo()
-        .args(["build", "--manifest-path"])
-        .arg(root.join("src-tauri/Cargo.toml"))
-        .env("CARGO_TARGET_DIR", &target))?;
-    sh(cargo().args(["build", "-p", "floorwatch"]))?;
+    sh(cargo().args(["build", "-p", APP_CRATE, "-p", "floorwatch"]))?;
 
     let shots = root.join("target/e2e-screenshots");
     if shots.is_dir() {
@@ -108,11 +91,8 @@ pub(crate) fn run() -> Result<()> {
     sh(Command::new("xvfb-run")
         .args(["-a", "-s", "-screen 0 1280x800x24"])
         .arg(cargo_program())
-        .args(["test", "--manifest-path"])
-        .arg(root.join("tests/e2e/Cargo.toml"))
-        .args(["--", "--test-threads=1"])
+        .args(["test", "-p", CRATE, "--", "--test-threads=1"])
         .current_dir(&root)
-        .env("CARGO_TARGET_DIR", &target)
         .env("FLOORWATCH_DESKTOP_APP", target.join("debug/floorwatch-desktop"))
         .env("TAURI_DRIVER", &driver)
         .env("FLOORWATCH_BIN", root.join("target/debug/floorwatch"))

@@ -20,7 +20,7 @@ fn env_path(name: &str) -> Option<PathBuf> {
 
 /// The built app: `FLOORWATCH_DESKTOP_APP`, else where `cargo xtask e2e` builds it.
 pub fn app_path() -> PathBuf {
-    env_path("FLOORWATCH_DESKTOP_APP").unwrap_or_else(|| repo_root().join("target/desktop/debug/floorwatch-desktop"))
+    env_path("FLOORWATCH_DESKTOP_APP").unwrap_or_else(|| repo_root().join("target/debug/floorwatch-desktop"))
 }
 
 /// tauri-driver: `TAURI_DRIVER`, else where `cargo xtask e2e` installs it, else PATH.

@@ -11,8 +11,8 @@
 //!   PSS (shared pages split between the processes that map them), RSS summed per process
 //!   (a shared library's pages counted once per process) and private memory.
 //!
-//! Run under a display, sharing the app's target directory: `CARGO_TARGET_DIR=target/desktop
-//! xvfb-run -a cargo run --manifest-path tests/e2e/Cargo.toml --bin desktop-bench -- --minutes 60
+//! Run under a display, after `cargo xtask e2e` has built the app:
+//! `xvfb-run -a cargo run -p floorwatch-e2e --bin desktop-bench -- --minutes 60
 //! --json target/bench/desktop.json` (`FLOORWATCH_DESKTOP_APP` picks another build of the app).
 
 use std::collections::HashMap;
