@@ -79,6 +79,41 @@ impl AnomalyState {
             AnomalyState::Resolved => "resolved",
         }
     }
+
+    /// The state an anomaly's record names (`new`, `acknowledged`, `shelved`, `resolved`).
+    pub fn parse(s: &str) -> Option<AnomalyState> {
+        Some(match s {
+            "new" => AnomalyState::New,
+            "acknowledged" => AnomalyState::Acknowledged,
+            "shelved" => AnomalyState::Shelved,
+            "resolved" => AnomalyState::Resolved,
+            _ => return None,
+        })
+    }
+
+    /// The lifecycle: the state after `event`. The monitor opens an episode (new) and
+    /// resolves it; a person acknowledges or shelves it; nothing reopens a resolved one
+    /// except a new detection, and updates and notes leave the state as it is.
+    pub fn after(self, event: &AnomalyEvent) -> AnomalyState {
+        match event {
+            AnomalyEvent::Detected(_) => AnomalyState::New,
+            AnomalyEvent::Updated(_) | AnomalyEvent::NoteAdded(_) => self,
+            AnomalyEvent::Resolved(_) => AnomalyState::Resolved,
+            AnomalyEvent::Acknowledged(_) if self != AnomalyState::Resolved => AnomalyState::Acknowledged,
+            AnomalyEvent::Shelved(_) if self != AnomalyState::Resolved => AnomalyState::Shelved,
+            AnomalyEvent::Acknowledged(_) | AnomalyEvent::Shelved(_) => self,
+        }
+    }
+
+    /// Counts among the plant's open anomalies (KPIs, a machine's colour): it still asks
+    /// for attention. A shelved anomaly is silenced, a resolved one is over.
+    pub fn is_open(self) -> bool {
+        matches!(self, AnomalyState::New | AnomalyState::Acknowledged)
+    }
+
+    pub fn is_resolved(self) -> bool {
+        self == AnomalyState::Resolved
+    }
 }
 
 /// The folded state of one anomaly, as the rules need it.
@@ -110,26 +145,54 @@ impl Default for ShelvePolicy {
     }
 }
 
+impl ShelvePolicy {
+    /// Checks the end of a shelve asked for at `now`: later than now, and no further
+    /// ahead than this plant allows.
+    pub fn check(&self, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Rejection> {
+        check_shelve_ends_later(until, now)?;
+        if until - now > self.max_shelve {
+            return Err(Rejection::Rule(format!(
+                "anomalies may be shelved for at most {} hours",
+                self.max_shelve.num_minutes() as f64 / 60.0
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A shelve must end later than `now`. (How far ahead is the plant's policy, see
+/// [`ShelvePolicy::check`].)
+pub fn check_shelve_ends_later(until: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Rejection> {
+    if until <= now {
+        return Err(Rejection::Rule(format!("shelve until {until} is not in the future")));
+    }
+    Ok(())
+}
+
+impl AnomalyCommand {
+    /// Checks the command's own form, whatever the anomaly's state: who acts, and the
+    /// note. Any client can check this before sending.
+    pub fn validate(&self) -> Result<(), Rejection> {
+        match self {
+            AnomalyCommand::Acknowledge { by, note } | AnomalyCommand::Shelve { by, note, .. } => {
+                check_actor(by)?;
+                check_text("the note", note, true)
+            }
+            AnomalyCommand::AddNote { by, text } => {
+                check_actor(by)?;
+                check_text("the note", text, false)
+            }
+        }
+    }
+}
+
 pub fn evolve(state: &mut Anomaly, event: &AnomalyEvent) {
+    state.state = state.state.after(event);
     match event {
-        AnomalyEvent::Detected(e) => {
-            state.state = AnomalyState::New;
-            state.machine_id = e.machine_id.clone();
-        }
-        AnomalyEvent::Updated(_) | AnomalyEvent::NoteAdded(_) => {}
-        AnomalyEvent::Resolved(_) => state.state = AnomalyState::Resolved,
-        AnomalyEvent::Acknowledged(e) => {
-            if state.state != AnomalyState::Resolved {
-                state.state = AnomalyState::Acknowledged;
-            }
-            state.acknowledged_by = Some(e.by.clone());
-        }
-        AnomalyEvent::Shelved(e) => {
-            if state.state != AnomalyState::Resolved {
-                state.state = AnomalyState::Shelved;
-            }
-            state.shelved_until = Some(e.until);
-        }
+        AnomalyEvent::Detected(e) => state.machine_id = e.machine_id.clone(),
+        AnomalyEvent::Acknowledged(e) => state.acknowledged_by = Some(e.by.clone()),
+        AnomalyEvent::Shelved(e) => state.shelved_until = Some(e.until),
+        AnomalyEvent::Updated(_) | AnomalyEvent::NoteAdded(_) | AnomalyEvent::Resolved(_) => {}
     }
 }
 
@@ -144,42 +207,29 @@ pub fn decide(
     if state.state == AnomalyState::Unknown {
         return Err(Rejection::NotFound(format!("no anomaly {id}")));
     }
+    command.validate()?;
     let anomaly_id = id.to_owned();
     match command {
-        AnomalyCommand::Acknowledge { by, note } => {
-            check_actor(by)?;
-            check_text("the note", note, true)?;
-            match state.state {
-                AnomalyState::Resolved => {
-                    Err(Rejection::Rule(format!("anomaly {id} is resolved; there is nothing to acknowledge")))
-                }
-                AnomalyState::Acknowledged => Err(Rejection::Rule(format!(
-                    "anomaly {id} is already acknowledged by {}",
-                    state.acknowledged_by.as_deref().unwrap_or("someone")
-                ))),
-                _ => Ok(vec![AnomalyEvent::Acknowledged(AnomalyAcknowledged {
-                    anomaly_id,
-                    by: by.trim().to_owned(),
-                    note: note.clone(),
-                    at: now,
-                })]),
+        AnomalyCommand::Acknowledge { by, note } => match state.state {
+            AnomalyState::Resolved => {
+                Err(Rejection::Rule(format!("anomaly {id} is resolved; there is nothing to acknowledge")))
             }
-        }
+            AnomalyState::Acknowledged => Err(Rejection::Rule(format!(
+                "anomaly {id} is already acknowledged by {}",
+                state.acknowledged_by.as_deref().unwrap_or("someone")
+            ))),
+            _ => Ok(vec![AnomalyEvent::Acknowledged(AnomalyAcknowledged {
+                anomaly_id,
+                by: by.trim().to_owned(),
+                note: note.clone(),
+                at: now,
+            })]),
+        },
         AnomalyCommand::Shelve { by, until, note } => {
-            check_actor(by)?;
-            check_text("the note", note, true)?;
             if state.state == AnomalyState::Resolved {
                 return Err(Rejection::Rule(format!("anomaly {id} is resolved; it cannot be shelved")));
             }
-            if *until <= now {
-                return Err(Rejection::Rule(format!("shelve until {until} is not in the future")));
-            }
-            if *until - now > policy.max_shelve {
-                return Err(Rejection::Rule(format!(
-                    "anomalies may be shelved for at most {} hours",
-                    policy.max_shelve.num_minutes() as f64 / 60.0
-                )));
-            }
+            policy.check(*until, now)?;
             Ok(vec![AnomalyEvent::Shelved(AnomalyShelved {
                 anomaly_id,
                 by: by.trim().to_owned(),
@@ -188,16 +238,12 @@ pub fn decide(
                 at: now,
             })])
         }
-        AnomalyCommand::AddNote { by, text } => {
-            check_actor(by)?;
-            check_text("the note", text, false)?;
-            Ok(vec![AnomalyEvent::NoteAdded(AnomalyNoteAdded {
-                anomaly_id,
-                by: by.trim().to_owned(),
-                text: text.clone(),
-                at: now,
-            })])
-        }
+        AnomalyCommand::AddNote { by, text } => Ok(vec![AnomalyEvent::NoteAdded(AnomalyNoteAdded {
+            anomaly_id,
+            by: by.trim().to_owned(),
+            text: text.clone(),
+            at: now,
+        })]),
     }
 }
 
@@ -290,6 +336,65 @@ mod tests {
         assert!(matches!(when(&[detected()], empty), Err(Rejection::Invalid(_))));
         let fine = AnomalyCommand::AddNote { by: "al".into(), text: "bearing replaced\nsee WO-7".into() };
         assert!(when(&[detected()], fine).is_ok());
+    }
+
+    #[test]
+    fn the_lifecycle_moves_only_where_it_may() {
+        use AnomalyState::*;
+        let resolved = AnomalyEvent::Resolved(AnomalyResolved { anomaly_id: "a1".into(), at: now() });
+        let ack = AnomalyEvent::Acknowledged(AnomalyAcknowledged {
+            anomaly_id: "a1".into(),
+            by: "al".into(),
+            note: String::new(),
+            at: now(),
+        });
+        let shelved = AnomalyEvent::Shelved(AnomalyShelved {
+            anomaly_id: "a1".into(),
+            by: "al".into(),
+            until: now(),
+            note: String::new(),
+            at: now(),
+        });
+        let note = AnomalyEvent::NoteAdded(AnomalyNoteAdded {
+            anomaly_id: "a1".into(),
+            by: "al".into(),
+            text: "x".into(),
+            at: now(),
+        });
+        let cases = [
+            (Unknown, detected(), New),
+            (Resolved, detected(), New),
+            (New, ack.clone(), Acknowledged),
+            (Shelved, ack.clone(), Acknowledged),
+            (Resolved, ack, Resolved),
+            (New, shelved.clone(), Shelved),
+            (Acknowledged, shelved.clone(), Shelved),
+            (Resolved, shelved, Resolved),
+            (Shelved, resolved.clone(), Resolved),
+            (Acknowledged, note.clone(), Acknowledged),
+            (Resolved, note, Resolved),
+        ];
+        for (from, event, to) in cases {
+            assert_eq!(from.after(&event), to, "{from:?} after {}", event.event_type());
+        }
+        assert_eq!(
+            [New, Acknowledged, Shelved, Resolved].map(AnomalyState::is_open),
+            [true, true, false, false],
+            "shelved anomalies are silenced"
+        );
+        for s in [New, Acknowledged, Shelved, Resolved] {
+            assert_eq!(AnomalyState::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(AnomalyState::parse("unknown"), None);
+    }
+
+    #[test]
+    fn notes_with_control_characters_are_invalid_before_any_state_is_known() {
+        for text in ["bell\u{7}", "nul\0", "escape\u{1b}[2J"] {
+            let command = AnomalyCommand::AddNote { by: "al".into(), text: text.into() };
+            assert!(matches!(command.validate(), Err(Rejection::Invalid(_))), "{text:?}");
+        }
+        assert!(AnomalyCommand::AddNote { by: "al".into(), text: "line\nand\ttab".into() }.validate().is_ok());
     }
 
     #[test]

@@ -45,12 +45,21 @@ pub enum Severity {
 }
 
 impl Severity {
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Severity::Minor => "minor",
             Severity::Major => "major",
             Severity::Critical => "critical",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        Some(match s {
+            "minor" => Severity::Minor,
+            "major" => Severity::Major,
+            "critical" => Severity::Critical,
+            _ => return None,
+        })
     }
 }
 

@@ -25,7 +25,7 @@ pub enum Rejection {
 }
 
 /// Checks a person's name as written in commands.
-pub(crate) fn check_actor(by: &str) -> Result<(), Rejection> {
+pub fn check_actor(by: &str) -> Result<(), Rejection> {
     let by = by.trim();
     if by.is_empty() || by.chars().count() > 100 || by.chars().any(char::is_control) {
         return Err(Rejection::Invalid("`by` must name who acts (1 to 100 characters, no control characters)".into()));

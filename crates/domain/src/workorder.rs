@@ -59,6 +59,36 @@ pub enum OrderCommand {
     Perform { order_id: Option<String>, performed_at: Option<DateTime<Utc>>, by: String, note: String },
 }
 
+impl OrderCommand {
+    /// Checks the command's own form, whatever the machine's orders: who acts, and the
+    /// note. Any client can check this before sending.
+    pub fn validate(&self) -> Result<(), Rejection> {
+        match self {
+            OrderCommand::Schedule { by, note, .. } | OrderCommand::Perform { by, note, .. } => {
+                check_actor(by)?;
+                check_text("the note", note, true)
+            }
+        }
+    }
+}
+
+/// Service is scheduled within a year of `now`, either way: past dates record work
+/// already planned (or done) elsewhere.
+pub fn check_scheduled_for(scheduled_for: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Rejection> {
+    if scheduled_for < now - Duration::days(366) || scheduled_for > now + Duration::days(366) {
+        return Err(Rejection::Invalid("scheduled_for must lie within a year of now".into()));
+    }
+    Ok(())
+}
+
+/// Service is recorded as done, so not later than `now` (five minutes of clock skew allowed).
+pub fn check_performed_at(performed_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Rejection> {
+    if performed_at > now + Duration::minutes(5) {
+        return Err(Rejection::Invalid("performed_at must not lie in the future".into()));
+    }
+    Ok(())
+}
+
 pub fn evolve(state: &mut MachineOrders, event: &OrderEvent) {
     match event {
         OrderEvent::Scheduled(e) => {
@@ -79,10 +109,9 @@ pub fn decide(
     command: &OrderCommand,
     now: DateTime<Utc>,
 ) -> Result<Vec<OrderEvent>, Rejection> {
+    command.validate()?;
     match command {
         OrderCommand::Schedule { kind, scheduled_for, by, note } => {
-            check_actor(by)?;
-            check_text("the note", note, true)?;
             if let Some(open) = &state.open {
                 return Err(Rejection::Rule(format!(
                     "machine {machine_id} already has an open {} order {}; record or finish it first",
@@ -90,10 +119,7 @@ pub fn decide(
                     open.order_id
                 )));
             }
-            // Past dates record work already planned (or done) elsewhere; at most a year either way.
-            if *scheduled_for < now - Duration::days(366) || *scheduled_for > now + Duration::days(366) {
-                return Err(Rejection::Invalid("scheduled_for must lie within a year of now".into()));
-            }
+            check_scheduled_for(*scheduled_for, now)?;
             Ok(vec![OrderEvent::Scheduled(MaintenanceScheduled {
                 order_id: format!("{machine_id}-WO{}", state.issued + 1),
                 machine_id: machine_id.to_owned(),
@@ -105,8 +131,6 @@ pub fn decide(
             })])
         }
         OrderCommand::Perform { order_id, performed_at, by, note } => {
-            check_actor(by)?;
-            check_text("the note", note, true)?;
             let Some(open) = &state.open else {
                 return Err(Rejection::Rule(format!(
                     "machine {machine_id} has no open work order; schedule one (planned or emergency) first"
@@ -118,9 +142,7 @@ pub fn decide(
                 return Err(Rejection::Rule(format!("the open order of {machine_id} is {}, not {id}", open.order_id)));
             }
             let performed_at = performed_at.unwrap_or(now);
-            if performed_at > now + Duration::minutes(5) {
-                return Err(Rejection::Invalid("performed_at must not lie in the future".into()));
-            }
+            check_performed_at(performed_at, now)?;
             Ok(vec![OrderEvent::Performed(MaintenancePerformed {
                 order_id: open.order_id.clone(),
                 machine_id: machine_id.to_owned(),
