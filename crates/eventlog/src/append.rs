@@ -76,97 +76,176 @@ pub async fn append(tx: &Transaction<'_>, appends: &[Append]) -> Result<Vec<Appe
         a.validate()?;
     }
     let head: i64 = tx.query_one(&tx.prepare_cached(include_str!("../sql/lock_head.sql")).await?, &[]).await?.get(0);
+    let known = stored_keys(tx, appends).await?;
+    let versions = stream_versions(tx, appends).await?;
+    let plan = Plan::new(head, appends, known, versions)?;
+    if plan.position > head {
+        plan.write(tx).await?;
+    }
+    Ok(plan.results)
+}
 
+/// What earlier appends with the same idempotency keys stored, by key.
+async fn stored_keys(tx: &Transaction<'_>, appends: &[Append]) -> Result<HashMap<String, Appended>, AppendError> {
     let keys: Vec<&str> = appends.iter().filter_map(|a| a.idempotency_key.as_deref()).collect();
-    let mut known: HashMap<String, Appended> = HashMap::new();
-    if !keys.is_empty() {
-        let stmt = tx.prepare_cached(include_str!("../sql/find_idempotency_keys.sql")).await?;
-        for row in tx.query(&stmt, &[&keys]).await? {
-            let stream = StreamName::new(row.get::<_, String>(1))?;
-            known.insert(
-                row.get(0),
-                Appended {
-                    stream,
-                    first_position: row.get(2),
-                    last_position: row.get(3),
-                    first_version: row.get::<_, i64>(4) as u64,
-                    last_version: row.get::<_, i64>(5) as u64,
-                    duplicate: true,
-                },
-            );
-        }
+    let mut known = HashMap::new();
+    if keys.is_empty() {
+        return Ok(known);
     }
+    let stmt = tx.prepare_cached(include_str!("../sql/find_idempotency_keys.sql")).await?;
+    for row in tx.query(&stmt, &[&keys]).await? {
+        let stream = StreamName::new(row.get::<_, String>(1))?;
+        known.insert(
+            row.get(0),
+            Appended {
+                stream,
+                first_position: row.get(2),
+                last_position: row.get(3),
+                first_version: row.get::<_, i64>(4) as u64,
+                last_version: row.get::<_, i64>(5) as u64,
+                duplicate: true,
+            },
+        );
+    }
+    Ok(known)
+}
 
+/// The current version of every stream appended to (absent: no events yet).
+async fn stream_versions(tx: &Transaction<'_>, appends: &[Append]) -> Result<HashMap<String, u64>, AppendError> {
     let names: Vec<&str> = appends.iter().map(|a| a.stream.as_str()).collect();
-    let mut versions: HashMap<String, u64> = HashMap::new();
     let stmt = tx.prepare_cached(include_str!("../sql/stream_versions.sql")).await?;
-    for row in tx.query(&stmt, &[&names]).await? {
-        versions.insert(row.get(0), row.get::<_, i64>(1) as u64);
+    Ok(tx.query(&stmt, &[&names]).await?.iter().map(|row| (row.get(0), row.get::<_, i64>(1) as u64)).collect())
+}
+
+/// The rows one call writes, numbered from the head: decided in memory, written at once.
+struct Plan {
+    events: Rows<serde_json::Value>,
+    telemetry: Rows<Vec<u8>>,
+    occurred_at: Vec<DateTime<Utc>>,
+    /// (key, what its append stored, when its newest reading occurred).
+    key_rows: Vec<(String, Appended, Option<DateTime<Utc>>)>,
+    /// Stream → (its new version, its last position).
+    touched: HashMap<String, (u64, i64)>,
+    results: Vec<Appended>,
+    /// The new head.
+    position: i64,
+}
+
+impl Plan {
+    /// Numbers every event after `head`, checks expected versions, and answers repeated
+    /// keys with what they stored.
+    fn new(
+        head: i64,
+        appends: &[Append],
+        mut known: HashMap<String, Appended>,
+        mut versions: HashMap<String, u64>,
+    ) -> Result<Plan, AppendError> {
+        let mut plan = Plan {
+            events: Rows::new(),
+            telemetry: Rows::new(),
+            occurred_at: Vec::new(),
+            key_rows: Vec::new(),
+            touched: HashMap::new(),
+            results: Vec::with_capacity(appends.len()),
+            position: head,
+        };
+        for a in appends {
+            if let Some(first) = a.idempotency_key.as_ref().and_then(|k| known.get(k)) {
+                plan.results.push(first.clone());
+                continue;
+            }
+            let current = versions.get(a.stream.as_str()).copied().unwrap_or(0);
+            if !a.expected.admits(current) {
+                return Err(AppendError::Conflict { stream: a.stream.clone(), expected: a.expected, actual: current });
+            }
+            let appended = plan.number(a, current);
+            versions.insert(a.stream.as_str().to_owned(), appended.last_version);
+            if let Some(key) = &a.idempotency_key {
+                known.insert(key.clone(), Appended { duplicate: true, ..appended.clone() });
+            }
+            plan.results.push(appended);
+        }
+        Ok(plan)
     }
 
-    let mut events = Rows::<serde_json::Value>::new();
-    let mut telemetry = Rows::<Vec<u8>>::new();
-    let mut occurred_at: Vec<DateTime<Utc>> = Vec::new();
-    let mut key_rows: Vec<(String, Appended, Option<DateTime<Utc>>)> = Vec::new();
-    let mut touched: HashMap<String, (u64, i64)> = HashMap::new();
-    let mut results = Vec::with_capacity(appends.len());
-    let mut position = head;
-
-    for a in appends {
-        if let Some(first) = a.idempotency_key.as_ref().and_then(|k| known.get(k)) {
-            results.push(first.clone());
-            continue;
-        }
-        let current = versions.get(a.stream.as_str()).copied().unwrap_or(0);
-        if !a.expected.admits(current) {
-            return Err(AppendError::Conflict { stream: a.stream.clone(), expected: a.expected, actual: current });
-        }
-        let first_position = position + 1;
+    /// Numbers the events of one append to a stream at version `current`.
+    fn number(&mut self, a: &Append, current: u64) -> Appended {
+        let first_position = self.position + 1;
         let mut latest_occurrence: Option<DateTime<Utc>> = None;
         for (i, e) in a.events.iter().enumerate() {
-            position += 1;
+            self.position += 1;
             let version = (current + 1 + i as u64) as i64;
             let metadata = serde_json::to_value(&e.metadata).expect("metadata is plain strings");
             match &e.payload {
-                Payload::Json(v) => {
-                    push(&mut events, position, a, version, e, v.clone(), metadata);
-                }
+                Payload::Json(v) => push(&mut self.events, self.position, a, version, e, v.clone(), metadata),
                 Payload::Telemetry { bytes, occurred_at: at } => {
-                    push(&mut telemetry, position, a, version, e, bytes.clone(), metadata);
-                    occurred_at.push(*at);
+                    push(&mut self.telemetry, self.position, a, version, e, bytes.clone(), metadata);
+                    self.occurred_at.push(*at);
                     latest_occurrence = latest_occurrence.max(Some(*at));
                 }
             }
         }
         let last_version = current + a.events.len() as u64;
-        versions.insert(a.stream.as_str().to_owned(), last_version);
-        touched.insert(a.stream.as_str().to_owned(), (last_version, position));
+        self.touched.insert(a.stream.as_str().to_owned(), (last_version, self.position));
         let appended = Appended {
             stream: a.stream.clone(),
             first_position,
-            last_position: position,
+            last_position: self.position,
             first_version: current + 1,
             last_version,
             duplicate: false,
         };
         if let Some(key) = &a.idempotency_key {
-            let repeat = Appended { duplicate: true, ..appended.clone() };
-            known.insert(key.clone(), repeat);
-            key_rows.push((key.clone(), appended.clone(), latest_occurrence));
+            self.key_rows.push((key.clone(), appended.clone(), latest_occurrence));
         }
-        results.push(appended);
+        appended
     }
 
-    if position == head {
-        return Ok(results);
+    /// Writes the rows, moves the head and announces it.
+    async fn write(&self, tx: &Transaction<'_>) -> Result<(), AppendError> {
+        self.write_telemetry(tx).await?;
+        if !self.events.position.is_empty() {
+            let stmt = tx.prepare_cached(include_str!("../sql/insert_events.sql")).await?;
+            let e = &self.events;
+            tx.execute(
+                &stmt,
+                &[
+                    &e.position,
+                    &e.stream,
+                    &e.version,
+                    &e.event_type,
+                    &e.schema_version,
+                    &e.payload,
+                    &e.metadata,
+                    &e.key,
+                ],
+            )
+            .await?;
+        }
+        let (names, (stream_versions, last_positions)): (Vec<&str>, (Vec<i64>, Vec<i64>)) =
+            self.touched.iter().map(|(s, (v, p))| (s.as_str(), (*v as i64, *p))).unzip();
+        tx.execute(
+            &tx.prepare_cached(include_str!("../sql/upsert_streams.sql")).await?,
+            &[&names, &stream_versions, &last_positions],
+        )
+        .await?;
+        self.write_keys(tx).await?;
+        tx.execute(&tx.prepare_cached(include_str!("../sql/advance_head.sql")).await?, &[&self.position]).await?;
+        tx.query(&tx.prepare_cached(include_str!("../sql/notify.sql")).await?, &[&self.position.to_string()]).await?;
+        Ok(())
     }
-    if !telemetry.position.is_empty() {
-        let mut days: Vec<NaiveDate> = occurred_at.iter().map(|t| t.date_naive()).collect();
+
+    /// Telemetry batches go to the day partitions of their readings, created if missing.
+    async fn write_telemetry(&self, tx: &Transaction<'_>) -> Result<(), AppendError> {
+        if self.telemetry.position.is_empty() {
+            return Ok(());
+        }
+        let mut days: Vec<NaiveDate> = self.occurred_at.iter().map(|t| t.date_naive()).collect();
         days.sort();
         days.dedup();
         tx.query(&tx.prepare_cached(include_str!("../sql/ensure_partitions.sql")).await?, &[&days]).await?;
         let stmt = tx.prepare_cached(include_str!("../sql/insert_telemetry.sql")).await?;
-        let t = &telemetry;
+        let t = &self.telemetry;
         tx.execute(
             &stmt,
             &[
@@ -178,42 +257,30 @@ pub async fn append(tx: &Transaction<'_>, appends: &[Append]) -> Result<Vec<Appe
                 &t.payload,
                 &t.metadata,
                 &t.key,
-                &occurred_at,
+                &self.occurred_at,
             ],
         )
         .await?;
+        Ok(())
     }
-    if !events.position.is_empty() {
-        let stmt = tx.prepare_cached(include_str!("../sql/insert_events.sql")).await?;
-        let e = &events;
-        tx.execute(
-            &stmt,
-            &[&e.position, &e.stream, &e.version, &e.event_type, &e.schema_version, &e.payload, &e.metadata, &e.key],
-        )
-        .await?;
-    }
-    let (names, (stream_versions, last_positions)): (Vec<String>, (Vec<i64>, Vec<i64>)) =
-        touched.into_iter().map(|(s, (v, p))| (s, (v as i64, p))).unzip();
-    tx.execute(
-        &tx.prepare_cached(include_str!("../sql/upsert_streams.sql")).await?,
-        &[&names, &stream_versions, &last_positions],
-    )
-    .await?;
-    if !key_rows.is_empty() {
+
+    async fn write_keys(&self, tx: &Transaction<'_>) -> Result<(), AppendError> {
+        if self.key_rows.is_empty() {
+            return Ok(());
+        }
+        let rows = &self.key_rows;
         let stmt = tx.prepare_cached(include_str!("../sql/insert_idempotency_keys.sql")).await?;
-        let key: Vec<&str> = key_rows.iter().map(|(k, ..)| k.as_str()).collect();
-        let stream: Vec<&str> = key_rows.iter().map(|(_, a, _)| a.stream.as_str()).collect();
-        let first_position: Vec<i64> = key_rows.iter().map(|(_, a, _)| a.first_position).collect();
-        let last_position: Vec<i64> = key_rows.iter().map(|(_, a, _)| a.last_position).collect();
-        let first_version: Vec<i64> = key_rows.iter().map(|(_, a, _)| a.first_version as i64).collect();
-        let last_version: Vec<i64> = key_rows.iter().map(|(_, a, _)| a.last_version as i64).collect();
-        let expires: Vec<Option<DateTime<Utc>>> = key_rows.iter().map(|(.., t)| *t).collect();
+        let key: Vec<&str> = rows.iter().map(|(k, ..)| k.as_str()).collect();
+        let stream: Vec<&str> = rows.iter().map(|(_, a, _)| a.stream.as_str()).collect();
+        let first_position: Vec<i64> = rows.iter().map(|(_, a, _)| a.first_position).collect();
+        let last_position: Vec<i64> = rows.iter().map(|(_, a, _)| a.last_position).collect();
+        let first_version: Vec<i64> = rows.iter().map(|(_, a, _)| a.first_version as i64).collect();
+        let last_version: Vec<i64> = rows.iter().map(|(_, a, _)| a.last_version as i64).collect();
+        let expires: Vec<Option<DateTime<Utc>>> = rows.iter().map(|(.., t)| *t).collect();
         tx.execute(&stmt, &[&key, &stream, &first_position, &last_position, &first_version, &last_version, &expires])
             .await?;
+        Ok(())
     }
-    tx.execute(&tx.prepare_cached(include_str!("../sql/advance_head.sql")).await?, &[&position]).await?;
-    tx.query(&tx.prepare_cached(include_str!("../sql/notify.sql")).await?, &[&position.to_string()]).await?;
-    Ok(results)
 }
 
 fn push<T>(

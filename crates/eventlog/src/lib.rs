@@ -28,10 +28,13 @@ pub use model::{
     Append, Appended, ExpectedVersion, InvalidInput, MAX_BINARY_PAYLOAD_BYTES, MAX_JSON_PAYLOAD_BYTES, Metadata,
     NewEvent, Payload, READINGS_RECORDED, RecordedEvent, StreamName,
 };
-pub use read::{ReadError, find_idempotency_key, head_position, read_all, read_stream};
-pub use retention::{RetentionReport, ensure_partitions, expire_telemetry, prepare_days_ahead};
+pub use read::{ReadError, count_telemetry_through, find_idempotency_key, head_position, read_all, read_stream};
+pub use retention::{
+    Partition, RetentionReport, TelemetryStorage, ensure_partitions, expire_telemetry, partitions, prepare_days_ahead,
+    telemetry_storage,
+};
 pub use snapshot::{Snapshot, SnapshotError, load_snapshot, save_snapshot};
-pub use subscription::{Cursor, Handler, Subscription, SubscriptionConfig, checkpoint};
+pub use subscription::{Cursor, Handler, Subscription, SubscriptionConfig, checkpoint, lag, reset_checkpoints};
 
 /// Appends in a transaction of its own and commits: the convenience for writers that
 /// write nothing else.

@@ -75,6 +75,12 @@ pub async fn head_position(client: &impl GenericClient) -> Result<i64, ReadError
     Ok(client.query_one(&stmt, &[]).await?.get(0))
 }
 
+/// How many telemetry batches the log holds at or before `position`.
+pub async fn count_telemetry_through(client: &impl GenericClient, position: i64) -> Result<i64, ReadError> {
+    let stmt = client.prepare_cached(include_str!("../sql/count_telemetry.sql")).await?;
+    Ok(client.query_one(&stmt, &[&position]).await?.get(0))
+}
+
 fn from_row(row: &Row) -> Result<RecordedEvent, ReadError> {
     let position: i64 = row.get(0);
     let corrupt = |reason: String| ReadError::Corrupt { position, reason };

@@ -6,6 +6,38 @@ use deadpool_postgres::GenericClient;
 
 use crate::db::Database;
 
+/// One partition of a partitioned table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partition {
+    /// The table's name (without its schema).
+    pub name: String,
+    /// Space it takes, indexes included.
+    pub bytes: i64,
+}
+
+/// The partitions of `parent` (a schema-qualified partitioned table, the log's or a read
+/// model's), in name order: day partitions end in their day, so oldest first.
+pub async fn partitions(client: &impl GenericClient, parent: &str) -> anyhow::Result<Vec<Partition>> {
+    let stmt = client.prepare_cached(include_str!("../sql/partitions.sql")).await?;
+    Ok(client.query(&stmt, &[&parent]).await?.iter().map(|r| Partition { name: r.get(0), bytes: r.get(1) }).collect())
+}
+
+/// Disk space the log's telemetry takes, indexes included.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TelemetryStorage {
+    /// Every day partition of the batches.
+    pub batch_bytes: i64,
+    /// The idempotency keys (mostly those of batches).
+    pub idempotency_key_bytes: i64,
+}
+
+pub async fn telemetry_storage(client: &impl GenericClient) -> anyhow::Result<TelemetryStorage> {
+    let batch_bytes = partitions(client, "eventlog.telemetry").await?.iter().map(|p| p.bytes).sum();
+    let stmt = client.prepare_cached(include_str!("../sql/idempotency_key_bytes.sql")).await?;
+    let idempotency_key_bytes = client.query_one(&stmt, &[]).await?.get(0);
+    Ok(TelemetryStorage { batch_bytes, idempotency_key_bytes })
+}
+
 /// What one expiry run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RetentionReport {
@@ -38,12 +70,8 @@ pub async fn prepare_days_ahead(db: &Database, now: DateTime<Utc>) -> anyhow::Re
 /// batches that went with them.
 pub async fn expire_telemetry(db: &Database, cutoff: DateTime<Utc>) -> anyhow::Result<RetentionReport> {
     let mut client = db.client().await?;
-    let partitions: Vec<String> = client
-        .query(&client.prepare_cached(include_str!("../sql/telemetry_partitions.sql")).await?, &[])
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let partitions: Vec<String> =
+        partitions(&client, "eventlog.telemetry").await?.into_iter().map(|p| p.name).collect();
     let slowest: Option<i64> =
         client.query_one(&client.prepare_cached(include_str!("../sql/min_checkpoint.sql")).await?, &[]).await?.get(0);
     let mut report = RetentionReport::default();

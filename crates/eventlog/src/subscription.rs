@@ -229,3 +229,25 @@ pub async fn checkpoint(client: &impl GenericClient, subscriber: &str) -> Result
     let stmt = client.prepare_cached(include_str!("../sql/read_checkpoint.sql")).await?;
     Ok(client.query_opt(&stmt, &[&subscriber]).await?.map_or(0, |r| r.get(0)))
 }
+
+/// How many positions of the log `subscriber` has not stored yet (head − its checkpoint).
+pub async fn lag(client: &impl GenericClient, subscriber: &str) -> Result<i64> {
+    Ok(head_position(client).await? - checkpoint(client, subscriber).await?)
+}
+
+/// Moves the checkpoints of `subscribers` back to 0 (creating those missing), so they
+/// read the whole log again. The rows stay locked until `tx` ends: a running instance
+/// waits instead of storing a batch over it, and then notices its checkpoint moved.
+pub async fn reset_checkpoints(tx: &Transaction<'_>, subscribers: &[&str]) -> Result<()> {
+    let create = tx.prepare_cached(include_str!("../sql/create_checkpoint.sql")).await?;
+    let lock = tx.prepare_cached(include_str!("../sql/lock_checkpoint.sql")).await?;
+    let save = tx.prepare_cached(include_str!("../sql/save_checkpoint.sql")).await?;
+    for name in subscribers {
+        tx.execute(&create, &[name]).await?;
+        tx.query_one(&lock, &[name]).await?;
+    }
+    for name in subscribers {
+        tx.execute(&save, &[name, &0i64]).await?;
+    }
+    Ok(())
+}

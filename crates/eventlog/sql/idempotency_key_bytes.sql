@@ -1,0 +1,2 @@
+-- The space the idempotency keys take, indexes included.
+SELECT pg_total_relation_size('eventlog.idempotency_keys')
