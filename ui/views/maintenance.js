@@ -9,14 +9,24 @@ let tbody = null;
 let horizon = "30";
 let selected = null;
 let rows = [];
+/** Machines shown as due, to re-render only when the plant's answer changes. */
+let dueShown = new Set();
+
+/** Whether the plant counts the machine as due for service (its read model says so). */
+function isDue(machineId) {
+  const s = store.status.get(machineId);
+  return Boolean(s && s.due);
+}
 
 function listed() {
   const list = [];
   for (const m of store.machines.values()) {
     const p = store.maintenance.get(m.machine_id);
     const d = p ? p.predicted_days : null;
-    if (horizon !== "all" && (d === null || d === undefined || d > Number(horizon))) continue;
-    list.push({ m, p, d: d ?? Infinity });
+    const due = isDue(m.machine_id);
+    // A horizon lists the machines predicted to need service within it, and always the due ones.
+    if (horizon !== "all" && !due && (d === null || d === undefined || d > Number(horizon))) continue;
+    list.push({ m, p, d: d ?? Infinity, due });
   }
   list.sort((a, b) => a.d - b.d || a.m.machine_id.localeCompare(b.m.machine_id));
   return list;
@@ -37,8 +47,9 @@ function intervalBar(p) {
 
 function render() {
   rows = listed();
+  dueShown = new Set(rows.filter((r) => r.due).map((r) => r.m.machine_id));
   tbody.replaceChildren(
-    ...rows.slice(0, 700).map(({ m, p, d }) => {
+    ...rows.slice(0, 700).map(({ m, p, d, due }) => {
       const order = p && p.open_order_id ? `${p.open_order_kind || "planned"}, ${dateTime(p.scheduled_for_ms)}` : "—";
       const pending = store.commands.filter((c) => c.command.machine_id === m.machine_id);
       return el(
@@ -51,8 +62,8 @@ function render() {
         },
         el("td", {}, el("a", { href: `#/machine/${encodeURIComponent(m.machine_id)}`, text: shortMachine(m.machine_id) }), el("div.muted", { text: m.machine_type })),
         el("td", { text: lineLabel(m.line_id) }),
-        // Due, as on the plant floor: the machine could plausibly fail within 7 days.
-        el(`td.num${p && Number.isFinite(p.lower_days) && p.lower_days <= 7 ? ".due-soon" : ""}`, { text: Number.isFinite(d) ? `${days(d)} d` : "—" }),
+        // Due, as on the plant floor and in its KPI: what the plant's read model says.
+        el(`td.num${due ? ".due-soon" : ""}`, { text: Number.isFinite(d) ? `${days(d)} d` : "—" }),
         el("td", {}, intervalBar(p)),
         el("td", {}, order, pending.map((c) => el(`div.${c.state === "failed" ? "tag-failed" : "tag-pending"}`, { text: `${c.label}: ${c.state === "failed" ? "refused" : "pending"}` }))),
         el("td.num", { text: p && p.last_performed_at_ms ? dateTime(p.last_performed_at_ms) : "—" }),
@@ -138,7 +149,8 @@ export function unmount() {
 }
 
 export function onDelta(changes) {
-  if (changes.maintenance.length || changes.machines.length) render();
+  const dueChanged = changes.machine_status.some((s) => Boolean(s.due) !== dueShown.has(s.machine_id));
+  if (changes.maintenance.length || changes.machines.length || dueChanged) render();
 }
 
 export function onCommands() {

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, Result, bail};
 
 use crate::e2e::DESKTOP_LIBRARIES;
-use crate::{cargo, ensure, is_root, sh, workspace_root};
+use crate::{cargo, ensure, sh, workspace_root};
 
 /// Whether a window can be opened here.
 pub(crate) fn display_available() -> bool {
@@ -23,27 +23,19 @@ pub(crate) fn build() -> Result<PathBuf> {
     Ok(workspace_root().join("target/release/floorwatch-desktop"))
 }
 
-/// The data directory `floorwatch up` uses with these arguments (its own default rule).
-pub(crate) fn data_dir(args: &[String]) -> PathBuf {
-    if let Some(i) = args.iter().position(|a| a == "--data-dir")
-        && let Some(dir) = args.get(i + 1)
-    {
-        return PathBuf::from(dir);
+/// The data directory `floorwatch up` uses with these arguments, as the binary itself
+/// decides it (`--data-dir`, `FLOORWATCH_DATA_DIR`, or its default).
+pub(crate) fn data_dir(floorwatch: &Path, args: &[String]) -> Result<PathBuf> {
+    let out = Command::new(floorwatch)
+        .arg("up")
+        .args(args)
+        .arg("--print-data-dir")
+        .output()
+        .with_context(|| format!("asking {} for its data directory", floorwatch.display()))?;
+    if !out.status.success() {
+        bail!("floorwatch up {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
     }
-    if let Some(dir) = args.iter().find_map(|a| a.strip_prefix("--data-dir=")) {
-        return PathBuf::from(dir);
-    }
-    if let Some(dir) = std::env::var_os("FLOORWATCH_DATA_DIR") {
-        return PathBuf::from(dir);
-    }
-    if is_root() {
-        return PathBuf::from("/var/lib/floorwatch");
-    }
-    let base = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("floorwatch")
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim_end_matches('\n')))
 }
 
 /// Waits for the factory started at `since` to write its connection file, then opens

@@ -152,11 +152,12 @@ fn run(args: &[String]) -> Result<()> {
     // and this process waits for it instead of leaving it behind.
     ctrlc::set_handler(|| {}).context("installing the Ctrl-C handler")?;
     let floorwatch = workspace_root().join("target/release/floorwatch");
+    let data_dir = desktop::data_dir(&floorwatch, args)?;
     let since = std::time::SystemTime::now();
     let mut up = Command::new(&floorwatch).arg("up").args(args).spawn().context("starting floorwatch up")?;
     let mut window = None;
     if let Some(app) = app {
-        match desktop::open(&app, &desktop::data_dir(args), since) {
+        match desktop::open(&app, &data_dir, since) {
             Ok(child) => window = Some(child),
             Err(e) => eprintln!("xtask: the desktop app was not opened: {e:#}"),
         }

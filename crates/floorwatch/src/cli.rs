@@ -139,6 +139,9 @@ pub struct UpArgs {
     /// Print the status as plain lines every 10 s instead of a refreshing screen
     #[arg(long)]
     pub plain: bool,
+    /// Print the data directory these arguments use, and exit
+    #[arg(long)]
+    pub print_data_dir: bool,
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,7 @@ use anyhow::{Result, bail};
 use pgcluster::Status;
 
 use crate::cli::DbCommand;
-use crate::server::Server;
+use crate::databases::Server;
 
 pub fn run(cmd: DbCommand, server: &Server) -> Result<()> {
     let Server::Private(cluster) = server else {

@@ -6,7 +6,7 @@ use anyhow::Result;
 use eventlog::{Database, LOG_CHANNEL, Payload, RecordedEvent, head_position, read_all};
 
 use crate::cli::{LogCommand, TailArgs};
-use crate::server::{Server, plant_database};
+use crate::databases::{Server, plant_database};
 
 pub async fn run(cmd: LogCommand, server: &Server) -> Result<()> {
     match cmd {

@@ -3,14 +3,18 @@
 mod bench;
 mod cli;
 mod config;
+mod databases;
 mod db_cmd;
+mod detect_cmd;
+mod eval_cmd;
 mod factory;
+mod files;
 mod log_cmd;
 mod plant_cmd;
+mod rebuild_cmd;
 mod secrets;
-mod server;
 mod simulate_cmd;
-mod tools;
+mod train_cmd;
 mod up;
 
 use anyhow::Result;
@@ -18,7 +22,7 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
-use crate::server::Server;
+use crate::databases::Server;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -50,15 +54,17 @@ fn run(cli: Cli) -> Result<()> {
         Command::Up(args) => runtime.block_on(up::run(args, global, &config)),
         Command::Plant(args) => runtime.block_on(plant_cmd::run(args, global, &config)),
         Command::Simulate(args) => runtime.block_on(simulate_cmd::run(args, global, &config)),
-        Command::Rebuild(args) => runtime.block_on(tools::rebuild(args, global, &config)),
-        Command::Detect(args) => runtime.block_on(tools::detect(args)),
-        Command::Train(args) if args.factory.is_some() => runtime.block_on(tools::train_factory(args, global, &config)),
-        Command::Train(args) => tools::train(args),
-        Command::Eval(cli::EvalCommand::Maintenance(args)) => tools::eval_maintenance(args),
-        Command::Eval(cli::EvalCommand::Anomalies(args)) => {
-            runtime.block_on(tools::eval_anomalies(args, global, &config))
+        Command::Rebuild(args) => runtime.block_on(rebuild_cmd::run(args, global, &config)),
+        Command::Detect(args) => runtime.block_on(detect_cmd::run(args)),
+        Command::Train(args) if args.factory.is_some() => {
+            runtime.block_on(train_cmd::train_factory(args, global, &config))
         }
-        Command::Predict(args) => tools::predict(args),
+        Command::Train(args) => train_cmd::train(args),
+        Command::Eval(cli::EvalCommand::Maintenance(args)) => eval_cmd::maintenance(args),
+        Command::Eval(cli::EvalCommand::Anomalies(args)) => {
+            runtime.block_on(eval_cmd::anomalies(args, global, &config))
+        }
+        Command::Predict(args) => train_cmd::predict(args),
         Command::Db(cmd) => db_cmd::run(cmd, &server()?),
         Command::Log(cmd) => runtime.block_on(log_cmd::run(cmd, &server()?)),
         Command::Bench(cmd) => runtime.block_on(bench::run(cmd, global, &config)),

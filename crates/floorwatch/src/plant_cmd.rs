@@ -6,9 +6,9 @@ use plant::ingest::system_clock;
 
 use crate::cli::{Global, PlantArgs};
 use crate::config::Config;
+use crate::databases::{Server, data_dir, plant_database};
 use crate::factory::FactorySpec;
 use crate::secrets::Secrets;
-use crate::server::{Server, data_dir, plant_database};
 
 pub async fn run(args: PlantArgs, global: &Global, config: &Config) -> Result<()> {
     let spec = FactorySpec::from_args(&args.factory)?;

@@ -14,9 +14,9 @@ use tokio::sync::watch;
 
 use crate::cli::{Global, SimulateArgs, Speed};
 use crate::config::Config;
+use crate::databases::data_dir;
 use crate::factory::FactorySpec;
 use crate::secrets::Secrets;
-use crate::server::data_dir;
 
 pub fn pace(speed: Speed) -> Pace {
     match speed {

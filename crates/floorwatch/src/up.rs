@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use eventlog::Database;
 use fleet::{FleetConfig, FleetStats, PlantTarget};
+use futures_util::future::JoinAll;
 use plant::ingest::system_clock;
 use serde::{Deserialize, Serialize};
 use simulator::Factory;
@@ -20,9 +21,9 @@ use tokio::sync::watch;
 
 use crate::cli::{Global, Speed, UpArgs};
 use crate::config::Config;
+use crate::databases::{Server, data_dir, plant_database};
 use crate::factory::FactorySpec;
 use crate::secrets::Secrets;
-use crate::server::{Server, data_dir, plant_database};
 use crate::simulate_cmd::{pace, sim_config, whole_second};
 
 /// Where the simulation stood when `up` last stopped.
@@ -51,134 +52,233 @@ pub fn desktop_file(dir: &Path) -> PathBuf {
 }
 
 pub async fn run(args: UpArgs, global: &Global, config: &Config) -> Result<()> {
-    let spec = FactorySpec::from_args(&args.factory)?;
     let dir = data_dir(global);
+    if args.print_data_dir {
+        println!("{}", dir.display());
+        return Ok(());
+    }
+    let spec = FactorySpec::from_args(&args.factory)?;
     let server = Server::new(global.data_dir.clone(), global.database_url.clone(), config)?;
     eprintln!("starting PostgreSQL…");
     let started_cluster = server.ensure_running()?;
-    let plants = spec.plant_numbers();
-    let secrets = Secrets::load_or_create(&dir, &spec.layout, &plants)?;
+    let secrets = Secrets::load_or_create(&dir, &spec.layout, &spec.plant_numbers())?;
 
-    // Plant nodes.
-    let (stop_nodes, nodes_stopped) = watch::channel(false);
-    let mut nodes = Vec::new();
-    let mut desktop = Vec::new();
-    let mut targets = Vec::new();
-    let mut status_dbs = Vec::new();
-    for &n in &plants {
-        let name = plant_database(u32::from(n));
-        let url = server.database(&name).await?;
-        let db = Database::new(&url, 24)?;
-        let addr: std::net::SocketAddr = ([127, 0, 0, 1], FactorySpec::port(n, config)).into();
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
-            format!("listening on {addr} for plant {n} (set plant.http_base_port, or 0 for any free port)")
-        })?;
-        let base = format!("http://{}", listener.local_addr()?);
-        let node_secrets = secrets.node(n)?;
-        desktop.push(DesktopPlant {
-            plant: format!("P{n}"),
-            name: spec.layout.plant_by_number(n).map(|p| p.name.clone()).unwrap_or_default(),
-            database_url: server.reader_url(&name, &secrets.reader_password)?,
-            command_url: base.clone(),
-            command_token: node_secrets.command_token.clone(),
-        });
-        targets.push(PlantTarget {
-            plant_number: n,
-            base_url: base,
-            tokens: node_secrets.gateway_tokens.as_map().clone(),
-            command_token: Some(node_secrets.command_token.clone()),
-        });
-        status_dbs.push((n, Database::new(&url, 2)?));
-        let node_config = spec.node_config(n, config);
-        let mut stop = nodes_stopped.clone();
-        let shutdown = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
-        nodes.push(tokio::spawn(plant::node::run(
-            db,
-            node_config,
-            node_secrets,
-            listener,
-            system_clock(),
-            shutdown,
-            |_| {},
-        )));
-    }
-    write_private(&desktop_file(&dir), &serde_json::to_string_pretty(&serde_json::json!({ "plants": desktop }))?)?;
+    let nodes = PlantNodes::start(&server, &spec, &secrets, config).await?;
+    write_private(&desktop_file(&dir), &nodes.desktop_json()?)?;
 
-    // The simulated factory, resumed where it stopped if it can be.
-    let seed = config.simulator.seed;
     let now = whole_second(Utc::now());
-    let state_file = dir.join("fleet.json");
-    let retention_ms = i64::from(config.log.telemetry_retention_days) * 86_400_000;
-    let fresh = FleetState {
-        seed,
-        plants: args.factory.plants,
-        sensors_per_plant: args.factory.sensors_per_plant,
-        lines_per_plant: args.factory.lines_per_plant,
-        start_ms: now,
-        sent_through_ms: now - 1_000,
-    };
-    let state =
-        match std::fs::read_to_string(&state_file).ok().and_then(|t| serde_json::from_str::<FleetState>(&t).ok()) {
+    let resume = FleetState::resume(&dir, &args, config, now);
+    let mut fleet = Fleet::start(&spec, &args, &resume, nodes.targets.clone(), now)?;
+    let interactive = std::io::stdout().is_terminal() && !args.plain;
+    show_status(&nodes, &spec, &mut fleet, &dir, interactive).await;
+
+    eprintln!("stopping: gateways first, then the plant nodes…");
+    if let Some(sent_through) = fleet.stop().await? {
+        resume.save_sent_through(&dir, sent_through)?;
+    }
+    nodes.stop().await?;
+    if started_cluster && let Server::Private(cluster) = &server {
+        eprintln!("stopping PostgreSQL…");
+        cluster.stop()?;
+    }
+    eprintln!("stopped; `floorwatch up` again resumes where this left off");
+    Ok(())
+}
+
+/// One plant node per plant, each on its own database and port.
+struct PlantNodes {
+    tasks: Vec<tokio::task::JoinHandle<Result<()>>>,
+    stop: watch::Sender<bool>,
+    /// What the desktop app connects to, per plant.
+    desktop: Vec<DesktopPlant>,
+    /// Where the fleet sends each plant's readings.
+    targets: Vec<PlantTarget>,
+    /// A small pool per plant for the status screen.
+    status: Vec<(u16, Database)>,
+}
+
+impl PlantNodes {
+    async fn start(server: &Server, spec: &FactorySpec, secrets: &Secrets, config: &Config) -> Result<PlantNodes> {
+        let (stop, stopped) = watch::channel(false);
+        let mut nodes =
+            PlantNodes { tasks: Vec::new(), stop, desktop: Vec::new(), targets: Vec::new(), status: Vec::new() };
+        for n in spec.plant_numbers() {
+            let name = plant_database(u32::from(n));
+            let url = server.database(&name).await?;
+            let addr: std::net::SocketAddr = ([127, 0, 0, 1], FactorySpec::port(n, config)).into();
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+                format!("listening on {addr} for plant {n} (set plant.http_base_port, or 0 for any free port)")
+            })?;
+            let base = format!("http://{}", listener.local_addr()?);
+            let node_secrets = secrets.node(n)?;
+            nodes.desktop.push(DesktopPlant {
+                plant: format!("P{n}"),
+                name: spec.layout.plant_by_number(n).map(|p| p.name.clone()).unwrap_or_default(),
+                database_url: server.reader_url(&name, &secrets.reader_password)?,
+                command_url: base.clone(),
+                command_token: node_secrets.command_token.clone(),
+            });
+            nodes.targets.push(PlantTarget {
+                plant_number: n,
+                base_url: base,
+                tokens: node_secrets.gateway_tokens.as_map().clone(),
+                command_token: Some(node_secrets.command_token.clone()),
+            });
+            nodes.status.push((n, Database::new(&url, 2)?));
+            let mut stopped = stopped.clone();
+            let shutdown = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            nodes.tasks.push(tokio::spawn(plant::node::run(
+                Database::new(&url, 24)?,
+                spec.node_config(n, config),
+                node_secrets,
+                listener,
+                system_clock(),
+                shutdown,
+                |_| {},
+            )));
+        }
+        Ok(nodes)
+    }
+
+    fn desktop_json(&self) -> Result<String> {
+        Ok(serde_json::to_string_pretty(&serde_json::json!({ "plants": self.desktop }))?)
+    }
+
+    /// Stops every node and waits for each to finish its work in hand.
+    async fn stop(self) -> Result<()> {
+        let _ = self.stop.send(true);
+        drop(self.status);
+        for node in self.tasks {
+            if let Err(e) = node.await.context("plant node task")? {
+                eprintln!("a plant node stopped with an error: {e:#}");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl FleetState {
+    /// Where to start: where the last run stopped, if it ran this factory in real time
+    /// recently enough that its readings are still in the log; else now.
+    fn resume(dir: &Path, args: &UpArgs, config: &Config, now: i64) -> FleetState {
+        let retention_ms = i64::from(config.log.telemetry_retention_days) * 86_400_000;
+        let fresh = FleetState {
+            seed: config.simulator.seed,
+            plants: args.factory.plants,
+            sensors_per_plant: args.factory.sensors_per_plant,
+            lines_per_plant: args.factory.lines_per_plant,
+            start_ms: now,
+            sent_through_ms: now - 1_000,
+        };
+        let same_factory = |old: &FleetState| {
+            FleetState { start_ms: 0, sent_through_ms: 0, ..old.clone() }
+                == FleetState { start_ms: 0, sent_through_ms: 0, ..fresh.clone() }
+        };
+        match std::fs::read_to_string(fleet_file(dir)).ok().and_then(|t| serde_json::from_str::<FleetState>(&t).ok()) {
             Some(old)
-                if FleetState { start_ms: 0, sent_through_ms: 0, ..old.clone() }
-                    == FleetState { start_ms: 0, sent_through_ms: 0, ..fresh.clone() }
+                if same_factory(&old)
                     && old.sent_through_ms > now - retention_ms + 3_600_000
                     && matches!(args.speed, Speed::Realtime) =>
             {
                 old
             }
             _ => fresh,
-        };
-    let sim = sim_config(args.fault_rate_scale)?;
-    let mut factory_plants = Factory::new(&spec.layout, &sim, state.seed, state.start_ms)?.into_plants();
-    if state.sent_through_ms >= state.start_ms {
-        eprintln!(
-            "resuming the simulation from {}",
-            DateTime::from_timestamp_millis(state.sent_through_ms).unwrap_or_default().format("%Y-%m-%d %H:%M:%S UTC")
-        );
-        for p in &mut factory_plants {
-            fleet::fast_forward(p, state.sent_through_ms, 60_000)?;
         }
     }
-    let behind_ms = now - state.sent_through_ms;
-    let fleet_config = FleetConfig {
-        pace: pace(args.speed),
-        end_ms: args.duration.map(|d| state.sent_through_ms.max(now) + d.as_millis() as i64),
-        // A long pause is caught up a reading a minute, then in real time.
-        coarse_until_ms: (behind_ms > 600_000).then_some(now - 60_000),
-        ..FleetConfig::default()
-    };
-    let stats = Arc::new(FleetStats::default());
-    let (stop_fleet, fleet_stopped) = watch::channel(false);
-    let mut fleet_tasks = Vec::new();
-    for (plant, target) in factory_plants.into_iter().zip(targets) {
-        fleet_tasks.push(tokio::spawn(fleet::run_plant(
-            plant,
-            target,
-            fleet_config.clone(),
-            stats.clone(),
-            fleet_stopped.clone(),
-        )));
+
+    fn save_sent_through(&self, dir: &Path, sent_through_ms: i64) -> Result<()> {
+        if sent_through_ms < self.start_ms {
+            return Ok(());
+        }
+        let saved = FleetState { sent_through_ms, ..self.clone() };
+        write_private(&fleet_file(dir), &serde_json::to_string_pretty(&saved)?)
+    }
+}
+
+fn fleet_file(dir: &Path) -> PathBuf {
+    dir.join("fleet.json")
+}
+
+/// The simulated factory's gateways, one task per plant.
+struct Fleet {
+    /// Every plant's gateways: each ends with the time its readings were sent through.
+    done: std::pin::Pin<Box<JoinAll<tokio::task::JoinHandle<Result<i64>>>>>,
+    /// What `done` gave, once the fleet finished by itself (a `--duration` run).
+    finished: Option<Vec<Result<Result<i64>, tokio::task::JoinError>>>,
+    stats: Arc<FleetStats>,
+    stop: watch::Sender<bool>,
+}
+
+impl Fleet {
+    fn start(
+        spec: &FactorySpec,
+        args: &UpArgs,
+        state: &FleetState,
+        targets: Vec<PlantTarget>,
+        now: i64,
+    ) -> Result<Fleet> {
+        let sim = sim_config(args.fault_rate_scale)?;
+        let mut plants = Factory::new(&spec.layout, &sim, state.seed, state.start_ms)?.into_plants();
+        if state.sent_through_ms >= state.start_ms {
+            eprintln!(
+                "resuming the simulation from {}",
+                DateTime::from_timestamp_millis(state.sent_through_ms)
+                    .unwrap_or_default()
+                    .format("%Y-%m-%d %H:%M:%S UTC")
+            );
+            for p in &mut plants {
+                fleet::fast_forward(p, state.sent_through_ms, 60_000)?;
+            }
+        }
+        let behind_ms = now - state.sent_through_ms;
+        let config = FleetConfig {
+            pace: pace(args.speed),
+            end_ms: args.duration.map(|d| state.sent_through_ms.max(now) + d.as_millis() as i64),
+            // A long pause is caught up a reading a minute, then in real time.
+            coarse_until_ms: (behind_ms > 600_000).then_some(now - 60_000),
+            ..FleetConfig::default()
+        };
+        let stats = Arc::new(FleetStats::default());
+        let (stop, stopped) = watch::channel(false);
+        let tasks = plants.into_iter().zip(targets).map(|(plant, target)| {
+            tokio::spawn(fleet::run_plant(plant, target, config.clone(), stats.clone(), stopped.clone()))
+        });
+        Ok(Fleet { done: Box::pin(futures_util::future::join_all(tasks)), finished: None, stats, stop })
     }
 
-    // Status until Ctrl-C (or the fleet finishes a --duration run).
-    let interactive = std::io::stdout().is_terminal() && !args.plain;
+    /// Stops the gateways; returns the time every plant's readings were sent through.
+    async fn stop(mut self) -> Result<Option<i64>> {
+        let _ = self.stop.send(true);
+        let results = match self.finished.take() {
+            Some(r) => r,
+            None => self.done.await,
+        };
+        let mut sent_through = None::<i64>;
+        for r in results {
+            match r.context("gateway task")? {
+                Ok(t) => sent_through = Some(sent_through.map_or(t, |s| s.min(t))),
+                Err(e) => eprintln!("a plant's gateways stopped with an error: {e:#}"),
+            }
+        }
+        Ok(sent_through)
+    }
+}
+
+/// Shows the status screen until Ctrl-C, or until the fleet finishes a `--duration` run.
+async fn show_status(nodes: &PlantNodes, spec: &FactorySpec, fleet: &mut Fleet, dir: &Path, interactive: bool) {
     let every = if interactive { Duration::from_secs(1) } else { Duration::from_secs(10) };
     let mut ticker = tokio::time::interval(every);
-    let fleet_done = futures_util::future::join_all(fleet_tasks);
-    tokio::pin!(fleet_done);
     let began = Instant::now();
-    let mut fleet_results = None;
     loop {
         tokio::select! {
-            results = &mut fleet_done, if fleet_results.is_none() => {
-                fleet_results = Some(results);
-                break;
+            results = &mut fleet.done => {
+                fleet.finished = Some(results);
+                return;
             }
             _ = ticker.tick() => {
-                let screen = status(&status_dbs, &spec, &stats, &dir, began).await;
+                let screen = status(&nodes.status, spec, &fleet.stats, dir, began).await;
                 if interactive {
                     print!("\x1b[H\x1b[2J{screen}");
                 } else {
@@ -186,39 +286,9 @@ pub async fn run(args: UpArgs, global: &Global, config: &Config) -> Result<()> {
                 }
                 let _ = std::io::stdout().flush();
             }
-            _ = tokio::signal::ctrl_c() => break,
+            _ = tokio::signal::ctrl_c() => return,
         }
     }
-    eprintln!("stopping: gateways first, then the plant nodes…");
-    let _ = stop_fleet.send(true);
-    let results = match fleet_results {
-        Some(r) => r,
-        None => fleet_done.await,
-    };
-    let mut sent_through = i64::MAX;
-    for r in results {
-        match r.context("gateway task")? {
-            Ok(t) => sent_through = sent_through.min(t),
-            Err(e) => eprintln!("a plant's gateways stopped with an error: {e:#}"),
-        }
-    }
-    if sent_through != i64::MAX && sent_through >= state.start_ms {
-        let saved = FleetState { sent_through_ms: sent_through, ..state };
-        write_private(&state_file, &serde_json::to_string_pretty(&saved)?)?;
-    }
-    let _ = stop_nodes.send(true);
-    drop(status_dbs);
-    for node in nodes {
-        if let Err(e) = node.await.context("plant node task")? {
-            eprintln!("a plant node stopped with an error: {e:#}");
-        }
-    }
-    if started_cluster && let Server::Private(cluster) = &server {
-        eprintln!("stopping PostgreSQL…");
-        cluster.stop()?;
-    }
-    eprintln!("stopped; `floorwatch up` again resumes where this left off");
-    Ok(())
 }
 
 fn write_private(path: &Path, text: &str) -> Result<()> {
@@ -246,18 +316,27 @@ async fn status(dbs: &[(u16, Database)], spec: &FactorySpec, stats: &FleetStats,
     for (n, db) in dbs {
         let name = spec.layout.plant_by_number(*n).map(|p| p.name.clone()).unwrap_or_default();
         let line = match plant_status(db).await {
-            Ok(s) => format!(
-                "{:<5} {:<11} {:>11.0} {:>10} {:>15} {:>16} {:>8} {:>15}\n",
-                format!("P{n}"),
-                name,
-                s.readings_per_s,
-                s.newest
-                    .map_or("-".into(), |t| format!("{:.1} s", (Utc::now() - t).num_milliseconds() as f64 / 1000.0)),
-                format!("{}/{}", s.reporting, s.sensors),
-                if s.critical > 0 { format!("{} ({} critical)", s.open, s.critical) } else { s.open.to_string() },
-                s.due,
-                format!("{} events", s.lag)
-            ),
+            Ok(PlantStatus { rollup: s, lag }) => {
+                let open = s.open_critical + s.open_major + s.open_minor;
+                format!(
+                    "{:<5} {:<11} {:>11.0} {:>10} {:>15} {:>16} {:>8} {:>15}\n",
+                    format!("P{n}"),
+                    name,
+                    s.readings_per_s,
+                    s.newest_reading_ms.map_or("-".into(), |t| format!(
+                        "{:.1} s",
+                        (Utc::now().timestamp_millis() - t) as f64 / 1000.0
+                    )),
+                    format!("{}/{}", s.reporting, s.sensors),
+                    if s.open_critical > 0 {
+                        format!("{open} ({} critical)", s.open_critical)
+                    } else {
+                        open.to_string()
+                    },
+                    s.machines_due_7d,
+                    format!("{lag} events")
+                )
+            }
             Err(e) => format!("{:<5} {:<11} (not ready: {})\n", format!("P{n}"), name, e.root_cause()),
         };
         out.push_str(&line);
@@ -274,36 +353,13 @@ async fn status(dbs: &[(u16, Database)], spec: &FactorySpec, stats: &FleetStats,
 }
 
 struct PlantStatus {
-    readings_per_s: f64,
-    newest: Option<DateTime<Utc>>,
-    reporting: i32,
-    sensors: i32,
-    open: i32,
-    critical: i32,
-    due: i32,
+    rollup: readmodel_contract::Rollup,
     lag: i64,
 }
 
 async fn plant_status(db: &Database) -> Result<PlantStatus> {
     let client = db.client().await?;
-    let row = client
-        .query_one(
-            "SELECT p.readings_per_s, p.newest_reading, p.reporting, p.sensors,
-                    p.open_critical + p.open_major + p.open_minor, p.open_critical, p.machines_due_7d,
-                    (SELECT position FROM eventlog.head)
-                      - coalesce((SELECT position FROM eventlog.checkpoints WHERE subscriber = $1), 0)
-               FROM readmodel.plant_status p",
-            &[&readmodels::LIVE],
-        )
-        .await?;
-    Ok(PlantStatus {
-        readings_per_s: row.get(0),
-        newest: row.get(1),
-        reporting: row.get(2),
-        sensors: row.get(3),
-        open: row.get(4),
-        critical: row.get(5),
-        due: row.get(6),
-        lag: row.get(7),
-    })
+    let rows = readmodel_contract::read_since(&client, readmodel_contract::ReadModel::PlantStatus, 0).await?;
+    let rollup = rows.plant_status.into_iter().next().context("no plant status yet")?;
+    Ok(PlantStatus { rollup, lag: eventlog::lag(&client, readmodels::LIVE).await? })
 }

@@ -51,6 +51,29 @@ fn every_command_explains_its_options() {
 }
 
 #[test]
+fn up_tells_which_data_directory_its_arguments_use_without_starting_anything() {
+    let dir = scratch("data-dir");
+    let given = |args: &[&str], env: Option<&Path>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_floorwatch"));
+        c.args(args).env_remove("FLOORWATCH_DATA_DIR");
+        if let Some(e) = env {
+            c.env("FLOORWATCH_DATA_DIR", e);
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+        PathBuf::from(String::from_utf8_lossy(&o.stdout).trim_end())
+    };
+    let explicit = dir.join("explicit");
+    let explicit_arg = explicit.to_str().unwrap();
+    assert_eq!(given(&["up", "--print-data-dir", "--data-dir", explicit_arg], None), explicit);
+    assert_eq!(given(&["--data-dir", explicit_arg, "up", "--plants", "2", "--print-data-dir"], None), explicit);
+    let from_env = dir.join("from-env");
+    assert_eq!(given(&["up", "--print-data-dir"], Some(&from_env)), from_env);
+    assert_eq!(given(&["up", "--print-data-dir", "--data-dir", explicit_arg], Some(&from_env)), explicit);
+    assert!(!explicit.exists() && !from_env.exists(), "nothing is created");
+}
+
+#[test]
 fn bad_arguments_are_refused_with_a_reason() {
     for (args, expect) in [
         (&["simulate", "--speed", "fast"][..], "not realtime, max or a factor"),

@@ -9,15 +9,13 @@
 //! Both are pure folds (`model`) plus a [`eventlog::Handler`] that writes what changed
 //! in the same transaction as the checkpoint and sends `NOTIFY readmodel, '<position>'`.
 //! [`rebuild`] drops every row and folds the whole log again; the result equals the
-//! live tables row for row. [`since`] holds the query per table that answers "what
-//! changed since position N".
+//! live tables row for row. What readers see of the tables — rows, status values, "what
+//! changed since position N" — is `readmodel_contract`'s.
 
 pub mod history;
 pub mod live;
-pub mod since;
 
 use std::future::Future;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use eventlog::{Database, Subscription, SubscriptionConfig};
@@ -25,11 +23,7 @@ use eventlog::{Database, Subscription, SubscriptionConfig};
 pub use history::{HISTORY, HistoryProjection};
 pub use live::{LIVE, LiveProjection};
 
-/// NOTIFY channel of read-model changes; the payload is the position applied.
-pub const CHANNEL: &str = "readmodel";
-
-/// The role desktop clients log in as.
-pub const READER_ROLE: &str = "floorwatch_reader";
+pub use readmodel_contract::{CHANNEL, READER_ROLE};
 
 mod embedded {
     refinery::embed_migrations!("migrations");
@@ -119,17 +113,8 @@ pub async fn rebuild(db: &Database, config: ProjectionConfig) -> Result<RebuildR
     {
         let mut client = db.client().await?;
         let tx = client.transaction().await?;
-        for name in [LIVE, HISTORY] {
-            tx.execute(
-                "INSERT INTO eventlog.checkpoints (subscriber, position) VALUES ($1, 0) ON CONFLICT DO NOTHING",
-                &[&name],
-            )
-            .await?;
-            tx.query("SELECT 1 FROM eventlog.checkpoints WHERE subscriber = $1 FOR UPDATE", &[&name]).await?;
-        }
+        eventlog::reset_checkpoints(&tx, &[LIVE, HISTORY]).await?;
         tx.batch_execute(include_str!("../sql/reset_projections.sql")).await?;
-        tx.execute("UPDATE eventlog.checkpoints SET position = 0 WHERE subscriber = ANY($1)", &[&vec![LIVE, HISTORY]])
-            .await?;
         tx.commit().await?;
     }
     // Big batches: a rebuild wants throughput, not latency.
@@ -142,6 +127,25 @@ pub async fn rebuild(db: &Database, config: ProjectionConfig) -> Result<RebuildR
     Ok(RebuildReport { events, seconds: started.elapsed().as_secs_f64() })
 }
 
+/// The read models partitioned by day: raw history and minute aggregates.
+const RAW_HISTORY: &str = "readmodel.sensor_history";
+const MINUTE_AGGREGATES: &str = "readmodel.sensor_minute";
+
+/// Space the day-partitioned history takes, indexes included.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HistoryStorage {
+    pub raw_bytes: i64,
+    pub minute_bytes: i64,
+}
+
+pub async fn history_storage(db: &Database) -> Result<HistoryStorage> {
+    let client = db.client().await?;
+    let bytes = async |parent| -> Result<i64> {
+        Ok(eventlog::partitions(&client, parent).await?.iter().map(|p| p.bytes).sum())
+    };
+    Ok(HistoryStorage { raw_bytes: bytes(RAW_HISTORY).await?, minute_bytes: bytes(MINUTE_AGGREGATES).await? })
+}
+
 /// Drops raw-history partitions whose day ended before `history_cutoff` and minute
 /// aggregates before `minute_cutoff` (hourly aggregates are kept).
 pub async fn expire(
@@ -151,16 +155,8 @@ pub async fn expire(
 ) -> Result<Vec<String>> {
     let client = db.client().await?;
     let mut dropped = Vec::new();
-    for (parent, cutoff) in [("sensor_history", history_cutoff), ("sensor_minute", minute_cutoff)] {
-        let rows = client
-            .query(
-                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
-                 WHERE i.inhparent = ('readmodel.' || $1)::regclass ORDER BY c.relname",
-                &[&parent],
-            )
-            .await?;
-        for row in rows {
-            let name: String = row.get(0);
+    for (parent, cutoff) in [(RAW_HISTORY, history_cutoff), (MINUTE_AGGREGATES, minute_cutoff)] {
+        for eventlog::Partition { name, .. } in eventlog::partitions(&client, parent).await? {
             let Some(day) = name.rsplit('_').next().and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y%m%d").ok())
             else {
                 continue;
@@ -173,21 +169,4 @@ pub async fn expire(
         }
     }
     Ok(dropped)
-}
-
-/// Waits until both projections have applied everything up to `position` (or the
-/// timeout passes); for tools and tests that need read-your-writes.
-pub async fn wait_for(db: &Database, position: i64, timeout: Duration) -> Result<bool> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    let client = db.client().await?;
-    loop {
-        let live = eventlog::checkpoint(&client, LIVE).await?;
-        if live >= position {
-            return Ok(true);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Ok(false);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }

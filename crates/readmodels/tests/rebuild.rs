@@ -12,6 +12,7 @@ use chrono::Duration as Span;
 use common::*;
 use domain::events::*;
 use eventlog::Database;
+use readmodel_contract::ReadModel;
 use readmodels::ProjectionConfig;
 use serde_json::Value;
 use simulator::{Factory, FaultConfig, SimConfig, Step};
@@ -188,9 +189,7 @@ async fn since_n_returns_exactly_the_rows_that_changed() {
     }
     readmodels::catch_up(&db, ProjectionConfig::new(1)).await.unwrap();
     let before = snapshot(&db).await;
-    let n: i64 =
-        db.client().await.unwrap().query_one("SELECT max(position) FROM eventlog.events", &[]).await.unwrap().get(0);
-    let n = n.max(eventlog::head_position(&db.client().await.unwrap()).await.unwrap());
+    let n = eventlog::head_position(&db.client().await.unwrap()).await.unwrap();
 
     // A few sensors report; a machine gets a prediction; one anomaly appears.
     let some: Vec<_> = all_sensors_at(66).into_iter().take(7).collect();
@@ -209,15 +208,19 @@ async fn since_n_returns_exactly_the_rows_that_changed() {
     let after = snapshot(&db).await;
 
     let client = db.client().await.unwrap();
+    let mut followed = 0;
     for ((table, old), (_, new)) in before.iter().zip(&after) {
-        let Some(query) = readmodels::since::query(table) else { continue };
-        let returned = client.query(query, &[&n]).await.unwrap().len();
+        // Raw history and aggregates are read by time range, not followed.
+        let Some(model) = ReadModel::from_name(table) else { continue };
+        followed += 1;
+        let returned = readmodel_contract::read_since(&client, model, n).await.unwrap().row_count();
         let old: Vec<&Value> = old.as_array().unwrap().iter().collect();
         let changed = new.as_array().unwrap().iter().filter(|row| !old.contains(row)).count();
         assert_eq!(returned, changed, "{table}: since({n}) returned {returned} rows, {changed} changed");
     }
-    let sensors = client.query(readmodels::since::query("sensor_state").unwrap(), &[&n]).await.unwrap();
-    assert_eq!(sensors.len(), 7);
+    assert_eq!(followed, ReadModel::ALL.len(), "every table a reader follows was checked");
+    let sensors = readmodel_contract::read_since(&client, ReadModel::SensorState, n).await.unwrap();
+    assert_eq!(sensors.sensor_state.len(), 7);
 }
 
 #[tokio::test]

@@ -2,7 +2,6 @@
 //! history it has drawn, and the outbox of commands. A restart or an outage shows the
 //! last state at once from here.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -11,9 +10,8 @@ use serde::de::DeserializeOwned;
 use thiserror::Error;
 
 use crate::commands::{ApiError, Command, CommandState, QueuedCommand};
-use crate::model::*;
-use crate::readmodel::ReadModel;
 use crate::state::PlantState;
+use readmodel_contract::*;
 
 #[derive(Debug, Error)]
 pub enum CacheError {
@@ -27,9 +25,6 @@ pub enum CacheError {
 
 /// A machine's predictions, work orders and audit entries.
 pub type MachineHistory = (Vec<Prediction>, Vec<WorkOrder>, Vec<AuditEntry>);
-
-/// How far each read model has been fetched.
-pub type Cursors = BTreeMap<ReadModel, i64>;
 
 /// The newest rows of a machine's history kept per machine.
 const MACHINE_HISTORY_ROWS: i64 = 500;
@@ -409,16 +404,6 @@ struct QueuedCommandRow {
     error_code: Option<String>,
     error_message: Option<String>,
     position: Option<i64>,
-}
-
-/// One aggregate bucket (a minute or an hour) of one sensor.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Bucket {
-    pub ts_ms: i64,
-    pub count: i64,
-    pub min: f64,
-    pub max: f64,
-    pub mean: f64,
 }
 
 #[cfg(test)]

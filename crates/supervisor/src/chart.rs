@@ -313,8 +313,8 @@ pub fn export(trend: &Trend, style: &ChartStyle, path: &Path, format: &str) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Sensor;
     use crate::trend::{AnomalyMark, Window};
+    use readmodel_contract::Sensor;
 
     fn trend(points: Vec<TrendPoint>) -> Trend {
         Trend {

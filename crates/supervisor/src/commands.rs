@@ -1,25 +1,22 @@
 //! The supervisor's actions as commands to the plant node's command API: validation,
 //! the request each one becomes, and how an answer is classified (accepted, rejected
 //! for good, or worth retrying). Pure: no IO here; `outbox` sends.
+//!
+//! What a command may say (who acts, its note, its times) is the domain's rule, checked
+//! here with the same functions the plant decides with; only what the request itself
+//! needs (ids that are safe in a URL, times that exist) is this crate's.
 
+use chrono::{DateTime, Utc};
+use domain::Rejection;
+use domain::anomaly::{self, AnomalyCommand};
+use domain::events::OrderKind;
+use domain::workorder::{self, OrderCommand};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use thiserror::Error;
 
-/// Longest note or free text a command may carry, in characters.
-pub const MAX_TEXT_CHARS: usize = 4_000;
 /// Longest id (anomaly, machine, work order) a command may name.
 pub const MAX_ID_CHARS: usize = 128;
-/// How far ahead a shelve or a scheduled service may be set.
-pub const MAX_AHEAD_MS: i64 = 366 * 24 * 3600 * 1000;
-
-/// A planned or an emergency service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ServiceKind {
-    Planned,
-    Emergency,
-}
 
 /// One user action, as queued and sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,7 +25,7 @@ pub enum Command {
     Acknowledge { anomaly_id: String, note: String },
     Shelve { anomaly_id: String, until_ms: i64, note: String },
     AddNote { anomaly_id: String, text: String },
-    ScheduleMaintenance { machine_id: String, service: ServiceKind, scheduled_for_ms: i64, note: String },
+    ScheduleMaintenance { machine_id: String, service: OrderKind, scheduled_for_ms: i64, note: String },
     RecordMaintenance { machine_id: String, order_id: Option<String>, performed_at_ms: Option<i64>, note: String },
 }
 
@@ -37,18 +34,17 @@ pub enum Command {
 pub enum InvalidCommand {
     #[error("{what} must be 1 to {MAX_ID_CHARS} characters of letters, digits, '-', '_', '.' or ':'")]
     Id { what: &'static str },
-    #[error("{what} is longer than {MAX_TEXT_CHARS} characters")]
-    TooLong { what: &'static str },
-    #[error("a note is required")]
-    EmptyText,
-    #[error("{what} must be in the future")]
-    NotInFuture { what: &'static str },
-    #[error("{what} is more than a year ahead")]
-    TooFarAhead { what: &'static str },
     #[error("{what} is not a valid time")]
     BadTime { what: &'static str },
-    #[error("the operator name must be 1 to 100 characters")]
-    Operator,
+    /// A rule of the domain refuses it, as the plant would.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl From<Rejection> for InvalidCommand {
+    fn from(r: Rejection) -> Self {
+        InvalidCommand::Refused(r.to_string())
+    }
 }
 
 fn check_id(id: &str, what: &'static str) -> Result<(), InvalidCommand> {
@@ -58,72 +54,63 @@ fn check_id(id: &str, what: &'static str) -> Result<(), InvalidCommand> {
     if ok { Ok(()) } else { Err(InvalidCommand::Id { what }) }
 }
 
-fn check_text(text: &str, what: &'static str) -> Result<(), InvalidCommand> {
-    if text.chars().count() > MAX_TEXT_CHARS { Err(InvalidCommand::TooLong { what }) } else { Ok(()) }
-}
-
-fn check_future(at_ms: i64, now_ms: i64, what: &'static str) -> Result<(), InvalidCommand> {
-    rfc3339(at_ms).ok_or(InvalidCommand::BadTime { what })?;
-    if at_ms <= now_ms {
-        return Err(InvalidCommand::NotInFuture { what });
-    }
-    if at_ms - now_ms > MAX_AHEAD_MS {
-        return Err(InvalidCommand::TooFarAhead { what });
-    }
-    Ok(())
+fn time(ms: i64, what: &'static str) -> Result<DateTime<Utc>, InvalidCommand> {
+    DateTime::from_timestamp_millis(ms).ok_or(InvalidCommand::BadTime { what })
 }
 
 /// Milliseconds since the epoch as RFC 3339 in UTC.
 pub fn rfc3339(ms: i64) -> Option<String> {
-    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
-/// Checks the operator's name sent as `by`.
+/// Checks the operator's name sent as `by` (the domain's rule for who acts).
 pub fn check_operator(by: &str) -> Result<(), InvalidCommand> {
-    let n = by.trim().chars().count();
-    if (1..=100).contains(&n) { Ok(()) } else { Err(InvalidCommand::Operator) }
+    Ok(domain::check_actor(by)?)
 }
 
 impl Command {
     /// Refuses what the plant node would refuse for its form, so a typo is caught at once
-    /// rather than after a round trip (or, offline, hours later).
-    pub fn validate(&self, now_ms: i64) -> Result<(), InvalidCommand> {
+    /// rather than after a round trip (or, offline, hours later). What depends on the
+    /// plant's state or settings (is the anomaly resolved, how long may it be shelved) is
+    /// left to the plant.
+    pub fn validate(&self, by: &str, now_ms: i64) -> Result<(), InvalidCommand> {
+        let now = time(now_ms, "now")?;
+        let by = by.to_owned();
         match self {
             Command::Acknowledge { anomaly_id, note } => {
                 check_id(anomaly_id, "the anomaly id")?;
-                check_text(note, "the note")
+                AnomalyCommand::Acknowledge { by, note: note.clone() }.validate()?;
             }
             Command::Shelve { anomaly_id, until_ms, note } => {
                 check_id(anomaly_id, "the anomaly id")?;
-                check_future(*until_ms, now_ms, "the shelve time")?;
-                check_text(note, "the note")
+                let until = time(*until_ms, "the shelve time")?;
+                AnomalyCommand::Shelve { by, until, note: note.clone() }.validate()?;
+                anomaly::check_shelve_ends_later(until, now)?;
             }
             Command::AddNote { anomaly_id, text } => {
                 check_id(anomaly_id, "the anomaly id")?;
-                if text.trim().is_empty() {
-                    return Err(InvalidCommand::EmptyText);
-                }
-                check_text(text, "the note")
+                AnomalyCommand::AddNote { by, text: text.clone() }.validate()?;
             }
-            Command::ScheduleMaintenance { machine_id, scheduled_for_ms, note, .. } => {
+            Command::ScheduleMaintenance { machine_id, service, scheduled_for_ms, note } => {
                 check_id(machine_id, "the machine id")?;
-                check_future(*scheduled_for_ms, now_ms, "the service time")?;
-                check_text(note, "the note")
+                let scheduled_for = time(*scheduled_for_ms, "the service time")?;
+                OrderCommand::Schedule { kind: *service, scheduled_for, by, note: note.clone() }.validate()?;
+                workorder::check_scheduled_for(scheduled_for, now)?;
             }
             Command::RecordMaintenance { machine_id, order_id, performed_at_ms, note } => {
                 check_id(machine_id, "the machine id")?;
                 if let Some(o) = order_id {
                     check_id(o, "the work order id")?;
                 }
-                if let Some(at) = performed_at_ms {
-                    rfc3339(*at).ok_or(InvalidCommand::BadTime { what: "the service time" })?;
-                    if *at > now_ms + 5 * 60 * 1000 {
-                        return Err(InvalidCommand::BadTime { what: "a service time in the future" });
-                    }
+                let performed_at = performed_at_ms.map(|at| time(at, "the service time")).transpose()?;
+                OrderCommand::Perform { order_id: order_id.clone(), performed_at, by, note: note.clone() }
+                    .validate()?;
+                if let Some(at) = performed_at {
+                    workorder::check_performed_at(at, now)?;
                 }
-                check_text(note, "the note")
             }
         }
+        Ok(())
     }
 
     /// The anomaly or machine the command is about.
@@ -310,7 +297,7 @@ mod tests {
         assert_eq!(b["until"], "2026-05-28T21:26:40.000Z");
         let s = Command::ScheduleMaintenance {
             machine_id: "P1-L01-M001".into(),
-            service: ServiceKind::Emergency,
+            service: OrderKind::Emergency,
             scheduled_for_ms: NOW + 1,
             note: String::new(),
         };
@@ -329,30 +316,69 @@ mod tests {
     #[test]
     fn bad_commands_are_refused_with_a_reason() {
         let ack = |id: &str| Command::Acknowledge { anomaly_id: id.into(), note: String::new() };
-        assert!(ack("A-1").validate(NOW).is_ok());
-        assert_eq!(ack("").validate(NOW), Err(InvalidCommand::Id { what: "the anomaly id" }));
-        assert!(ack("../../admin").validate(NOW).is_err(), "no path tricks");
-        assert!(ack("a b").validate(NOW).is_err());
-        assert!(ack(&"x".repeat(129)).validate(NOW).is_err());
-        let long = Command::Acknowledge { anomaly_id: "A".into(), note: "n".repeat(MAX_TEXT_CHARS + 1) };
-        assert_eq!(long.validate(NOW), Err(InvalidCommand::TooLong { what: "the note" }));
+        assert!(ack("A-1").validate("ana", NOW).is_ok());
+        assert_eq!(ack("").validate("ana", NOW), Err(InvalidCommand::Id { what: "the anomaly id" }));
+        assert!(ack("../../admin").validate("ana", NOW).is_err(), "no path tricks");
+        assert!(ack("a b").validate("ana", NOW).is_err());
+        assert!(ack(&"x".repeat(129)).validate("ana", NOW).is_err());
+        let long = Command::Acknowledge { anomaly_id: "A".into(), note: "n".repeat(2001) };
+        assert!(matches!(long.validate("ana", NOW), Err(InvalidCommand::Refused(m)) if m.contains("2000")));
         let past = Command::Shelve { anomaly_id: "A".into(), until_ms: NOW - 1, note: String::new() };
-        assert_eq!(past.validate(NOW), Err(InvalidCommand::NotInFuture { what: "the shelve time" }));
-        let far = Command::Shelve { anomaly_id: "A".into(), until_ms: NOW + MAX_AHEAD_MS + 1, note: String::new() };
-        assert!(matches!(far.validate(NOW), Err(InvalidCommand::TooFarAhead { .. })));
+        assert!(
+            matches!(past.validate("ana", NOW), Err(InvalidCommand::Refused(m)) if m.contains("not in the future"))
+        );
         let huge = Command::Shelve { anomaly_id: "A".into(), until_ms: i64::MAX, note: String::new() };
-        assert!(matches!(huge.validate(NOW), Err(InvalidCommand::BadTime { .. })));
+        assert!(matches!(huge.validate("ana", NOW), Err(InvalidCommand::BadTime { .. })));
         let blank = Command::AddNote { anomaly_id: "A".into(), text: "  ".into() };
-        assert_eq!(blank.validate(NOW), Err(InvalidCommand::EmptyText));
-        let future = Command::RecordMaintenance {
+        assert!(matches!(blank.validate("ana", NOW), Err(InvalidCommand::Refused(_))));
+        let far = Command::ScheduleMaintenance {
+            machine_id: "M".into(),
+            service: OrderKind::Planned,
+            scheduled_for_ms: NOW + 400 * 86_400_000,
+            note: String::new(),
+        };
+        assert!(matches!(far.validate("ana", NOW), Err(InvalidCommand::Refused(m)) if m.contains("within a year")));
+        let bad_order = Command::RecordMaintenance {
             machine_id: "M".into(),
             order_id: Some("bad id".into()),
             performed_at_ms: None,
             note: String::new(),
         };
-        assert!(future.validate(NOW).is_err());
+        assert!(bad_order.validate("ana", NOW).is_err());
+        let ahead = Command::RecordMaintenance {
+            machine_id: "M".into(),
+            order_id: None,
+            performed_at_ms: Some(NOW + 3_600_000),
+            note: String::new(),
+        };
+        assert!(matches!(ahead.validate("ana", NOW), Err(InvalidCommand::Refused(_))));
         assert!(check_operator(" ").is_err());
         assert!(check_operator("Ana").is_ok());
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_notes_and_names_as_the_plant_refuses_them() {
+        for hostile in ["bell\u{7}", "nul\0byte", "\u{1b}[2Jcleared", "del\u{7f}"] {
+            let note = Command::AddNote { anomaly_id: "A-1".into(), text: hostile.into() };
+            assert!(matches!(note.validate("ana", NOW), Err(InvalidCommand::Refused(_))), "note {hostile:?}");
+            let ack = Command::Acknowledge { anomaly_id: "A-1".into(), note: hostile.into() };
+            assert!(ack.validate("ana", NOW).is_err(), "acknowledgement note {hostile:?}");
+            let schedule = Command::ScheduleMaintenance {
+                machine_id: "M".into(),
+                service: OrderKind::Planned,
+                scheduled_for_ms: NOW + 86_400_000,
+                note: hostile.into(),
+            };
+            assert!(schedule.validate("ana", NOW).is_err(), "service note {hostile:?}");
+            assert!(ack_by(hostile).is_err(), "operator {hostile:?}");
+            assert!(check_operator(hostile).is_err(), "operator {hostile:?}");
+        }
+        let fine = Command::AddNote { anomaly_id: "A-1".into(), text: "line one\nline two\tend".into() };
+        assert!(fine.validate("ana", NOW).is_ok(), "newlines and tabs are fine in a note");
+    }
+
+    fn ack_by(by: &str) -> Result<(), InvalidCommand> {
+        Command::Acknowledge { anomaly_id: "A-1".into(), note: String::new() }.validate(by, NOW)
     }
 
     #[test]

@@ -7,8 +7,8 @@ use crate::cache::CacheError;
 use crate::chart::ChartError;
 use crate::commands::InvalidCommand;
 use crate::config::ConfigError;
-use crate::readmodel::ReadError;
 use crate::trend::WindowError;
+use readmodel_contract::ReadError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -94,10 +94,10 @@ mod tests {
 
     #[test]
     fn errors_reach_the_screen_as_code_and_message() {
-        let e: AppError = InvalidCommand::EmptyText.into();
+        let e: AppError = InvalidCommand::BadTime { what: "the shelve time" }.into();
         assert_eq!(
             serde_json::to_value(&e).unwrap(),
-            serde_json::json!({"code": "invalid_input", "message": "a note is required"})
+            serde_json::json!({"code": "invalid_input", "message": "the shelve time is not a valid time"})
         );
     }
 }

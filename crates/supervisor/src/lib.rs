@@ -13,12 +13,8 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod error;
-#[cfg(feature = "fixture")]
-pub mod fixture;
 pub mod link;
-pub mod model;
 pub mod outbox;
-pub mod readmodel;
 pub mod state;
 mod sync;
 pub mod trend;
@@ -31,17 +27,16 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde::Serialize;
 use tokio::sync::{Notify, broadcast, watch};
 
-use crate::cache::{Cache, CacheError, Cursors};
+use crate::cache::{Cache, CacheError};
 use crate::chart::{ChartStyle, Frame};
 use crate::commands::{Command, CommandState, QueuedCommand};
 use crate::config::Settings;
 use crate::demo::DemoFactory;
 pub use crate::error::{AppError, ErrorCode};
 use crate::link::Link;
-use crate::model::*;
-use crate::readmodel::Fetched;
 use crate::state::{Floor, PlantState};
 use crate::trend::{Resolution, Trend, TrendPoint, Window};
+use readmodel_contract::*;
 
 /// The wall clock, read only at the edge of the crate.
 pub fn now_ms() -> i64 {
@@ -52,6 +47,7 @@ pub fn now_ms() -> i64 {
 const NOTIFY_WITHIN_MS: i64 = 15 * 60 * 1000;
 /// Resolved anomalies listed with the open ones.
 const RECENT_RESOLVED: usize = 200;
+const CRITICAL: &str = domain::events::Severity::Critical.as_str();
 
 /// Where the app keeps its files and finds the demo factory. Only the binary reads the
 /// environment; it fills this in.
@@ -235,8 +231,8 @@ impl Shared {
                 .changes
                 .anomalies
                 .iter()
-                .filter(|a| a.severity == "critical" && a.is_open() && now - a.started_at_ms < NOTIFY_WITHIN_MS)
-                .filter(|a| state.anomalies.get(&a.anomaly_id).is_none_or(|old| old.severity != "critical"))
+                .filter(|a| a.severity == CRITICAL && !a.is_resolved() && now - a.started_at_ms < NOTIFY_WITHIN_MS)
+                .filter(|a| state.anomalies.get(&a.anomaly_id).is_none_or(|old| old.severity != CRITICAL))
                 .cloned()
                 .collect();
             let delta = state.apply(fetched.changes.clone());
@@ -566,15 +562,14 @@ impl Supervisor {
         };
         let result = match resolution {
             Resolution::Raw => {
-                match readmodel::raw_history(client, sensor_ids, window.from_ms - trend::MINUTE_MS, window.to_ms).await
-                {
+                match history::raw(client, sensor_ids, window.from_ms - trend::MINUTE_MS, window.to_ms).await {
                     Ok(rows) => self.shared.with_cache(|c| c.store_raw(&rows)).map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
                 }
             }
             Resolution::Minute | Resolution::Hour => {
                 let hourly = resolution == Resolution::Hour;
-                match readmodel::bucket_history(client, hourly, sensor_ids, window.from_ms, window.to_ms).await {
+                match history::buckets(client, hourly, sensor_ids, window.from_ms, window.to_ms).await {
                     Ok(rows) => self
                         .shared
                         .with_cache(|c| c.store_buckets(resolution.as_str(), &rows))
@@ -646,9 +641,9 @@ impl Supervisor {
     /// Queues a command (checked first) and sends it as soon as the plant is reachable.
     pub fn submit(&self, command: Command) -> Result<QueuedCommand, AppError> {
         let now = now_ms();
-        command.validate(now)?;
         let by = self.shared.settings().operator.trim().to_string();
         commands::check_operator(&by)?;
+        command.validate(&by, now)?;
         if !self.shared.settings().connection.is_configured() {
             return Err(AppError::new(ErrorCode::NotConfigured, "connect to a plant first (Settings)"));
         }

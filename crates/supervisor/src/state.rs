@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::model::*;
+use readmodel_contract::*;
 
 /// Every row the floor, anomaly and maintenance screens need, keyed by id.
 /// Audit entries, predictions and work orders stay in the cache and are read per machine.
@@ -134,8 +134,8 @@ impl PlantState {
 
     /// Everything the floor, anomaly and maintenance screens draw from.
     pub fn floor(&self, recent_resolved: usize) -> Floor {
-        let mut anomalies: Vec<Anomaly> = self.anomalies.values().filter(|a| a.is_open()).cloned().collect();
-        let mut resolved: Vec<&Anomaly> = self.anomalies.values().filter(|a| !a.is_open()).collect();
+        let mut anomalies: Vec<Anomaly> = self.anomalies.values().filter(|a| !a.is_resolved()).cloned().collect();
+        let mut resolved: Vec<&Anomaly> = self.anomalies.values().filter(|a| a.is_resolved()).collect();
         resolved.sort_by_key(|a| std::cmp::Reverse(a.resolved_at_ms.unwrap_or(a.updated_at_ms)));
         anomalies.extend(resolved.into_iter().take(recent_resolved).cloned());
         anomalies.sort_by_key(|a| std::cmp::Reverse(a.started_at_ms));

@@ -13,11 +13,9 @@ use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 use crate::config::Connection;
 use crate::link::{Backoff, Link};
-use crate::readmodel::{self, PAGE_ROWS, ReadError};
 use crate::{Shared, now_ms};
+use readmodel_contract::{CHANNEL, PAGE_ROWS, ReadError};
 
-/// The channel the projections notify on; the payload is the newest applied position.
-pub const CHANNEL: &str = "readmodel";
 /// A catch-up also runs this often without a NOTIFY: a safety net for a lost notification,
 /// and the way a silently dead connection is noticed.
 const SAFETY_INTERVAL: Duration = Duration::from_secs(5);
@@ -160,7 +158,7 @@ async fn session(shared: &Arc<Shared>, conn: &Connection, attempt: &mut u32, gen
 /// Fetches what changed since the cursors and applies it to the cache and the screen.
 pub(crate) async fn catch_up(shared: &Arc<Shared>, client: &Client) -> Result<(), ReadError> {
     let cursors = shared.cursors();
-    let fetched = readmodel::catch_up(client, &cursors, PAGE_ROWS).await?;
+    let fetched = readmodel_contract::catch_up(client, &cursors, PAGE_ROWS).await?;
     let shared2 = shared.clone();
     let applied = tokio::task::spawn_blocking(move || shared2.apply(fetched, now_ms())).await;
     match applied {

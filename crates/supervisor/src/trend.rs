@@ -4,8 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cache::Bucket;
-use crate::model::{Anomaly, Sensor};
+use readmodel_contract::{Anomaly, Bucket, Sensor};
 
 pub const MINUTE_MS: i64 = 60_000;
 pub const HOUR_MS: i64 = 3_600_000;

@@ -30,7 +30,7 @@ async fn an_outage_keeps_the_screen_queues_actions_and_catches_up_after() {
     assert_eq!(floor.floor.machines.len(), 6, "the screen keeps the last state");
     assert!(matches!(app.link(), Link::Offline { as_of_ms: Some(t), .. } if t > 0));
 
-    // Offline, an acknowledgement is queued and shown as pending; the stub cannot apply it.
+    // Offline, an acknowledgement is queued and shown as pending; the plant cannot apply it.
     let queued = app.submit(Command::Acknowledge { anomaly_id: id.clone(), note: "on it".into() }).unwrap();
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     let pending = app.commands();
@@ -44,8 +44,12 @@ async fn an_outage_keeps_the_screen_queues_actions_and_catches_up_after() {
         app.floor().floor.anomalies.iter().any(|a| a.anomaly_id == id && a.state == "acknowledged")
     })
     .await;
-    assert!(plant.stub.received().iter().filter(|r| r.body["command_id"] == queued.command_id.as_str()).count() >= 1);
-    assert!(app.floor().synced > synced);
+    assert!(
+        plant.commands.received().iter().filter(|r| r.body["command_id"] == queued.command_id.as_str()).count() >= 1
+    );
+    // The plant's sensors report again; the app follows them past where it went offline.
+    plant.with(async |f| f.tick(now_ms()).await.unwrap()).await;
+    until(30, "synced past the outage", || app.floor().synced > synced).await;
     until(10, "the outbox to empty", || app.commands().is_empty()).await;
     app.shutdown().await;
     drop(server);

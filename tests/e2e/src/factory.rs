@@ -7,6 +7,7 @@ use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, bail};
+use readmodel_contract::{Changes, ReadModel};
 use supervisor::config::{Connection, DesktopFile};
 use tokio::process::{Child, Command};
 
@@ -88,7 +89,7 @@ impl FactoryPlant {
         // desktop.json comes first; the plant node then installs its read models and
         // publishes the layout.
         loop {
-            if plant.query_one_i64("SELECT count(*) FROM readmodel.machines").await.is_ok_and(|n| n > 0) {
+            if plant.rows(ReadModel::Machines).await.is_ok_and(|r| !r.machines.is_empty()) {
                 return Ok(plant);
             }
             if tokio::time::Instant::now() > deadline {
@@ -102,17 +103,16 @@ impl FactoryPlant {
         self.connection.clone()
     }
 
-    /// A read-only query on the plant's read models, as the app's role.
-    pub async fn query_one_i64(&self, sql: &str) -> Result<i64> {
+    /// Rows of one read model, read as the app's role reads them.
+    pub async fn rows(&self, model: ReadModel) -> Result<Changes> {
         let client = pgcluster::testdb::connect(&self.connection.database_url).await?;
-        Ok(client.query_one(sql, &[]).await?.get::<_, i64>(0))
+        Ok(readmodel_contract::read_since(&client, model, 0).await?)
     }
 
     pub async fn anomaly_state(&self, anomaly_id: &str) -> Result<String> {
-        let client = pgcluster::testdb::connect(&self.connection.database_url).await?;
-        let row =
-            client.query_one("SELECT state FROM readmodel.anomalies WHERE anomaly_id = $1", &[&anomaly_id]).await?;
-        Ok(row.get(0))
+        let rows = self.rows(ReadModel::Anomalies).await?.anomalies;
+        let anomaly = rows.into_iter().find(|a| a.anomaly_id == anomaly_id);
+        Ok(anomaly.with_context(|| format!("no anomaly {anomaly_id} in the read models"))?.state)
     }
 
     fn db(&self, action: &str) -> Result<()> {

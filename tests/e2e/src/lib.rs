@@ -1,7 +1,7 @@
 //! Drives the real desktop app through WebDriver (tauri-driver + WebKitWebDriver) under
-//! Xvfb, against a plant: today a fixture plant (a private PostgreSQL cluster with the
-//! read models written like the projections do, and a command API), behind the
-//! [`plant::PlantUnderTest`] trait so the real demo factory can take its place.
+//! Xvfb, against a plant: a fixture plant ([`plant::FixturePlant`]: a private PostgreSQL
+//! cluster with a real event log, the real projections and command API, driven by the
+//! test) or the real demo factory ([`factory::FactoryPlant`], `floorwatch up`).
 
 pub mod factory;
 pub mod plant;

@@ -1,12 +1,13 @@
-//! The plant the app is pointed at. [`FixturePlant`] writes the read models itself and
-//! serves the command API; a real `floorwatch up` factory can implement the same trait.
+//! The plant the app is pointed at. [`FixturePlant`] is a plant fixture (a real log, the
+//! real projections and command API) driven by the test; a real `floorwatch up` factory
+//! can implement the same trait.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use plant_fixture::{CommandApi, Layout, PlantFixture, Received, reader_url};
 use supervisor::config::Connection;
-use supervisor::fixture::{CommandStub, Layout, PlantFixture, Received, reader_url};
 use supervisor::now_ms;
 use tokio::sync::Mutex;
 
@@ -23,15 +24,15 @@ pub trait PlantUnderTest {
     async fn start_database(&mut self) -> Result<()>;
 }
 
-/// A private cluster with one plant database written by [`PlantFixture`], live updates
-/// every second, and the command stub applying commands to it.
+/// A private cluster with one plant database run by [`PlantFixture`], every sensor
+/// reporting every second, and the plant's command API.
 pub struct FixturePlant {
     _dir: tempfile::TempDir,
     cluster: pgcluster::Cluster,
     server: Option<pgcluster::AttachedServer>,
     admin_url: String,
     pub fixture: Arc<Mutex<Option<PlantFixture>>>,
-    pub stub: CommandStub,
+    pub commands: CommandApi,
     ticker: tokio::task::JoinHandle<()>,
 }
 
@@ -46,10 +47,10 @@ impl FixturePlant {
         let admin_url = server.url("floorwatch_p1")?;
         let mut fixture = PlantFixture::install(&admin_url).await?;
         fixture.seed(layout, now_ms()).await?;
+        let commands = CommandApi::start(&fixture, TOKEN).await?;
         let slot = Arc::new(Mutex::new(Some(fixture)));
-        let stub = CommandStub::start(TOKEN, slot.clone()).await?;
         let ticker = tokio::spawn(tick_every_second(slot.clone()));
-        Ok(FixturePlant { _dir: dir, cluster, server: Some(server), admin_url, fixture: slot, stub, ticker })
+        Ok(FixturePlant { _dir: dir, cluster, server: Some(server), admin_url, fixture: slot, commands, ticker })
     }
 
     /// Stops the once-a-second updates (a benchmark drives its own).
@@ -58,7 +59,7 @@ impl FixturePlant {
     }
 
     pub fn received(&self) -> Vec<Received> {
-        self.stub.received()
+        self.commands.received()
     }
 
     pub async fn sensor_ids(&self, machine_id: &str) -> Vec<i32> {
@@ -97,7 +98,7 @@ impl PlantUnderTest for FixturePlant {
         Connection {
             plant: "P1".into(),
             database_url: reader_url(&self.admin_url),
-            command_url: self.stub.url(),
+            command_url: self.commands.url(),
             command_token: TOKEN.into(),
         }
     }
@@ -109,10 +110,9 @@ impl PlantUnderTest for FixturePlant {
     }
 
     async fn anomaly_state(&self, anomaly_id: &str) -> Result<String> {
-        let client = pgcluster::testdb::connect(&self.admin_url).await?;
-        let row =
-            client.query_one("SELECT state FROM readmodel.anomalies WHERE anomaly_id = $1", &[&anomaly_id]).await?;
-        Ok(row.get::<_, String>(0))
+        let guard = self.fixture.lock().await;
+        let state = guard.as_ref().context("no fixture")?.anomaly_state(anomaly_id).await?;
+        state.with_context(|| format!("no anomaly {anomaly_id} in the read models"))
     }
 
     async fn stop_database(&mut self) -> Result<()> {

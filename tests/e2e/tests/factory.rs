@@ -9,12 +9,13 @@ use std::time::Duration;
 use anyhow::Context;
 use floorwatch_e2e::factory::FactoryPlant;
 use floorwatch_e2e::window::{AppWindow, settings_for};
+use readmodel_contract::ReadModel;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_factory_end_to_end() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let plant = FactoryPlant::start(&dir.path().join("factory"), 400, 4, 40.0).await?;
-    let machines = plant.query_one_i64("SELECT count(*) FROM readmodel.machines").await?;
+    let machines = plant.rows(ReadModel::Machines).await?.machines.len();
     let app_dir = dir.path().join("app");
     let mut w = AppWindow::launch("factory", &app_dir, &settings_for(Some(plant.connection()))).await?;
     w.wait_js("the live badge", "document.getElementById('link-badge').dataset.state === 'live'", 60).await?;
@@ -67,7 +68,7 @@ async fn the_demo_factory_end_to_end() -> anyhow::Result<()> {
     w.go("#/floor").await?;
     plant.stop_database()?;
     w.wait_js("offline", "document.getElementById('link-badge').dataset.state === 'offline'", 60).await?;
-    assert_eq!(w.count(".tile[data-machine]").await?, machines as usize);
+    assert_eq!(w.count(".tile[data-machine]").await?, machines);
     w.screenshot("offline").await?;
     let before = w.js("return window.__fwPerf.updates;").await?.as_i64().unwrap_or(0);
     plant.start_database()?;

@@ -15,6 +15,7 @@ use chrono::Utc;
 use eventlog::Database;
 use fleet::{FleetConfig, FleetStats, Pace, PlantTarget};
 use plant::ingest::system_clock;
+use readmodel_contract::ReadModel;
 use serde_json::json;
 use simulator::{Factory, SimConfig};
 use tokio::sync::watch;
@@ -23,9 +24,9 @@ use super::cpu::{Parts, shares};
 use super::{BenchServer, percentile, write_json};
 use crate::cli::FreshnessBenchArgs;
 use crate::config::Config;
+use crate::databases::plant_database;
 use crate::factory::FactorySpec;
 use crate::secrets::Secrets;
-use crate::server::plant_database;
 
 type Accepted = Arc<Mutex<HashMap<(String, i64), Instant>>>;
 
@@ -213,18 +214,9 @@ async fn lag_and_applied(dbs: &[Database]) -> Result<(i64, i64)> {
     let mut applied = 0;
     for db in dbs {
         let client = db.client().await?;
-        let row = client
-            .query_one(
-                "SELECT (SELECT position FROM eventlog.head),
-                        coalesce((SELECT position FROM eventlog.checkpoints WHERE subscriber = $1), 0),
-                        (SELECT count(*) FROM eventlog.telemetry WHERE position <=
-                            coalesce((SELECT position FROM eventlog.checkpoints WHERE subscriber = $1), 0))",
-                &[&readmodels::LIVE],
-            )
-            .await?;
-        let (head, checkpoint, events): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
-        lag += head - checkpoint;
-        applied += events;
+        let checkpoint = eventlog::checkpoint(&client, readmodels::LIVE).await?;
+        lag += eventlog::head_position(&client).await? - checkpoint;
+        applied += eventlog::count_telemetry_through(&client, checkpoint).await?;
     }
     Ok((lag, applied))
 }
@@ -239,7 +231,6 @@ async fn watch_freshness(
 ) -> Result<Vec<f64>> {
     let mut listener = db.listen(&[readmodels::CHANNEL]).await?;
     let client = db.client().await?;
-    let since = readmodels::since::query("sensor_state").context("sensor_state has a since-query")?;
     let mut position: i64 = 0;
     let mut seen: std::collections::HashSet<(String, i64)> = std::collections::HashSet::new();
     // Batches visible before their upload's answer reached the gateway: freshness 0.
@@ -250,14 +241,12 @@ async fn watch_freshness(
             _ = stop.changed() => break,
             woke = listener.wait(Duration::from_secs(5)) => { woke?; }
         }
-        let rows = client.query(since, &[&position]).await?;
+        let rows = readmodel_contract::read_since(&client, ReadModel::SensorState, position).await?.sensor_state;
         let now = Instant::now();
         for row in &rows {
-            position = position.max(row.get::<_, i64>(5));
-            let sensor: i32 = row.get(0);
-            let ts: chrono::DateTime<Utc> = row.get(3);
-            let Some(info) = layout.sensor(sensor as u32) else { continue };
-            let key = (info.line.id.clone(), ts.timestamp_millis());
+            position = position.max(row.position);
+            let Some(info) = layout.sensor(row.sensor_id as u32) else { continue };
+            let key = (info.line.id.clone(), row.ts_ms);
             if seen.contains(&key) {
                 continue;
             }

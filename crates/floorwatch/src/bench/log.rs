@@ -34,7 +34,7 @@ pub async fn run(args: LogBenchArgs, server: &BenchServer) -> Result<()> {
     let db = Database::connect_and_migrate(&log_url, 8).await?;
     eventlog::prepare_days_ahead(&db, start_time).await?;
     let log_rate = append_through_log(&db, &batches, args.batches_per_transaction).await?;
-    let log_bytes = relation_bytes(&db, "eventlog.telemetry").await?;
+    let log_bytes = eventlog::telemetry_storage(&db.client().await?).await?.batch_bytes;
 
     eprintln!("(b) the same readings by binary COPY into an indexed table…");
     let copy_rate = copy_rows(&db, &batches).await?;
@@ -205,12 +205,6 @@ async fn insert_rows(db: &Database, batches: &[Batch], duration: Duration) -> Re
         }
     }
     Ok(n as f64 / started.elapsed().as_secs_f64())
-}
-
-async fn relation_bytes(db: &Database, table: &str) -> Result<i64> {
-    let client = db.client().await?;
-    let sql = "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0)::bigint FROM pg_inherits WHERE inhparent = $1::text::regclass";
-    Ok(client.query_one(sql, &[&table]).await?.get(0))
 }
 
 /// Counts and decodes what it is given, and checkpoints.

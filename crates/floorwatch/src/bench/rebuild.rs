@@ -97,17 +97,11 @@ pub async fn storage(args: StorageBenchArgs, server: &BenchServer, config: &Conf
     eprintln!("projecting the raw history…");
     readmodels::catch_up(&db, ProjectionConfig::new(1)).await?;
     let client = db.client().await?;
-    let size = |parent: &str| {
-        format!(
-            "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0)::bigint FROM pg_inherits WHERE inhparent = '{parent}'::regclass"
-        )
-    };
-    let telemetry: i64 = client.query_one(&size("eventlog.telemetry"), &[]).await?.get(0);
-    let keys: i64 = client.query_one("SELECT pg_total_relation_size('eventlog.idempotency_keys')", &[]).await?.get(0);
-    let history: i64 = client.query_one(&size("readmodel.sensor_history"), &[]).await?.get(0);
-    let in_history: i64 =
-        client.query_one("SELECT coalesce(sum(count), 0)::bigint FROM readmodel.sensor_minute", &[]).await?.get(0);
-    let minute: i64 = client.query_one(&size("readmodel.sensor_minute"), &[]).await?.get(0);
+    let eventlog::TelemetryStorage { batch_bytes: telemetry, idempotency_key_bytes: keys } =
+        eventlog::telemetry_storage(&client).await?;
+    let readmodels::HistoryStorage { raw_bytes: history, minute_bytes: minute } =
+        readmodels::history_storage(&db).await?;
+    let in_history = readmodel_contract::history::readings_in_minutes(&client).await?;
     let log_per = (telemetry + keys) as f64 / readings as f64;
     let history_per = history as f64 / in_history.max(1) as f64;
     write_json(

@@ -4,6 +4,7 @@ pub mod model;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
+use domain::anomaly::AnomalyState;
 use domain::events::{LAYOUT_CONFIGURED, LayoutConfigured, PLANT, Severity};
 use eventlog::{GenericClient, Handler, RecordedEvent, StreamName, Transaction};
 use serde_json::Value;
@@ -28,23 +29,6 @@ impl LiveProjection {
 
 fn ts(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
-}
-
-fn severity(s: &str) -> Severity {
-    match s {
-        "critical" => Severity::Critical,
-        "major" => Severity::Major,
-        _ => Severity::Minor,
-    }
-}
-
-fn state_str(s: &str) -> &'static str {
-    match s {
-        "acknowledged" => "acknowledged",
-        "shelved" => "shelved",
-        "resolved" => "resolved",
-        _ => "new",
-    }
 }
 
 impl Handler for LiveProjection {
@@ -77,8 +61,8 @@ impl Handler for LiveProjection {
                     anomaly_id: row.get(0),
                     machine_id: row.get(1),
                     line_id: row.get(2),
-                    severity: severity(row.get(3)),
-                    state: state_str(row.get(4)),
+                    severity: Severity::parse(row.get(3)).unwrap_or(Severity::Minor),
+                    state: AnomalyState::parse(row.get(4)).unwrap_or(AnomalyState::New),
                     score: row.get(5),
                     sensors,
                     sensor_ids,
@@ -319,14 +303,16 @@ async fn write_rollups(tx: &Transaction<'_>, model: &LiveModel, l: &PlantLayout,
         let mut ids = vec![];
         let mut lines = vec![];
         let mut status = vec![];
+        let mut due_in_days = vec![];
         let mut due = vec![];
         for &m in &changes.machines {
             let agg = &model.machines[m];
             let machine = l.machine(m);
             ids.push(machine.id.as_str());
             lines.push(l.layout.lines()[machine.line].id.as_str());
-            status.push(agg.status());
-            due.push(agg.due_in_days);
+            status.push(agg.status().as_str());
+            due_in_days.push(agg.due_in_days);
+            due.push(agg.is_due());
             c.push(&agg.rollup);
         }
         let stmt = tx.prepare_cached(include_str!("../../sql/upsert_machine_status.sql")).await?;
@@ -344,6 +330,7 @@ async fn write_rollups(tx: &Transaction<'_>, model: &LiveModel, l: &PlantLayout,
                 &c.critical,
                 &c.major,
                 &c.minor,
+                &due_in_days,
                 &due,
                 &c.newest,
                 &c.position,
@@ -421,7 +408,7 @@ async fn write_anomalies(tx: &Transaction<'_>, model: &LiveModel, changes: &Chan
     let machines = col(|r| Some(r.machine_id.clone()));
     let lines = col(|r| Some(r.line_id.clone()));
     let severities = col(|r| Some(r.severity.as_str().to_owned()));
-    let states = col(|r| Some(r.state.to_owned()));
+    let states = col(|r| Some(r.state.as_str().to_owned()));
     let scores: Vec<f64> = rows.iter().map(|r| r.score).collect();
     let sensors: Vec<&Value> = rows.iter().map(|r| &r.sensors).collect();
     let explanations = col(|r| Some(r.explanation.clone()));

@@ -10,11 +10,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use domain::anomaly::AnomalyEvent;
+use domain::anomaly::{AnomalyEvent, AnomalyState};
 use domain::events::*;
 use domain::workorder::OrderEvent;
 use eventlog::{Payload, RecordedEvent};
 use layout::{Layout, Scale};
+pub use readmodel_contract::SensorStatus;
+use readmodel_contract::{MachineCondition, OrderState};
 use serde_json::{Value, json};
 
 /// Seconds of readings the rate (`readings_per_s`) is averaged over.
@@ -24,36 +26,6 @@ pub const RATE_WINDOW_S: i64 = 60;
 /// lower bound of its latest prediction's interval is at most this (the rule
 /// `maintenance::AlertOn::Lower` that `floorwatch eval maintenance` scores by default).
 pub const DUE_WITHIN_DAYS: f64 = 7.0;
-
-/// A sensor's status in `sensor_state`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SensorStatus {
-    Ok = 0,
-    Warning = 1,
-    Anomalous = 2,
-    Stale = 3,
-}
-
-impl SensorStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SensorStatus::Ok => "ok",
-            SensorStatus::Warning => "warning",
-            SensorStatus::Anomalous => "anomalous",
-            SensorStatus::Stale => "stale",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<SensorStatus> {
-        Some(match s {
-            "ok" => SensorStatus::Ok,
-            "warning" => SensorStatus::Warning,
-            "anomalous" => SensorStatus::Anomalous,
-            "stale" => SensorStatus::Stale,
-            _ => return None,
-        })
-    }
-}
 
 /// One sensor's state.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -118,26 +90,31 @@ pub struct MachineAgg {
     pub due_in_days: Option<f64>,
 }
 
-/// Whether a machine with this `due_in_days` counts as due.
-fn is_due(due_in_days: Option<f64>) -> bool {
+/// Whether a machine with this `due_in_days` counts as due: the one definition of "due
+/// within 7 days" (the `service` status, `machines_due_7d`, `machine_status.due`).
+pub fn is_due(due_in_days: Option<f64>) -> bool {
     due_in_days.is_some_and(|d| d <= DUE_WITHIN_DAYS)
 }
 
 impl MachineAgg {
     /// The tile colour: anomaly > stale > service > warning > ok.
-    pub fn status(&self) -> &'static str {
+    pub fn status(&self) -> MachineCondition {
         let r = &self.rollup;
         if r.open.iter().sum::<u32>() > 0 {
-            "anomaly"
+            MachineCondition::Anomaly
         } else if r.sensors > 0 && r.stale() * 2 > r.sensors {
-            "stale"
-        } else if is_due(self.due_in_days) {
-            "service"
-        } else if r.by_status[1] + r.by_status[2] > 0 {
-            "warning"
+            MachineCondition::Stale
+        } else if self.is_due() {
+            MachineCondition::Service
+        } else if r.by_status[SensorStatus::Warning as usize] + r.by_status[SensorStatus::Anomalous as usize] > 0 {
+            MachineCondition::Warning
         } else {
-            "ok"
+            MachineCondition::Ok
         }
+    }
+
+    pub fn is_due(&self) -> bool {
+        is_due(self.due_in_days)
     }
 }
 
@@ -180,7 +157,7 @@ pub struct AnomalyRow {
     pub machine_id: String,
     pub line_id: String,
     pub severity: Severity,
-    pub state: &'static str,
+    pub state: AnomalyState,
     pub score: f64,
     pub sensors: Value,
     pub sensor_ids: Vec<u32>,
@@ -199,7 +176,13 @@ pub struct AnomalyRow {
 impl AnomalyRow {
     /// Counts towards open anomalies (tile colour, KPIs).
     pub fn is_open(&self) -> bool {
-        self.state == "new" || self.state == "acknowledged"
+        self.state.is_open()
+    }
+
+    /// Its sensors are marked anomalous until it is resolved (shelving silences the
+    /// anomaly, not the sensors' state).
+    fn marks_sensors(&self) -> bool {
+        !self.state.is_resolved()
     }
 }
 
@@ -234,7 +217,7 @@ pub struct OrderRow {
     pub order_id: String,
     pub machine_id: String,
     pub kind: String,
-    pub state: String,
+    pub state: OrderState,
     pub scheduled_for: Option<DateTime<Utc>>,
     /// `None` when this change only completes an order scheduled in an earlier batch.
     pub scheduled_by: Option<String>,
@@ -643,7 +626,7 @@ impl LiveModel {
                 machine_id: d.machine_id.clone(),
                 line_id: d.line_id.clone(),
                 severity: d.severity,
-                state: "new",
+                state: AnomalyState::Unknown.after(&event),
                 score: d.score,
                 sensors: serde_json::to_value(&d.sensors).unwrap_or(Value::Null),
                 sensor_ids: d.sensors.iter().filter(|s| !s.related).map(|s| s.sensor).collect(),
@@ -661,6 +644,7 @@ impl LiveModel {
             self.anomalies.insert(id.clone(), row);
         } else {
             let Some(row) = self.anomalies.get_mut(&id) else { return };
+            row.state = row.state.after(&event);
             match &event {
                 AnomalyEvent::Updated(u) => {
                     row.severity = u.severity;
@@ -671,14 +655,10 @@ impl LiveModel {
                     row.updated_at = u.at;
                 }
                 AnomalyEvent::Resolved(r) => {
-                    row.state = "resolved";
                     row.resolved_at = Some(r.at);
                     row.updated_at = r.at;
                 }
                 AnomalyEvent::Acknowledged(a) => {
-                    if row.state != "resolved" {
-                        row.state = "acknowledged";
-                    }
                     row.acknowledged_by = Some(a.by.clone());
                     row.acknowledged_at = Some(a.at);
                     if !a.note.is_empty() {
@@ -686,9 +666,6 @@ impl LiveModel {
                     }
                 }
                 AnomalyEvent::Shelved(s) => {
-                    if row.state != "resolved" {
-                        row.state = "shelved";
-                    }
                     row.shelved_by = Some(s.by.clone());
                     row.shelved_until = Some(s.until);
                     if !s.note.is_empty() {
@@ -709,8 +686,8 @@ impl LiveModel {
         if let Some(a) = after.as_ref().filter(|a| a.is_open()) {
             self.count_anomaly(a, 1, position);
         }
-        let old_sensors: Vec<u32> = before.filter(|b| b.state != "resolved").map(|b| b.sensor_ids).unwrap_or_default();
-        let new_sensors: Vec<u32> = after.filter(|a| a.state != "resolved").map(|a| a.sensor_ids).unwrap_or_default();
+        let old_sensors: Vec<u32> = before.filter(AnomalyRow::marks_sensors).map(|b| b.sensor_ids).unwrap_or_default();
+        let new_sensors: Vec<u32> = after.filter(AnomalyRow::marks_sensors).map(|a| a.sensor_ids).unwrap_or_default();
         if old_sensors != new_sensors {
             for id in &old_sensors {
                 self.mark_sensor(*id, -1, position);
@@ -795,7 +772,7 @@ impl LiveModel {
                         order_id: s.order_id,
                         machine_id: s.machine_id,
                         kind: s.kind.as_str().to_owned(),
-                        state: "scheduled".into(),
+                        state: OrderState::Scheduled,
                         scheduled_for: Some(s.scheduled_for),
                         scheduled_by: Some(s.by),
                         note: Some(s.note),
@@ -820,7 +797,7 @@ impl LiveModel {
                     order_id: p.order_id.clone(),
                     machine_id: p.machine_id.clone(),
                     kind,
-                    state: String::new(),
+                    state: OrderState::Performed,
                     scheduled_for,
                     scheduled_by: None,
                     note: None,
@@ -829,7 +806,7 @@ impl LiveModel {
                     performed_note: String::new(),
                     position,
                 });
-                entry.state = "performed".into();
+                entry.state = OrderState::Performed;
                 entry.performed_at = Some(p.performed_at);
                 entry.performed_by = Some(p.by);
                 entry.performed_note = p.note;
@@ -918,7 +895,7 @@ impl LiveModel {
     /// Restores an anomaly row and its weight in the roll-ups (sensor statuses are
     /// restored from their own rows).
     pub fn restore_anomaly(&mut self, row: AnomalyRow) {
-        if row.state != "resolved"
+        if row.marks_sensors()
             && let Some(layout) = self.layout.as_ref()
         {
             for id in &row.sensor_ids {

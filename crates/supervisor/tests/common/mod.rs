@@ -1,5 +1,5 @@
-//! Shared helpers for the supervisor's database tests: a fixture plant, an app on it,
-//! and waiting for an update.
+//! Shared helpers for the supervisor's database tests: a fixture plant (a real log, the
+//! real projections and command API), an app on it, and waiting for an update.
 
 #![allow(dead_code)]
 // Test helpers: a failed setup step should stop the test where it failed.
@@ -8,15 +8,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use plant_fixture::{CommandApi, Layout, PlantFixture, reader_url};
 use supervisor::config::{Connection, Settings};
-use supervisor::fixture::{CommandStub, Layout, PlantFixture, reader_url};
 use supervisor::{Options, Supervisor, Update, now_ms};
 
 pub const TOKEN: &str = "test-token";
 
 pub struct Plant {
     pub fixture: Arc<tokio::sync::Mutex<Option<PlantFixture>>>,
-    pub stub: CommandStub,
+    pub commands: CommandApi,
     pub reader_url: String,
     pub dir: tempfile::TempDir,
 }
@@ -25,9 +25,9 @@ pub struct Plant {
 pub async fn plant(admin_url: &str) -> Plant {
     let mut fixture = PlantFixture::install(admin_url).await.unwrap();
     fixture.seed(Layout::small(2, 3, 4), now_ms()).await.unwrap();
+    let commands = CommandApi::start(&fixture, TOKEN).await.unwrap();
     let slot = Arc::new(tokio::sync::Mutex::new(Some(fixture)));
-    let stub = CommandStub::start(TOKEN, slot.clone()).await.unwrap();
-    Plant { fixture: slot, stub, reader_url: reader_url(admin_url), dir: tempfile::tempdir().unwrap() }
+    Plant { fixture: slot, commands, reader_url: reader_url(admin_url), dir: tempfile::tempdir().unwrap() }
 }
 
 impl Plant {
@@ -38,7 +38,7 @@ impl Plant {
                 connection: Connection {
                     plant: "P1".into(),
                     database_url: self.reader_url.clone(),
-                    command_url: self.stub.url(),
+                    command_url: self.commands.url(),
                     command_token: TOKEN.into(),
                 },
                 operator: "ana".into(),

@@ -4,8 +4,9 @@
 //! * cold start to first paint from the cache (the plant database stopped, so only the
 //!   cache can paint), measured from asking WebDriver for the window to the floor's tiles
 //!   being on screen, and inside the page from its navigation start;
-//! * the time for a plant-floor update of 10,000 sensors to render: from the fixture's
-//!   NOTIFY to the next painted frame, and from the app applying the catch-up to it;
+//! * the time for a plant-floor update of 10,000 sensors to render: from the upload's
+//!   append to the fixture plant's log to the next painted frame (projection, NOTIFY,
+//!   catch-up and render), and from the app applying the catch-up to it;
 //! * memory of the app and its WebKit processes, sampled every 30 s over the run: their
 //!   resident set as a group (every physical page any of them has resident, counted once),
 //!   PSS (shared pages split between the processes that map them), RSS summed per process
@@ -23,8 +24,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use floorwatch_e2e::plant::{FixturePlant, PlantUnderTest};
 use floorwatch_e2e::window::{AppWindow, settings_for};
+use plant_fixture::Layout;
 use serde_json::{Value, json};
-use supervisor::fixture::Layout;
 use supervisor::now_ms;
 use tokio::sync::Mutex;
 
@@ -224,11 +225,11 @@ async fn main() -> Result<()> {
         let _ = std::fs::copy(dir.path().join("tauri-driver.log"), &log);
         return Err(e.context(format!("the link badge says {badge:?}; the app's log is in {}", log.display())));
     }
-    let notifies: Arc<Mutex<Vec<i64>>> = Arc::new(Mutex::new(Vec::new()));
+    let uploads: Arc<Mutex<Vec<i64>>> = Arc::new(Mutex::new(Vec::new()));
     let slot = plant.fixture.clone();
-    let log = notifies.clone();
-    let machines: Vec<String> = slot.lock().await.as_ref().map(|f| f.machine_ids()).unwrap_or_default();
-    // Tick here rather than in the fixture, to know when each batch was announced.
+    let log = uploads.clone();
+    let machines: Vec<String> = slot.lock().await.as_ref().map(|f| f.machine_ids()).transpose()?.unwrap_or_default();
+    // Tick here rather than in the fixture, to know when each upload was appended.
     plant.stop_ticking();
     let ticker = tokio::spawn(async move {
         let mut n = 0u64;
@@ -240,8 +241,11 @@ async fn main() -> Result<()> {
                     let m = &machines[(n as usize / 30 * 37) % machines.len()];
                     let s = f.sensor_ids(m)[0];
                     let _ = f.raise_anomaly(s, if n % 60 == 59 { "critical" } else { "major" }, now_ms()).await;
-                } else if f.tick(now_ms()).await.is_ok() {
-                    log.lock().await.push(now_ms());
+                } else {
+                    let appended = now_ms();
+                    if f.tick(appended).await.is_ok() {
+                        log.lock().await.push(appended);
+                    }
                 }
             }
             n += 1;
@@ -284,12 +288,12 @@ async fn main() -> Result<()> {
     let floor = perf["floor"].as_array().cloned().unwrap_or_default();
     let render: Vec<f64> = floor.iter().filter_map(|p| p["ms"].as_f64()).collect();
     let since_apply: Vec<f64> = floor.iter().filter_map(|p| p["since_apply_ms"].as_f64()).collect();
-    let notified = notifies.lock().await.clone();
-    // From the newest NOTIFY before each paint to that paint.
-    let from_notify: Vec<f64> = floor
+    let appended = uploads.lock().await.clone();
+    // From the newest upload before each paint to that paint.
+    let from_upload: Vec<f64> = floor
         .iter()
         .filter_map(|p| p["at"].as_f64())
-        .filter_map(|at| notified.iter().rev().find(|n| (**n as f64) <= at).map(|n| at - *n as f64))
+        .filter_map(|at| appended.iter().rev().find(|n| (**n as f64) <= at).map(|n| at - *n as f64))
         .filter(|d| *d < 5000.0)
         .collect();
     let rows: Vec<f64> = floor.iter().filter_map(|p| p["rows"].as_f64()).collect();
@@ -319,8 +323,8 @@ async fn main() -> Result<()> {
             "render_ms_p95": percentile(render, 0.95),
             "apply_to_paint_ms_p50": percentile(since_apply.clone(), 0.5),
             "apply_to_paint_ms_p95": percentile(since_apply, 0.95),
-            "notify_to_paint_ms_p50": percentile(from_notify.clone(), 0.5),
-            "notify_to_paint_ms_p95": percentile(from_notify, 0.95),
+            "upload_to_paint_ms_p50": percentile(from_upload.clone(), 0.5),
+            "upload_to_paint_ms_p95": percentile(from_upload, 0.95),
             "updates_seen": perf["updates"],
         },
         "memory": {

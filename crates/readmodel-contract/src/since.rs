@@ -1,14 +1,14 @@
-//! Reading the plant's read models over tokio-postgres as the read-only role: "what
-//! changed since position N" for every read model inside one snapshot, and the raw and
-//! aggregated history of sensors for charts.
+//! "What changed since position N" for every read model a reader follows, read page by
+//! page inside one snapshot, and how far the projections have got.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use thiserror::Error;
 use tokio_postgres::{Client, Row};
 
-use crate::cache::{Bucket, Cursors};
-use crate::model::*;
+use crate::rows::*;
 
 #[derive(Debug, Error)]
 pub enum ReadError {
@@ -21,7 +21,7 @@ pub enum ReadError {
 /// Rows fetched per query; a read model with more changes is read in several pages.
 pub const PAGE_ROWS: i64 = 5_000;
 
-/// The read models the app follows, in the order a catch-up reads them.
+/// The read models a reader follows, in the order a catch-up reads them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ReadModel {
     Plant,
@@ -74,25 +74,26 @@ impl ReadModel {
         }
     }
 
+    /// The read model of a table (`ReadModel::name` is the table's name).
     pub fn from_name(name: &str) -> Option<ReadModel> {
         ReadModel::ALL.into_iter().find(|m| m.name() == name)
     }
 
     fn sql(self) -> &'static str {
         match self {
-            ReadModel::Plant => include_str!("../sql/readmodel/plant.sql"),
-            ReadModel::PlantStatus => include_str!("../sql/readmodel/plant_status.sql"),
-            ReadModel::Lines => include_str!("../sql/readmodel/lines.sql"),
-            ReadModel::LineStatus => include_str!("../sql/readmodel/line_status.sql"),
-            ReadModel::Machines => include_str!("../sql/readmodel/machines.sql"),
-            ReadModel::MachineStatus => include_str!("../sql/readmodel/machine_status.sql"),
-            ReadModel::Sensors => include_str!("../sql/readmodel/sensors.sql"),
-            ReadModel::SensorState => include_str!("../sql/readmodel/sensor_state.sql"),
-            ReadModel::Anomalies => include_str!("../sql/readmodel/anomalies.sql"),
-            ReadModel::Maintenance => include_str!("../sql/readmodel/maintenance.sql"),
-            ReadModel::Predictions => include_str!("../sql/readmodel/maintenance_predictions.sql"),
-            ReadModel::WorkOrders => include_str!("../sql/readmodel/maintenance_log.sql"),
-            ReadModel::Audit => include_str!("../sql/readmodel/audit.sql"),
+            ReadModel::Plant => include_str!("../sql/since/plant.sql"),
+            ReadModel::PlantStatus => include_str!("../sql/since/plant_status.sql"),
+            ReadModel::Lines => include_str!("../sql/since/lines.sql"),
+            ReadModel::LineStatus => include_str!("../sql/since/line_status.sql"),
+            ReadModel::Machines => include_str!("../sql/since/machines.sql"),
+            ReadModel::MachineStatus => include_str!("../sql/since/machine_status.sql"),
+            ReadModel::Sensors => include_str!("../sql/since/sensors.sql"),
+            ReadModel::SensorState => include_str!("../sql/since/sensor_state.sql"),
+            ReadModel::Anomalies => include_str!("../sql/since/anomalies.sql"),
+            ReadModel::Maintenance => include_str!("../sql/since/maintenance.sql"),
+            ReadModel::Predictions => include_str!("../sql/since/maintenance_predictions.sql"),
+            ReadModel::WorkOrders => include_str!("../sql/since/maintenance_log.sql"),
+            ReadModel::Audit => include_str!("../sql/since/audit.sql"),
         }
     }
 
@@ -122,7 +123,7 @@ impl ReadModel {
     }
 }
 
-fn ms(t: DateTime<Utc>) -> i64 {
+pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
@@ -201,6 +202,7 @@ fn machine_status(r: &Row) -> Result<MachineStatus, tokio_postgres::Error> {
         open_major: r.try_get("open_major")?,
         open_minor: r.try_get("open_minor")?,
         due_in_days: r.try_get("due_in_days")?,
+        due: r.try_get("due")?,
         newest_reading_ms: opt_ms(r.try_get("newest_reading")?),
         position: r.try_get("position")?,
     })
@@ -320,6 +322,43 @@ fn audit(r: &Row) -> Result<AuditEntry, tokio_postgres::Error> {
     })
 }
 
+/// How far each read model has been read.
+pub type Cursors = BTreeMap<ReadModel, i64>;
+
+/// How far the projections have got: every read model reflects the log up to `synced`
+/// (the slowest projection); the fastest has got to `head`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub synced: i64,
+    pub head: i64,
+}
+
+/// How far the projections have got now.
+pub async fn progress(client: &Client) -> Result<Progress, ReadError> {
+    match client.query_one(include_str!("../sql/progress.sql"), &[]).await {
+        Ok(row) => Ok(Progress { synced: row.try_get(0)?, head: row.try_get(1)? }),
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => Err(ReadError::NotInstalled),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Every row of `model` changed after `position`, read page by page (outside a
+/// snapshot: for tools and checks that look at one table).
+pub async fn read_since(client: &Client, model: ReadModel, position: i64) -> Result<Changes, ReadError> {
+    let mut changes = Changes::default();
+    let mut after: (i64, Option<String>) = (position, None);
+    loop {
+        let rows = client.query(model.sql(), &[&after.0, &after.1, &PAGE_ROWS]).await?;
+        model.push_rows(&rows, &mut changes)?;
+        match rows.last() {
+            Some(last) if rows.len() as i64 == PAGE_ROWS => {
+                after = (last.try_get("position")?, Some(last.try_get("page_key")?));
+            }
+            _ => return Ok(changes),
+        }
+    }
+}
+
 /// What one catch-up brought: the rows, the cursors they reach, and how far every read
 /// model had got (`synced`: the slowest projection) in the snapshot they were read from.
 #[derive(Debug, Clone, Default)]
@@ -352,18 +391,14 @@ impl<'a> CatchUp<'a> {
     /// Opens the snapshot and reads how far the projections have got.
     pub async fn begin(client: &'a Client, cursors: &Cursors, page_rows: i64) -> Result<CatchUp<'a>, ReadError> {
         client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
-        let row = match client.query_one(include_str!("../sql/readmodel/projections.sql"), &[]).await {
-            Ok(row) => row,
+        let Progress { synced, head } = match progress(client).await {
+            Ok(p) => p,
             Err(e) => {
                 let _ = client.batch_execute("ROLLBACK").await;
-                if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) {
-                    return Err(ReadError::NotInstalled);
-                }
-                return Err(e.into());
+                return Err(e);
             }
         };
-        let fetched =
-            Fetched { synced: row.try_get(0)?, head: row.try_get(1)?, cursors: cursors.clone(), ..Fetched::default() };
+        let fetched = Fetched { synced, head, cursors: cursors.clone(), ..Fetched::default() };
         Ok(CatchUp {
             client,
             pending: ReadModel::ALL.to_vec().into_iter(),
@@ -421,56 +456,4 @@ pub async fn catch_up(client: &Client, cursors: &Cursors, page_rows: i64) -> Res
             Err(e)
         }
     }
-}
-
-fn ts(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default()
-}
-
-/// Raw history chunks of `sensors` whose minute overlaps [from_ms, to_ms).
-pub async fn raw_history(
-    client: &Client,
-    sensors: &[i32],
-    from_ms: i64,
-    to_ms: i64,
-) -> Result<Vec<(i32, i64, Vec<u8>, i64)>, ReadError> {
-    let rows =
-        client.query(include_str!("../sql/readmodel/history_raw.sql"), &[&sensors, &ts(from_ms), &ts(to_ms)]).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        out.push((r.try_get(0)?, ms(r.try_get(1)?), r.try_get(2)?, r.try_get(3)?));
-    }
-    Ok(out)
-}
-
-/// Aggregate buckets (`minute` or `hour`) of `sensors` starting in [from_ms, to_ms).
-pub async fn bucket_history(
-    client: &Client,
-    hourly: bool,
-    sensors: &[i32],
-    from_ms: i64,
-    to_ms: i64,
-) -> Result<Vec<(i32, Bucket, i64)>, ReadError> {
-    let sql = if hourly {
-        include_str!("../sql/readmodel/history_hour.sql")
-    } else {
-        include_str!("../sql/readmodel/history_minute.sql")
-    };
-    let rows = client.query(sql, &[&sensors, &ts(from_ms), &ts(to_ms)]).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let count: i32 = r.try_get(2)?;
-        out.push((
-            r.try_get(0)?,
-            Bucket {
-                ts_ms: ms(r.try_get(1)?),
-                count: i64::from(count),
-                min: r.try_get(3)?,
-                max: r.try_get(4)?,
-                mean: r.try_get(5)?,
-            },
-            r.try_get(6)?,
-        ));
-    }
-    Ok(out)
 }

@@ -1,6 +1,9 @@
-//! The plant's read-model rows as the app holds them: plain data, times in milliseconds
-//! since the Unix epoch, serializable for the cache and the screen.
+//! The read-model rows as readers hold them: plain data, times in milliseconds since the
+//! Unix epoch, serializable (a cache, a screen). Status fields keep the text the table
+//! holds, so a value this version does not know never loses a row; [`crate::status`]
+//! and `domain` name and interpret the values.
 
+use domain::anomaly::AnomalyState;
 use serde::{Deserialize, Serialize};
 
 /// The plant's layout row.
@@ -46,7 +49,7 @@ pub struct Sensor {
     pub position: i64,
 }
 
-/// A sensor's last value. `status`: ok | warning | anomalous | stale.
+/// A sensor's last value. `status`: a [`crate::SensorStatus`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SensorState {
     pub sensor_id: i32,
@@ -57,7 +60,9 @@ pub struct SensorState {
     pub position: i64,
 }
 
-/// A machine's roll-up. `status`: ok | warning | anomaly | service | stale.
+/// A machine's roll-up. `status`: a [`crate::MachineCondition`]; `due`: the machine
+/// could plausibly fail within the week (the plant's rule, applied by the projection;
+/// readers show it rather than recompute it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MachineStatus {
     pub machine_id: String,
@@ -72,6 +77,9 @@ pub struct MachineStatus {
     pub open_major: i32,
     pub open_minor: i32,
     pub due_in_days: Option<f64>,
+    /// Rows cached before the column existed read as not due until they change.
+    #[serde(default)]
+    pub due: bool,
     pub newest_reading_ms: Option<i64>,
     pub position: i64,
 }
@@ -119,8 +127,8 @@ pub struct Note {
     pub text: String,
 }
 
-/// An anomaly episode. `severity`: minor | major | critical;
-/// `state`: new | acknowledged | shelved | resolved.
+/// An anomaly episode. `severity`: a `domain::events::Severity`; `state`: a
+/// [`AnomalyState`] (the lifecycle `domain` defines).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Anomaly {
     pub anomaly_id: String,
@@ -143,8 +151,14 @@ pub struct Anomaly {
 }
 
 impl Anomaly {
-    pub fn is_open(&self) -> bool {
-        self.state != "resolved"
+    /// The anomaly's place in its lifecycle (`None` for a state this version does not know).
+    pub fn state(&self) -> Option<AnomalyState> {
+        AnomalyState::parse(&self.state)
+    }
+
+    /// Over: listed with past anomalies. Anything else is still current (shelved included).
+    pub fn is_resolved(&self) -> bool {
+        self.state().is_some_and(AnomalyState::is_resolved)
     }
 
     pub fn involves_sensor(&self, sensor_id: i32) -> bool {
@@ -180,7 +194,7 @@ pub struct Prediction {
     pub position: i64,
 }
 
-/// A work order. `kind`: planned | emergency; `state`: scheduled | performed | cancelled.
+/// A work order. `kind`: a `domain::events::OrderKind`; `state`: an [`crate::OrderState`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkOrder {
     pub order_id: String,
@@ -248,4 +262,14 @@ impl Changes {
             + self.work_orders.len()
             + self.audit.len()
     }
+}
+
+/// One aggregate bucket (a minute or an hour) of one sensor.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Bucket {
+    pub ts_ms: i64,
+    pub count: i64,
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
 }

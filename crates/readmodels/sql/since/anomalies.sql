@@ -1,1 +1,0 @@
-SELECT * FROM readmodel.anomalies WHERE position > $1 ORDER BY position

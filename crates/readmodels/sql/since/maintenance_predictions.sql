@@ -1,1 +1,0 @@
-SELECT * FROM readmodel.maintenance_predictions WHERE position > $1 ORDER BY position

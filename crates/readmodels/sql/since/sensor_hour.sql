@@ -1,1 +1,0 @@
-SELECT * FROM readmodel.sensor_hour WHERE position > $1 ORDER BY position

@@ -1,1 +1,0 @@
-SELECT * FROM readmodel.sensor_minute WHERE position > $1 ORDER BY position
