@@ -982,3 +982,6 @@ impl LiveModel {
 fn note_suffix(note: &str) -> String {
     if note.is_empty() { String::new() } else { format!(": {note}") }
 }
+
+#[cfg(test)]
+mod tests;
