@@ -16,8 +16,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::json::{BodyError, check_json};
+use super::machine_message;
 use super::validate::{Checked, Rejection, Validator};
-use super::workshop;
 use super::writer::{Upload, WriteError, Writer};
 use crate::api::{ApiError, bearer};
 use crate::tokens::GatewayTokens;
@@ -180,7 +180,7 @@ async fn machine_message(
         ));
     }
     let body = body_or_error(body)?;
-    let message = workshop::parse(&body, &s.layout, s.plant_number).map_err(|e| {
+    let message = machine_message::parse(&body, &s.layout, s.plant_number).map_err(|e| {
         // The machine, and so its gateway, is unknown: refuse without storing.
         if bearer(&headers).is_none() {
             ApiError::unauthorized("a bearer token is required")

@@ -4,14 +4,14 @@
 
 mod http;
 mod json;
+mod machine_message;
 mod validate;
-mod workshop;
 mod writer;
 
 pub use http::{
     BINARY_CONTENT_TYPE, Clock, IngestConfig, IngestState, IngestStats, UploadOutcome, router, system_clock,
 };
 pub use json::{BodyError, check_json};
+pub use machine_message::{MachineMessage, parse as parse_machine_message};
 pub use validate::{Checked, Rejection, Validator};
-pub use workshop::{MachineMessage, parse as parse_machine_message};
 pub use writer::{Stored, Upload, WriteError, Writer, WriterConfig};
