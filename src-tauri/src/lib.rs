@@ -19,8 +19,8 @@ pub struct App {
 /// The event every pushed update travels on.
 pub const UPDATE_EVENT: &str = "update";
 
-/// Registers the commands; shared by `run` and the tests.
-pub fn builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
+/// Registers the commands the page may call.
+fn builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
     builder.invoke_handler(tauri::generate_handler![
         commands::floor,
         commands::machine,
