@@ -21,6 +21,14 @@ async fn the_floor_goes_live_updates_on_notify_and_restarts_from_the_cache() {
     let floor = app.floor();
     assert_eq!(floor.floor.machines.len(), 6);
     assert_eq!(floor.floor.plant_status.as_ref().unwrap().sensors, 24);
+    // The plant says which machines are due (the fixture predicts a lower bound of 1.8 to
+    // 5.8 days for these six), and the app shows its answer.
+    assert!(
+        floor.floor.machine_status.iter().all(|m| m.due && m.status == "service"),
+        "{:?}",
+        floor.floor.machine_status
+    );
+    assert_eq!(floor.floor.plant_status.as_ref().unwrap().machines_due_7d, 6);
 
     // A new anomaly arrives through NOTIFY within a moment, with a critical alert.
     let sensor = plant.with(async |f| f.sensor_ids("P1-L01-M002")[0]).await;
