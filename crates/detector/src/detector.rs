@@ -28,6 +28,14 @@
 //! teach the detector that it is normal. If abnormal behaviour persists for
 //! `adapt_after_readings`, it is accepted as the new normal: baselines jump to the current
 //! level and noise, and the score carries `adapted = true` once.
+//!
+//! # Hostile values
+//! Non-finite readings are refused ([`ValueError::NonFinite`]) and change nothing. A finite
+//! reading beyond ±[`MAX_READING_MAGNITUDE`] is clamped to that bound before it is scored
+//! and learned from (no physical sensor reads that far; squares and sums of larger values
+//! would overflow the state); the score reports the value as sent, says `clamped`, and its
+//! explanation says so. Every number the state keeps is finite whatever it is fed, so a
+//! checkpoint always loads.
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -47,6 +55,25 @@ const MAX_TAIL: f32 = 8.0;
 const TRIM: f64 = 3.0;
 /// 1 / E[z² | |z| < 3] for Gaussian z: undoes the trimming's shrinkage of the variance.
 const TRIM_BIAS: f32 = 1.030_2;
+
+/// Largest magnitude a reading is scored and learned at: beyond it, a reading is clamped
+/// to this bound (and its score says so).
+pub const MAX_READING_MAGNITUDE: f64 = 1e15;
+
+/// The value a reading is scored and learned at, and whether it had to be clamped to
+/// ±[`MAX_READING_MAGNITUDE`] to get there. The one rule for every part of the detector.
+#[inline]
+pub fn clamp_reading(value: f64) -> (f64, bool) {
+    let clamped = value.clamp(-MAX_READING_MAGNITUDE, MAX_READING_MAGNITUDE);
+    (clamped, clamped != value)
+}
+
+/// A finite `f64` in single precision, saturating at the largest finite `f32` (and 0 for
+/// NaN), so a state field can never become infinite through a narrowing conversion.
+#[inline]
+pub(crate) fn f32_sat(x: f64) -> f32 {
+    if x.is_nan() { 0.0 } else { x.clamp(-f64::from(f32::MAX), f64::from(f32::MAX)) as f32 }
+}
 
 /// Which test produced a score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -97,6 +124,10 @@ pub struct Score {
     pub gap_ms: i64,
     /// True on the reading at which persistent new behaviour was accepted as normal.
     pub adapted: bool,
+    /// The value was beyond ±[`MAX_READING_MAGNITUDE`] and was scored and learned at that
+    /// bound (`value` is still the value as sent).
+    #[serde(default)]
+    pub clamped: bool,
 }
 
 impl Score {
@@ -108,7 +139,7 @@ impl Score {
     /// One-line explanation: "observed 91.3, expected 70.1 ± 4.2, level-shift test, score 0.998".
     pub fn explain(&self) -> String {
         let half = 0.5 * (self.upper - self.lower);
-        match self.test {
+        let text = match self.test {
             Test::Dropout => format!(
                 "no reading for {:.1} s (last value {:.4}), {}, score {:.3}",
                 self.gap_ms as f64 / 1000.0,
@@ -124,6 +155,11 @@ impl Score {
                 self.test.describe(),
                 self.score
             ),
+        };
+        if self.clamped {
+            format!("{text} (the value is beyond ±{MAX_READING_MAGNITUDE:e}: scored and learned at that bound)")
+        } else {
+            text
         }
     }
 }
@@ -263,6 +299,13 @@ impl SensorState {
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CheckpointError> {
         let s: SensorState = postcard::from_bytes(bytes)?;
+        if s.is_finite() { Ok(s) } else { Err(CheckpointError::NonFinite) }
+    }
+
+    /// Whether every number of the state is finite (always true of a state the detector
+    /// made; a checkpoint from elsewhere may not be).
+    pub fn is_finite(&self) -> bool {
+        let s = self;
         let floats = [s.last, s.prev, s.fast, s.short, s.base, s.mid, s.drift_base, s.day];
         let small = [
             s.sigma,
@@ -283,14 +326,9 @@ impl SensorState {
             s.gap_len,
             s.quantum,
         ];
-        if floats.iter().all(|v| v.is_finite())
+        floats.iter().all(|v| v.is_finite())
             && small.iter().all(|v| v.is_finite())
             && s.season.iter().all(|v| v.is_finite())
-        {
-            Ok(s)
-        } else {
-            Err(CheckpointError::NonFinite)
-        }
     }
 }
 
@@ -397,14 +435,17 @@ impl Detector {
     }
 
     /// Scores one reading against `state`, then learns from it.
-    pub fn next(&self, state: &mut SensorState, ts_ms: i64, value: f64) -> Result<Score, ValueError> {
-        if !value.is_finite() {
+    pub fn next(&self, state: &mut SensorState, ts_ms: i64, sent: f64) -> Result<Score, ValueError> {
+        if !sent.is_finite() {
             return Err(ValueError::NonFinite);
         }
+        let (value, clamped) = clamp_reading(sent);
         let p = &self.p;
         let en = p.cfg.enabled;
         if state.n == 0 {
-            return Ok(self.first(state, ts_ms, value));
+            let mut score = self.first(state, ts_ms, value);
+            (score.value, score.clamped) = (sent, clamped);
+            return Ok(score);
         }
         let n = state.n as f32;
         // Early on, a plain running mean learns faster than the long half-lives allow.
@@ -528,7 +569,7 @@ impl Detector {
                 state.base = short;
                 state.drift_base = mid;
                 state.day = mid;
-                let new_sigma = state.sigma_fast.max(Self::noise_floor(mid) as f32);
+                let new_sigma = state.sigma_fast.max(f32_sat(Self::noise_floor(mid)));
                 let ratio = (new_sigma / state.sigma.max(f32::MIN_POSITIVE)).powi(2).clamp(1e-6, 1e6);
                 state.sigma = new_sigma;
                 state.tails = [1.0; 3];
@@ -544,10 +585,10 @@ impl Detector {
 
         let clip = 4.0 * sigma;
         state.fast += f64::from(rate(p.a_fast)) * r.clamp(-clip, clip);
-        let abs_r = r.abs().min(clip) as f32;
+        let abs_r = f32_sat(r.abs().min(clip));
         let fast_clip = 6.0 * f64::from(state.sigma_fast).max(Self::noise_floor(state.fast));
         state.sigma_fast += rate(p.a_sigma_fast)
-            * (1.253_314 * r.abs().min(if state.n > 10 { fast_clip } else { f64::MAX }) as f32 - state.sigma_fast);
+            * (1.253_314 * f32_sat(r.abs().min(if state.n > 10 { fast_clip } else { f64::MAX })) - state.sigma_fast);
         state.short = short;
         state.mid = mid;
         state.var_ewma = var_ewma;
@@ -575,10 +616,10 @@ impl Detector {
                 // Gaussian spread is unbiased), so a slowly growing fault cannot widen the
                 // spread it is measured against before it is flagged.
                 if z_shift_raw.abs() < TRIM {
-                    state.shift_var += a_stat * ((d_shift * d_shift) as f32 * TRIM_BIAS - state.shift_var);
+                    state.shift_var += a_stat * (f32_sat(d_shift * d_shift) * TRIM_BIAS - state.shift_var);
                 }
                 if z_drift_raw.abs() < TRIM {
-                    state.drift_var += a_stat * ((d_drift * d_drift) as f32 * TRIM_BIAS - state.drift_var);
+                    state.drift_var += a_stat * (f32_sat(d_drift * d_drift) * TRIM_BIAS - state.drift_var);
                 }
                 if z_var_raw.abs() < TRIM {
                     state.var_mean += a_stat * (lv - state.var_mean);
@@ -598,7 +639,7 @@ impl Detector {
                 state.day += f64::from(rate(p.a_day)) * (y - state.day);
                 let interval = if state.interval_ms > 0.0 { state.interval_ms } else { 1000.0 };
                 let g = (interval / 3.6e6 * p.season_rate_per_day).min(0.5);
-                let err = (y - state.day) as f32;
+                let err = f32_sat(y - state.day);
                 state.season[bi] += g * (1.0 - bw) * err;
                 state.season[bj] += g * bw * err;
             }
@@ -607,7 +648,7 @@ impl Detector {
             self.learn_gap(state, gap_ms, missed);
         }
 
-        let step = (value - state.last).abs() as f32;
+        let step = f32_sat((value - state.last).abs());
         if step > 0.0 && step.is_finite() {
             // Decaying minimum: forgets an old small step within a few thousand readings.
             state.quantum = (state.quantum * 1.001).min(step);
@@ -618,9 +659,14 @@ impl Detector {
         state.last_ts_ms = ts_ms;
         state.n = state.n.saturating_add(1);
 
+        if !state.is_finite() {
+            // Cannot happen with readings clamped as they are; were it ever to, the sensor
+            // starts learning again rather than keep (and checkpoint) a broken state.
+            *state = SensorState::default();
+        }
         Ok(Score {
             ts_ms,
-            value,
+            value: sent,
             expected,
             lower: expected - half,
             upper: expected + half,
@@ -628,6 +674,7 @@ impl Detector {
             test,
             gap_ms,
             adapted,
+            clamped,
         })
     }
 
@@ -672,6 +719,7 @@ impl Detector {
             test: Test::None,
             gap_ms: 0,
             adapted: false,
+            clamped: false,
         }
     }
 
@@ -756,6 +804,7 @@ impl Detector {
             test: if score > 0.0 { Test::Dropout } else { Test::None },
             gap_ms,
             adapted: false,
+            clamped: false,
         }
     }
 }

@@ -263,6 +263,17 @@ impl EpisodeTracker {
         events
     }
 
+    /// Whether every number the tracker keeps (its machine model and the evidence it holds)
+    /// is finite.
+    pub fn is_finite(&self) -> bool {
+        let evidence_ok = |e: &SensorEvidence| {
+            [e.observed, e.expected, e.lower, e.upper].iter().all(|v| v.is_finite()) && e.score.is_finite()
+        };
+        let episode_ok =
+            |ep: &Episode| ep.sensors.iter().chain(&ep.related).all(evidence_ok) && ep.peak_score.is_finite();
+        self.model.is_finite() && self.pending.iter().all(evidence_ok) && self.open.as_ref().is_none_or(episode_ok)
+    }
+
     /// Whether the machine's common mode is learned, so its residual tests speak.
     pub fn machine_model_ready(&self) -> bool {
         self.model.ready(&self.cfg.machine)

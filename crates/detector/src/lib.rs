@@ -16,7 +16,8 @@ pub mod timestamp;
 
 pub use config::{Config, ConfigError, Enabled};
 pub use detector::{
-    CheckpointError, Detector, Diagnostics, SEASON_BINS, Score, SensorState, StreamingDetector, Test, ValueError,
+    CheckpointError, Detector, Diagnostics, MAX_READING_MAGNITUDE, SEASON_BINS, Score, SensorState, StreamingDetector,
+    Test, ValueError, clamp_reading,
 };
 pub use episode::{Episode, EpisodeConfig, EpisodeConfigError, EpisodeEvent, EpisodeTracker, SensorEvidence, Severity};
 pub use eval::{BenchReport, BenchSpec, EvalReport, EvalSpec, ablation, benchmark, evaluate};

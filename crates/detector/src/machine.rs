@@ -42,7 +42,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, ConfigError, Enabled};
-use crate::detector::{Detector, Score, SensorState, Test};
+use crate::detector::{Detector, Score, SensorState, Test, clamp_reading, f32_sat};
 use crate::stats::alpha_for_half_life;
 
 /// Instants a sensor must have been seen before the model may speak: its noise scale is
@@ -63,6 +63,10 @@ const OUTLIER: f64 = 6.0;
 /// Distance (in units of noise) from the point the other sensors give from which a sensor
 /// judged abnormal is left out of the operating point.
 const SUSPECT_OFF: f64 = 3.0;
+
+/// Largest deviation (in units of noise) an instant is modelled with: beyond it a sensor is
+/// simply very far off, and products of such deviations (the covariance) stay finite.
+const MAX_DEVIATION: f64 = 1e6;
 
 /// Settings of the machine model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -266,6 +270,16 @@ impl MachineModel {
             + heap(&self.suspect)
     }
 
+    /// Whether every number the model keeps is finite (always true of a model fed through
+    /// [`MachineModel::observe`]; a checkpoint from elsewhere may not be).
+    pub fn is_finite(&self) -> bool {
+        let f64s = self.last.iter().chain(&self.mean).chain(&self.fast_mean).chain(&self.row);
+        let f32s = self.scale.iter().chain(&self.cov).chain(&self.load).chain(std::iter::once(&self.eigenvalue));
+        f64s.into_iter().all(|v| v.is_finite())
+            && f32s.into_iter().all(|v| v.is_finite())
+            && self.states.iter().all(SensorState::is_finite)
+    }
+
     /// The leading eigenvalue of the covariance, in units of noise variance.
     pub fn eigenvalue(&self) -> f32 {
         self.eigenvalue
@@ -288,6 +302,8 @@ impl MachineModel {
         if !cfg.enabled || !value.is_finite() {
             return Ok(());
         }
+        // Learned at the bound, as the sensor's own detector does; its score says so.
+        let (value, _) = clamp_reading(value);
         if ts_ms != self.row_ts {
             self.flush(cfg, out)?;
             self.row_ts = ts_ms;
@@ -339,7 +355,7 @@ impl MachineModel {
             // and the residuals would move with every change of load. Its accuracy hardly
             // matters: the direction and the residuals are the same in any fixed units.
             if self.seen[i] > 0 && self.seen[i] < WARMUP_ROWS {
-                let dx = (x - self.last[i]).abs() as f32;
+                let dx = f32_sat((x - self.last[i]).abs());
                 let a = a_scale.max(1.0 / (self.seen[i] as f32 + 1.0));
                 let clip = if self.seen[i] > 30 { 4.0 * self.scale[i] } else { f32::MAX };
                 self.scale[i] += a * (0.886_227 * dx.min(clip) - self.scale[i]);
@@ -350,10 +366,10 @@ impl MachineModel {
                 self.mean[i] = x;
                 self.fast_mean[i] = x;
             }
-            fast[i] = (x - self.fast_mean[i]) / self.noise(i);
+            fast[i] = ((x - self.fast_mean[i]) / self.noise(i)).clamp(-MAX_DEVIATION, MAX_DEVIATION);
             // Deviations, not values, are scaled: a sensor far from zero would otherwise
             // seem to move whenever its noise estimate does.
-            d[i] = (x - self.mean[i]) / self.noise(i);
+            d[i] = ((x - self.mean[i]) / self.noise(i)).clamp(-MAX_DEVIATION, MAX_DEVIATION);
         }
         learn.copy_from_slice(d);
         // Until the operating point's direction is known, a sensor is judged alone and its
@@ -564,7 +580,7 @@ impl MachineModel {
                 for c in 0..n {
                     if self.present[c] {
                         let k = r * n + c;
-                        self.cov[k] += a_row * ((fast[r] * fast[c]) as f32 - self.cov[k]);
+                        self.cov[k] += a_row * (f32_sat(fast[r] * fast[c]) - self.cov[k]);
                     }
                 }
             }

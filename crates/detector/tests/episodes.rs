@@ -6,7 +6,18 @@ use detector::{EpisodeConfig, EpisodeConfigError, EpisodeEvent, EpisodeTracker, 
 const T0: i64 = 1_700_000_000_000;
 
 fn score(ts_ms: i64, value: f64, score: f32, test: Test) -> Score {
-    Score { ts_ms, value, expected: 70.0, lower: 67.0, upper: 73.0, score, test, gap_ms: 1000, adapted: false }
+    Score {
+        ts_ms,
+        value,
+        expected: 70.0,
+        lower: 67.0,
+        upper: 73.0,
+        score,
+        test,
+        gap_ms: 1000,
+        adapted: false,
+        clamped: false,
+    }
 }
 
 fn tracker() -> EpisodeTracker {
