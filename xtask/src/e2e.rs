@@ -19,7 +19,7 @@ fn pkg_config(modules: &[&str]) -> bool {
     Command::new("pkg-config").arg("--exists").args(modules).status().is_ok_and(|s| s.success())
 }
 
-fn desktop_libraries_present() -> bool {
+pub(crate) fn desktop_libraries_present() -> bool {
     pkg_config(&["webkit2gtk-4.1", "gtk+-3.0", "ayatana-appindicator3-0.1", "librsvg-2.0", "openssl"])
         && Path::new("/usr/include/xdo.h").is_file()
         && on_path("cc")
@@ -58,7 +58,7 @@ fn cargo_program() -> PathBuf {
 }
 
 /// Installs tauri-driver into `target/tools` unless it is there.
-fn tauri_driver(root: &Path) -> Result<PathBuf> {
+pub(crate) fn tauri_driver(root: &Path) -> Result<PathBuf> {
     let tools = root.join("target/tools");
     let driver = tools.join("bin/tauri-driver");
     if !driver.is_file() {

@@ -7,6 +7,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 
+mod bench;
 mod desktop;
 mod e2e;
 
@@ -17,7 +18,9 @@ usage: cargo xtask <command> [args…]
           supervisor's desktop app on it when there is a display
           (arguments after `run` go to `floorwatch up`)
   test    set up and run every check: formatting, clippy (warnings denied), all tests
-  bench   run every benchmark in release mode; figures go to target/bench/*.json
+  bench   run every benchmark in release mode, three times each, and write their
+          medians against their targets to BENCHMARKS.md and
+          target/bench/results.json (`cargo xtask bench --help` for options)
   e2e     end-to-end tests of the desktop app's real window under Xvfb; screenshots
           go to target/e2e-screenshots/
 ";
@@ -27,7 +30,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("run") => run(&args[1..]),
         Some("test") => test(),
-        Some("bench") => bench(),
+        Some("bench") => bench::run(&args[1..]),
         Some("e2e") => e2e::run(),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
@@ -183,21 +186,5 @@ fn test() -> Result<()> {
     sh(cargo().args(["test", "--workspace", "--no-fail-fast", "--exclude", e2e::CRATE]))?;
     e2e::run()?;
     eprintln!("xtask: every check passed");
-    Ok(())
-}
-
-/// Every `floorwatch bench` subcommand, in the order `cargo xtask bench` runs them.
-const BENCHES: &[&str] = &["log", "ingest", "freshness", "rebuild", "storage", "detect"];
-
-fn bench() -> Result<()> {
-    ensure(&[POSTGRES])?;
-    sh(cargo().args(["build", "--release", "-p", "floorwatch"]))?;
-    let floorwatch = workspace_root().join("target/release/floorwatch");
-    let out = workspace_root().join("target/bench");
-    std::fs::create_dir_all(&out)?;
-    for name in BENCHES {
-        let json = out.join(format!("{name}.json"));
-        sh(Command::new(&floorwatch).args(["bench", name, "--json"]).arg(&json))?;
-    }
     Ok(())
 }
