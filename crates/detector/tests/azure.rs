@@ -291,9 +291,20 @@ fn constant_and_huge_series_do_not_break_the_model() {
     let r = entire_detect(&request(&flat)).expect("valid");
     assert!(r.is_anomaly.iter().all(|a| !a));
     assert!(r.expected_values.iter().all(|e| e.is_finite()));
-    let huge: Vec<f64> = (0..100).map(|i| 1e300 * if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
+    // At the largest magnitude accepted every number of the answer, margins included,
+    // stays finite; past it the point is refused by name rather than answered with
+    // infinities (which JSON would carry as null).
+    let huge: Vec<f64> = (0..100).map(|i| 1e15 * if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
     let r = entire_detect(&request(&huge)).expect("valid");
-    assert!(r.severity.iter().all(|s| s.is_finite()));
+    for v in [&r.severity, &r.expected_values, &r.upper_margins, &r.lower_margins] {
+        assert!(v.iter().all(|s| s.is_finite()), "{r:?}");
+    }
     let r = last_detect(&request(&huge)).expect("valid");
-    assert!(r.expected_value.is_finite() && r.severity.is_finite(), "{r:?}");
+    assert!([r.expected_value, r.severity, r.upper_margin, r.lower_margin].iter().all(|v| v.is_finite()), "{r:?}");
+    let mut beyond = huge.clone();
+    beyond[40] = 1e300;
+    let e = entire_detect(&request(&beyond)).expect_err("1e300 is no reading");
+    assert_eq!(e.code, ErrorCode::InvalidSeries);
+    assert!(e.message.contains("point 40"), "{}", e.message);
+    assert_eq!(last_detect(&request(&beyond)).expect_err("refused").code, ErrorCode::InvalidSeries);
 }

@@ -293,6 +293,14 @@ fn validate_points(series: &Option<Vec<TimeSeriesPoint>>) -> Result<&[TimeSeries
             Some(v) if !v.is_finite() => {
                 return Err(ApiError::new(ErrorCode::InvalidSeries, format!("point {i} has a non-finite value")));
             }
+            // Beyond this the spreads and margins overflow to infinity, which JSON cannot
+            // carry; no sensor measures that far, so such a value is refused, not scored.
+            Some(v) if v.abs() > crate::MAX_READING_MAGNITUDE => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidSeries,
+                    format!("point {i} has the value {v:e}, beyond ±{:e}", crate::MAX_READING_MAGNITUDE),
+                ));
+            }
             _ => {}
         }
     }
@@ -330,11 +338,11 @@ fn parse_impute(mode: Option<&str>, fixed: Option<f64>) -> Result<Impute, ApiErr
         "zero" => Impute::Zero,
         "notFill" => Impute::NotFill,
         "fixed" => match fixed {
-            Some(v) if v.is_finite() => Impute::Fixed(v),
+            Some(v) if v.is_finite() && v.abs() <= crate::MAX_READING_MAGNITUDE => Impute::Fixed(v),
             _ => {
                 return Err(ApiError::new(
                     ErrorCode::InvalidImputeFixedValue,
-                    "imputeMode `fixed` needs a finite imputeFixedValue",
+                    format!("imputeMode `fixed` needs an imputeFixedValue within ±{:e}", crate::MAX_READING_MAGNITUDE),
                 ));
             }
         },
