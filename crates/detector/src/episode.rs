@@ -274,6 +274,31 @@ impl EpisodeTracker {
         self.model.is_finite() && self.pending.iter().all(evidence_ok) && self.open.as_ref().is_none_or(episode_ok)
     }
 
+    /// Makes a tracker finite again that was loaded from a checkpoint of an older version
+    /// (one that let infinity in): a non-finite machine model starts learning again and
+    /// non-finite evidence is dropped; the open episode keeps its id, so it is still
+    /// resolved. Returns whether anything had to be repaired.
+    pub fn repair(&mut self) -> bool {
+        if self.is_finite() {
+            return false;
+        }
+        let evidence_ok = |e: &SensorEvidence| {
+            [e.observed, e.expected, e.lower, e.upper].iter().all(|v| v.is_finite()) && e.score.is_finite()
+        };
+        if !self.model.is_finite() {
+            self.model = MachineModel::default();
+        }
+        self.pending.retain(evidence_ok);
+        if let Some(open) = self.open.as_mut() {
+            open.sensors.retain(evidence_ok);
+            open.related.retain(evidence_ok);
+            if !open.peak_score.is_finite() {
+                open.peak_score = open.sensors.iter().map(|e| e.score).fold(0.0, f32::max);
+            }
+        }
+        true
+    }
+
     /// Whether the machine's common mode is learned, so its residual tests speak.
     pub fn machine_model_ready(&self) -> bool {
         self.model.ready(&self.cfg.machine)

@@ -168,6 +168,10 @@ pub struct MachineModel {
     states: Vec<SensorState>,
     row_ts: i64,
     row: Vec<f64>,
+    /// The pending instant's readings as sent (`row` holds them clamped to the bound the
+    /// model learns at), so a residual reports what the sensor actually read.
+    #[serde(default)]
+    row_sent: Vec<f64>,
     present: Vec<bool>,
     /// Sensors whose residual was judged abnormal at their last instant: left out of the
     /// operating point the other sensors are measured against while they are off it.
@@ -195,6 +199,7 @@ impl Default for MachineModel {
             states: Vec::new(),
             row_ts: i64::MIN,
             row: Vec::new(),
+            row_sent: Vec::new(),
             present: Vec::new(),
             suspect: Vec::new(),
             detector: Cached(None),
@@ -266,6 +271,7 @@ impl MachineModel {
             + heap(&self.seen)
             + heap(&self.states)
             + heap(&self.row)
+            + heap(&self.row_sent)
             + heap(&self.present)
             + heap(&self.suspect)
     }
@@ -273,7 +279,7 @@ impl MachineModel {
     /// Whether every number the model keeps is finite (always true of a model fed through
     /// [`MachineModel::observe`]; a checkpoint from elsewhere may not be).
     pub fn is_finite(&self) -> bool {
-        let f64s = self.last.iter().chain(&self.mean).chain(&self.fast_mean).chain(&self.row);
+        let f64s = self.last.iter().chain(&self.mean).chain(&self.fast_mean).chain(&self.row).chain(&self.row_sent);
         let f32s = self.scale.iter().chain(&self.cov).chain(&self.load).chain(std::iter::once(&self.eigenvalue));
         f64s.into_iter().all(|v| v.is_finite())
             && f32s.into_iter().all(|v| v.is_finite())
@@ -303,6 +309,7 @@ impl MachineModel {
             return Ok(());
         }
         // Learned at the bound, as the sensor's own detector does; its score says so.
+        let sent = value;
         let (value, _) = clamp_reading(value);
         if ts_ms != self.row_ts {
             self.flush(cfg, out)?;
@@ -315,6 +322,10 @@ impl MachineModel {
             self.row_ts = ts_ms;
         }
         self.row[i] = value;
+        if self.row_sent.len() < self.row.len() {
+            self.row_sent.resize(self.row.len(), 0.0);
+        }
+        self.row_sent[i] = sent;
         self.present[i] = true;
         if self.present.iter().all(|p| *p) {
             self.flush(cfg, out)?;
@@ -403,7 +414,9 @@ impl MachineModel {
     /// it should read.
     fn in_sensor_units(&self, i: usize, mut score: Score) -> Residual {
         let shift = self.row[i] - score.value;
-        score.value = self.row[i];
+        let sent = self.row_sent.get(i).copied().unwrap_or(self.row[i]);
+        score.value = sent;
+        score.clamped = sent != self.row[i];
         score.expected += shift;
         score.lower += shift;
         score.upper += shift;

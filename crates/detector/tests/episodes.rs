@@ -177,3 +177,27 @@ fn many_sensors_are_bounded_in_the_episode() {
     assert_eq!(ep.sensors.len(), 4);
     assert_eq!(ep.sensors[0].sensor, 49, "strongest first");
 }
+
+#[test]
+fn given_a_tracker_an_older_version_saved_with_infinity_when_repaired_then_its_open_episode_stays_and_is_finite() {
+    let mut t = tracker();
+    t.observe(7, &score(T0, 91.3, 0.95, Test::Spike));
+    t.observe(8, &score(T0 + 1000, 95.0, 0.97, Test::Spike));
+    assert!(!t.repair(), "a tracker the detector made needs no repair");
+    // JSON has no infinity, but a single-precision field read from 1e39 becomes one, as an
+    // older version's checkpoint could hold it.
+    let mut doc = serde_json::to_value(&t).expect("the tracker serialises");
+    doc["open"]["peak_score"] = serde_json::json!(1e39);
+    doc["open"]["sensors"][1]["score"] = serde_json::json!(1e39);
+    let mut loaded: EpisodeTracker = serde_json::from_value(doc).expect("it loads");
+    assert!(!loaded.is_finite());
+    assert!(loaded.repair());
+    assert!(loaded.is_finite());
+    let open = loaded.open_episode().expect("the open episode is kept, so it can still be resolved");
+    assert_eq!(open.id, format!("P1-L03-M042-{T0}"));
+    assert_eq!(open.sensors.len(), 1);
+    assert_eq!(open.peak_score, open.sensors[0].score);
+    assert!(open.peak_score.is_finite() && open.peak_score > 0.9);
+    let resolved = loaded.tick(T0 + 3_600_000);
+    assert!(matches!(resolved, Some(EpisodeEvent::Resolved { .. })), "{resolved:?}");
+}

@@ -86,6 +86,11 @@ fn check_machine(values: &[(i64, f64)]) {
         }
         for r in out.drain(..) {
             assert!(r.score.score.is_finite() && r.score.expected.is_finite(), "reading {i} ({v}): {r:?}");
+            if r.sensor == 0 && r.score.ts_ms == ts {
+                // A residual reports the reading as sent, and whether it was judged at the bound.
+                assert_eq!(r.score.value.to_bits(), v.to_bits(), "reading {i}: {r:?}");
+                assert_eq!(r.score.clamped, v.abs() > detector::MAX_READING_MAGNITUDE, "reading {i}: {r:?}");
+            }
         }
         assert!(model.is_finite(), "reading {i} ({v}) left the machine model non-finite");
         assert!(tracker.is_finite(), "reading {i} ({v}) left the episode tracker non-finite");

@@ -4,6 +4,26 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// Numbers in event bodies. JSON has no infinity or NaN (`serde_json` writes them as
+/// `null`), so writing one is refused rather than stored as `null` where a number belongs;
+/// a `null` that an older version did store is read back as NaN ("unknown"), so the event
+/// is still read and its other facts kept. Readers show an unknown number as unknown.
+pub mod finite {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if value.is_finite() {
+            s.serialize_f64(*value)
+        } else {
+            Err(serde::ser::Error::custom(format!("{value} is not a finite number: events hold only finite numbers")))
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
+}
+
 pub const LAYOUT_CONFIGURED: &str = "LayoutConfigured";
 pub const ANOMALY_DETECTED: &str = "AnomalyDetected";
 pub const ANOMALY_UPDATED: &str = "AnomalyUpdated";
@@ -71,12 +91,17 @@ pub struct SensorEvidence {
     pub kind: String,
     pub unit: String,
     pub at: DateTime<Utc>,
+    #[serde(with = "finite")]
     pub observed: f64,
+    #[serde(with = "finite")]
     pub expected: f64,
+    #[serde(with = "finite")]
     pub lower: f64,
+    #[serde(with = "finite")]
     pub upper: f64,
     /// Which test fired (spike, level_shift, drift, variance, stuck, dropout).
     pub test: String,
+    #[serde(with = "finite")]
     pub score: f64,
     /// Moved with the anomaly without crossing the threshold itself.
     #[serde(default)]
@@ -90,6 +115,7 @@ pub struct AnomalyDetected {
     pub line_id: String,
     pub started_at: DateTime<Utc>,
     pub severity: Severity,
+    #[serde(with = "finite")]
     pub score: f64,
     pub sensors: Vec<SensorEvidence>,
     /// Plain-language reason, e.g. "TEMP1 91.3 °C, expected 70.1 ± 4.2 (level shift)".
@@ -102,6 +128,7 @@ pub struct AnomalyUpdated {
     pub anomaly_id: String,
     pub at: DateTime<Utc>,
     pub severity: Severity,
+    #[serde(with = "finite")]
     pub score: f64,
     pub sensors: Vec<SensorEvidence>,
     pub explanation: String,
@@ -143,8 +170,11 @@ pub struct MaintenancePredicted {
     pub machine_id: String,
     pub at: DateTime<Utc>,
     /// Predicted days until the machine needs service, with an interval.
+    #[serde(with = "finite")]
     pub days: f64,
+    #[serde(with = "finite")]
     pub lower_days: f64,
+    #[serde(with = "finite")]
     pub upper_days: f64,
     pub model_version: String,
 }
@@ -193,4 +223,71 @@ pub struct MachineFailed {
     pub machine_id: String,
     pub at: DateTime<Utc>,
     pub source: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn evidence(observed: f64) -> SensorEvidence {
+        SensorEvidence {
+            sensor: 1_000_001,
+            name: "P1-L01-M001-TEMP1".into(),
+            kind: "TEMP".into(),
+            unit: "°C".into(),
+            at: DateTime::UNIX_EPOCH,
+            observed,
+            expected: 35.0,
+            lower: 30.0,
+            upper: 40.0,
+            test: "spike".into(),
+            score: 0.99,
+            related: false,
+        }
+    }
+
+    fn detected(score: f64, observed: f64) -> AnomalyDetected {
+        AnomalyDetected {
+            anomaly_id: "P1-L01-M001-1".into(),
+            machine_id: "P1-L01-M001".into(),
+            line_id: "P1-L01".into(),
+            started_at: DateTime::UNIX_EPOCH,
+            severity: Severity::Critical,
+            score,
+            sensors: vec![evidence(observed)],
+            explanation: "TEMP1 far above".into(),
+            detector_version: "test".into(),
+        }
+    }
+
+    #[test]
+    fn an_event_with_a_number_json_cannot_hold_is_refused_not_written_with_null() {
+        for bad in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+            assert!(serde_json::to_value(detected(bad, 1.0)).is_err(), "score {bad}");
+            assert!(serde_json::to_value(detected(0.9, bad)).is_err(), "observed {bad}");
+            let p = MaintenancePredicted {
+                machine_id: "M".into(),
+                at: DateTime::UNIX_EPOCH,
+                days: bad,
+                lower_days: 1.0,
+                upper_days: 2.0,
+                model_version: "v".into(),
+            };
+            assert!(serde_json::to_value(p).is_err(), "days {bad}");
+        }
+        let fine = serde_json::to_value(detected(0.9, 1e300)).expect("finite numbers are written");
+        assert_eq!(fine["sensors"][0]["observed"], 1e300);
+        assert_eq!(serde_json::from_value::<AnomalyDetected>(fine).expect("read back"), detected(0.9, 1e300));
+    }
+
+    #[test]
+    fn a_null_an_older_version_wrote_for_a_number_is_read_as_unknown_and_the_event_kept() {
+        let mut body = serde_json::to_value(detected(0.9, 1.0)).expect("written");
+        body["score"] = serde_json::Value::Null;
+        body["sensors"][0]["lower"] = serde_json::Value::Null;
+        let read: AnomalyDetected = serde_json::from_value(body).expect("still read");
+        assert!(read.score.is_nan() && read.sensors[0].lower.is_nan());
+        assert_eq!(read.sensors[0].upper, 40.0);
+        assert_eq!(read.anomaly_id, "P1-L01-M001-1");
+    }
 }

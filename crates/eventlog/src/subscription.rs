@@ -13,6 +13,13 @@ use crate::db::Database;
 use crate::model::RecordedEvent;
 use crate::read::{head_position, read_all};
 
+/// Why a handler's stored state cannot be loaded: it is damaged or was written by a
+/// version that cannot be resumed. Loading it again cannot help, so the runner asks the
+/// handler to [`Handler::recover`] instead of retrying forever.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("stored state cannot be loaded: {0}")]
+pub struct Unloadable(pub String);
+
 /// A consumer of the log.
 ///
 /// Its in-memory state must equal what [`Handler::load`] rebuilds from the database at
@@ -41,6 +48,21 @@ pub trait Handler: Send {
     /// Called after the batch ending at `position` has committed.
     fn committed(&mut self, position: i64) {
         let _ = position;
+    }
+
+    /// Called, inside the same transaction, when [`Handler::load`] failed with an
+    /// [`Unloadable`] error: fall back to an older state, or to nothing (a rebuild from
+    /// the log), and return the position that state stands at, at most `stored`. The
+    /// runner stores it as the checkpoint, so a restart resumes from the same fallback.
+    /// `None` (the default) keeps failing, with back-off.
+    fn recover(
+        &mut self,
+        tx: &Transaction<'_>,
+        stored: i64,
+        reason: &str,
+    ) -> impl Future<Output = Result<Option<i64>>> + Send {
+        let _ = (tx, stored, reason);
+        async { Ok(None) }
     }
 }
 
@@ -136,14 +158,11 @@ impl Subscription {
         let create = tx.prepare_cached(include_str!("../sql/create_checkpoint.sql")).await?;
         tx.execute(&create, &[&self.config.name]).await?;
         let lock = tx.prepare_cached(include_str!("../sql/lock_checkpoint.sql")).await?;
-        let stored: i64 = tx.query_one(&lock, &[&self.config.name]).await?.get(0);
+        let mut stored: i64 = tx.query_one(&lock, &[&self.config.name]).await?.get(0);
         let after = match *cursor {
             Some(c) if c.stored == stored => c.read_after,
             _ => {
-                handler
-                    .load(&tx)
-                    .await
-                    .with_context(|| format!("{} loading its state at {stored}", self.config.name))?;
+                stored = self.load_or_recover(&tx, handler, stored).await?;
                 stored
             }
         };
@@ -176,6 +195,33 @@ impl Subscription {
         *cursor = Some(Cursor { read_after: last, stored: durable });
         handler.committed(last);
         Ok(events.len())
+    }
+
+    /// Loads the handler's state at `stored`; when that state cannot be loaded at all,
+    /// lets the handler fall back (loudly) and moves the checkpoint to where it fell back.
+    async fn load_or_recover<H: Handler>(&self, tx: &Transaction<'_>, handler: &mut H, stored: i64) -> Result<i64> {
+        let name = &self.config.name;
+        let Err(e) = handler.load(tx).await else { return Ok(stored) };
+        let Some(unloadable) = e.chain().find_map(|c| c.downcast_ref::<Unloadable>()) else {
+            return Err(e.context(format!("{name} loading its state at {stored}")));
+        };
+        let reason = unloadable.0.clone();
+        let Some(position) = handler.recover(tx, stored, &reason).await? else {
+            return Err(e.context(format!("{name} loading its state at {stored}")));
+        };
+        let position = position.clamp(0, stored);
+        tracing::error!(
+            subscriber = %name,
+            reason = %reason,
+            from = stored,
+            to = position,
+            "state could not be loaded: fell back to an older state and reads the log again from there"
+        );
+        if position != stored {
+            let save = tx.prepare_cached(include_str!("../sql/save_checkpoint.sql")).await?;
+            tx.execute(&save, &[name, &position]).await?;
+        }
+        Ok(position)
     }
 
     /// Applies batches until the log holds nothing newer; returns the position read to.

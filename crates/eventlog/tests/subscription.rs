@@ -291,3 +291,66 @@ async fn a_handler_that_keeps_effects_in_memory_gets_them_again_after_a_restart(
     assert_eq!(third.loads, 2);
     assert_eq!(third.seen, [9, 10, 1, 2, 3, 4]);
 }
+
+/// Its stored state cannot be loaded (`broken`); it can fall back to position `fallback`
+/// (`None`: it cannot recover at all).
+struct Damaged {
+    broken: bool,
+    fallback: Option<i64>,
+    recovered_from: Vec<i64>,
+    seen: Vec<i64>,
+}
+
+impl Handler for Damaged {
+    async fn load(&mut self, _tx: &Transaction<'_>) -> anyhow::Result<()> {
+        if self.broken {
+            return Err(anyhow::Error::new(Unloadable("holds infinity".into())).context("loading the snapshot"));
+        }
+        Ok(())
+    }
+
+    async fn recover(&mut self, _tx: &Transaction<'_>, stored: i64, reason: &str) -> anyhow::Result<Option<i64>> {
+        assert!(reason.contains("holds infinity"), "{reason}");
+        self.recovered_from.push(stored);
+        self.broken = false;
+        Ok(self.fallback)
+    }
+
+    async fn apply(&mut self, _tx: &Transaction<'_>, events: &[RecordedEvent]) -> anyhow::Result<()> {
+        self.seen.extend(events.iter().map(|e| e.position));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_handler_whose_state_cannot_be_loaded_falls_back_and_reads_again_from_there_instead_of_failing_forever() {
+    let db = log().await;
+    for i in 0..10u64 {
+        append_and_commit(
+            &db,
+            &[Append::new(StreamName::new("thing-1").unwrap(), ExpectedVersion::Any, vec![event(i)])],
+        )
+        .await
+        .unwrap();
+    }
+    let sub = Subscription::new(db.clone(), SubscriptionConfig::new("damaged").batch_max_events(100));
+    sub.catch_up(&mut Damaged { broken: false, fallback: None, recovered_from: vec![], seen: vec![] }).await.unwrap();
+    assert_eq!(sub.checkpoint().await.unwrap(), 10);
+
+    // Falls back to an older state at 6: reads 7..=10 again and stores where it got to.
+    let mut older = Damaged { broken: true, fallback: Some(6), recovered_from: vec![], seen: vec![] };
+    sub.catch_up(&mut older).await.unwrap();
+    assert_eq!(older.recovered_from, [10]);
+    assert_eq!(older.seen, [7, 8, 9, 10]);
+    assert_eq!(sub.checkpoint().await.unwrap(), 10);
+
+    // No state at all: the whole log again.
+    let mut nothing = Damaged { broken: true, fallback: Some(0), recovered_from: vec![], seen: vec![] };
+    sub.catch_up(&mut nothing).await.unwrap();
+    assert_eq!(nothing.seen, (1..=10).collect::<Vec<i64>>());
+
+    // A handler that cannot fall back keeps failing (and is retried), as before.
+    let mut stuck = Damaged { broken: true, fallback: None, recovered_from: vec![], seen: vec![] };
+    assert!(sub.catch_up(&mut stuck).await.is_err());
+    assert!(stuck.seen.is_empty());
+}

@@ -17,7 +17,9 @@ use anyhow::{Context, Result};
 use chrono::DateTime;
 use detector::{Detector, EpisodeConfig, EpisodeEvent, EpisodeTracker, SensorState, Test};
 use domain::events::*;
-use eventlog::{Append, ExpectedVersion, Handler, Metadata, NewEvent, Payload, RecordedEvent, StreamName, Transaction};
+use eventlog::{
+    Append, ExpectedVersion, Handler, Metadata, NewEvent, Payload, RecordedEvent, StreamName, Transaction, Unloadable,
+};
 use readmodels::live::PlantLayout;
 use serde::{Deserialize, Serialize};
 
@@ -214,12 +216,12 @@ impl Monitor {
                 kind: info.kind().to_owned(),
                 unit: info.unit().to_owned(),
                 at: DateTime::from_timestamp_millis(e.ts_ms)?,
-                observed: e.observed,
-                expected: e.expected,
-                lower: e.lower,
-                upper: e.upper,
+                observed: finite(e.observed),
+                expected: finite(e.expected),
+                lower: finite(e.lower),
+                upper: finite(e.upper),
                 test: test_name(e.test).to_owned(),
-                score: f64::from(e.score),
+                score: finite(f64::from(e.score)),
                 related,
             })
         };
@@ -244,7 +246,7 @@ impl Monitor {
                     line_id,
                     started_at: DateTime::from_timestamp_millis(e.start_ms)?,
                     severity,
-                    score: f64::from(e.peak_score),
+                    score: finite(f64::from(e.peak_score)),
                     sensors,
                     explanation,
                     detector_version: DETECTOR_VERSION.into(),
@@ -256,7 +258,7 @@ impl Monitor {
                     anomaly_id: e.id.clone(),
                     at: DateTime::from_timestamp_millis(e.last_alarm_ms)?,
                     severity,
-                    score: f64::from(e.peak_score),
+                    score: finite(f64::from(e.peak_score)),
                     sensors,
                     explanation,
                 }),
@@ -269,9 +271,18 @@ impl Monitor {
                 }),
             ),
         };
-        let event = NewEvent::json(event_type, 1, &body.ok()?, Metadata::by("anomaly-monitor")).ok()?;
-        let stream = StreamName::of(ANOMALY, &episode.id).ok()?;
-        Some(Append::new(stream, ExpectedVersion::Any, vec![event]).idempotent(key))
+        let built = body
+            .map_err(anyhow::Error::from)
+            .and_then(|body| Ok(NewEvent::json(event_type, 1, &body, Metadata::by("anomaly-monitor"))?))
+            .and_then(|event| Ok((StreamName::of(ANOMALY, &episode.id)?, event)));
+        match built {
+            Ok((stream, event)) => Some(Append::new(stream, ExpectedVersion::Any, vec![event]).idempotent(key)),
+            Err(e) => {
+                // Cannot happen with finite numbers and valid ids; never silently.
+                tracing::error!(episode = %episode.id, event_type, error = format!("{e:#}"), "an anomaly event could not be written");
+                None
+            }
+        }
     }
 
     fn snapshot(&self) -> Result<Vec<u8>> {
@@ -288,22 +299,81 @@ impl Monitor {
         Ok(postcard::to_allocvec(&snapshot)?)
     }
 
+    /// Loads a snapshot. One that cannot be read at all, or that a version which cannot
+    /// resume it wrote, is [`Unloadable`]; parts holding non-finite numbers (which older
+    /// versions could save) are repaired, loudly: those sensors' detectors and those
+    /// machines' models start learning again, and open episodes are kept.
     fn restore(&mut self, position: i64, bytes: &[u8]) -> Result<()> {
-        let s: Snapshot = postcard::from_bytes(bytes).context("reading the monitor's snapshot")?;
+        let s: Snapshot = postcard::from_bytes(bytes)
+            .map_err(|e| Unloadable(format!("the monitor's snapshot at {position} does not decode: {e}")))?;
         if s.version != DETECTOR_VERSION {
-            anyhow::bail!("snapshot of detector {} cannot be resumed by {DETECTOR_VERSION}", s.version);
+            return Err(Unloadable(format!(
+                "the snapshot at {position} is of detector {}, which {DETECTOR_VERSION} cannot resume",
+                s.version
+            ))
+            .into());
         }
         if let Some(layout) = &s.layout {
-            self.configure(layout)?;
+            self.configure(layout)
+                .map_err(|e| Unloadable(format!("the layout of the snapshot at {position}: {e:#}")))?;
         }
-        self.sensors = s.sensors.iter().map(|b| SensorState::from_bytes(b)).collect::<Result<_, _>>()?;
+        let mut sensors = Vec::with_capacity(s.sensors.len());
+        let mut reset = 0usize;
+        for b in &s.sensors {
+            sensors.push(match SensorState::from_bytes(b) {
+                Ok(state) => state,
+                Err(detector::CheckpointError::NonFinite) => {
+                    reset += 1;
+                    SensorState::default()
+                }
+                Err(e) => return Err(Unloadable(format!("the snapshot at {position}: {e}")).into()),
+            });
+        }
+        if sensors.len() != self.sensors.len() {
+            return Err(Unloadable(format!(
+                "the snapshot at {position} has {} sensors, its layout {}",
+                sensors.len(),
+                self.sensors.len()
+            ))
+            .into());
+        }
+        self.sensors = sensors;
         self.trackers = s.trackers;
+        let repaired = self.trackers.iter_mut().map(EpisodeTracker::repair).filter(|r| *r).count();
+        if reset > 0 || repaired > 0 {
+            tracing::error!(
+                position,
+                sensors_reset = reset,
+                machines_repaired = repaired,
+                "the monitor's snapshot held numbers that are not finite (saved by an older version): those sensors and machine models learn again"
+            );
+        }
         self.watermark = s.watermark;
         self.next_sweep_ms = s.next_sweep_ms;
         self.next_snapshot_ms = s.next_snapshot_ms;
         self.emitted = s.emitted;
         self.snapshot_position = position;
         Ok(())
+    }
+
+    /// Repairs, before a snapshot is saved, any state that is not finite, so a snapshot
+    /// always loads. The detector keeps its states finite; this is the last guard.
+    fn keep_finite(&mut self) {
+        let mut reset = 0usize;
+        for state in &mut self.sensors {
+            if !state.is_finite() {
+                *state = SensorState::default();
+                reset += 1;
+            }
+        }
+        let repaired = self.trackers.iter_mut().map(EpisodeTracker::repair).filter(|r| *r).count();
+        if reset > 0 || repaired > 0 {
+            tracing::error!(
+                sensors_reset = reset,
+                machines_repaired = repaired,
+                "the monitor's state held numbers that are not finite: those sensors and machine models learn again"
+            );
+        }
     }
 
     /// Takes the episode events folded so far, leaving them unappended: how the monitor is
@@ -316,6 +386,17 @@ impl Monitor {
     pub fn open_episodes(&self) -> usize {
         self.trackers.iter().filter(|t| t.open_episode().is_some()).count()
     }
+}
+
+/// A number an event can hold (JSON has no infinity): the detector's numbers are finite,
+/// and this keeps it so whatever reaches here.
+fn finite(x: f64) -> f64 {
+    if x.is_nan() { 0.0 } else { x.clamp(f64::MIN, f64::MAX) }
+}
+
+/// A reading for people: one decimal, or exponent form when it is very large.
+fn reading(v: f64) -> String {
+    if v.abs() >= 1e9 { format!("{v:.3e}") } else { format!("{v:.1}") }
 }
 
 fn test_name(t: Test) -> &'static str {
@@ -335,15 +416,17 @@ fn explain(sensors: &[SensorEvidence]) -> String {
     let short = |s: &SensorEvidence| s.name.rsplit('-').next().unwrap_or(&s.name).to_owned();
     let crossed: Vec<&SensorEvidence> = sensors.iter().filter(|s| !s.related).collect();
     let mut text = match crossed.first() {
-        Some(p) if p.test == "dropout" => format!("{} stopped reporting (last {:.1} {})", short(p), p.observed, p.unit),
+        Some(p) if p.test == "dropout" => {
+            format!("{} stopped reporting (last {} {})", short(p), reading(p.observed), p.unit)
+        }
         Some(p) => format!(
-            "{} {:.1} {}, expected {:.1} ({:.1}–{:.1}): {}",
+            "{} {} {}, expected {} ({}–{}): {}",
             short(p),
-            p.observed,
+            reading(p.observed),
             p.unit,
-            p.expected,
-            p.lower,
-            p.upper,
+            reading(p.expected),
+            reading(p.lower),
+            reading(p.upper),
             p.test.replace('_', " ")
         ),
         None => "abnormal readings".to_owned(),
@@ -355,6 +438,15 @@ fn explain(sensors: &[SensorEvidence]) -> String {
     let related: Vec<String> = sensors.iter().filter(|s| s.related).map(short).collect();
     if !related.is_empty() {
         text.push_str(&format!("; {} moved with it", related.join(", ")));
+    }
+    let beyond: Vec<String> =
+        crossed.iter().filter(|s| s.observed.abs() > detector::MAX_READING_MAGNITUDE).map(|s| short(s)).collect();
+    if !beyond.is_empty() {
+        text.push_str(&format!(
+            "; {} beyond ±{:e}, judged at that bound",
+            beyond.join(", "),
+            detector::MAX_READING_MAGNITUDE
+        ));
     }
     text
 }
@@ -371,14 +463,56 @@ impl MonitorHandler {
     }
 }
 
+/// Snapshots kept, newest first: the monitor falls back to an older one when the newest
+/// cannot be loaded.
+const SNAPSHOTS_KEPT: i64 = 3;
+
 impl Handler for MonitorHandler {
     async fn load(&mut self, tx: &Transaction<'_>) -> Result<()> {
         let mut monitor = Monitor::new(self.monitor.config.clone())?;
-        if let Some(row) = tx.query_opt(include_str!("../sql/load_monitor_state.sql"), &[&MONITOR]).await? {
+        let checkpoint = eventlog::checkpoint(tx, MONITOR).await?;
+        let stmt = include_str!("../sql/load_monitor_state.sql");
+        if let Some(row) = tx.query_opt(stmt, &[&MONITOR, &checkpoint]).await? {
             monitor.restore(row.get(0), row.get(1))?;
         }
         self.monitor = monitor;
         Ok(())
+    }
+
+    /// The newest snapshot cannot be loaded: the newest older one that can, else none at
+    /// all (the monitor reads the log again from its start, appending nothing twice).
+    async fn recover(&mut self, tx: &Transaction<'_>, stored: i64, reason: &str) -> Result<Option<i64>> {
+        let rows = tx.query(include_str!("../sql/monitor_snapshots.sql"), &[&MONITOR, &stored]).await?;
+        let mut restored = None;
+        for row in &rows {
+            let position: i64 = row.get(0);
+            let mut monitor = Monitor::new(self.monitor.config.clone())?;
+            match monitor.restore(position, row.get(1)) {
+                Ok(()) => {
+                    restored = Some((position, monitor));
+                    break;
+                }
+                Err(e) => tracing::error!(
+                    position,
+                    error = format!("{e:#}"),
+                    "an older monitor snapshot cannot be loaded either"
+                ),
+            }
+        }
+        let (position, monitor) = match restored {
+            Some(found) => found,
+            None => (0, Monitor::new(self.monitor.config.clone())?),
+        };
+        tracing::error!(
+            reason,
+            from = stored,
+            to = position,
+            "the anomaly monitor falls back to {}",
+            if position > 0 { "an older snapshot" } else { "reading the whole log again" }
+        );
+        tx.execute(include_str!("../sql/drop_monitor_state_after.sql"), &[&MONITOR, &position]).await?;
+        self.monitor = monitor;
+        Ok(Some(position))
     }
 
     async fn apply(&mut self, tx: &Transaction<'_>, events: &[RecordedEvent]) -> Result<()> {
@@ -387,8 +521,10 @@ impl Handler for MonitorHandler {
         }
         let last = events.last().map_or(0, |e| e.position);
         if self.monitor.snapshot_due {
+            self.monitor.keep_finite();
             let bytes = self.monitor.snapshot()?;
             tx.execute(include_str!("../sql/save_monitor_state.sql"), &[&MONITOR, &last, &bytes]).await?;
+            tx.execute(include_str!("../sql/prune_monitor_state.sql"), &[&MONITOR, &SNAPSHOTS_KEPT]).await?;
             self.monitor.snapshot_position = last;
             self.monitor.snapshot_due = false;
         }
@@ -436,6 +572,21 @@ mod tests {
         assert_eq!(
             explain(&[evidence("P1-L01-M003-FLOW1", "dropout", false)]),
             "FLOW1 stopped reporting (last 91.3 °C)"
+        );
+    }
+
+    #[test]
+    fn a_reading_beyond_the_detector_bound_is_written_short_and_said_to_be_judged_at_the_bound() {
+        let huge = SensorEvidence {
+            observed: 1e300,
+            expected: 1e15,
+            lower: 9.0e14,
+            upper: 1.1e15,
+            ..evidence("P1-L01-M003-TEMP1", "spike", false)
+        };
+        assert_eq!(
+            explain(&[huge]),
+            "TEMP1 1.000e300 °C, expected 1.000e15 (9.000e14–1.100e15): spike; TEMP1 beyond ±1e15, judged at that bound"
         );
     }
 }

@@ -155,3 +155,129 @@ async fn a_monitor_killed_at_random_appends_exactly_what_an_uninterrupted_one_do
     subscription(&chaotic).catch_up(&mut MonitorHandler::new(config()).unwrap()).await.unwrap();
     assert_eq!(anomaly_events(&chaotic).await, expected);
 }
+
+/// Every sensor of the layout from `from_s` to `to_s` (seconds after t0), one upload a
+/// second: about 40 with a little noise, or what `value` says for a sensor.
+async fn feed(db: &Database, from_s: i64, to_s: i64, value: impl Fn(u32, i64) -> Option<f64>) {
+    let layout = Layout::default_with(&scale()).unwrap();
+    let mut noise = 0x1234_5678_u64 ^ from_s as u64;
+    for s in from_s..to_s {
+        let readings: Vec<Reading> = layout
+            .sensors()
+            .iter()
+            .map(|sensor| {
+                noise ^= noise << 13;
+                noise ^= noise >> 7;
+                noise ^= noise << 17;
+                let jitter = (noise % 1000) as f64 / 1000.0 - 0.5;
+                let v = value(sensor.id, s).unwrap_or(f64::from((40.0 + jitter) as f32));
+                Reading::new(sensor.id, t0() + s * 1000, v)
+            })
+            .collect();
+        append_readings(db, &readings).await;
+    }
+}
+
+async fn events_holding_null(db: &Database) -> i64 {
+    let client = db.client().await.unwrap();
+    let sql = "SELECT count(*) FROM eventlog.events WHERE jsonb_path_exists(payload, 'strict $.** ? (@ == null)')";
+    client.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+async fn snapshots(db: &Database) -> Vec<(i64, Vec<u8>)> {
+    let client = db.client().await.unwrap();
+    let rows = client.query("SELECT position, state FROM monitor.state ORDER BY position", &[]).await.unwrap();
+    rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+}
+
+async fn head(db: &Database) -> i64 {
+    eventlog::head_position(&db.client().await.unwrap()).await.unwrap()
+}
+
+#[tokio::test]
+async fn readings_of_1e300_in_the_log_raise_an_anomaly_whose_event_holds_numbers_and_says_they_were_bounded() {
+    let db = plant_db().await;
+    let layout = Layout::default_with(&scale()).unwrap();
+    let target = layout.sensors()[3].id;
+    // As a log written before ingest refused such values holds them.
+    feed(&db, 0, 1200, |id, s| (id == target && (900..1100).contains(&s)).then_some(1e300)).await;
+    subscription(&db).catch_up(&mut MonitorHandler::new(config()).unwrap()).await.unwrap();
+    let events = anomaly_events(&db).await;
+    let detected: AnomalyDetected = events
+        .iter()
+        .filter(|e| e.1 == ANOMALY_DETECTED)
+        .map(|e| serde_json::from_value(e.2.clone()).unwrap())
+        .find(|d: &AnomalyDetected| d.sensors.iter().any(|s| s.sensor == target && !s.related))
+        .expect("the huge readings raise an anomaly");
+    assert_eq!(events_holding_null(&db).await, 0, "no event holds null where a number belongs");
+    let evidence = detected.sensors.iter().find(|s| s.sensor == target).unwrap();
+    assert_eq!(evidence.observed, 1e300);
+    for x in [detected.score, evidence.expected, evidence.lower, evidence.upper, evidence.score] {
+        assert!(x.is_finite(), "{detected:?}");
+    }
+    assert!(detected.explanation.contains("1.000e300"), "{}", detected.explanation);
+    assert!(detected.explanation.contains("beyond ±1e15, judged at that bound"), "{}", detected.explanation);
+
+    // Its snapshot loads: a restarted monitor goes on with what follows.
+    feed(&db, 1200, 1300, |_, _| None).await;
+    subscription(&db).catch_up(&mut MonitorHandler::new(config()).unwrap()).await.unwrap();
+    let (position, _) = snapshots(&db).await.pop().unwrap();
+    assert!(position > head(&db).await - 40, "the monitor went on: snapshot at {position}");
+}
+
+#[tokio::test]
+async fn a_snapshot_an_older_version_saved_with_infinity_is_repaired_loudly_and_the_monitor_goes_on() {
+    let db = plant_db().await;
+    let target = Layout::default_with(&scale()).unwrap().sensors()[3].id;
+    const MARK: f64 = 12_345.678_901_234_5;
+    feed(&db, 0, 100, |id, s| (id == target && s >= 80).then_some(MARK)).await;
+    subscription(&db).catch_up(&mut MonitorHandler::new(config()).unwrap()).await.unwrap();
+    // What an older version saved: the sensor's learned numbers overflowed to infinity.
+    let (position, mut state) = snapshots(&db).await.pop().unwrap();
+    let (mark, inf) = (MARK.to_le_bytes(), f64::INFINITY.to_le_bytes());
+    let mut replaced = 0;
+    for i in 0..state.len().saturating_sub(7) {
+        if state[i..i + 8] == mark {
+            state[i..i + 8].copy_from_slice(&inf);
+            replaced += 1;
+        }
+    }
+    assert!(replaced > 0, "the snapshot holds the sensor's last value");
+    let client = db.client().await.unwrap();
+    client.execute("UPDATE monitor.state SET state = $1 WHERE position = $2", &[&state, &position]).await.unwrap();
+
+    feed(&db, 100, 200, |_, _| None).await;
+    subscription(&db).catch_up(&mut MonitorHandler::new(config()).unwrap()).await.unwrap();
+    let newest = snapshots(&db).await.pop().unwrap().0;
+    assert!(newest > position, "the monitor went on after the damaged snapshot at {position}: {newest}");
+    // And what it saved since loads.
+    subscription(&db).catch_up(&mut MonitorHandler::new(config()).unwrap()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unloadable_snapshot_falls_back_to_an_older_one_then_to_the_whole_log_and_appends_nothing_twice() {
+    let (calm, broken) = (plant_db().await, plant_db().await);
+    simulate(&calm, 1500).await;
+    simulate(&broken, 1500).await;
+    subscription(&calm).catch_up(&mut MonitorHandler::new(config()).unwrap()).await.unwrap();
+    let expected = anomaly_events(&calm).await;
+    assert!(expected.iter().any(|e| e.1 == ANOMALY_DETECTED), "the injected faults raised no anomaly");
+    subscription(&broken).catch_up(&mut MonitorHandler::new(config()).unwrap()).await.unwrap();
+    let kept = snapshots(&broken).await;
+    assert!(kept.len() >= 2, "older snapshots are kept: {}", kept.len());
+
+    // The newest snapshot does not load: the one before it is used.
+    let client = broken.client().await.unwrap();
+    let newest = kept.last().unwrap().0;
+    client.execute("UPDATE monitor.state SET state = '\\xdeadbeef' WHERE position = $1", &[&newest]).await.unwrap();
+    subscription(&broken).catch_up(&mut MonitorHandler::new(config()).unwrap()).await.unwrap();
+    assert_eq!(anomaly_events(&broken).await, expected);
+    assert!(snapshots(&broken).await.iter().all(|(_, s)| s != &[0xde, 0xad, 0xbe, 0xef]), "the damaged one is gone");
+
+    // None loads: the monitor reads the whole log again.
+    client.execute("UPDATE monitor.state SET state = '\\x00'", &[]).await.unwrap();
+    subscription(&broken).catch_up(&mut MonitorHandler::new(config()).unwrap()).await.unwrap();
+    assert_eq!(anomaly_events(&broken).await, expected);
+    assert!(snapshots(&broken).await.iter().all(|(_, s)| s.len() > 1));
+    subscription(&broken).catch_up(&mut MonitorHandler::new(config()).unwrap()).await.unwrap();
+}

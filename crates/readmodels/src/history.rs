@@ -203,7 +203,7 @@ impl Handler for HistoryProjection {
             self.model.apply(e);
         }
         for (position, reason) in self.model.unreadable.drain(..) {
-            tracing::warn!(position, reason, "telemetry batch left out of the history");
+            tracing::error!(position, reason, "a telemetry batch could not be read and is left out of the history");
         }
         let rounds = self.model.take_rounds();
         let mut days: Vec<NaiveDate> = rounds.iter().map(|r| ts(r.minute_ms).date_naive()).collect();

@@ -2,11 +2,11 @@
 
 pub mod model;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::{DateTime, Utc};
 use domain::anomaly::AnomalyState;
 use domain::events::{LAYOUT_CONFIGURED, LayoutConfigured, PLANT, Severity};
-use eventlog::{GenericClient, Handler, RecordedEvent, StreamName, Transaction};
+use eventlog::{GenericClient, Handler, RecordedEvent, StreamName, Transaction, Unloadable};
 use serde_json::Value;
 
 use model::{AnomalyRow, MaintenanceRow, Rollup};
@@ -44,8 +44,10 @@ impl Handler for LiveProjection {
             .into_iter()
             .rfind(|e| e.event_type == LAYOUT_CONFIGURED && e.position <= position);
         if let Some(e) = configured {
-            let event: LayoutConfigured = e.json().context("reading the plant's layout")?;
-            let layout = PlantLayout::build(&event).map_err(anyhow::Error::msg)?;
+            let unloadable =
+                |why: String| Unloadable(format!("the layout at {} of the live read models: {why}", e.position));
+            let event: LayoutConfigured = e.json().map_err(|err| unloadable(err.to_string()))?;
+            let layout = PlantLayout::build(&event).map_err(unloadable)?;
             model.configure(layout, e.position);
             for row in tx.query(include_str!("../../sql/load_anomalies.sql"), &[]).await? {
                 let sensors: Value = row.get(6);
@@ -129,6 +131,14 @@ impl Handler for LiveProjection {
         Ok(())
     }
 
+    /// The live read models cannot be loaded: they are cleared and folded again from the
+    /// whole log (the history, kept apart, is left as it is).
+    async fn recover(&mut self, tx: &Transaction<'_>, _stored: i64, _reason: &str) -> Result<Option<i64>> {
+        tx.batch_execute(include_str!("../../sql/reset_live.sql")).await?;
+        self.model = LiveModel::new(self.model.plant_number);
+        Ok(Some(0))
+    }
+
     async fn apply(&mut self, tx: &Transaction<'_>, events: &[RecordedEvent]) -> Result<()> {
         for e in events {
             self.model.apply(e);
@@ -136,7 +146,14 @@ impl Handler for LiveProjection {
         let last = events.last().map_or(0, |e| e.position);
         let changes = self.model.take_changes();
         for (position, reason) in &changes.unreadable {
-            tracing::warn!(position, reason, "event left out of the read models");
+            tracing::error!(position, reason, "an event could not be read and is left out of the read models");
+        }
+        for (position, reason) in &changes.salvaged {
+            tracing::error!(
+                position,
+                reason,
+                "an anomaly event could not be read in full: shown from what could be read"
+            );
         }
         write(tx, &self.model, &changes).await?;
         tx.execute(include_str!("../../sql/save_projection.sql"), &[&LIVE, &last, &self.model.memory()]).await?;

@@ -173,6 +173,98 @@ pub struct AnomalyRow {
     pub position: i64,
 }
 
+/// A number of an anomaly row: an unknown one (an older version wrote `null`) is 0, and
+/// [`explained`] says so.
+fn known(x: f64) -> f64 {
+    if x.is_finite() { x } else { 0.0 }
+}
+
+/// The evidence as the read model keeps it: numbers that are unknown stay `null`, which
+/// readers show as unknown (`readmodel_contract::AnomalySensor` has optional numbers).
+fn evidence_json(sensors: &[SensorEvidence]) -> Value {
+    let n = |x: f64| if x.is_finite() { json!(x) } else { Value::Null };
+    Value::Array(
+        sensors
+            .iter()
+            .map(|e| {
+                json!({
+                    "sensor": e.sensor, "name": e.name, "kind": e.kind, "unit": e.unit, "at": e.at,
+                    "observed": n(e.observed), "expected": n(e.expected), "lower": n(e.lower),
+                    "upper": n(e.upper), "test": e.test, "score": n(e.score), "related": e.related,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// The explanation, saying when some of the anomaly's numbers are unknown.
+fn explained(explanation: &str, score: f64, sensors: &[SensorEvidence]) -> String {
+    let unknown = !score.is_finite()
+        || sensors.iter().any(|e| [e.observed, e.expected, e.lower, e.upper, e.score].iter().any(|v| !v.is_finite()));
+    if unknown {
+        format!("{explanation} (some of this anomaly's numbers were not recorded)")
+    } else {
+        explanation.to_owned()
+    }
+}
+
+/// What can be read of an anomaly event whose body does not read in full (a field of a
+/// newer or older shape): it needs at least the anomaly's id and, for a detection, its
+/// machine. A severity that cannot be read is shown as critical, so it is not overlooked.
+fn salvage_anomaly(
+    e: &RecordedEvent,
+    body: &Value,
+    reason: &str,
+    layout: Option<&PlantLayout>,
+) -> Option<AnomalyEvent> {
+    let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
+    let time = |k: &str| {
+        text(k).and_then(|t| DateTime::parse_from_rfc3339(&t).ok()).map_or(e.recorded_at, |t| t.with_timezone(&Utc))
+    };
+    let anomaly_id = text("anomaly_id")?;
+    let severity = text("severity").as_deref().and_then(Severity::parse).unwrap_or(Severity::Critical);
+    let score = body.get("score").and_then(Value::as_f64).unwrap_or(f64::NAN);
+    let sensors: Vec<SensorEvidence> = body
+        .get("sensors")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|s| serde_json::from_value(s.clone()).ok())
+        .collect();
+    let explanation =
+        format!("{} (this event could not be read in full: {reason})", text("explanation").unwrap_or_default());
+    match e.event_type.as_str() {
+        ANOMALY_DETECTED => {
+            let machine_id = text("machine_id")?;
+            let line_id = text("line_id").or_else(|| {
+                let l = layout?;
+                let m = l.machine_ix(&machine_id)?;
+                Some(l.layout.lines()[l.machine(m).line].id.clone())
+            })?;
+            Some(AnomalyEvent::Detected(AnomalyDetected {
+                anomaly_id,
+                machine_id,
+                line_id,
+                started_at: time("started_at"),
+                severity,
+                score,
+                sensors,
+                explanation,
+                detector_version: text("detector_version").unwrap_or_default(),
+            }))
+        }
+        ANOMALY_UPDATED => Some(AnomalyEvent::Updated(AnomalyUpdated {
+            anomaly_id,
+            at: time("at"),
+            severity,
+            score,
+            sensors,
+            explanation,
+        })),
+        _ => None,
+    }
+}
+
 impl AnomalyRow {
     /// Counts towards open anomalies (tile colour, KPIs).
     pub fn is_open(&self) -> bool {
@@ -256,6 +348,9 @@ pub struct Changes {
     pub audit: Vec<AuditRow>,
     /// Events whose body could not be read (kept out of the read models, reported).
     pub unreadable: Vec<(i64, String)>,
+    /// Anomaly events that could not be read in full: the anomaly is shown from what
+    /// could be read, and the reason is reported.
+    pub salvaged: Vec<(i64, String)>,
 }
 
 impl Changes {
@@ -431,13 +526,22 @@ impl LiveModel {
                 let p: MaintenancePredicted = serde_json::from_value(body.clone()).map_err(bad)?;
                 self.predicted(p, e.position);
             }
-            _ => {
-                if let Some(a) = AnomalyEvent::from_json(&e.event_type, body).map_err(bad)? {
-                    self.anomaly(a, e.position);
-                } else if let Some(o) = OrderEvent::from_json(&e.event_type, body).map_err(bad)? {
-                    self.order(o, e.position);
+            _ => match AnomalyEvent::from_json(&e.event_type, body) {
+                Ok(Some(a)) => self.anomaly(a, e.position),
+                Ok(None) => {
+                    if let Some(o) = OrderEvent::from_json(&e.event_type, body).map_err(bad)? {
+                        self.order(o, e.position);
+                    }
                 }
-            }
+                Err(err) => {
+                    let reason = bad(err);
+                    // An anomaly must not vanish from every screen because a field of its
+                    // event cannot be read: show what can be.
+                    let a = salvage_anomaly(e, body, &reason, self.layout.as_ref()).ok_or(reason.clone())?;
+                    self.changes.salvaged.push((e.position, reason));
+                    self.anomaly(a, e.position);
+                }
+            },
         }
         Ok(())
     }
@@ -627,10 +731,10 @@ impl LiveModel {
                 line_id: d.line_id.clone(),
                 severity: d.severity,
                 state: AnomalyState::Unknown.after(&event),
-                score: d.score,
-                sensors: serde_json::to_value(&d.sensors).unwrap_or(Value::Null),
+                score: known(d.score),
+                sensors: evidence_json(&d.sensors),
                 sensor_ids: d.sensors.iter().filter(|s| !s.related).map(|s| s.sensor).collect(),
-                explanation: d.explanation.clone(),
+                explanation: explained(&d.explanation, d.score, &d.sensors),
                 started_at: d.started_at,
                 updated_at: d.started_at,
                 resolved_at: None,
@@ -648,10 +752,10 @@ impl LiveModel {
             match &event {
                 AnomalyEvent::Updated(u) => {
                     row.severity = u.severity;
-                    row.score = u.score;
-                    row.sensors = serde_json::to_value(&u.sensors).unwrap_or(Value::Null);
+                    row.score = known(u.score);
+                    row.sensors = evidence_json(&u.sensors);
                     row.sensor_ids = u.sensors.iter().filter(|s| !s.related).map(|s| s.sensor).collect();
-                    row.explanation = u.explanation.clone();
+                    row.explanation = explained(&u.explanation, u.score, &u.sensors);
                     row.updated_at = u.at;
                 }
                 AnomalyEvent::Resolved(r) => {

@@ -339,6 +339,9 @@ fn render(model: &LiveModel, changes: &Changes) -> String {
     for (position, reason) in &changes.unreadable {
         let _ = writeln!(out, "unreadable p{position}: {reason}");
     }
+    for (position, reason) in &changes.salvaged {
+        let _ = writeln!(out, "salvaged p{position}: {reason}");
+    }
     out
 }
 
@@ -592,6 +595,53 @@ fn an_unreadable_event_is_reported_and_only_audited() {
         unreadable p2: AnomalyDetected body: unknown variant `huge`, expected one of `minor`, `major`, `critical`
     "#]],
     );
+}
+
+#[test]
+fn an_anomaly_an_older_version_wrote_with_null_numbers_is_shown_with_those_numbers_unknown() {
+    let mut log = Log::new();
+    log.all_ok(0);
+    log.batch().detected("a1", SENSORS[0], Severity::Critical, 1);
+    let event = log.batches.last_mut().and_then(|b| b.last_mut()).expect("the detection");
+    let Payload::Json(body) = &mut event.payload else { panic!("a JSON event") };
+    // JSON has no infinity: an older monitor wrote `null` where its numbers overflowed.
+    body["score"] = serde_json::Value::Null;
+    body["sensors"][0]["expected"] = serde_json::Value::Null;
+    body["sensors"][0]["upper"] = serde_json::Value::Null;
+    let (model, text) = fold(&log);
+    assert!(!text.contains("unreadable"), "{text}");
+    assert!(text.contains("anomaly a1 new critical on P1-L01-M001"), "{text}");
+    let row = &model.anomalies["a1"];
+    assert_eq!(row.score, 0.0);
+    assert!(row.explanation.ends_with("(some of this anomaly's numbers were not recorded)"), "{}", row.explanation);
+    assert_eq!(row.sensors[0]["expected"], serde_json::Value::Null);
+    assert_eq!(row.sensors[0]["observed"], 90.0);
+    let readers: Vec<readmodel_contract::AnomalySensor> =
+        serde_json::from_value(row.sensors.clone()).expect("readers read the evidence");
+    assert_eq!((readers[0].observed, readers[0].expected), (Some(90.0), None));
+}
+
+#[test]
+fn an_anomaly_event_of_an_unknown_shape_is_shown_from_what_can_be_read_as_critical() {
+    let mut log = Log::new();
+    log.all_ok(0);
+    log.batch().json(
+        "anomaly-a7",
+        ANOMALY_DETECTED,
+        json!({ "anomaly_id": "a7", "machine_id": M2, "severity": "catastrophic", "score": "high",
+                "explanation": "TEMP1 far above", "started_at": at(2) }),
+        None,
+    );
+    let (model, text) = fold(&log);
+    let row = model.anomalies.get("a7").expect("the anomaly is not lost");
+    assert_eq!((row.severity, row.line_id.as_str()), (Severity::Critical, "P1-L02"));
+    assert!(
+        row.explanation.starts_with("TEMP1 far above (this event could not be read in full:"),
+        "{}",
+        row.explanation
+    );
+    assert_eq!(row.started_at, at(2));
+    assert!(text.contains("machine P1-L02-M001"), "its machine counts it: {text}");
 }
 
 #[test]

@@ -1,0 +1,2 @@
+-- Every snapshot at or before the monitor's checkpoint, newest first.
+SELECT position, state FROM monitor.state WHERE name = $1 AND position <= $2 ORDER BY position DESC
