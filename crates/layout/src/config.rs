@@ -112,11 +112,31 @@ pub struct SensorSpec {
     /// Change of the value from a fresh machine to one at the end of its life, in the unit.
     #[serde(default)]
     pub wear_response: f64,
+    /// The range a working sensor of this kind can report at all (its measuring range):
+    /// a reading outside it is a broken sensor or a forged value, and ingest refuses it.
+    /// When not given: the normal band widened by [`PLAUSIBLE_WIDTHS`] times its width on
+    /// each side, far beyond any fault or wear of a healthy instrument.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plausible_min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plausible_max: Option<f64>,
 }
+
+/// How many widths of the normal band the default plausible range reaches beyond it.
+pub const PLAUSIBLE_WIDTHS: f64 = 10.0;
 
 impl SensorSpec {
     pub fn normal_range(&self) -> (f64, f64) {
         (self.normal_min, self.normal_max)
+    }
+
+    /// The values a working sensor of this kind can report, inclusive.
+    pub fn plausible_range(&self) -> (f64, f64) {
+        let width = self.normal_max - self.normal_min;
+        (
+            self.plausible_min.unwrap_or(self.normal_min - PLAUSIBLE_WIDTHS * width),
+            self.plausible_max.unwrap_or(self.normal_max + PLAUSIBLE_WIDTHS * width),
+        )
     }
 }
 
@@ -289,8 +309,23 @@ fn check_machine_type(machine_type: &MachineType) -> Result<(), LayoutError> {
                 return Err(LayoutError::BadNumber { what: what.clone(), field, value, rule: "a finite number" });
             }
         }
+        for (field, value) in [("plausible_min", spec.plausible_min), ("plausible_max", spec.plausible_max)] {
+            if let Some(value) = value.filter(|v| !v.is_finite()) {
+                return Err(LayoutError::BadNumber { what: what.clone(), field, value, rule: "a finite number" });
+            }
+        }
         if spec.normal_min >= spec.normal_max {
             return Err(LayoutError::BadRange { what, min: spec.normal_min, max: spec.normal_max });
+        }
+        let (lo, hi) = spec.plausible_range();
+        if !(lo.is_finite() && hi.is_finite()) {
+            return Err(LayoutError::BadRange { what, min: lo, max: hi });
+        }
+        if lo >= spec.normal_min {
+            return Err(LayoutError::BadNumber { what, field: "plausible_min", value: lo, rule: "below normal_min" });
+        }
+        if hi <= spec.normal_max {
+            return Err(LayoutError::BadNumber { what, field: "plausible_max", value: hi, rule: "above normal_max" });
         }
         if !(spec.normal_min..=spec.normal_max).contains(&spec.nominal) {
             return Err(LayoutError::BadNumber {

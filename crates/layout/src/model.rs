@@ -113,6 +113,10 @@ impl SensorInfo<'_> {
     pub fn normal_range(&self) -> (f64, f64) {
         self.spec.normal_range()
     }
+    /// What a working sensor of this kind can report at all (see [`SensorSpec::plausible_range`]).
+    pub fn plausible_range(&self) -> (f64, f64) {
+        self.spec.plausible_range()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -281,6 +281,26 @@ fn empty_or_inverted_ranges_are_rejected() {
     check_error("noise_sd = 0.5", "noise_sd = nan", Scale::default(), "finite");
     check_error("normal_min = 10.0", "normal_min = -inf", Scale::default(), "finite");
     check_error("life_days = 30", "life_days = 0", Scale::default(), "life_days");
+    let plausible = |extra: &str, want: &str| {
+        check_error("normal_max = 50.0", &format!("normal_max = 50.0\n{extra}"), Scale::default(), want)
+    };
+    plausible("plausible_min = 15.0", "plausible_min must be below normal_min");
+    plausible("plausible_max = 50.0", "plausible_max must be above normal_max");
+    plausible("plausible_max = inf", "finite");
+    plausible("plausible_min = nan", "finite");
+}
+
+#[test]
+fn a_sensor_reads_plausibly_within_its_measuring_range_or_ten_normal_widths_beyond_its_band() {
+    let layout = small(Scale::default());
+    let temp = layout.sensor(layout.sensor_id("P1-L01-M001-TEMP1").unwrap()).unwrap();
+    assert_eq!(temp.normal_range(), (10.0, 50.0));
+    assert_eq!(temp.plausible_range(), (10.0 - 400.0, 50.0 + 400.0));
+    let text =
+        SMALL.replacen("normal_max = 50.0", "normal_max = 50.0\nplausible_min = -40.0\nplausible_max = 300.0", 1);
+    let layout = Layout::from_toml(&text, &Scale::default()).unwrap();
+    let temp = layout.sensor(layout.sensor_id("P1-L01-M001-TEMP1").unwrap()).unwrap();
+    assert_eq!(temp.plausible_range(), (-40.0, 300.0));
 }
 
 #[test]

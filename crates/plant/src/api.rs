@@ -1,6 +1,8 @@
-//! What every HTTP route of the plant node shares: the error body and bearer tokens.
+//! What every HTTP route of the plant node shares: the error body, bearer tokens, and
+//! reading a body only once the sender is known, never more of it than the limit.
 
 use axum::Json;
+use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -48,4 +50,25 @@ impl IntoResponse for ApiError {
 /// The bearer token of a request, if it has one.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}
+
+/// Reads a request's body, at most `limit` bytes: a larger one is refused as soon as its
+/// declared length (or what has arrived) passes the limit, without reading the rest.
+pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body is larger than {limit} bytes"))
+    };
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let inner = e.into_inner();
+        if inner.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            too_large()
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", format!("the body could not be read: {inner}"))
+        }
+    })
 }

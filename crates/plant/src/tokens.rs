@@ -60,6 +60,19 @@ impl GatewayTokens {
         self.0.get(gateway).map(String::as_str)
     }
 
+    /// The gateway whose token `presented` is, if any. Every gateway's token is compared
+    /// (each in constant time), so the answer's timing does not say which one matched.
+    pub fn gateway_of(&self, presented: &str) -> Option<String> {
+        let mut found = None;
+        for (gateway, token) in &self.0 {
+            let same = token.len() == presented.len() && bool::from(token.as_bytes().ct_eq(presented.as_bytes()));
+            if same && found.is_none() {
+                found = Some(gateway.clone());
+            }
+        }
+        found
+    }
+
     /// Whether `presented` is `gateway`'s token (constant time in the token's bytes).
     pub fn verify(&self, gateway: &str, presented: &str) -> bool {
         self.0

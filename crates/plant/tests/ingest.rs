@@ -31,6 +31,10 @@ struct Node {
 }
 
 async fn node_with(writer_config: WriterConfig) -> Node {
+    node_configured(writer_config, IngestConfig { max_body_bytes: 64 * 1024, ..IngestConfig::default() }).await
+}
+
+async fn node_configured(writer_config: WriterConfig, config: IngestConfig) -> Node {
     let test_db = TestDb::new().await.unwrap();
     let db = Database::new(&test_db.url, 8).unwrap();
     plant::migrate(&db).await.unwrap();
@@ -44,7 +48,7 @@ async fn node_with(writer_config: WriterConfig) -> Node {
         plant_number: 1,
         tokens: tokens.clone(),
         writer,
-        config: IngestConfig { max_body_bytes: 64 * 1024, ..IngestConfig::default() },
+        config,
         clock: Arc::new(|| NOW),
         stats: Arc::new(IngestStats::default()),
     };
@@ -185,6 +189,41 @@ async fn each_bad_reading_is_refused_on_its_own_and_kept_with_its_reason() {
 }
 
 #[tokio::test]
+async fn values_no_working_sensor_can_read_are_refused_as_dead_letters_naming_the_plausible_range() {
+    let node = node().await;
+    let gw = node.gateway(0).to_owned();
+    let mine = node.sensors(0).start;
+    let (lo, hi) = node.layout.sensor(mine).unwrap().plausible_range();
+    let values = [1e300, -1e300, f64::MAX, f64::MIN, 1e16, hi + (hi - lo) * 0.01, hi, lo, 0.5 * (lo + hi)];
+    let body = json!({ "readings": values.iter().map(|v| json!({ "sensor": mine, "ts": NOW, "value": v })).collect::<Vec<_>>() });
+    let outcome: UploadOutcome = node.post(&gw, "1").json(&body).send().await.unwrap().json().await.unwrap();
+    assert_eq!(outcome.accepted, 3, "{outcome:?}");
+    assert_eq!(outcome.rejected.iter().map(|r| r.index).collect::<Vec<_>>(), [0, 1, 2, 3, 4, 5]);
+    for r in &outcome.rejected {
+        assert!(r.reason.contains("outside the plausible range"), "{}", r.reason);
+    }
+    assert!(outcome.rejected[0].reason.contains("1e300"), "{}", outcome.rejected[0].reason);
+
+    // The binary path, in double precision, is checked the same way.
+    let readings: Vec<Reading> = values.iter().map(|v| Reading::new(mine, NOW - 1000, *v)).collect();
+    let outcome: UploadOutcome = node.binary(&gw, 2, &readings).await.json().await.unwrap();
+    assert_eq!((outcome.accepted, outcome.rejected.len()), (3, 6));
+
+    let client = node.db.client().await.unwrap();
+    let kept: Vec<f64> = client
+        .query("SELECT value FROM ingest.dead_letters WHERE item = 0 ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(kept, [1e300, 1e300], "the refused value is kept as sent");
+    let logged = node.logged_readings().await;
+    assert_eq!(logged.len(), 6);
+    assert!(logged.iter().all(|r| (lo..=hi).contains(&r.value)), "{logged:?}");
+}
+
+#[tokio::test]
 async fn requests_that_cannot_be_taken_get_clear_errors_and_store_nothing() {
     let node = node().await;
     let gw = node.gateway(0).to_owned();
@@ -287,15 +326,16 @@ async fn a_machine_message_of_the_reference_simulator_maps_onto_its_sensors() {
     assert_eq!(outcome.accepted + outcome.rejected.len(), 5);
 
     let wrong_plant = json!({ "factoryId": 2, "machine": { "machineId": 1, "temperature": 1.0 }, "timeCreated": "2026-03-01T11:59:58Z" });
-    let response = node
-        .http
-        .post(format!("{}/v1/machine-telemetry", node.base))
-        .bearer_auth("x")
-        .json(&wrong_plant)
-        .send()
-        .await
-        .unwrap();
+    let send = |token: String, body: serde_json::Value| {
+        node.http.post(format!("{}/v1/machine-telemetry", node.base)).bearer_auth(token).json(&body).send()
+    };
+    let response = send("x".into(), wrong_plant.clone()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "no gateway's token: refused before the body is read");
+    let response = send(node.tokens.get(&gw).unwrap().to_owned(), wrong_plant).await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    // Another line's gateway may not speak for this machine.
+    let response = send(node.tokens.get(node.gateway(1)).unwrap().to_owned(), message).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -364,4 +404,154 @@ async fn shutdown_finishes_uploads_in_flight() {
     assert_eq!(in_flight.await.unwrap().status(), StatusCode::OK);
     (&mut node.server).await.unwrap();
     assert_eq!(node.logged_readings().await, readings);
+}
+
+async fn queued_uploads(node: &Node) -> u64 {
+    let health: serde_json::Value =
+        node.http.get(format!("{}/v1/health", node.base)).send().await.unwrap().json().await.unwrap();
+    health["queued_uploads"].as_u64().unwrap()
+}
+
+/// Sends `uploads` (gateway, sequence, content type, body) so that they are all stored
+/// in one transaction of the writer: the log's head is held so the writer waits on the
+/// upload it took first while the others queue behind it. Returns each one's answer.
+async fn send_together(
+    node: &Node,
+    uploads: Vec<(String, u64, &'static str, Vec<u8>)>,
+) -> Vec<(StatusCode, serde_json::Value)> {
+    let blocker = node.db.client().await.unwrap();
+    blocker.batch_execute("BEGIN; SELECT position FROM eventlog.head FOR UPDATE").await.unwrap();
+    let send = |gw: String, seq: u64, content_type: &'static str, body: Vec<u8>| {
+        let request = node.post(&gw, &seq.to_string()).header("content-type", content_type).body(body);
+        tokio::spawn(async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            (status, response.json::<serde_json::Value>().await.unwrap_or_default())
+        })
+    };
+    // The first one takes the writer's attention and waits on the head...
+    let warm = Reading::new(node.sensors(1).start, NOW, 1.0);
+    let first = send(node.gateway(1).to_owned(), 999, BINARY_CONTENT_TYPE, telemetry::encode(&[warm]).unwrap());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ...while the others queue behind it.
+    let n = uploads.len() as u64;
+    let tasks: Vec<_> = uploads.into_iter().map(|(gw, seq, ct, body)| send(gw, seq, ct, body)).collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while queued_uploads(node).await < n {
+        assert!(tokio::time::Instant::now() < deadline, "the uploads did not queue");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    blocker.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(first.await.unwrap().0, StatusCode::OK);
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    answers
+}
+
+fn json_upload(sensor: serde_json::Value, ts: serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({ "readings": [{ "sensor": sensor, "ts": ts, "value": 1.0 }] })).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_strings_fail_only_their_own_upload_and_the_good_uploads_beside_them_are_stored() {
+    let config = IngestConfig { max_body_bytes: 4 * 1024 * 1024, ..IngestConfig::default() };
+    let node = node_configured(WriterConfig::default(), config).await;
+    let hostile = node.gateway(0).to_owned();
+    let good = node.gateway(1).to_owned();
+    let name = node.layout.sensor(node.sensors(0).start).unwrap().name().to_owned();
+    let mut invalid_utf8 = b"{\"readings\": [{\"sensor\": \"".to_vec();
+    invalid_utf8.extend([0xff, 0xfe, 0x00, 0xc3]);
+    invalid_utf8.extend(format!("\", \"ts\": {NOW}, \"value\": 1}}]}}").bytes());
+    let hostile_bodies: Vec<(&'static str, Vec<u8>)> = vec![
+        ("application/json", json_upload(json!(format!("{name}\u{0}")), json!(NOW))),
+        ("application/json", json_upload(json!("\u{0}"), json!(NOW))),
+        ("application/json", json_upload(json!("\u{0}".repeat(100_000)), json!(NOW))),
+        ("application/json", json_upload(json!("x".repeat(1_000_000)), json!(NOW))),
+        ("application/json", json_upload(json!("\u{1}\u{1b}[2J\u{7f}\u{85}\u{feff}"), json!(NOW))),
+        ("application/json", json_upload(json!(name.clone()), json!("2026-03-01T12:00:00Z\u{0}"))),
+        ("application/json", invalid_utf8),
+        ("application/json", br#"{"readings": [{"sensor": "\ud800", "ts": 0, "value": 1}]}"#.to_vec()),
+        (BINARY_CONTENT_TYPE, vec![1, 0, 0xff, 0xff, 0x00, 0x00, 0xff]),
+    ];
+    let mut uploads = Vec::new();
+    for (i, (content_type, body)) in hostile_bodies.iter().enumerate() {
+        uploads.push((hostile.clone(), 100 + i as u64, *content_type, body.clone()));
+        let readings: Vec<Reading> =
+            node.sensors(1).take(50).map(|s| Reading::new(s, NOW - 1000 * i as i64, 2.0)).collect();
+        uploads.push((good.clone(), 200 + i as u64, BINARY_CONTENT_TYPE, telemetry::encode(&readings).unwrap()));
+    }
+    let answers = send_together(&node, uploads).await;
+    for (i, (status, body)) in answers.iter().enumerate() {
+        if i % 2 == 1 {
+            assert_eq!(*status, StatusCode::OK, "good upload {i} beside a hostile one: {body}");
+            assert_eq!(body["accepted"], 50);
+        } else {
+            assert!(status.is_client_error() || *status == StatusCode::OK, "hostile upload {i}: {status} {body}");
+            assert_eq!(body["accepted"].as_u64().unwrap_or(0), 0, "hostile upload {i}: {body}");
+        }
+    }
+    assert_eq!(node.logged_readings().await.len(), 1 + 50 * hostile_bodies.len());
+    // Every hostile upload is kept, its text made storable: NUL is kept visibly as ␀.
+    let letters = node.dead_letters().await;
+    for i in 0..hostile_bodies.len() {
+        let key = format!("{hostile}:{}", 100 + i);
+        assert!(letters.iter().any(|l| l.0 == key), "no dead letter for {key}");
+    }
+    let nul = letters.iter().find(|l| l.0 == format!("{hostile}:100")).unwrap();
+    assert_eq!(nul.2.as_deref(), Some(format!("{name}\u{2400}").as_str()));
+    assert!(
+        letters.iter().all(|l| l.2.as_ref().is_none_or(|s| s.chars().count() <= 100)),
+        "names are cut to 100 characters"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_the_database_refuses_for_its_data_is_refused_alone_for_good_and_kept_as_a_dead_letter() {
+    let node = node().await;
+    // The database refuses one dead letter for its data, as it might for a value nothing
+    // here foresaw.
+    node.db
+        .client()
+        .await
+        .unwrap()
+        .batch_execute(
+            "CREATE FUNCTION ingest.poison() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF NEW.sensor = 'poison' THEN
+                     RAISE EXCEPTION 'value not storable' USING ERRCODE = '22023';
+                 END IF;
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER poison BEFORE INSERT ON ingest.dead_letters FOR EACH ROW EXECUTE FUNCTION ingest.poison();",
+        )
+        .await
+        .unwrap();
+    let hostile = node.gateway(0).to_owned();
+    let good = node.gateway(1).to_owned();
+    let mut uploads = vec![(hostile.clone(), 7, "application/json", json_upload(json!("poison"), json!(NOW)))];
+    for seq in 0..5u64 {
+        let readings = [Reading::new(node.sensors(1).start, NOW - seq as i64 * 1000, 3.0)];
+        uploads.push((good.clone(), seq, BINARY_CONTENT_TYPE, telemetry::encode(&readings).unwrap()));
+    }
+    let answers = send_together(&node, uploads).await;
+    assert_eq!(answers[0].0, StatusCode::UNPROCESSABLE_ENTITY, "{}", answers[0].1);
+    assert_eq!(answers[0].1["error"]["code"], "unstorable_upload");
+    assert!(answers[1..].iter().all(|(s, _)| *s == StatusCode::OK), "{answers:?}");
+    assert_eq!(node.logged_readings().await.len(), 6);
+    let letters = node.dead_letters().await;
+    let kept = letters.iter().find(|l| l.0 == format!("{hostile}:7")).expect("the refused upload is kept");
+    assert_eq!(kept.1, -1);
+    assert!(kept.3.contains("refused"), "{}", kept.3);
+    // Sent again, it is refused again, for good, and kept once.
+    let again = node
+        .post(&hostile, "7")
+        .header("content-type", "application/json")
+        .body(json_upload(json!("poison"), json!(NOW)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(node.dead_letters().await.len(), letters.len());
 }

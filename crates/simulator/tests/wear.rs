@@ -150,3 +150,25 @@ fn a_worn_machine_vibrates_more_than_after_its_repair() {
         mean(&after)
     );
 }
+
+/// The plant node refuses readings outside a sensor's plausible range: nothing the
+/// simulated factory sends, faults and worn-out machines included, may fall outside it.
+#[test]
+fn every_reading_of_worn_and_faulty_machines_is_plausible_for_its_sensor() {
+    let layout = small_layout(1, 600, 2);
+    let maintenance = MaintenanceConfig { run_to_failure_share: 1.0, ..MaintenanceConfig::default() };
+    let config = SimConfig { step_ms: TEN_MINUTES, maintenance, ..busy() };
+    let mut factory = Factory::new(&layout, &config, 5, START_MS).unwrap();
+    let mut step = Step::default();
+    let mut readings = 0usize;
+    for _ in 0..120 * 144 {
+        factory.step_into(&mut step);
+        for r in step.batches.iter().flat_map(|b| &b.readings) {
+            let sensor = layout.sensor(r.sensor).unwrap();
+            let (lo, hi) = sensor.plausible_range();
+            assert!((lo..=hi).contains(&r.value), "{} read {} outside {lo}..={hi}", sensor.name(), r.value);
+            readings += 1;
+        }
+    }
+    assert!(readings > 1_000_000, "{readings} readings");
+}

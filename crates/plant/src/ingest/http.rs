@@ -6,9 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::body::Body;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use layout::Layout;
@@ -19,7 +18,7 @@ use super::json::{BodyError, check_json};
 use super::machine_message;
 use super::validate::{Checked, Rejection, Validator};
 use super::writer::{Upload, WriteError, Writer};
-use crate::api::{ApiError, bearer};
+use crate::api::{ApiError, bearer, read_body};
 use crate::tokens::GatewayTokens;
 
 /// Content type of a binary upload: the body is one batch in the `telemetry` encoding.
@@ -94,27 +93,20 @@ pub struct RejectedReading {
     pub reason: String,
 }
 
+/// The routes. Every one that takes a body authenticates the gateway from the request's
+/// headers first and only then reads the body, up to `max_body_bytes`: an unknown sender
+/// costs no more than its headers.
 pub fn router(state: IngestState) -> Router {
-    let limit = state.config.max_body_bytes;
     Router::new()
         .route("/v1/gateways/{gateway}/batches/{sequence}", post(upload_batch))
         .route("/v1/machine-telemetry", post(machine_message))
         .route("/v1/gateways/{gateway}/machine-events", post(machine_event))
         .route("/v1/health", get(health))
-        .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
 
 async fn health(State(s): State<IngestState>) -> Json<serde_json::Value> {
     Json(json!({ "status": "ok", "plant": s.plant_number, "queued_uploads": s.writer.queued() }))
-}
-
-fn body_or_error(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
-    body.map_err(|rejection| {
-        let status = rejection.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "body_too_large" } else { "unreadable_body" };
-        ApiError::new(status, code, rejection.body_text())
-    })
 }
 
 enum BodyKind {
@@ -140,7 +132,7 @@ async fn upload_batch(
     State(s): State<IngestState>,
     Path((gateway, sequence)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Json<UploadOutcome>, ApiError> {
     // Authenticate first: nothing from an unknown sender is read or stored.
     if !bearer(&headers).is_some_and(|token| s.tokens.verify(&gateway, token)) {
@@ -154,7 +146,7 @@ async fn upload_batch(
         ApiError::new(StatusCode::BAD_REQUEST, "bad_sequence", format!("sequence {sequence:?} is not a whole number"))
     })?;
     let kind = body_kind(&headers)?;
-    let body = body_or_error(body)?;
+    let body = read_body(&headers, body, s.config.max_body_bytes).await?;
     let validator = validator(&s, line);
     let key = format!("{gateway}:{sequence}");
     let checked = match kind {
@@ -170,8 +162,13 @@ async fn upload_batch(
 async fn machine_message(
     State(s): State<IngestState>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Json<UploadOutcome>, ApiError> {
+    // The token says which gateway sends; the message must then be about a machine of
+    // that gateway's line.
+    let Some(sender) = bearer(&headers).and_then(|token| s.tokens.gateway_of(token)) else {
+        return Err(ApiError::unauthorized("the token of one of this plant's gateways is required"));
+    };
     if let BodyKind::Binary = body_kind(&headers)? {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -179,18 +176,15 @@ async fn machine_message(
             "machine messages are JSON",
         ));
     }
-    let body = body_or_error(body)?;
-    let message = machine_message::parse(&body, &s.layout, s.plant_number).map_err(|e| {
-        // The machine, and so its gateway, is unknown: refuse without storing.
-        if bearer(&headers).is_none() {
-            ApiError::unauthorized("a bearer token is required")
-        } else {
-            ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", e.to_string())
-        }
-    })?;
+    let body = read_body(&headers, body, s.config.max_body_bytes).await?;
+    let message = machine_message::parse(&body, &s.layout, s.plant_number)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", e.to_string()))?;
     let gateway = s.layout.lines()[message.line].id.clone();
-    if !bearer(&headers).is_some_and(|token| s.tokens.verify(&gateway, token)) {
-        return Err(ApiError::unauthorized(format!("wrong token for gateway {gateway}")));
+    if gateway != sender {
+        return Err(ApiError::unauthorized(format!(
+            "machine {} is on gateway {gateway}'s line, not {sender}'s",
+            message.machine_id
+        )));
     }
     let validator = validator(&s, message.line);
     let checked = message.check(&s.layout, &validator);
@@ -225,12 +219,15 @@ async fn machine_event(
     State(s): State<IngestState>,
     Path(gateway): Path<String>,
     headers: HeaderMap,
-    body: Result<axum::Json<MachineEvent>, axum::extract::rejection::JsonRejection>,
+    body: Body,
 ) -> Result<Json<EventOutcome>, ApiError> {
     if !bearer(&headers).is_some_and(|token| s.tokens.verify(&gateway, token)) {
         return Err(ApiError::unauthorized(format!("unknown gateway {gateway:?} or wrong token")));
     }
-    let Json(e) = body.map_err(|r| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", r.body_text()))?;
+    // A report is a few hundred bytes.
+    let body = read_body(&headers, body, 64 * 1024).await?;
+    let e: MachineEvent = serde_json::from_slice(&body)
+        .map_err(|err| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", err.to_string()))?;
     let ok_id = (1..=100).contains(&e.event_id.len()) && e.event_id.chars().all(|c| c.is_ascii_graphic());
     if !ok_id {
         return Err(ApiError::new(
@@ -349,8 +346,13 @@ async fn store(
             Err(ApiError::retry_later(1, WriteError::Busy.to_string()))
         }
         Err(e @ WriteError::Failed(_)) => Err(ApiError::retry_later(2, e.to_string())),
+        // Final: the upload itself is at fault, so sending it again cannot help.
         Err(e @ WriteError::Refused(_)) => {
-            Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "refused_by_log", e.to_string()))
+            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "refused_by_log", e.to_string()))
+        }
+        Err(WriteError::Unstorable(reason)) => {
+            s.stats.refused_uploads.fetch_add(1, Ordering::Relaxed);
+            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unstorable_upload", reason))
         }
     }
 }

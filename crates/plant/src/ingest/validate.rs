@@ -1,9 +1,15 @@
-//! Per-reading validation of an upload: known sensor of this gateway, finite value,
-//! timestamp inside the accepted window. Pure: the caller passes the time.
+//! Per-reading validation of an upload: known sensor of this gateway, a finite value a
+//! working sensor of its kind can read (the layout's plausible range), timestamp inside
+//! the accepted window. Pure: the caller passes the time.
 
 use layout::Layout;
 use serde::Serialize;
 use telemetry::Reading;
+
+/// A number as people read it: plain, or in exponent form when it is very large or small.
+fn number(v: f64) -> String {
+    if v != 0.0 && !(1e-4..1e9).contains(&v.abs()) { format!("{v:e}") } else { format!("{v}") }
+}
 
 /// A reading the node refused, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -75,6 +81,17 @@ impl Validator<'_> {
         }
         if !r.value.is_finite() {
             return Err(reject(format!("value {} is not a finite number", r.value)));
+        }
+        let (lo, hi) = info.plausible_range();
+        if !(lo..=hi).contains(&r.value) {
+            return Err(reject(format!(
+                "value {} is outside the plausible range of {} ({} to {} {}): no working sensor reads it",
+                number(r.value),
+                info.name(),
+                number(lo),
+                number(hi),
+                info.unit()
+            )));
         }
         let (from, to) = self.window();
         if r.ts_ms > to {

@@ -1,6 +1,7 @@
 //! The log writer: uploads queue here (bounded) and are appended in groups, many
 //! gateways' batches per transaction, together with their dead letters.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use eventlog::{Append, Database, ExpectedVersion, Metadata, NewEvent, StreamName};
@@ -43,6 +44,9 @@ pub enum WriteError {
     /// The log refused the batch itself (a bug upstream of it: validation should have caught it).
     #[error("the event log refused the batch: {0}")]
     Refused(String),
+    /// The database refused this upload for its data; it is kept as a dead letter. Final.
+    #[error("{0}")]
+    Unstorable(String),
 }
 
 struct Job {
@@ -97,33 +101,86 @@ async fn run(db: Database, mut rx: mpsc::Receiver<Job>, per_tx: usize) {
     let mut jobs = Vec::with_capacity(per_tx);
     let mut backoff = Duration::from_millis(50);
     while rx.recv_many(&mut jobs, per_tx).await > 0 {
-        let (appends, indexes, refused) = prepare(&jobs);
-        match write(&db, &jobs, &appends).await {
-            Ok(results) => {
-                backoff = Duration::from_millis(50);
-                let mut results = results.into_iter();
-                for (i, job) in jobs.drain(..).enumerate() {
-                    let answer = if let Some(reason) = refused.iter().find(|(j, _)| *j == i).map(|(_, r)| r.clone()) {
-                        Err(WriteError::Refused(reason))
-                    } else if indexes.contains(&i) {
-                        let a = results.next().expect("one result per append");
-                        Ok(Stored { position: Some(a.last_position), duplicate: a.duplicate })
-                    } else {
-                        Ok(Stored { position: None, duplicate: false })
-                    };
-                    let _ = job.reply.send(answer);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = format!("{e:#}"), uploads = jobs.len(), "storing uploads failed");
-                for job in jobs.drain(..) {
-                    let _ = job.reply.send(Err(WriteError::Failed(format!("{e:#}"))));
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
-            }
+        let answers = store_group(&db, &jobs).await;
+        let outage = answers.iter().any(|a| matches!(a, Err(WriteError::Failed(_))));
+        for (job, answer) in jobs.drain(..).zip(answers) {
+            let _ = job.reply.send(answer);
+        }
+        if outage {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        } else {
+            backoff = Duration::from_millis(50);
         }
     }
+}
+
+/// Stores a group of uploads in one transaction; one answer per job, in order. When the
+/// database refuses the group for its data (not for an outage), each upload is stored
+/// again on its own, so only the one at fault is refused and the others commit.
+async fn store_group(db: &Database, jobs: &[Job]) -> Vec<Result<Stored, WriteError>> {
+    match store_together(db, jobs).await {
+        Ok(answers) => answers,
+        Err(e) if is_permanent(&e) && jobs.len() > 1 => {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                uploads = jobs.len(),
+                "the database refused a group of uploads for its data: storing each on its own"
+            );
+            let mut answers = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                answers.push(match store_together(db, std::slice::from_ref(job)).await {
+                    Ok(mut one) => one.pop().unwrap_or(Err(WriteError::Failed("no answer".into()))),
+                    Err(e) => refuse_alone(db, &job.upload, e).await,
+                });
+            }
+            answers
+        }
+        Err(e) => match jobs {
+            [job] => vec![refuse_alone(db, &job.upload, e).await],
+            _ => {
+                tracing::warn!(error = format!("{e:#}"), uploads = jobs.len(), "storing uploads failed");
+                jobs.iter().map(|_| Err(WriteError::Failed(format!("{e:#}")))).collect()
+            }
+        },
+    }
+}
+
+/// The answer to one upload that could not be stored on its own: an outage is worth a
+/// retry; a refusal of its data is final, and the upload is kept as a dead letter saying so.
+async fn refuse_alone(db: &Database, upload: &Upload, e: anyhow::Error) -> Result<Stored, WriteError> {
+    if !is_permanent(&e) {
+        tracing::warn!(error = format!("{e:#}"), upload = %upload.key, "storing an upload failed");
+        return Err(WriteError::Failed(format!("{e:#}")));
+    }
+    let reason = format!("the database refused this upload: {e:#}");
+    tracing::warn!(upload = %upload.key, gateway = %upload.gateway, "{reason}");
+    let letter = Upload {
+        valid: Vec::new(),
+        rejected: vec![Rejection { index: -1, sensor: None, ts_ms: None, value: None, reason: reason.clone() }],
+        raw: None,
+        ..upload.clone()
+    };
+    if let Err(kept) = write(db, std::slice::from_ref(&letter), &[]).await {
+        tracing::error!(error = format!("{kept:#}"), upload = %upload.key, "could not keep a refused upload as a dead letter");
+    }
+    Err(WriteError::Unstorable(reason))
+}
+
+/// Whether the database refused the statement for what it was given (bad data, a
+/// constraint, a size limit: trying again cannot help) rather than being unavailable.
+fn is_permanent(e: &anyhow::Error) -> bool {
+    let Some(code) = e.chain().find_map(|c| c.downcast_ref::<tokio_postgres::Error>()).and_then(|pg| pg.code()) else {
+        return false;
+    };
+    // 22: data exception; 23: integrity constraint; 54: program limit (too large).
+    ["22", "23", "54"].iter().any(|class| code.code().starts_with(class))
+}
+
+/// Text as PostgreSQL can store it: it refuses the NUL character in `text`, so each is
+/// kept as U+2400 (␀), visibly.
+pub fn storable(text: &str) -> Cow<'_, str> {
+    if text.contains('\0') { Cow::Owned(text.replace('\0', "\u{2400}")) } else { Cow::Borrowed(text) }
 }
 
 /// Builds one append per upload with accepted readings; returns the appends, which
@@ -156,7 +213,28 @@ fn prepare(jobs: &[Job]) -> (Vec<Append>, Vec<usize>, Vec<(usize, String)>) {
     (appends, indexes, refused)
 }
 
-async fn write(db: &Database, jobs: &[Job], appends: &[Append]) -> anyhow::Result<Vec<eventlog::Appended>> {
+/// Stores uploads in one transaction: their dead letters and one append per upload with
+/// accepted readings. One answer per job, in order.
+async fn store_together(db: &Database, jobs: &[Job]) -> anyhow::Result<Vec<Result<Stored, WriteError>>> {
+    let (appends, indexes, refused) = prepare(jobs);
+    let uploads: Vec<Upload> = jobs.iter().map(|j| j.upload.clone()).collect();
+    let results = write(db, &uploads, &appends).await?;
+    let mut results = results.into_iter();
+    Ok((0..jobs.len())
+        .map(|i| {
+            if let Some((_, reason)) = refused.iter().find(|(j, _)| *j == i) {
+                Err(WriteError::Refused(reason.clone()))
+            } else if indexes.contains(&i) {
+                let a = results.next().expect("one result per append");
+                Ok(Stored { position: Some(a.last_position), duplicate: a.duplicate })
+            } else {
+                Ok(Stored { position: None, duplicate: false })
+            }
+        })
+        .collect())
+}
+
+async fn write(db: &Database, uploads: &[Upload], appends: &[Append]) -> anyhow::Result<Vec<eventlog::Appended>> {
     let mut client = db.client().await?;
     let tx = client.transaction().await?;
     let mut gateway = Vec::new();
@@ -167,16 +245,15 @@ async fn write(db: &Database, jobs: &[Job], appends: &[Append]) -> anyhow::Resul
     let mut value = Vec::new();
     let mut reason = Vec::new();
     let mut raw: Vec<Option<Vec<u8>>> = Vec::new();
-    for job in jobs {
-        let u = &job.upload;
+    for u in uploads {
         for r in &u.rejected {
-            gateway.push(u.gateway.as_str());
-            upload.push(u.key.as_str());
+            gateway.push(storable(&u.gateway));
+            upload.push(storable(&u.key));
             item.push(r.index.clamp(-1, i64::from(i32::MAX)) as i32);
-            sensor.push(r.sensor.as_deref());
+            sensor.push(r.sensor.as_deref().map(storable));
             ts.push(r.ts_ms);
             value.push(r.value);
-            reason.push(r.reason.as_str());
+            reason.push(storable(&r.reason));
             raw.push(if r.index < 0 { u.raw.as_ref().map(|b| b[..b.len().min(64 * 1024)].to_vec()) } else { None });
         }
     }
