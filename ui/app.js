@@ -24,6 +24,7 @@ export const store = {
   synced: 0,
   commands: [],
   configured: true,
+  user: null,
   settingsError: null,
   theme: "system",
 };
@@ -60,6 +61,7 @@ function loadFloor(f) {
   store.synced = f.synced;
   store.commands = f.commands;
   store.configured = f.configured;
+  store.user = f.user;
   store.settingsError = f.settings_error;
 }
 
@@ -131,6 +133,30 @@ function renderPending() {
   if (waiting) parts.push(`${waiting} pending`);
   if (failed) parts.push(`${failed} refused`);
   btn.textContent = parts.join(" · ");
+}
+
+function renderUser() {
+  const btn = document.getElementById("user");
+  const u = store.user;
+  btn.hidden = !store.configured;
+  btn.classList.toggle("signed-out", !u);
+  btn.textContent = !u ? "Sign in" : u.name ? `${u.name} · ${u.role}` : "Signed in (not yet confirmed)";
+}
+
+/** Asks for a person's token and signs in with it; `then` runs after a success. */
+export function openSignIn(then) {
+  openDialog(
+    "Sign in",
+    [{ name: "token", label: "Your token (floorwatch user add prints it once)", type: "password", required: true }],
+    "Sign in",
+    async (v) => {
+      const user = await call("sign_in", { token: v.token, connection: null });
+      store.user = user;
+      renderUser();
+      toast(user.confirmed ? `Signed in as ${user.name}` : "Token kept", user.confirmed ? user.role : "The plant could not be asked; it will check the token with every action.");
+      if (then) then();
+    },
+  );
 }
 
 function renderAnomalyCount() {
@@ -219,36 +245,40 @@ export function openDialog(title, fields, submitLabel, submit) {
 function showCommands() {
   const dialog = document.getElementById("dialog");
   dialog.replaceChildren();
-  const list = el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: "Action" }), el("th", { text: "State" }), el("th"))));
-  const body = el("tbody");
+  const table = (id, rows) =>
+    el("table", { id }, el("thead", {}, el("tr", {}, el("th", { text: "Action" }), el("th", { text: "State" }), el("th"))), el("tbody", {}, rows));
+  const waiting = [];
+  const failed = [];
   for (const c of store.commands) {
-    const state =
-      c.state === "failed"
-        ? el("span.tag-failed", { text: `Refused: ${c.error ? c.error.message : ""}` })
-        : el("span.tag-pending", {
-            text:
-              c.state === "sent"
-                ? "Accepted, waiting for the plant's read models"
-                : c.error
-                  ? `Waiting (${c.error.message})`
-                  : "Waiting to be sent",
-          });
-    const action =
-      c.state === "failed"
-        ? el("button.small", {
-            text: "Dismiss",
-            onclick: async () => {
-              await call("dismiss", { commandId: c.command_id }).catch((e) => toast("Could not dismiss", errorText(e), "error"));
-              showCommands();
-            },
-          })
-        : "";
-    body.append(el("tr", {}, el("td", { text: c.label }), el("td", {}, state), el("td.actions", {}, action)));
+    if (c.state === "failed") {
+      const dismiss = el("button.small", {
+        text: "Dismiss",
+        onclick: async () => {
+          await call("dismiss", { commandId: c.command_id }).catch((e) => toast("Could not dismiss", errorText(e), "error"));
+          showCommands();
+        },
+      });
+      failed.push(
+        el(
+          "tr",
+          { "data-command": c.command_id },
+          el("td", { text: c.label }),
+          el("td", {}, el("span.tag-failed", { text: "Refused" }), el("div.failed-reason", { text: c.error ? c.error.message : "" })),
+          el("td.actions", {}, dismiss),
+        ),
+      );
+    } else {
+      const text =
+        c.state === "sent" ? "Accepted, waiting for the plant's read models" : c.error ? `Waiting (${c.error.message})` : "Waiting to be sent";
+      waiting.push(el("tr", { "data-command": c.command_id }, el("td", { text: c.label }), el("td", {}, el("span.tag-pending", { text })), el("td")));
+    }
   }
-  list.append(body);
   dialog.append(
     el("h2", { text: "Actions not yet applied" }),
-    store.commands.length ? list : el("p.muted", { text: "Nothing is waiting." }),
+    waiting.length ? table("waiting-list", waiting) : el("p.muted", { text: "Nothing is waiting." }),
+    failed.length ? el("h2", { text: "Refused by the plant" }) : "",
+    failed.length ? el("p.muted", { text: "These were not carried out and will not be sent again; the actions after them went ahead." }) : "",
+    failed.length ? table("failed-list", failed) : "",
     el("div.buttons", {}, el("button", { text: "Close", onclick: () => dialog.close() })),
   );
   if (!dialog.open) dialog.showModal();
@@ -336,6 +366,7 @@ async function reloadFloor() {
 
 function renderAll() {
   renderLink();
+  renderUser();
   renderPending();
   renderAnomalyCount();
   renderPlantName();
@@ -420,6 +451,7 @@ function onKey(e) {
 async function start() {
   window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => applyTheme(store.theme));
   document.getElementById("pending").addEventListener("click", showCommands);
+  document.getElementById("user").addEventListener("click", () => (store.user ? go("#/settings") : openSignIn()));
   document.addEventListener("keydown", onKey);
   window.addEventListener("hashchange", route);
   tickClock();

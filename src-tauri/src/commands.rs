@@ -4,8 +4,8 @@
 use serde::Serialize;
 use supervisor::chart::ChartStyle;
 use supervisor::commands::{Command, QueuedCommand};
-use supervisor::config::Settings;
-use supervisor::{AppError, ChartView, FloorView, MachineView};
+use supervisor::config::{Connection, Settings};
+use supervisor::{AppError, ChartView, FloorView, MachineView, SignedIn};
 use tauri::State;
 
 use crate::App;
@@ -88,4 +88,14 @@ pub fn save_settings(app: State<'_, App>, settings: Settings) -> Answer<()> {
 #[tauri::command]
 pub async fn start_demo(app: State<'_, App>) -> Answer<()> {
     app.supervisor.start_demo().await
+}
+
+#[tauri::command]
+pub async fn sign_in(app: State<'_, App>, token: String, connection: Option<Connection>) -> Answer<SignedIn> {
+    app.supervisor.sign_in(&token, connection).await
+}
+
+#[tauri::command]
+pub fn sign_out(app: State<'_, App>) -> Answer<()> {
+    app.supervisor.sign_out()
 }

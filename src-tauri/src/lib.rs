@@ -33,6 +33,8 @@ fn builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
         commands::settings,
         commands::save_settings,
         commands::start_demo,
+        commands::sign_in,
+        commands::sign_out,
     ])
 }
 

@@ -137,17 +137,52 @@ function firstRun() {
       }
     },
   });
+  // Your plant: where it is, and your own token (the plant names you with it in every event).
+  const input = (id, placeholder, type = "text") => el("input", { id, type, placeholder, autocomplete: "off", spellcheck: "false" });
+  const plant = input("first-plant", "P1");
+  const db = input("first-database", "postgresql://floorwatch_reader:password@host:port/database", "password");
+  const cmd = input("first-command", "http://plant-node:8081");
+  const token = input("first-token", "fwt_…", "password");
+  const connectStatus = el("p.muted", { id: "first-status" });
+  const connect = el("button.primary", {
+    id: "first-connect",
+    text: "Connect and sign in",
+    onclick: async () => {
+      connect.disabled = true;
+      connectStatus.textContent = "Signing in…";
+      try {
+        const connection = { plant: plant.value.trim(), database_url: db.value.trim(), command_url: cmd.value.trim(), token: "", user: "", role: "" };
+        const user = await call("sign_in", { token: token.value.trim(), connection });
+        connectStatus.textContent = user.confirmed ? `Signed in as ${user.name} (${user.role}). Loading the plant…` : "Connected; the plant could not confirm the token yet.";
+      } catch (e) {
+        connectStatus.textContent = errorText(e);
+        connect.disabled = false;
+      }
+    },
+  });
+  const field = (label, node) => [el("label", { for: node.id, text: label }), node];
   return el(
     "div.card.empty",
     { id: "first-run" },
     el("h1", { text: "No plant connected yet" }),
     el("p", {
       text:
-        "Floorwatch shows one plant's floor live. Connect it to your plant's database in Settings, " +
+        "Floorwatch shows one plant's floor live. Connect it to your plant and sign in with your own token, " +
         "or start the demo factory on this machine: a simulated plant with 10,000 sensors.",
     }),
-    el("div.actions", {}, startBtn, el("button", { text: "Enter a connection…", onclick: () => go("#/settings") })),
+    el("div.actions", {}, startBtn),
     status,
+    el(
+      "div.form.sign-in",
+      { id: "first-sign-in" },
+      field("Plant", plant),
+      field("Read-model database", db),
+      field("Command API", cmd),
+      field("Your token", token),
+      el("div.hint", { text: "Your administrator makes it with floorwatch user add and gives it to you once." }),
+    ),
+    el("div.actions", {}, connect),
+    connectStatus,
   );
 }
 

@@ -1,7 +1,7 @@
-// Settings: the plant connection, the operator name sent with every action, the theme,
+// Settings: the plant connection, who is signed in (their own token), the theme,
 // notifications, and the demo factory.
 
-import { applyTheme, toast } from "../app.js";
+import { applyTheme, toast, openSignIn } from "../app.js";
 import { call, el, errorText } from "../util.js";
 
 let root = null;
@@ -24,8 +24,31 @@ export async function mount(node) {
   const plant = input("set-plant", s.connection.plant);
   const db = input("set-database", s.connection.database_url, "password");
   const cmd = input("set-command", s.connection.command_url);
-  const token = input("set-token", s.connection.command_token, "password");
-  const operator = input("set-operator", s.operator);
+  const who = s.connection.token
+    ? s.connection.user
+      ? `${s.connection.user} (${s.connection.role})`
+      : "a token the plant has not confirmed yet"
+    : "nobody: actions cannot be sent";
+  const signedIn = el("p", { id: "signed-in-as" }, "Signed in as ", el("b", { text: who }));
+  const again = () => {
+    root && root.replaceChildren();
+    mount(node);
+  };
+  const signIn = el("button", { id: "settings-sign-in", text: s.connection.token ? "Sign in as someone else" : "Sign in", onclick: () => openSignIn(again) });
+  const signOut = el("button", {
+    id: "settings-sign-out",
+    text: "Sign out",
+    disabled: !s.connection.token,
+    onclick: async () => {
+      try {
+        await call("sign_out");
+        toast("Signed out", "Actions wait until someone signs in.");
+        again();
+      } catch (e) {
+        status.textContent = errorText(e);
+      }
+    },
+  });
   const theme = el("select", { id: "set-theme" }, [["system", "Follow the desktop"], ["light", "Light"], ["dark", "Dark"]].map(([v, t]) => el("option", { value: v, text: t })));
   theme.value = s.theme;
   theme.addEventListener("change", () => applyTheme(theme.value));
@@ -37,8 +60,7 @@ export async function mount(node) {
     onclick: async () => {
       const next = {
         ...s,
-        connection: { plant: plant.value.trim(), database_url: db.value.trim(), command_url: cmd.value.trim(), command_token: token.value.trim() },
-        operator: operator.value.trim(),
+        connection: { ...s.connection, plant: plant.value.trim(), database_url: db.value.trim(), command_url: cmd.value.trim() },
         theme: theme.value,
         notify_critical: notify.checked,
       };
@@ -82,14 +104,21 @@ export async function mount(node) {
         field("Plant", plant, "The plant's id, e.g. P1."),
         field("Read-model database", db, "postgresql://floorwatch_reader:password@host:port/database (read-only role)"),
         field("Command API", cmd, "The plant node's URL, e.g. http://plant-node:8080"),
-        field("Command token", token),
       ),
     ),
     el(
       "section.card.section",
       {},
-      el("h2", { text: "You and this screen" }),
-      el("div.form", {}, field("Your name", operator, "Sent with every acknowledgement, note and service record."), field("Theme", theme), field("Desktop notifications", el("span", {}, notify, " for every new critical anomaly"))),
+      el("h2", { text: "You" }),
+      signedIn,
+      el("p.muted", { text: "Every acknowledgement, note and service record is sent with your own token; the plant writes your name into its events." }),
+      el("div.button-row", {}, signIn, signOut),
+    ),
+    el(
+      "section.card.section",
+      {},
+      el("h2", { text: "This screen" }),
+      el("div.form", {}, field("Theme", theme), field("Desktop notifications", el("span", {}, notify, " for every new critical anomaly"))),
     ),
     el("div.button-row", {}, save, demo),
     status,

@@ -39,7 +39,8 @@ pub(crate) fn data_dir(floorwatch: &Path, args: &[String]) -> Result<PathBuf> {
 }
 
 /// Waits for the factory started at `since` to write its connection file, then opens
-/// the app on its first plant with settings of its own (the user's are left alone).
+/// the app on its first plant, signed in as the demo supervisor, with settings of its own
+/// (the user's are left alone).
 pub(crate) fn open(app: &Path, data_dir: &Path, since: SystemTime) -> Result<Child> {
     let desktop = data_dir.join("desktop.json");
     let deadline = SystemTime::now() + Duration::from_secs(600);
@@ -62,11 +63,12 @@ pub(crate) fn open(app: &Path, data_dir: &Path, since: SystemTime) -> Result<Chi
     std::fs::write(
         &settings,
         format!(
-            "operator = \"supervisor\"\n\n[connection]\nplant = \"{}\"\ndatabase_url = \"{}\"\ncommand_url = \"{}\"\ncommand_token = \"{}\"\n",
+            "[connection]\nplant = \"{}\"\ndatabase_url = \"{}\"\ncommand_url = \"{}\"\ntoken = \"{}\"\nuser = \"{}\"\n",
             field("plant"),
             field("database_url"),
             field("command_url"),
-            field("command_token")
+            field("token"),
+            field("user")
         ),
     )?;
     eprintln!("xtask: opening the desktop app on plant {}", field("plant"));

@@ -33,7 +33,11 @@ impl std::fmt::Debug for Database {
 impl Database {
     /// A pool of up to `max_connections` connections to `url`; nothing is opened yet.
     pub fn new(url: &str, max_connections: usize) -> Result<Database> {
-        let mut config: Config = url.parse().context("parsing the database URL")?;
+        let config: Config = url.parse().context("parsing the database URL")?;
+        Database::from_config(config, max_connections)
+    }
+
+    fn from_config(mut config: Config, max_connections: usize) -> Result<Database> {
         if config.get_application_name().is_none() {
             config.application_name("floorwatch");
         }
@@ -55,6 +59,19 @@ impl Database {
         let db = Database::new(url, max_connections)?;
         db.migrate().await?;
         Ok(db)
+    }
+
+    /// A pool to the same database as another role: how a service that was prepared by the
+    /// database's owner (migrations) then runs with only its own role's privileges.
+    pub fn as_role(&self, user: &str, password: &str, max_connections: usize) -> Result<Database> {
+        let mut config = self.config.clone();
+        config.user(user).password(password);
+        Database::from_config(config, max_connections)
+    }
+
+    /// The most connections this pool opens.
+    pub fn max_connections(&self) -> usize {
+        self.pool.status().max_size
     }
 
     pub fn pool(&self) -> &Pool {

@@ -25,9 +25,10 @@ pub struct PlantTarget {
     pub base_url: String,
     /// Gateway id → bearer token.
     pub tokens: BTreeMap<String, String>,
-    /// Token of the plant's command API: with it, the simulated maintenance crew records
-    /// its work orders (scheduled when a service starts, performed when it ends).
-    pub command_token: Option<String>,
+    /// The simulated maintenance crew's own credential at the plant: with it, the crew
+    /// records its work orders through the command API (scheduled when a service starts,
+    /// performed when it ends), and the plant names the crew in those events.
+    pub crew_token: Option<String>,
 }
 
 /// How fast simulated time runs.
@@ -317,21 +318,21 @@ fn machine_report(target: &PlantTarget, event: &FactoryEvent) -> Option<(String,
             Some((format!("{}/v1/gateways/{gateway}/machine-events", target.base_url), token, body))
         }
         FactoryEvent::MaintenanceStarted { machine, ts_ms, kind, .. } => {
-            let token = target.command_token.clone()?;
+            let token = target.crew_token.clone()?;
             let kind = match kind {
                 MaintenanceKind::Preventive => "planned",
                 MaintenanceKind::Corrective => "emergency",
             };
             let body = serde_json::json!({
-                "command_id": format!("sim-{machine}-{ts_ms}-s"), "by": "maintenance crew", "kind": kind,
+                "command_id": format!("sim-{machine}-{ts_ms}-s"), "kind": kind,
                 "scheduled_for": at(*ts_ms)?, "note": "simulated"
             });
             Some((format!("{}/v1/commands/machines/{machine}/maintenance/schedule", target.base_url), token, body))
         }
         FactoryEvent::MaintenanceCompleted { machine, ts_ms, .. } => {
-            let token = target.command_token.clone()?;
+            let token = target.crew_token.clone()?;
             let body = serde_json::json!({
-                "command_id": format!("sim-{machine}-{ts_ms}-p"), "by": "maintenance crew", "performed_at": at(*ts_ms)?, "note": "simulated"
+                "command_id": format!("sim-{machine}-{ts_ms}-p"), "performed_at": at(*ts_ms)?, "note": "simulated"
             });
             Some((format!("{}/v1/commands/machines/{machine}/maintenance/perform", target.base_url), token, body))
         }

@@ -38,16 +38,19 @@ async fn a_simulated_hour_arrives_complete_and_once() {
     let layout = Layout::default_with(&scale()).unwrap();
     let secrets = NodeSecrets {
         gateway_tokens: GatewayTokens::issue(&layout, 1, &GatewayTokens::default()).unwrap(),
-        command_token: "c".repeat(40),
         reader_password: "reader-password-for-tests-0123456789".into(),
+        node_password: "node-password-for-tests-0123456789".into(),
     };
+    // The maintenance crew signs its work orders with its own credential.
+    access::migrate(&db).await.unwrap();
+    let (_, crew) = access::create(&db, access::Role::Maintenance, access::Scope::plant(1), "crew").await.unwrap();
     let config = NodeConfig::new(1, layout::DEFAULT_LAYOUT_TOML.into(), scale());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let target = PlantTarget {
         plant_number: 1,
         base_url: format!("http://{}", listener.local_addr().unwrap()),
         tokens: secrets.gateway_tokens.as_map().clone(),
-        command_token: Some(secrets.command_token.clone()),
+        crew_token: Some(crew),
     };
     let (stop_node, node_stopped) = watch::channel(false);
     let node = tokio::spawn(plant::node::run(

@@ -35,6 +35,11 @@ pub struct Global {
     /// Configuration file (defaults: assets/floorwatch.toml, built in)
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Require this key (header Ocp-Apim-Subscription-Key, as Azure's clients send it) on
+    /// the Anomaly Detector routes of every plant node and of `detect --serve`
+    #[arg(long, global = true, env = "FLOORWATCH_ANOMALY_DETECTOR_KEY", value_name = "KEY", hide_env_values = true)]
+    pub anomaly_detector_key: Option<String>,
 }
 
 /// The factory's size (the layout file scaled).
@@ -118,9 +123,71 @@ pub enum Command {
     /// Read a plant's event log
     #[command(subcommand)]
     Log(LogCommand),
+    /// People's own credentials at a plant: each signs in (the desktop app, the command
+    /// API) with a token of their own, and every event they cause names them
+    #[command(subcommand)]
+    User(UserCommand),
     /// Measure performance and write the figures to a JSON file
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Give a person a credential at a plant and print its token (only this once)
+    Add(UserAddArgs),
+    /// List a plant's credentials (never their tokens)
+    List(UserPlantArgs),
+    /// Revoke a credential: the plant node refuses its token within seconds
+    Revoke(UserRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    /// The person's name, as events and the audit trail will show it
+    pub name: String,
+    /// What they may do: a viewer reads; maintenance also schedules and records service;
+    /// a supervisor also acknowledges, shelves and annotates anomalies
+    #[arg(long, value_enum)]
+    pub role: PersonRole,
+    /// The plant (1-based)
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=9999))]
+    pub plant: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct UserPlantArgs {
+    /// The plant (1-based)
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=9999))]
+    pub plant: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct UserRevokeArgs {
+    /// The credential's id (`floorwatch user list` shows it; it is also the part of the
+    /// token after `fwt_`)
+    pub id: String,
+    /// The plant (1-based)
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=9999))]
+    pub plant: u16,
+}
+
+/// The roles of people at a plant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PersonRole {
+    Supervisor,
+    Maintenance,
+    Viewer,
+}
+
+impl From<PersonRole> for access::Role {
+    fn from(r: PersonRole) -> access::Role {
+        match r {
+            PersonRole::Supervisor => access::Role::Supervisor,
+            PersonRole::Maintenance => access::Role::Maintenance,
+            PersonRole::Viewer => access::Role::Viewer,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -186,7 +253,7 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 1.0)]
     pub fault_rate_scale: f64,
     /// Gateway tokens file (JSON: gateway → token) [default: from the data directory, which
-    /// also holds the command token the simulated maintenance crew records work orders with]
+    /// also holds the credential the simulated maintenance crew records work orders with]
     #[arg(long, value_name = "FILE")]
     pub tokens: Option<PathBuf>,
 }

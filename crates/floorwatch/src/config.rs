@@ -15,6 +15,10 @@ pub struct Config {
     pub log: LogConfig,
     pub plant: PlantConfig,
     pub simulator: SimulatorConfig,
+    /// The key the Anomaly Detector routes require: a secret, so never from the file
+    /// (`--anomaly-detector-key` or `FLOORWATCH_ANOMALY_DETECTOR_KEY`).
+    #[serde(skip)]
+    pub anomaly_detector_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -40,6 +44,12 @@ pub struct PlantConfig {
     pub max_shelve_minutes: i64,
     pub minute_retention_days: u32,
     pub prediction_interval_minutes: i64,
+    pub max_connections: usize,
+    pub header_timeout_ms: u64,
+    pub request_timeout_ms: u64,
+    pub dead_letter_retention_days: u32,
+    pub dead_letter_max_rows: i64,
+    pub dead_letter_max_bodies: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -116,6 +126,36 @@ impl Config {
             p.prediction_interval_minutes.to_string(),
         )?;
         check(
+            (1..=100_000).contains(&p.max_connections),
+            "plant.max_connections must be 1..=100000",
+            p.max_connections.to_string(),
+        )?;
+        check(
+            (100..=600_000).contains(&p.header_timeout_ms),
+            "plant.header_timeout_ms must be 100..=600000",
+            p.header_timeout_ms.to_string(),
+        )?;
+        check(
+            (100..=3_600_000).contains(&p.request_timeout_ms),
+            "plant.request_timeout_ms must be 100..=3600000",
+            p.request_timeout_ms.to_string(),
+        )?;
+        check(
+            (1..=3650).contains(&p.dead_letter_retention_days),
+            "plant.dead_letter_retention_days must be 1..=3650",
+            p.dead_letter_retention_days.to_string(),
+        )?;
+        check(
+            (1_000..=1_000_000_000).contains(&p.dead_letter_max_rows),
+            "plant.dead_letter_max_rows must be 1000..=1000000000",
+            p.dead_letter_max_rows.to_string(),
+        )?;
+        check(
+            (0..=p.dead_letter_max_rows).contains(&p.dead_letter_max_bodies),
+            "plant.dead_letter_max_bodies must be 0..=plant.dead_letter_max_rows",
+            p.dead_letter_max_bodies.to_string(),
+        )?;
+        check(
             p.minute_retention_days >= self.log.telemetry_retention_days,
             "plant.minute_retention_days must be at least log.telemetry_retention_days",
             p.minute_retention_days.to_string(),
@@ -133,6 +173,8 @@ mod tests {
         let c = Config::defaults();
         assert_eq!(c.log.telemetry_retention_days, 7);
         assert_eq!(c.plant.stale_after_ms, 10_000);
+        assert_eq!(c.plant.dead_letter_retention_days, 30);
+        assert_eq!(c.anomaly_detector_key, None, "no key in a file");
     }
 
     #[test]
@@ -148,5 +190,11 @@ mod tests {
         assert!(err(&DEFAULTS.replace("http_base_port = 8080", "http_base_port = 80")).contains("at least 1024"));
         assert!(err(&DEFAULTS.replace("minute_retention_days = 35", "minute_retention_days = 3")).contains("at least"));
         assert!(err("").contains("missing field"));
+        assert!(err(&DEFAULTS.replace("max_connections = 256", "max_connections = 0")).contains("1..=100000"));
+        assert!(
+            err(&DEFAULTS.replace("dead_letter_retention_days = 30", "dead_letter_retention_days = 0"))
+                .contains("1..=3650")
+        );
+        assert!(err(&DEFAULTS.replace("[plant]", "[plant]\nanomaly_detector_key = \"k\"")).contains("unknown field"));
     }
 }

@@ -5,21 +5,24 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 
-use crate::cli::DetectArgs;
+use crate::cli::{DetectArgs, Global};
+use crate::config::Config;
 use crate::files::{input, output};
 
-pub async fn run(args: DetectArgs) -> Result<()> {
+pub async fn run(args: DetectArgs, global: &Global, config: &Config) -> Result<()> {
     if let Some(addr) = args.serve {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
         eprintln!(
-            "Anomaly Detector API on http://{}/anomalydetector/v1.1/timeseries/{{entire,last,changepoint}}/detect (Ctrl-C stops)",
-            listener.local_addr()?
+            "Anomaly Detector API on http://{}/anomalydetector/v1.1/timeseries/{{entire,last,changepoint}}/detect{} (Ctrl-C stops)",
+            listener.local_addr()?,
+            if global.anomaly_detector_key.is_some() { ", key required" } else { "" }
         );
-        axum::serve(listener, plant::azure::router())
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+        let azure = crate::factory::anomaly_detector(config);
+        let limits = crate::factory::server_limits(config);
+        plant::server::serve(listener, plant::azure::router(azure), limits, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
         return Ok(());
     }
     let (Some(inp), Some(out)) = (args.input, args.output) else {

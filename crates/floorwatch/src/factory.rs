@@ -46,11 +46,36 @@ impl FactorySpec {
         node.shelve.max_shelve = chrono::Duration::minutes(config.plant.max_shelve_minutes);
         node.minute_retention_days = config.plant.minute_retention_days;
         node.scorer.interval_ms = config.plant.prediction_interval_minutes * 60_000;
+        node.http = server_limits(config);
+        node.anomaly_detector = anomaly_detector(config);
+        node.dead_letters = plant::dead_letters::DeadLetterPolicy {
+            retention_days: config.plant.dead_letter_retention_days,
+            max_rows: config.plant.dead_letter_max_rows,
+            max_bodies: config.plant.dead_letter_max_bodies,
+        };
         node
     }
 
     /// The port plant `n`'s HTTP API listens on by default (0: any free port).
     pub fn port(plant: u16, config: &Config) -> u16 {
         if config.plant.http_base_port == 0 { 0 } else { config.plant.http_base_port.saturating_add(plant) }
+    }
+}
+
+/// The HTTP limits of a plant node (and of `detect --serve`).
+pub fn server_limits(config: &Config) -> plant::server::ServerLimits {
+    plant::server::ServerLimits {
+        max_connections: config.plant.max_connections,
+        header_timeout_ms: config.plant.header_timeout_ms,
+        request_timeout_ms: config.plant.request_timeout_ms,
+    }
+}
+
+/// How the Anomaly Detector routes are served: the key when one is given.
+pub fn anomaly_detector(config: &Config) -> plant::azure::AzureConfig {
+    plant::azure::AzureConfig {
+        api_key: config.anomaly_detector_key.clone(),
+        max_body_bytes: config.plant.max_upload_bytes,
+        ..plant::azure::AzureConfig::default()
     }
 }

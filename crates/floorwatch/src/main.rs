@@ -10,12 +10,14 @@ mod eval_cmd;
 mod factory;
 mod files;
 mod log_cmd;
+mod people;
 mod plant_cmd;
 mod rebuild_cmd;
 mod secrets;
 mod simulate_cmd;
 mod train_cmd;
 mod up;
+mod user_cmd;
 
 use anyhow::Result;
 use clap::Parser;
@@ -43,10 +45,11 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let config = match &cli.global.config {
+    let mut config = match &cli.global.config {
         Some(path) => Config::load(path)?,
         None => Config::defaults(),
     };
+    config.anomaly_detector_key = cli.global.anomaly_detector_key.clone().filter(|k| !k.is_empty());
     let global = &cli.global;
     let server = || Server::new(global.data_dir.clone(), global.database_url.clone(), &config);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -55,7 +58,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Plant(args) => runtime.block_on(plant_cmd::run(args, global, &config)),
         Command::Simulate(args) => runtime.block_on(simulate_cmd::run(args, global, &config)),
         Command::Rebuild(args) => runtime.block_on(rebuild_cmd::run(args, global, &config)),
-        Command::Detect(args) => runtime.block_on(detect_cmd::run(args)),
+        Command::Detect(args) => runtime.block_on(detect_cmd::run(args, global, &config)),
         Command::Train(args) if args.factory.is_some() => {
             runtime.block_on(train_cmd::train_factory(args, global, &config))
         }
@@ -67,6 +70,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Predict(args) => train_cmd::predict(args),
         Command::Db(cmd) => db_cmd::run(cmd, &server()?),
         Command::Log(cmd) => runtime.block_on(log_cmd::run(cmd, &server()?)),
+        Command::User(cmd) => runtime.block_on(user_cmd::run(cmd, global, &config)),
         Command::Bench(cmd) => runtime.block_on(bench::run(cmd, global, &config)),
     }
 }

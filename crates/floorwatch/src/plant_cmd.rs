@@ -21,7 +21,11 @@ pub async fn run(args: PlantArgs, global: &Global, config: &Config) -> Result<()
     let server = Server::new(global.data_dir.clone(), global.database_url.clone(), config)?;
     server.ensure_running()?;
     let db = Database::new(&server.database(&plant_database(u32::from(args.plant))).await?, 24)?;
-    let secrets = Secrets::load_or_create(&data_dir(global), &spec.layout, &[args.plant])?;
+    let dir = data_dir(global);
+    let mut secrets = Secrets::load_or_create(&dir, &spec.layout, &[args.plant])?;
+    if crate::people::ensure(&db, args.plant, &mut secrets, crate::people::Demo::CrewOnly).await? {
+        secrets.save(&dir)?;
+    }
     let addr = args.listen.unwrap_or_else(|| ([127, 0, 0, 1], FactorySpec::port(args.plant, config)).into());
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
     let local = listener.local_addr()?;

@@ -1,6 +1,9 @@
 //! Secrets of the plants run from this data directory: the desktop reader's password,
-//! and per plant the gateway tokens and the command token. Created on first use and
-//! kept in `DATA_DIR/secrets.json` (mode 0600).
+//! and per plant the gateway tokens, the password of the node's own database role, and
+//! the tokens of the demo's people (the simulated
+//! maintenance crew, the demo supervisor; their credentials live hashed in the plant's
+//! database, see `people`). Created on first use and kept in `DATA_DIR/secrets.json`
+//! (mode 0600).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -16,7 +19,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PlantSecrets {
     pub gateway_tokens: GatewayTokens,
-    pub command_token: String,
+    /// The simulated maintenance crew's token (records the simulator's work orders).
+    #[serde(default)]
+    pub crew_token: String,
+    /// The demo supervisor's token (the desktop app of the demo signs in with it).
+    #[serde(default)]
+    pub supervisor_token: String,
+    /// The password of the plant node's own database role.
+    #[serde(default)]
+    pub node_password: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -51,27 +62,34 @@ impl Secrets {
         for &n in plants {
             let entry = secrets.plants.entry(n).or_default();
             entry.gateway_tokens = GatewayTokens::issue(layout, n, &entry.gateway_tokens)?;
-            if entry.command_token.is_empty() {
-                entry.command_token = random_hex(24)?;
+            if entry.node_password.is_empty() {
+                entry.node_password = random_hex(24)?;
             }
         }
         if serde_json::to_string(&secrets)? != before {
-            std::fs::create_dir_all(data_dir)?;
-            let tmp = file.with_extension("json.tmp");
-            let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-            f.write_all(serde_json::to_string_pretty(&secrets)?.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &file)?;
+            secrets.save(data_dir)?;
         }
         Ok(secrets)
+    }
+
+    /// Writes the secrets (mode 0600, atomically).
+    pub fn save(&self, data_dir: &Path) -> Result<()> {
+        let file = path(data_dir);
+        std::fs::create_dir_all(data_dir)?;
+        let tmp = file.with_extension("json.tmp");
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        f.write_all(serde_json::to_string_pretty(self)?.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &file)?;
+        Ok(())
     }
 
     pub fn node(&self, plant: u16) -> Result<NodeSecrets> {
         let p = self.plants.get(&plant).with_context(|| format!("no secrets for plant {plant}"))?;
         Ok(NodeSecrets {
             gateway_tokens: p.gateway_tokens.clone(),
-            command_token: p.command_token.clone(),
             reader_password: self.reader_password.clone(),
+            node_password: p.node_password.clone(),
         })
     }
 }

@@ -165,7 +165,7 @@ fn targets(
     spec: &FactorySpec,
 ) -> Result<BTreeMap<u16, PlantTarget>> {
     let plants = spec.plant_numbers();
-    let (tokens, command_tokens): (BTreeMap<String, String>, BTreeMap<u16, String>) = match &args.tokens {
+    let (tokens, crew_tokens): (BTreeMap<String, String>, BTreeMap<u16, String>) = match &args.tokens {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
             let tokens = serde_json::from_str(&text)
@@ -176,7 +176,12 @@ fn targets(
             let secrets = Secrets::load_or_create(&data_dir(global), &spec.layout, &plants)?;
             (
                 secrets.plants.values().flat_map(|p| p.gateway_tokens.as_map().clone()).collect(),
-                secrets.plants.iter().map(|(n, p)| (*n, p.command_token.clone())).collect(),
+                secrets
+                    .plants
+                    .iter()
+                    .filter(|(_, p)| !p.crew_token.is_empty())
+                    .map(|(n, p)| (*n, p.crew_token.clone()))
+                    .collect(),
             )
         }
     };
@@ -192,7 +197,7 @@ fn targets(
             let prefix = format!("P{n}-");
             let tokens =
                 tokens.iter().filter(|(g, _)| g.starts_with(&prefix)).map(|(g, t)| (g.clone(), t.clone())).collect();
-            Ok((n, PlantTarget { plant_number: n, base_url, tokens, command_token: command_tokens.get(&n).cloned() }))
+            Ok((n, PlantTarget { plant_number: n, base_url, tokens, crew_token: crew_tokens.get(&n).cloned() }))
         })
         .collect()
 }

@@ -37,14 +37,16 @@ struct FleetState {
     sent_through_ms: i64,
 }
 
-/// What the desktop app needs to connect (written to `DATA_DIR/desktop.json`).
+/// What the desktop app needs to connect (written to `DATA_DIR/desktop.json`): the plant,
+/// and the demo supervisor's token it signs in with.
 #[derive(Debug, Serialize)]
 struct DesktopPlant {
     plant: String,
     name: String,
     database_url: String,
     command_url: String,
-    command_token: String,
+    token: String,
+    user: String,
 }
 
 pub fn desktop_file(dir: &Path) -> PathBuf {
@@ -61,7 +63,8 @@ pub async fn run(args: UpArgs, global: &Global, config: &Config) -> Result<()> {
     let server = Server::new(global.data_dir.clone(), global.database_url.clone(), config)?;
     eprintln!("starting PostgreSQL…");
     let started_cluster = server.ensure_running()?;
-    let secrets = Secrets::load_or_create(&dir, &spec.layout, &spec.plant_numbers())?;
+    let mut secrets = Secrets::load_or_create(&dir, &spec.layout, &spec.plant_numbers())?;
+    ensure_demo_people(&server, &spec, &mut secrets, &dir).await?;
 
     let nodes = PlantNodes::start(&server, &spec, &secrets, config).await?;
     write_private(&desktop_file(&dir), &nodes.desktop_json()?)?;
@@ -111,18 +114,20 @@ impl PlantNodes {
             })?;
             let base = format!("http://{}", listener.local_addr()?);
             let node_secrets = secrets.node(n)?;
+            let people = secrets.plants.get(&n).with_context(|| format!("no secrets for plant {n}"))?;
             nodes.desktop.push(DesktopPlant {
                 plant: format!("P{n}"),
                 name: spec.layout.plant_by_number(n).map(|p| p.name.clone()).unwrap_or_default(),
                 database_url: server.reader_url(&name, &secrets.reader_password)?,
                 command_url: base.clone(),
-                command_token: node_secrets.command_token.clone(),
+                token: people.supervisor_token.clone(),
+                user: crate::people::DEMO_SUPERVISOR.into(),
             });
             nodes.targets.push(PlantTarget {
                 plant_number: n,
                 base_url: base,
                 tokens: node_secrets.gateway_tokens.as_map().clone(),
-                command_token: Some(node_secrets.command_token.clone()),
+                crew_token: Some(people.crew_token.clone()),
             });
             nodes.status.push((n, Database::new(&url, 2)?));
             let mut stopped = stopped.clone();
@@ -157,6 +162,20 @@ impl PlantNodes {
         }
         Ok(())
     }
+}
+
+/// Gives every plant its demo people (the simulated maintenance crew, the demo supervisor
+/// the desktop app signs in as), keeping their tokens in the secrets file.
+async fn ensure_demo_people(server: &Server, spec: &FactorySpec, secrets: &mut Secrets, dir: &Path) -> Result<()> {
+    let mut changed = false;
+    for n in spec.plant_numbers() {
+        let db = Database::new(&server.database(&plant_database(u32::from(n))).await?, 2)?;
+        changed |= crate::people::ensure(&db, n, secrets, crate::people::Demo::CrewAndSupervisor).await?;
+    }
+    if changed {
+        secrets.save(dir)?;
+    }
+    Ok(())
 }
 
 impl FleetState {

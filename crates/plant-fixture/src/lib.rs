@@ -144,6 +144,7 @@ impl PlantFixture {
             readmodels::migrate(&db).await.context("installing the read models")?;
             readmodels::set_reader_password(&db, READER_PASSWORD).await?;
         }
+        access::migrate(&db).await.context("installing people's credentials")?;
         let (stop, stopped) = watch::channel(false);
         let projections = db.clone();
         tokio::spawn(async move {
@@ -160,6 +161,18 @@ impl PlantFixture {
 
     pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    /// A person with their own credential at this plant; returns their token.
+    pub async fn person(&self, role: access::Role, name: &str) -> Result<String> {
+        Ok(access::create(&self.db, role, access::Scope::plant(PLANT_NUMBER), name).await?.1)
+    }
+
+    /// Revokes the credential of `token`.
+    pub async fn revoke(&self, token: &str) -> Result<()> {
+        let (id, _) = access::parse_token(token).context("not a token")?;
+        access::revoke(&self.db, id).await?;
+        Ok(())
     }
 
     fn layout(&self) -> Result<&Arc<layout::Layout>> {
@@ -480,17 +493,19 @@ async fn door(State(door): State<Door>, request: Request, next: Next) -> Respons
 #[derive(Debug, Clone)]
 pub struct CommandApi {
     pub addr: SocketAddr,
-    pub token: String,
     door: Door,
 }
 
 impl CommandApi {
-    /// Serves the command API of `fixture`'s plant on 127.0.0.1 (a free port).
-    pub async fn start(fixture: &PlantFixture, token: &str) -> Result<CommandApi> {
+    /// Serves the command API of `fixture`'s plant on 127.0.0.1 (a free port). People
+    /// sign their commands with their own credentials ([`PlantFixture::person`]).
+    pub async fn start(fixture: &PlantFixture) -> Result<CommandApi> {
         let state = plant::commands::CommandState {
             db: fixture.db.clone(),
             layout: fixture.layout()?.clone(),
-            token: Arc::new(token.to_string()),
+            plant_number: PLANT_NUMBER,
+            // No remembered answers: a revocation counts at once.
+            auth: Arc::new(access::Authenticator::new(fixture.db.clone(), Duration::ZERO)),
             clock: plant::ingest::system_clock(),
             shelve: ShelvePolicy::default(),
         };
@@ -501,7 +516,7 @@ impl CommandApi {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(CommandApi { addr, token: token.to_string(), door: door_state })
+        Ok(CommandApi { addr, door: door_state })
     }
 
     pub fn url(&self) -> String {

@@ -3,15 +3,21 @@
 //! decide, and appends the resulting events under the stream's expected version; the
 //! client's `command_id` is the idempotency key, so a resent command is answered, not
 //! applied twice.
+//!
+//! Who acts is who signed the request: each person's own credential (`access`), checked
+//! before the body is read, for its role and this plant. The name written into the
+//! events is the credential's, never a field of the body.
 
 use std::sync::Arc;
 
-use axum::Json;
-use axum::Router;
+use access::{Authenticator, Credential, Denied, Permission, Role};
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use domain::Rejection;
 use domain::anomaly::{self, AnomalyCommand, AnomalyEvent, ShelvePolicy};
@@ -20,7 +26,6 @@ use domain::workorder::{self, OrderCommand, OrderEvent};
 use eventlog::{Append, AppendError, Database, ExpectedVersion, Metadata, NewEvent, StreamName};
 use layout::Layout;
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 
 use crate::api::{ApiError, bearer};
 use crate::ingest::Clock;
@@ -30,10 +35,21 @@ use crate::ingest::Clock;
 pub struct CommandState {
     pub db: Database,
     pub layout: Arc<Layout>,
-    /// Bearer token every command must carry.
-    pub token: Arc<String>,
+    pub plant_number: u16,
+    /// Finds the credential a bearer token proves (people's credentials in this plant's
+    /// database).
+    pub auth: Arc<Authenticator>,
     pub clock: Clock,
     pub shelve: ShelvePolicy,
+}
+
+/// The person a request was authenticated as.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// The name written into events (`by`).
+    pub name: String,
+    /// The name and the credential, for the events' metadata and the audit trail.
+    pub credential: String,
 }
 
 /// The answer to an accepted command.
@@ -49,7 +65,6 @@ pub struct Accepted {
 #[serde(deny_unknown_fields)]
 struct Acknowledge {
     command_id: String,
-    by: String,
     #[serde(default)]
     note: String,
 }
@@ -58,7 +73,6 @@ struct Acknowledge {
 #[serde(deny_unknown_fields)]
 struct Shelve {
     command_id: String,
-    by: String,
     until: DateTime<Utc>,
     #[serde(default)]
     note: String,
@@ -68,7 +82,6 @@ struct Shelve {
 #[serde(deny_unknown_fields)]
 struct Note {
     command_id: String,
-    by: String,
     text: String,
 }
 
@@ -76,7 +89,6 @@ struct Note {
 #[serde(deny_unknown_fields)]
 struct Schedule {
     command_id: String,
-    by: String,
     kind: OrderKind,
     scheduled_for: DateTime<Utc>,
     #[serde(default)]
@@ -87,7 +99,6 @@ struct Schedule {
 #[serde(deny_unknown_fields)]
 struct Perform {
     command_id: String,
-    by: String,
     #[serde(default)]
     order_id: Option<String>,
     #[serde(default)]
@@ -96,24 +107,77 @@ struct Perform {
     note: String,
 }
 
+/// The permission each group of routes needs: the roles that hold it are `access`'s rule.
 pub fn router(state: CommandState) -> Router {
-    Router::new()
+    let gate = |permission: Permission| from_fn_with_state((state.clone(), permission), signed_in);
+    let anomalies = Router::new()
         .route("/v1/commands/anomalies/{anomaly_id}/acknowledge", post(acknowledge))
         .route("/v1/commands/anomalies/{anomaly_id}/shelve", post(shelve))
         .route("/v1/commands/anomalies/{anomaly_id}/notes", post(add_note))
+        .route_layer(gate(Permission::ActOnAnomalies));
+    let maintenance = Router::new()
         .route("/v1/commands/machines/{machine_id}/maintenance/schedule", post(schedule))
         .route("/v1/commands/machines/{machine_id}/maintenance/perform", post(perform))
-        .with_state(state)
+        .route_layer(gate(Permission::RecordMaintenance));
+    let me = Router::new().route("/v1/me", get(me)).route_layer(gate(Permission::ReadPlantData));
+    anomalies.merge(maintenance).merge(me).with_state(state)
 }
 
-fn authorize(s: &CommandState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let ok =
-        bearer(headers).is_some_and(|t| t.len() == s.token.len() && bool::from(t.as_bytes().ct_eq(s.token.as_bytes())));
-    if ok { Ok(()) } else { Err(ApiError::unauthorized("missing or wrong command token")) }
+/// Authenticates a request from its headers alone, before its body is read: the
+/// credential must exist, not be revoked (401), and hold `permission` on this plant (403).
+async fn signed_in(
+    State((s, permission)): State<(CommandState, Permission)>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let credential = authenticate(&s, request.headers()).await?;
+    credential.authorize(permission, Some(s.plant_number)).map_err(|denied| match denied {
+        Denied::Revoked => ApiError::unauthorized(denied.to_string()),
+        Denied::Role { .. } | Denied::Plant { .. } => {
+            ApiError::new(StatusCode::FORBIDDEN, "forbidden", denied.to_string())
+        }
+    })?;
+    request.extensions_mut().insert(Actor { name: credential.label.clone(), credential: credential.actor() });
+    request.extensions_mut().insert(credential);
+    Ok(next.run(request).await)
+}
+
+/// The credential a request's bearer token proves.
+pub async fn authenticate(s: &CommandState, headers: &HeaderMap) -> Result<Credential, ApiError> {
+    let Some(token) = bearer(headers) else {
+        return Err(ApiError::unauthorized("sign in: a bearer token (a person's credential) is required"));
+    };
+    match s.auth.authenticate(token).await {
+        Ok(Some(c)) => Ok(c),
+        Ok(None) => Err(ApiError::unauthorized("unknown or wrong credential")),
+        Err(e) if e.is_transient() => Err(unavailable(e)),
+        Err(e) => Err(ApiError::unauthorized(e.to_string())),
+    }
+}
+
+/// Who the request's credential belongs to (the app shows it after signing in).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub plant: u16,
+}
+
+async fn me(State(s): State<CommandState>, Extension(c): Extension<Credential>) -> Json<Me> {
+    Json(Me { id: c.id, name: c.label, role: c.role, plant: s.plant_number })
 }
 
 fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(b)| b).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.body_text()))
+    body.map(|Json(b)| b).map_err(|e| {
+        let text = e.body_text();
+        let message = if text.contains("unknown field `by`") {
+            "`by` is not accepted: who acts is the person the request's credential belongs to".to_owned()
+        } else {
+            text
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", message)
+    })
 }
 
 fn check_command_id(id: &str) -> Result<String, ApiError> {
@@ -146,7 +210,7 @@ async fn run<E>(
     s: &CommandState,
     stream: StreamName,
     key: String,
-    by: &str,
+    actor: &Actor,
     decide: impl Fn(&[eventlog::RecordedEvent], DateTime<Utc>) -> Result<Vec<E>, ApiError>,
     encode: impl Fn(&E) -> (&'static str, serde_json::Value),
 ) -> Result<Json<Accepted>, ApiError> {
@@ -163,7 +227,7 @@ async fn run<E>(
         let decided = decide(&history, now)?;
         let metadata = Metadata {
             correlation_id: key.strip_prefix("cmd:").map(str::to_owned),
-            actor: Some(by.trim().to_owned()),
+            actor: Some(actor.credential.clone()),
             source: Some("command-api".into()),
             ..Metadata::default()
         };
@@ -210,14 +274,14 @@ async fn anomaly_command(
     id: String,
     key: String,
     command: AnomalyCommand,
-    by: String,
+    actor: Actor,
 ) -> Result<Json<Accepted>, ApiError> {
     let stream = anomaly_stream(&id)?;
     run(
         &s,
         stream,
         key,
-        &by,
+        &actor,
         |h, now| anomaly::decide(&fold_anomaly(h)?, &id, &command, now, s.shelve).map_err(rejected),
         |e: &AnomalyEvent| (e.event_type(), e.to_json()),
     )
@@ -227,40 +291,37 @@ async fn anomaly_command(
 async fn acknowledge(
     State(s): State<CommandState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    Extension(actor): Extension<Actor>,
     b: Result<Json<Acknowledge>, JsonRejection>,
 ) -> Result<Json<Accepted>, ApiError> {
-    authorize(&s, &headers)?;
     let b = body(b)?;
     let key = check_command_id(&b.command_id)?;
-    let by = b.by.clone();
-    anomaly_command(s, id, key, AnomalyCommand::Acknowledge { by: b.by, note: b.note }, by).await
+    let command = AnomalyCommand::Acknowledge { by: actor.name.clone(), note: b.note };
+    anomaly_command(s, id, key, command, actor).await
 }
 
 async fn shelve(
     State(s): State<CommandState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    Extension(actor): Extension<Actor>,
     b: Result<Json<Shelve>, JsonRejection>,
 ) -> Result<Json<Accepted>, ApiError> {
-    authorize(&s, &headers)?;
     let b = body(b)?;
     let key = check_command_id(&b.command_id)?;
-    let by = b.by.clone();
-    anomaly_command(s, id, key, AnomalyCommand::Shelve { by: b.by, until: b.until, note: b.note }, by).await
+    let command = AnomalyCommand::Shelve { by: actor.name.clone(), until: b.until, note: b.note };
+    anomaly_command(s, id, key, command, actor).await
 }
 
 async fn add_note(
     State(s): State<CommandState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    Extension(actor): Extension<Actor>,
     b: Result<Json<Note>, JsonRejection>,
 ) -> Result<Json<Accepted>, ApiError> {
-    authorize(&s, &headers)?;
     let b = body(b)?;
     let key = check_command_id(&b.command_id)?;
-    let by = b.by.clone();
-    anomaly_command(s, id, key, AnomalyCommand::AddNote { by: b.by, text: b.text }, by).await
+    let command = AnomalyCommand::AddNote { by: actor.name.clone(), text: b.text };
+    anomaly_command(s, id, key, command, actor).await
 }
 
 fn fold_orders(history: &[eventlog::RecordedEvent]) -> Result<workorder::MachineOrders, ApiError> {
@@ -279,7 +340,7 @@ async fn order_command(
     machine_id: String,
     key: String,
     command: OrderCommand,
-    by: String,
+    actor: Actor,
 ) -> Result<Json<Accepted>, ApiError> {
     if s.layout.machine_by_id(&machine_id).is_none() {
         return Err(ApiError::new(
@@ -294,7 +355,7 @@ async fn order_command(
         &s,
         stream,
         key,
-        &by,
+        &actor,
         |h, now| workorder::decide(&fold_orders(h)?, &machine_id, &command, now).map_err(rejected),
         |e: &OrderEvent| (e.event_type(), e.to_json()),
     )
@@ -304,27 +365,25 @@ async fn order_command(
 async fn schedule(
     State(s): State<CommandState>,
     Path(machine_id): Path<String>,
-    headers: HeaderMap,
+    Extension(actor): Extension<Actor>,
     b: Result<Json<Schedule>, JsonRejection>,
 ) -> Result<Json<Accepted>, ApiError> {
-    authorize(&s, &headers)?;
     let b = body(b)?;
     let key = check_command_id(&b.command_id)?;
-    let by = b.by.clone();
-    let command = OrderCommand::Schedule { kind: b.kind, scheduled_for: b.scheduled_for, by: b.by, note: b.note };
-    order_command(s, machine_id, key, command, by).await
+    let by = actor.name.clone();
+    let command = OrderCommand::Schedule { kind: b.kind, scheduled_for: b.scheduled_for, by, note: b.note };
+    order_command(s, machine_id, key, command, actor).await
 }
 
 async fn perform(
     State(s): State<CommandState>,
     Path(machine_id): Path<String>,
-    headers: HeaderMap,
+    Extension(actor): Extension<Actor>,
     b: Result<Json<Perform>, JsonRejection>,
 ) -> Result<Json<Accepted>, ApiError> {
-    authorize(&s, &headers)?;
     let b = body(b)?;
     let key = check_command_id(&b.command_id)?;
-    let by = b.by.clone();
-    let command = OrderCommand::Perform { order_id: b.order_id, performed_at: b.performed_at, by: b.by, note: b.note };
-    order_command(s, machine_id, key, command, by).await
+    let by = actor.name.clone();
+    let command = OrderCommand::Perform { order_id: b.order_id, performed_at: b.performed_at, by, note: b.note };
+    order_command(s, machine_id, key, command, actor).await
 }

@@ -6,11 +6,14 @@
 mod api;
 pub mod azure;
 pub mod commands;
+pub mod dead_letters;
 pub mod ingest;
 pub mod monitor;
 pub mod node;
 pub mod registry;
+pub mod roles;
 pub mod scorer;
+pub mod server;
 mod tokens;
 
 pub use tokens::{GatewayTokens, TokenError};

@@ -15,10 +15,13 @@ use readmodels::ProjectionConfig;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::azure::AzureConfig;
 use crate::commands::{self, CommandState};
+use crate::dead_letters::DeadLetterPolicy;
 use crate::ingest::{self, Clock, IngestConfig, IngestState, IngestStats, Writer, WriterConfig};
 use crate::monitor::{MONITOR, MonitorConfig, MonitorHandler};
 use crate::scorer::ScorerConfig;
+use crate::server::ServerLimits;
 use crate::tokens::GatewayTokens;
 
 /// How a plant node runs.
@@ -39,6 +42,15 @@ pub struct NodeConfig {
     pub shelve: ShelvePolicy,
     /// Minute aggregates are kept this many days (hourly ones forever).
     pub minute_retention_days: u32,
+    /// How long an answer about a credential is remembered: a revocation takes effect
+    /// within this time.
+    pub credential_cache_ms: u64,
+    /// Connections, header and request time-outs of the HTTP API.
+    pub http: ServerLimits,
+    /// The Anomaly Detector routes: key, body limit, detections at once.
+    pub anomaly_detector: AzureConfig,
+    /// How long, and how many, refused readings and uploads are kept.
+    pub dead_letters: DeadLetterPolicy,
 }
 
 impl NodeConfig {
@@ -55,6 +67,10 @@ impl NodeConfig {
             scorer: ScorerConfig::default(),
             shelve: ShelvePolicy::default(),
             minute_retention_days: 35,
+            credential_cache_ms: 5_000,
+            http: ServerLimits::default(),
+            anomaly_detector: AzureConfig::default(),
+            dead_letters: DeadLetterPolicy::default(),
         }
     }
 
@@ -70,20 +86,25 @@ impl NodeConfig {
     }
 }
 
-/// Secrets of one plant: who may upload, who may command, and the reader's password.
+/// Secrets of one plant: who may upload, the reader's password, and the password of the
+/// node's own database role. (People command with their own credentials, kept hashed in
+/// the plant's database.)
 #[derive(Debug, Clone)]
 pub struct NodeSecrets {
     pub gateway_tokens: GatewayTokens,
-    pub command_token: String,
     pub reader_password: String,
+    pub node_password: String,
 }
 
-/// Prepares a plant's database: migrations, the reader's password, and the layout
+/// Prepares a plant's database: migrations (the log, ingest, monitor, read models, people's
+/// credentials), the reader's password, and the layout
 /// recorded in the log (a `LayoutConfigured` event when it differs from the last one).
 pub async fn prepare(db: &Database, config: &NodeConfig, secrets: &NodeSecrets) -> Result<Arc<Layout>> {
     crate::migrate(db).await?;
     readmodels::migrate(db).await?;
+    access::migrate(db).await?;
     readmodels::set_reader_password(db, &secrets.reader_password).await?;
+    crate::roles::grant_node_role(db, &secrets.node_password).await?;
     let layout = Arc::new(Layout::from_toml(&config.layout_toml, &config.scale).context("building the plant layout")?);
     anyhow::ensure!(
         layout.plant_by_number(config.plant_number).is_some(),
@@ -117,9 +138,10 @@ pub struct NodeHandle {
 }
 
 /// Runs a plant node on `listener` until `shutdown`; then stops accepting, finishes the
-/// uploads in flight, and stops the projections and the monitor.
+/// uploads in flight, and stops the projections and the monitor. `owner` is the database
+/// as its owner: it prepares it (migrations, roles); the node then runs as its own role.
 pub async fn run(
-    db: Database,
+    owner: Database,
     config: NodeConfig,
     secrets: NodeSecrets,
     listener: TcpListener,
@@ -127,7 +149,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_start: impl FnOnce(NodeHandle) + Send,
 ) -> Result<()> {
-    let layout = prepare(&db, &config, &secrets).await?;
+    let layout = prepare(&owner, &config, &secrets).await?;
+    let db = crate::roles::connect_as_node(&owner, &secrets.node_password)?;
+    drop(owner);
     let (writer, writer_task) = Writer::spawn(db.clone(), config.writer);
     let stats = Arc::new(IngestStats::default());
     on_start(NodeHandle { stats: stats.clone(), writer: writer.clone() });
@@ -144,11 +168,14 @@ pub async fn run(
     let command_state = CommandState {
         db: db.clone(),
         layout: layout.clone(),
-        token: Arc::new(secrets.command_token.clone()),
+        plant_number: config.plant_number,
+        auth: Arc::new(access::Authenticator::new(db.clone(), Duration::from_millis(config.credential_cache_ms))),
         clock: clock.clone(),
         shelve: config.shelve,
     };
-    let app = ingest::router(ingest_state).merge(commands::router(command_state)).merge(crate::azure::router());
+    let app = ingest::router(ingest_state)
+        .merge(commands::router(command_state))
+        .merge(crate::azure::router(config.anomaly_detector.clone()));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -183,7 +210,10 @@ pub async fn run(
         async move { retain(db, days, minute_days, stop).await }
     });
 
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving the plant's HTTP API")?;
+    let dead_letters =
+        tokio::spawn(crate::dead_letters::keep(db.clone(), config.dead_letters, stopped(stop_rx.clone())));
+
+    crate::server::serve(listener, app, config.http, shutdown).await.context("serving the plant's HTTP API")?;
     // The router (and with it every writer handle) is gone: the writer drains and ends.
     writer_task.await.context("log writer")?;
     let _ = stop_tx.send(true);
@@ -191,6 +221,7 @@ pub async fn run(
     monitor.await.context("monitor task")??;
     scorer.await.context("maintenance scorer task")??;
     retention.await.context("retention task")?;
+    dead_letters.await.context("dead-letter retention task")?;
     Ok(())
 }
 

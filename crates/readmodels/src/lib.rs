@@ -131,6 +131,11 @@ pub async fn rebuild(db: &Database, config: ProjectionConfig) -> Result<RebuildR
 const RAW_HISTORY: &str = "readmodel.sensor_history";
 const MINUTE_AGGREGATES: &str = "readmodel.sensor_minute";
 
+/// The table names (in schema `readmodel`) of the day-partitioned read models.
+fn unqualified(parent: &str) -> &str {
+    parent.strip_prefix("readmodel.").unwrap_or(parent)
+}
+
 /// Space the day-partitioned history takes, indexes included.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HistoryStorage {
@@ -163,7 +168,8 @@ pub async fn expire(
             };
             let end = (day + chrono::Duration::days(1)).and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
             if end <= cutoff {
-                client.batch_execute(&format!("DROP TABLE readmodel.{name}")).await?;
+                // Dropped by the owner's function: the node's role may not drop tables.
+                client.execute(include_str!("../sql/drop_day_partition.sql"), &[&unqualified(parent), &day]).await?;
                 dropped.push(name);
             }
         }

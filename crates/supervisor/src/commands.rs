@@ -63,7 +63,7 @@ pub fn rfc3339(ms: i64) -> Option<String> {
     DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
-/// Checks the operator's name sent as `by` (the domain's rule for who acts).
+/// Checks a name of who acts (the domain's rule).
 pub fn check_operator(by: &str) -> Result<(), InvalidCommand> {
     Ok(domain::check_actor(by)?)
 }
@@ -140,21 +140,22 @@ impl Command {
         }
     }
 
-    /// The JSON body; `command_id` is the idempotency key, the same on every resend.
-    pub fn body(&self, command_id: &str, by: &str) -> Value {
+    /// The JSON body; `command_id` is the idempotency key, the same on every resend. Who
+    /// acts is not in it: the plant takes that from the request's token.
+    pub fn body(&self, command_id: &str) -> Value {
         let time = |ms: i64| rfc3339(ms).map(Value::String).unwrap_or(Value::Null);
         match self {
-            Command::Acknowledge { note, .. } => json!({"command_id": command_id, "by": by, "note": note}),
+            Command::Acknowledge { note, .. } => json!({"command_id": command_id, "note": note}),
             Command::Shelve { until_ms, note, .. } => {
-                json!({"command_id": command_id, "by": by, "until": time(*until_ms), "note": note})
+                json!({"command_id": command_id, "until": time(*until_ms), "note": note})
             }
-            Command::AddNote { text, .. } => json!({"command_id": command_id, "by": by, "text": text}),
+            Command::AddNote { text, .. } => json!({"command_id": command_id, "text": text}),
             Command::ScheduleMaintenance { service, scheduled_for_ms, note, .. } => json!({
-                "command_id": command_id, "by": by, "kind": service,
+                "command_id": command_id, "kind": service,
                 "scheduled_for": time(*scheduled_for_ms), "note": note
             }),
             Command::RecordMaintenance { order_id, performed_at_ms, note, .. } => {
-                let mut body = json!({"command_id": command_id, "by": by, "note": note});
+                let mut body = json!({"command_id": command_id, "note": note});
                 if let Some(o) = order_id {
                     body["order_id"] = json!(o);
                 }
@@ -208,8 +209,11 @@ struct ErrorBody {
     error: ApiError,
 }
 
-/// Classifies an HTTP answer. 4xx other than 401 are final; 401 (a token being rotated)
-/// and 5xx keep the command queued.
+/// Classifies an HTTP answer. A refusal (4xx: a rule, a malformed command, a token the
+/// plant does not accept, a role that may not) is final: the command moves to the failed
+/// list and the ones behind it go on. Only the plant being unavailable (5xx) is retried,
+/// and the two 4xx that say "not now" rather than "no": 408 (request took too long) and
+/// 429 (too many requests).
 pub fn classify(status: u16, body: &[u8]) -> Outcome {
     let error = || {
         serde_json::from_slice::<ErrorBody>(body).map(|b| b.error).unwrap_or_else(|_| ApiError {
@@ -228,7 +232,7 @@ pub fn classify(status: u16, body: &[u8]) -> Outcome {
                 message: format!("the plant node's answer could not be read: {e}"),
             }),
         },
-        401 => Outcome::Retry(error()),
+        408 | 429 => Outcome::Retry(error()),
         400..=499 => Outcome::Rejected(error()),
         _ => Outcome::Retry(error()),
     }
@@ -291,9 +295,9 @@ mod tests {
     fn bodies_carry_the_idempotency_key_and_rfc3339_times() {
         let c = Command::Shelve { anomaly_id: "A-1".into(), until_ms: NOW + 3_600_000, note: "pump swap".into() };
         assert_eq!(c.path(), "/v1/commands/anomalies/A-1/shelve");
-        let b = c.body("id-1", "ana");
+        let b = c.body("id-1");
         assert_eq!(b["command_id"], "id-1");
-        assert_eq!(b["by"], "ana");
+        assert!(b.get("by").is_none(), "who acts is the token's, not the body's");
         assert_eq!(b["until"], "2026-05-28T21:26:40.000Z");
         let s = Command::ScheduleMaintenance {
             machine_id: "P1-L01-M001".into(),
@@ -301,14 +305,14 @@ mod tests {
             scheduled_for_ms: NOW + 1,
             note: String::new(),
         };
-        assert_eq!(s.body("x", "y")["kind"], "emergency");
+        assert_eq!(s.body("x")["kind"], "emergency");
         let r = Command::RecordMaintenance {
             machine_id: "P1-L01-M001".into(),
             order_id: None,
             performed_at_ms: None,
             note: "belt".into(),
         };
-        let b = r.body("x", "y");
+        let b = r.body("x");
         assert!(b.get("order_id").is_none() && b.get("performed_at").is_none());
         assert_eq!(r.path(), "/v1/commands/machines/P1-L01-M001/maintenance/perform");
     }
@@ -394,8 +398,13 @@ mod tests {
         );
         assert!(matches!(classify(400, b"not json"), Outcome::Rejected(e) if e.code == "http_400"));
         assert!(matches!(classify(404, err), Outcome::Rejected(_)));
-        assert!(matches!(classify(401, err), Outcome::Retry(_)));
+        assert!(matches!(classify(401, err), Outcome::Rejected(_)), "a token the plant refuses will not work later");
+        assert!(matches!(classify(403, err), Outcome::Rejected(_)));
+        assert!(matches!(classify(422, err), Outcome::Rejected(_)));
+        assert!(matches!(classify(408, b""), Outcome::Retry(_)));
+        assert!(matches!(classify(429, b""), Outcome::Retry(_)));
         assert!(matches!(classify(503, b""), Outcome::Retry(e) if e.code == "http_503"));
+        assert!(matches!(classify(500, b""), Outcome::Retry(_)));
         assert!(matches!(classify(200, b"{}"), Outcome::Retry(e) if e.code == "bad_answer"));
     }
 }

@@ -21,7 +21,7 @@ pub enum ConfigError {
 /// Largest settings or desktop file read, in bytes: anything bigger is not ours.
 const MAX_FILE_BYTES: u64 = 1 << 20;
 
-/// Where the plant is and how to send commands to it.
+/// Where the plant is, how to send commands to it, and who is signed in.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Connection {
@@ -31,7 +31,14 @@ pub struct Connection {
     pub database_url: String,
     /// Base URL of the plant node's command API.
     pub command_url: String,
-    pub command_token: String,
+    /// The signed-in person's own token (`floorwatch user add` prints it): every command
+    /// carries it, and the plant names its holder in the events.
+    #[serde(alias = "command_token")]
+    pub token: String,
+    /// Who the plant said the token belongs to, and their role, as of signing in (shown
+    /// while offline; the plant decides from the token, never from these).
+    pub user: String,
+    pub role: String,
 }
 
 impl Connection {
@@ -67,10 +74,21 @@ impl Connection {
         if !(cmd.is_empty() || cmd.starts_with("http://") || cmd.starts_with("https://")) {
             return Err(ConfigError::Invalid("the command URL must start with http:// or https://".into()));
         }
-        if self.plant.chars().count() > 32 || self.command_token.len() > 4096 {
-            return Err(ConfigError::Invalid("the plant name or the command token is too long".into()));
+        if self.plant.chars().count() > 32 || self.token.len() > 4096 {
+            return Err(ConfigError::Invalid("the plant name or the token is too long".into()));
+        }
+        if self.token.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(ConfigError::Invalid("a token has no spaces or control characters".into()));
+        }
+        if self.user.chars().count() > 100 || self.role.chars().count() > 32 {
+            return Err(ConfigError::Invalid("the signed-in name or role is too long".into()));
         }
         Ok(())
+    }
+
+    /// Whether a person is signed in (has a token) for this connection.
+    pub fn signed_in(&self) -> bool {
+        !self.token.trim().is_empty()
     }
 }
 
@@ -97,8 +115,10 @@ pub struct Demo {
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub connection: Connection,
-    /// The name sent as `by` with every command.
-    pub operator: String,
+    /// A name typed in by earlier versions of the app; who acts now comes from the token.
+    /// Read (so an old file still loads) and dropped.
+    #[serde(rename = "operator", skip_serializing)]
+    pub legacy_operator: Option<String>,
     pub theme: Theme,
     /// Show a desktop notification for every new critical anomaly.
     pub notify_critical: bool,
@@ -109,7 +129,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             connection: Connection::default(),
-            operator: "supervisor".into(),
+            legacy_operator: None,
             theme: Theme::System,
             notify_critical: true,
             demo: Demo::default(),
@@ -139,8 +159,7 @@ impl Settings {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.connection.validate()?;
-        crate::commands::check_operator(&self.operator).map_err(|e| ConfigError::Invalid(e.to_string()))
+        self.connection.validate()
     }
 
     /// Writes the settings atomically (readable only by the user: it holds a token).
@@ -171,7 +190,8 @@ impl Settings {
     }
 }
 
-/// One plant as `floorwatch up` describes it in `desktop.json`.
+/// One plant as `floorwatch up` describes it in `desktop.json`, with the demo
+/// supervisor's token the app signs in with.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct DesktopPlant {
     pub plant: String,
@@ -179,7 +199,9 @@ pub struct DesktopPlant {
     pub name: String,
     pub database_url: String,
     pub command_url: String,
-    pub command_token: String,
+    pub token: String,
+    #[serde(default)]
+    pub user: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -203,7 +225,9 @@ impl DesktopFile {
             plant: p.plant.clone(),
             database_url: p.database_url.clone(),
             command_url: p.command_url.clone(),
-            command_token: p.command_token.clone(),
+            token: p.token.clone(),
+            user: p.user.clone(),
+            role: String::new(),
         })
     }
 }
@@ -232,9 +256,21 @@ mod tests {
         assert!(Settings::parse("theme = \"purple\"").unwrap_err().contains("purple"));
         assert!(Settings::parse("colour = 1").unwrap_err().contains("colour"));
         assert!(Settings::parse("[connection]\ndatabase_url = \"mysql://x\"").unwrap_err().contains("postgresql://"));
-        assert!(Settings::parse("operator = \"\"").is_err());
+        assert!(Settings::parse("[connection]\ntoken = \"fwt_a b\"").unwrap_err().contains("no spaces"));
         assert!(Settings::parse("[connection]\ncommand_url = \"ftp://x\"").is_err());
         assert!(Settings::parse("= broken").is_err());
+    }
+
+    #[test]
+    fn settings_of_an_earlier_version_load_with_their_token_and_without_the_typed_name() {
+        let old = "operator = \"anyone\"\n[connection]\nplant = \"P1\"\ncommand_token = \"t0\"\n";
+        let s = Settings::parse(old).unwrap();
+        assert_eq!(s.connection.token, "t0");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("desktop.toml");
+        s.save(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("operator") && !text.contains("anyone"), "{text}");
     }
 
     #[test]
@@ -248,10 +284,11 @@ mod tests {
     #[test]
     fn the_demo_file_gives_plant_one() {
         let f = DesktopFile::parse(
-            r#"{"plants":[{"plant":"P1","name":"Lyon","database_url":"postgresql://floorwatch_reader:x@127.0.0.1:5/floorwatch_p1","command_url":"http://127.0.0.1:6","command_token":"t"}]}"#,
+            r#"{"plants":[{"plant":"P1","name":"Lyon","database_url":"postgresql://floorwatch_reader:x@127.0.0.1:5/floorwatch_p1","command_url":"http://127.0.0.1:6","token":"fwt_t","user":"Demo supervisor"}]}"#,
         )
         .unwrap();
-        assert_eq!(f.first_connection().unwrap().plant, "P1");
+        let c = f.first_connection().unwrap();
+        assert_eq!((c.plant.as_str(), c.token.as_str(), c.user.as_str()), ("P1", "fwt_t", "Demo supervisor"));
         assert!(DesktopFile::parse(r#"{"plants":[]}"#).is_err());
         assert!(DesktopFile::parse("[").is_err());
     }

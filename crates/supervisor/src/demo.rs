@@ -1,5 +1,6 @@
 //! The first-run path: start the demo factory (`floorwatch up`) on this machine and read
-//! the connection to its first plant from the `desktop.json` it writes.
+//! the connection to its first plant, and the demo supervisor's token the app signs in
+//! with, from the `desktop.json` it writes.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -132,7 +133,7 @@ mod tests {
         let script = r#"#!/bin/sh
 # $1=up $2=--data-dir $3=DIR
 sleep 0.3
-printf '{"plants":[{"plant":"P1","name":"Lyon","database_url":"postgresql://floorwatch_reader:x@127.0.0.1:1/floorwatch_p1","command_url":"http://127.0.0.1:2","command_token":"t"}]}' > "$3/desktop.json"
+printf '{"plants":[{"plant":"P1","name":"Lyon","database_url":"postgresql://floorwatch_reader:x@127.0.0.1:1/floorwatch_p1","command_url":"http://127.0.0.1:2","token":"fwt_t","user":"Demo supervisor"}]}' > "$3/desktop.json"
 sleep 60
 "#;
         std::fs::write(&bin, script).unwrap();
@@ -140,7 +141,7 @@ sleep 60
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
         let (mut factory, conn) = DemoFactory::start(&bin, &dir.path().join("data")).await.unwrap();
         assert_eq!(conn.plant, "P1");
-        assert_eq!(conn.command_token, "t");
+        assert_eq!((conn.token.as_str(), conn.user.as_str()), ("fwt_t", "Demo supervisor"));
         factory.stop().await;
     }
 }

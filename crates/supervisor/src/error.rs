@@ -19,6 +19,10 @@ pub enum ErrorCode {
     NotFound,
     /// No plant is configured yet.
     NotConfigured,
+    /// No one is signed in, or the plant does not accept the token given.
+    SignIn,
+    /// The plant node could not be reached.
+    Unreachable,
     /// The local cache could not be read or written.
     Cache,
     /// The plant database could not be reached or answered with an error.

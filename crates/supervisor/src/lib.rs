@@ -109,7 +109,19 @@ pub struct FloorView {
     pub synced: i64,
     pub commands: Vec<QueuedCommand>,
     pub configured: bool,
+    /// Who is signed in (`None`: no token, actions cannot be sent).
+    pub user: Option<SignedIn>,
     pub settings_error: Option<String>,
+}
+
+/// The person the app acts as: the holder of the token in the settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SignedIn {
+    /// As the plant names them in events (empty until the plant has confirmed the token).
+    pub name: String,
+    pub role: String,
+    /// Whether the plant confirmed the token (it could not be asked while offline).
+    pub confirmed: bool,
 }
 
 /// A machine's page, less its charts.
@@ -298,6 +310,13 @@ impl Shared {
     }
 }
 
+/// What the queued-command list shows as the actor before the plant has named them.
+const SIGNED_IN: &str = "signed-in user";
+
+fn signed_in(c: &config::Connection) -> Option<SignedIn> {
+    c.signed_in().then(|| SignedIn { name: c.user.clone(), role: c.role.clone(), confirmed: !c.user.is_empty() })
+}
+
 /// Keeps what the screen draws: sensor rows and history only of the watched machine.
 fn screen_delta(mut d: Changes, watched: Option<&str>) -> Changes {
     match watched {
@@ -438,6 +457,7 @@ impl Supervisor {
             synced: self.shared.synced.load(Ordering::SeqCst),
             commands: self.commands(),
             configured: settings.connection.is_configured(),
+            user: signed_in(&settings.connection),
             settings_error: lock(&self.shared.settings_error).clone(),
         }
     }
@@ -641,12 +661,16 @@ impl Supervisor {
     /// Queues a command (checked first) and sends it as soon as the plant is reachable.
     pub fn submit(&self, command: Command) -> Result<QueuedCommand, AppError> {
         let now = now_ms();
-        let by = self.shared.settings().operator.trim().to_string();
-        commands::check_operator(&by)?;
-        command.validate(&by, now)?;
-        if !self.shared.settings().connection.is_configured() {
+        let connection = self.shared.settings().connection;
+        if !connection.is_configured() {
             return Err(AppError::new(ErrorCode::NotConfigured, "connect to a plant first (Settings)"));
         }
+        if !connection.signed_in() {
+            return Err(AppError::new(ErrorCode::SignIn, "sign in first: actions are sent with your own token"));
+        }
+        // Kept with the queued command for the list; the plant names who acts from the token.
+        let by = Some(connection.user.trim()).filter(|u| !u.is_empty()).unwrap_or(SIGNED_IN).to_string();
+        command.validate(&by, now)?;
         let command_id = uuid::Uuid::new_v4().to_string();
         self.shared.with_cache(|c| c.enqueue(&command_id, &by, &command, now))?;
         self.shared.publish_commands();
@@ -708,6 +732,53 @@ impl Supervisor {
             self.shared.outbox_wake.notify_one();
         }
         Ok(())
+    }
+
+    /// Signs in with a person's token (at `connection`, or the plant already connected):
+    /// asks the plant who it belongs to, and keeps the token (and the name and role, for
+    /// showing while offline) in the settings, with the connection. A token the plant
+    /// refuses is not kept, nor the connection. When the plant cannot be reached, the token
+    /// is kept unconfirmed; the plant still decides on every command.
+    pub async fn sign_in(&self, token: &str, connection: Option<config::Connection>) -> Result<SignedIn, AppError> {
+        let token = token.trim();
+        let mut settings = self.settings();
+        if let Some(c) = connection {
+            settings.connection =
+                config::Connection { token: String::new(), user: String::new(), role: String::new(), ..c };
+        }
+        settings.connection.token = token.to_owned();
+        settings.connection.validate()?;
+        if token.is_empty() {
+            return Err(AppError::new(ErrorCode::SignIn, "paste your token (floorwatch user add prints it)"));
+        }
+        let confirmed = match outbox::who_am_i(&outbox::http_client(), &settings.connection).await {
+            Ok(me) => {
+                settings.connection.user = me.name;
+                settings.connection.role = me.role;
+                true
+            }
+            Err(outbox::WhoAmIError::Refused(message)) => return Err(AppError::new(ErrorCode::SignIn, message)),
+            Err(outbox::WhoAmIError::Unreachable(message)) => {
+                tracing::info!("signing in without the plant: {message}");
+                settings.connection.user.clear();
+                settings.connection.role.clear();
+                false
+            }
+        };
+        self.save_settings(settings.clone())?;
+        let mut user =
+            signed_in(&settings.connection).unwrap_or(SignedIn { name: String::new(), role: String::new(), confirmed });
+        user.confirmed = confirmed;
+        Ok(user)
+    }
+
+    /// Signs out: the token is forgotten; queued commands wait until someone signs in.
+    pub fn sign_out(&self) -> Result<(), AppError> {
+        let mut settings = self.settings();
+        settings.connection.token.clear();
+        settings.connection.user.clear();
+        settings.connection.role.clear();
+        self.save_settings(settings)
     }
 
     /// Whether the demo factory can be started from here (its binary was found).

@@ -1,6 +1,8 @@
 //! Sending queued commands to the plant node, oldest first, with the command id as the
-//! idempotency key so a resend after a lost answer is applied once. Final refusals are
-//! kept for the user to read; anything else is retried with back-off.
+//! idempotency key so a resend after a lost answer is applied once, signed with the
+//! signed-in person's token. Final refusals (4xx) move to the failed list for the user to
+//! read, and the commands behind them go on; only an unavailable plant is retried, with
+//! back-off.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,8 +36,8 @@ pub async fn send(http: &reqwest::Client, conn: &Connection, command: &QueuedCom
         });
     }
     let url = format!("{base}{}", command.command.path());
-    let body = command.command.body(&command.command_id, &command.by);
-    let response = http.post(&url).bearer_auth(conn.command_token.trim()).json(&body).send().await;
+    let body = command.command.body(&command.command_id);
+    let response = http.post(&url).bearer_auth(conn.token.trim()).json(&body).send().await;
     match response {
         Ok(r) => {
             let status = r.status().as_u16();
@@ -46,6 +48,53 @@ pub async fn send(http: &reqwest::Client, conn: &Connection, command: &QueuedCom
             code: "unreachable".into(),
             message: format!("the plant node could not be reached: {}", without_url(&e)),
         }),
+    }
+}
+
+/// Who a token belongs to, as the plant node says (`GET /v1/me`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Me {
+    pub name: String,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WhoAmIError {
+    /// The plant refused the token (unknown, revoked, another plant's, a role without
+    /// access): the message says why.
+    Refused(String),
+    /// The plant could not be asked.
+    Unreachable(String),
+}
+
+/// Asks the plant node whose token `conn` holds.
+pub async fn who_am_i(http: &reqwest::Client, conn: &Connection) -> Result<Me, WhoAmIError> {
+    let base = conn.command_url.trim().trim_end_matches('/');
+    if base.is_empty() {
+        return Err(WhoAmIError::Unreachable("no command URL is configured for this plant".into()));
+    }
+    let response = http
+        .get(format!("{base}/v1/me"))
+        .bearer_auth(conn.token.trim())
+        .send()
+        .await
+        .map_err(|e| WhoAmIError::Unreachable(without_url(&e)))?;
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+    let bytes = &bytes[..bytes.len().min(MAX_ANSWER_BYTES)];
+    classify_me(status, bytes)
+}
+
+fn classify_me(status: u16, bytes: &[u8]) -> Result<Me, WhoAmIError> {
+    if (200..300).contains(&status) {
+        return serde_json::from_slice(bytes)
+            .map_err(|e| WhoAmIError::Unreachable(format!("the plant node's answer could not be read: {e}")));
+    }
+    // Errors are classified as a command's would be: a refusal is final, the rest is not.
+    match classify(status, bytes) {
+        Outcome::Rejected(e) => Err(WhoAmIError::Refused(e.message)),
+        Outcome::Retry(e) => Err(WhoAmIError::Unreachable(e.message)),
+        Outcome::Accepted { .. } => Err(WhoAmIError::Unreachable(format!("the plant node answered {status}"))),
     }
 }
 

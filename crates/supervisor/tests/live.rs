@@ -135,7 +135,7 @@ async fn duplicate_stale_and_garbage_notifications_change_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn commands_are_sent_with_one_id_retried_after_5xx_and_401_and_refusals_are_kept() {
+async fn commands_are_sent_with_one_id_and_the_persons_token_and_retried_only_while_the_plant_is_unavailable() {
     let db = pgcluster::testdb::TestDb::new().await.unwrap();
     let plant = plant(&db.url).await;
     let sensor = plant.with(async |f| f.sensor_ids("P1-L01-M001")[0]).await;
@@ -144,7 +144,7 @@ async fn commands_are_sent_with_one_id_retried_after_5xx_and_401_and_refusals_ar
     app.start();
     until(20, "live", || app.link().is_live()).await;
 
-    plant.commands.force(&[503, 401]);
+    plant.commands.force(&[503, 429]);
     let queued = app.submit(Command::Acknowledge { anomaly_id: id.clone(), note: "checking the pump".into() }).unwrap();
     assert_eq!(queued.state, CommandState::Pending);
     until(20, "the acknowledgement in the read model", || {
@@ -152,14 +152,14 @@ async fn commands_are_sent_with_one_id_retried_after_5xx_and_401_and_refusals_ar
     })
     .await;
     let got = plant.commands.received();
-    assert_eq!(got.len(), 3, "503, 401, then accepted");
+    assert_eq!(got.len(), 3, "503, 429, then accepted");
     assert!(got.iter().all(|r| r.body["command_id"] == queued.command_id.as_str()), "one idempotency key throughout");
     assert_eq!(got[2].body["note"], "checking the pump");
-    assert_eq!(got[2].body["by"], "ana");
-    assert_eq!(got[2].token, TOKEN);
+    assert!(got[2].body.get("by").is_none(), "who acts is the token's, not the body's");
+    assert_eq!(got[2].token, plant.token);
     until(10, "the outbox to empty", || app.commands().is_empty()).await;
     let a = app.floor().floor.anomalies.into_iter().find(|a| a.anomaly_id == id).unwrap();
-    assert_eq!(a.acknowledged_by.as_deref(), Some("ana"));
+    assert_eq!(a.acknowledged_by.as_deref(), Some(SUPERVISOR));
     assert_eq!(a.notes[0].text, "checking the pump");
 
     // A refusal is final: kept with its reason until dismissed.
@@ -175,6 +175,67 @@ async fn commands_are_sent_with_one_id_retried_after_5xx_and_401_and_refusals_ar
     // Bad input never reaches the queue.
     assert!(app.submit(Command::AddNote { anomaly_id: "x y".into(), text: "n".into() }).is_err());
     app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_refused_for_good_moves_to_the_failed_list_and_never_holds_up_the_ones_behind_it() {
+    let db = pgcluster::testdb::TestDb::new().await.unwrap();
+    let plant = plant(&db.url).await;
+    let sensor = plant.with(async |f| f.sensor_ids("P1-L01-M001")[0]).await;
+    let id = plant.with(async |f| f.raise_anomaly(sensor, "major", now_ms()).await.unwrap()).await;
+    let app = plant.app();
+    app.start();
+    until(20, "live", || app.link().is_live()).await;
+
+    // A token the plant does not accept, then a refusal of the command's content: both final.
+    plant.commands.force(&[401, 422]);
+    let first = app.submit(Command::AddNote { anomaly_id: id.clone(), text: "first".into() }).unwrap();
+    let second = app.submit(Command::AddNote { anomaly_id: id.clone(), text: "second".into() }).unwrap();
+    let third = app.submit(Command::AddNote { anomaly_id: id.clone(), text: "third".into() }).unwrap();
+    until(15, "the third note in the read model", || {
+        app.floor().floor.anomalies.iter().any(|a| a.anomaly_id == id && a.notes.iter().any(|n| n.text == "third"))
+    })
+    .await;
+    let listed = app.commands();
+    let state = |id: &str| listed.iter().find(|c| c.command_id == id).map(|c| c.state);
+    assert_eq!(state(&first.command_id), Some(CommandState::Failed), "{listed:?}");
+    assert_eq!(state(&second.command_id), Some(CommandState::Failed), "{listed:?}");
+    assert_ne!(state(&third.command_id), Some(CommandState::Failed));
+    let sent = plant.commands.received();
+    assert_eq!(sent.len(), 3, "each was sent once: a refusal is not retried");
+
+    // A revoked credential: the plant refuses it for real, and the app says so.
+    let revoked = plant.token.clone();
+    plant.with(async |f| f.revoke(&revoked).await.unwrap()).await;
+    let after = app.submit(Command::AddNote { anomaly_id: id.clone(), text: "after".into() }).unwrap();
+    until(15, "the refusal of a revoked credential", || {
+        app.commands().iter().any(|c| c.command_id == after.command_id && c.state == CommandState::Failed)
+    })
+    .await;
+    let failed = app.commands().into_iter().find(|c| c.command_id == after.command_id).unwrap();
+    assert!(failed.error.unwrap().message.contains("revoked"));
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_asks_the_plant_whose_token_it_is_and_keeps_a_refused_one_out() {
+    let db = pgcluster::testdb::TestDb::new().await.unwrap();
+    let plant = plant(&db.url).await;
+    let app = plant.app();
+    let mo = plant.with(async |f| f.person(access::Role::Maintenance, "Mo").await.unwrap()).await;
+    let me = app.sign_in(&mo, None).await.unwrap();
+    assert_eq!((me.name.as_str(), me.role.as_str(), me.confirmed), ("Mo", "maintenance", true));
+    assert_eq!(app.settings().connection.token, mo);
+    let user = app.floor().user.unwrap();
+    assert_eq!(user.name, "Mo");
+    let forged = format!("fwt_{}_{}", "1".repeat(16), "2".repeat(64));
+    let refused = app.sign_in(&forged, None).await.unwrap_err();
+    assert_eq!(refused.code, supervisor::ErrorCode::SignIn);
+    assert_eq!(app.settings().connection.token, mo, "a refused token is not kept");
+    app.sign_out().unwrap();
+    assert!(app.floor().user.is_none());
+    let err = app.submit(Command::AddNote { anomaly_id: "A-1".into(), text: "n".into() }).unwrap_err();
+    assert_eq!(err.code, supervisor::ErrorCode::SignIn);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

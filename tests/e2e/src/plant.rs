@@ -33,10 +33,13 @@ pub struct FixturePlant {
     admin_url: String,
     pub fixture: Arc<Mutex<Option<PlantFixture>>>,
     pub commands: CommandApi,
+    /// The supervisor's own token ([`SUPERVISOR`]), which the app signs in with.
+    pub token: String,
     ticker: tokio::task::JoinHandle<()>,
 }
 
-pub const TOKEN: &str = "e2e-token";
+/// The supervisor the app signs in as.
+pub const SUPERVISOR: &str = "Ana Lima";
 
 impl FixturePlant {
     pub async fn start(layout: Layout) -> Result<FixturePlant> {
@@ -47,10 +50,11 @@ impl FixturePlant {
         let admin_url = server.url("floorwatch_p1")?;
         let mut fixture = PlantFixture::install(&admin_url).await?;
         fixture.seed(layout, now_ms()).await?;
-        let commands = CommandApi::start(&fixture, TOKEN).await?;
+        let commands = CommandApi::start(&fixture).await?;
+        let token = fixture.person(access::Role::Supervisor, SUPERVISOR).await?;
         let slot = Arc::new(Mutex::new(Some(fixture)));
         let ticker = tokio::spawn(tick_every_second(slot.clone()));
-        Ok(FixturePlant { _dir: dir, cluster, server: Some(server), admin_url, fixture: slot, commands, ticker })
+        Ok(FixturePlant { _dir: dir, cluster, server: Some(server), admin_url, fixture: slot, commands, token, ticker })
     }
 
     /// Stops the once-a-second updates (a benchmark drives its own).
@@ -60,6 +64,11 @@ impl FixturePlant {
 
     pub fn received(&self) -> Vec<Received> {
         self.commands.received()
+    }
+
+    /// A person with their own credential at this plant; returns their token.
+    pub async fn person(&self, role: access::Role, name: &str) -> Result<String> {
+        self.fixture.lock().await.as_ref().context("no fixture")?.person(role, name).await
     }
 
     pub async fn sensor_ids(&self, machine_id: &str) -> Vec<i32> {
@@ -99,7 +108,9 @@ impl PlantUnderTest for FixturePlant {
             plant: "P1".into(),
             database_url: reader_url(&self.admin_url),
             command_url: self.commands.url(),
-            command_token: TOKEN.into(),
+            token: self.token.clone(),
+            user: SUPERVISOR.into(),
+            role: "supervisor".into(),
         }
     }
 

@@ -59,7 +59,7 @@ fn free_port() -> Result<u16> {
 
 /// Settings with this connection (or none: the first run).
 pub fn settings_for(connection: Option<Connection>) -> Settings {
-    Settings { connection: connection.unwrap_or_default(), operator: "e2e supervisor".into(), ..Settings::default() }
+    Settings { connection: connection.unwrap_or_default(), ..Settings::default() }
 }
 
 impl AppWindow {

@@ -92,7 +92,8 @@ async fn a_new_anomaly_appears_within_seconds_and_acknowledging_it_sends_the_com
         plant.received().into_iter().filter(|r| r.path.ends_with(&format!("{id}/acknowledge"))).collect();
     assert_eq!(sent.len(), 1, "one acknowledge command reached the plant");
     assert_eq!(sent[0].body["note"], "Coolant pump checked, restarting");
-    assert_eq!(sent[0].body["by"], "e2e supervisor");
+    assert!(sent[0].body.get("by").is_none(), "who acts is the token's");
+    assert_eq!(sent[0].token, plant.token);
     assert!(sent[0].body["command_id"].as_str().is_some_and(|c| c.len() == 36));
     assert_eq!(plant.anomaly_state(&id).await?, "acknowledged");
     w.screenshot("acknowledged").await?;
@@ -134,12 +135,94 @@ async fn stopping_postgres_shows_offline_with_cached_data_and_restarting_catches
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_first_run_offers_the_demo_factory() -> anyhow::Result<()> {
+async fn the_first_run_asks_for_the_plant_and_the_persons_token_and_signs_in_with_it() -> anyhow::Result<()> {
+    let plant = FixturePlant::start(layout()).await?;
+    let mo = plant.person(access::Role::Maintenance, "Mo Keller").await?;
     let dir = tempfile::tempdir()?;
     let mut w = AppWindow::launch("first-run", dir.path(), &settings_for(None)).await?;
     w.wait_css("#first-run #start-demo", 20).await?;
+    w.wait_css("#first-run #first-token", 5).await?;
     let badge = w.text("#link-text").await?;
     assert_eq!(badge, "Not connected");
     w.screenshot("first-run").await?;
+
+    // A token the plant does not know is refused, and said so.
+    let c = plant.connection();
+    let fill = |token: &str| {
+        anyhow::Ok(format!(
+            r#"const set = (id, v) => {{ const e = document.getElementById(id); e.value = v; e.dispatchEvent(new Event('input')); }};
+               set('first-plant', {}); set('first-database', {}); set('first-command', {}); set('first-token', {});
+               return true;"#,
+            serde_json::to_string(&c.plant)?,
+            serde_json::to_string(&c.database_url)?,
+            serde_json::to_string(&c.command_url)?,
+            serde_json::to_string(token)?
+        ))
+    };
+    let forged = format!("fwt_{}_{}", "1".repeat(16), "2".repeat(64));
+    w.js(&fill(&forged)?).await?;
+    w.click("#first-connect").await?;
+    w.wait_js("the refusal", "document.getElementById('first-status').textContent.includes('unknown')", 20).await?;
+    w.screenshot("first-run-refused-token").await?;
+
+    // The person's own token: signed in, named as the plant names them.
+    w.js(&fill(&mo)?).await?;
+    w.click("#first-connect").await?;
+    w.wait_js("the live badge", r#"document.getElementById('link-badge').dataset.state === 'live'"#, 30).await?;
+    w.wait_js("48 tiles", "document.querySelectorAll('.tile[data-machine]').length === 48", 20).await?;
+    w.wait_js("who is signed in", "document.getElementById('user').textContent === 'Mo Keller · maintenance'", 20)
+        .await?;
+    w.screenshot("signed-in").await?;
+    w.go("#/settings").await?;
+    w.wait_css("#signed-in-as", 10).await?;
+    assert!(w.text("#signed-in-as").await?.contains("Mo Keller (maintenance)"));
+    w.screenshot("settings-signed-in").await?;
+    w.close().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_the_plant_refuses_is_listed_with_its_reason_and_the_actions_after_it_go_through()
+-> anyhow::Result<()> {
+    let plant = FixturePlant::start(layout()).await?;
+    let dir = tempfile::tempdir()?;
+    let mut w = AppWindow::launch("failed-list", dir.path(), &settings_for(Some(plant.connection()))).await?;
+    w.wait_js("the live badge", r#"document.getElementById('link-badge').dataset.state === 'live'"#, 30).await?;
+    w.wait_js("who is signed in", "document.getElementById('user').textContent.startsWith('Ana Lima')", 20).await?;
+    w.go("#/anomalies").await?;
+    w.wait_css("#anomaly-rows", 10).await?;
+    let id = plant.inject_fault("P1-L02-M004", "major").await?;
+    let row = format!(r#"#anomaly-rows tr[data-anomaly="{id}"]"#);
+    w.wait_css(&row, 30).await?;
+
+    // The plant refuses the first action for good; the note after it must still go through.
+    plant.commands.force(&[403]);
+    w.click(&format!("{row} td:nth-child(3)")).await.context("selecting the row")?;
+    w.js("document.dispatchEvent(new KeyboardEvent('keydown', { key: 'a', bubbles: true })); return true;").await?;
+    w.wait_css("dialog[open] #f-note", 5).await?;
+    w.keys("#f-note", "refused one").await?;
+    w.click("#dialog-submit").await?;
+    w.wait_js("the dialog to close", "!document.getElementById('dialog').open", 10).await?;
+    w.js("document.dispatchEvent(new KeyboardEvent('keydown', { key: 'n', bubbles: true })); return true;").await?;
+    w.wait_css("dialog[open] #f-text", 5).await?;
+    w.keys("#f-text", "the note behind it").await?;
+    w.click("#dialog-submit").await?;
+    w.wait_js("the dialog to close", "!document.getElementById('dialog').open", 10).await?;
+    w.wait_js("the refusal counted", "document.getElementById('pending').textContent.includes('1 refused')", 20)
+        .await?;
+    let plant_state = || plant.anomaly_state(&id);
+    for _ in 0..60 {
+        if plant.received().iter().any(|r| r.body["text"] == "the note behind it") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let notes: Vec<_> = plant.received().into_iter().filter(|r| r.body["text"] == "the note behind it").collect();
+    assert_eq!(notes.len(), 1, "the note behind the refused action was sent once");
+    assert_eq!(plant_state().await?, "new", "the refused acknowledgement was not applied");
+    w.click("#pending").await?;
+    w.wait_css("#failed-list tr[data-command]", 10).await?;
+    let failed = w.text("#failed-list").await?;
+    assert!(failed.contains("Acknowledge") && failed.contains("Refused") && failed.contains("forced"), "{failed}");
+    w.screenshot("failed-list").await?;
     w.close().await
 }

@@ -41,7 +41,7 @@ pub async fn run(args: FreshnessBenchArgs, server: &BenchServer, config: &Config
     };
     let spec = FactorySpec::from_args(&factory_args)?;
     let plants = spec.plant_numbers();
-    let secrets = Secrets::load_or_create(&dir, &spec.layout, &plants)?;
+    let mut secrets = Secrets::load_or_create(&dir, &spec.layout, &plants)?;
     let (stop_nodes, nodes_stopped) = watch::channel(false);
     let mut nodes = Vec::new();
     let mut targets = Vec::new();
@@ -50,12 +50,13 @@ pub async fn run(args: FreshnessBenchArgs, server: &BenchServer, config: &Config
         let url = server.fresh_database(&plant_database(u32::from(n))).await?;
         let db = Database::new(&url, 24)?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        crate::people::ensure(&db, n, &mut secrets, crate::people::Demo::CrewOnly).await?;
         let node_secrets = secrets.node(n)?;
         targets.push(PlantTarget {
             plant_number: n,
             base_url: format!("http://{}", listener.local_addr()?),
             tokens: node_secrets.gateway_tokens.as_map().clone(),
-            command_token: Some(node_secrets.command_token.clone()),
+            crew_token: secrets.plants.get(&n).map(|p| p.crew_token.clone()),
         });
         dbs.push(db.clone());
         let mut stop = nodes_stopped.clone();

@@ -31,7 +31,7 @@ pub async fn run(args: IngestBenchArgs, server: &BenchServer) -> Result<()> {
         plant_number: 1,
         base_url: node.base_url.clone(),
         tokens: plant.gateway_tokens.as_map().clone(),
-        command_token: Some(plant.command_token.clone()),
+        crew_token: Some(plant.crew_token.clone()).filter(|t| !t.is_empty()),
     };
     let parts = Parts::new(&[
         ("simulator", std::process::id(), false),

@@ -12,22 +12,26 @@ use plant_fixture::{CommandApi, Layout, PlantFixture, reader_url};
 use supervisor::config::{Connection, Settings};
 use supervisor::{Options, Supervisor, Update, now_ms};
 
-pub const TOKEN: &str = "test-token";
+/// The supervisor the app signs in as.
+pub const SUPERVISOR: &str = "Ana";
 
 pub struct Plant {
     pub fixture: Arc<tokio::sync::Mutex<Option<PlantFixture>>>,
     pub commands: CommandApi,
     pub reader_url: String,
     pub dir: tempfile::TempDir,
+    /// Ana's own token.
+    pub token: String,
 }
 
 /// A small plant (2 lines × 3 machines × 4 sensors) in the database of `admin_url`.
 pub async fn plant(admin_url: &str) -> Plant {
     let mut fixture = PlantFixture::install(admin_url).await.unwrap();
     fixture.seed(Layout::small(2, 3, 4), now_ms()).await.unwrap();
-    let commands = CommandApi::start(&fixture, TOKEN).await.unwrap();
+    let commands = CommandApi::start(&fixture).await.unwrap();
+    let token = fixture.person(access::Role::Supervisor, SUPERVISOR).await.unwrap();
     let slot = Arc::new(tokio::sync::Mutex::new(Some(fixture)));
-    Plant { fixture: slot, commands, reader_url: reader_url(admin_url), dir: tempfile::tempdir().unwrap() }
+    Plant { fixture: slot, commands, reader_url: reader_url(admin_url), dir: tempfile::tempdir().unwrap(), token }
 }
 
 impl Plant {
@@ -39,9 +43,10 @@ impl Plant {
                     plant: "P1".into(),
                     database_url: self.reader_url.clone(),
                     command_url: self.commands.url(),
-                    command_token: TOKEN.into(),
+                    token: self.token.clone(),
+                    user: SUPERVISOR.into(),
+                    role: "supervisor".into(),
                 },
-                operator: "ana".into(),
                 ..Settings::default()
             };
             settings.save(&settings_path).unwrap();

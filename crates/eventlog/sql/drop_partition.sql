@@ -1,0 +1,1 @@
+SELECT eventlog.drop_telemetry_partition($1::date)

@@ -1,0 +1,1 @@
+DELETE FROM ingest.dead_letters WHERE received_at < $1
