@@ -1,5 +1,6 @@
 //! The `floorwatch` command as a user runs it: help texts, the offline tools on good
-//! and bad files, the simulator's files, and configuration errors.
+//! and bad files, the simulator's files, configuration errors, and people's credentials
+//! (against a real PostgreSQL).
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -24,7 +25,9 @@ fn text(o: &Output) -> String {
 fn every_command_explains_its_options() {
     let top = floorwatch(&["--help"]);
     assert!(top.status.success());
-    for command in ["up", "plant", "simulate", "rebuild", "detect", "train", "predict", "eval", "db", "log", "bench"] {
+    for command in
+        ["up", "plant", "simulate", "rebuild", "detect", "train", "predict", "eval", "db", "log", "user", "bench"]
+    {
         assert!(text(&top).contains(command), "top-level help lacks {command}");
     }
     let simulate = text(&floorwatch(&["simulate", "--help"]));
@@ -231,4 +234,57 @@ fn a_bad_configuration_file_is_named_with_its_problem() {
     let o = floorwatch(&["--config", file.to_str().unwrap(), "db", "status"]);
     assert!(!o.status.success());
     assert!(text(&o).contains("floorwatch.toml"), "{}", text(&o));
+}
+
+/// `floorwatch user add | list | revoke` against a real server: the token is printed once
+/// (only on standard output, so it can be piped), kept hashed, and refused once revoked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_gets_a_token_once_is_listed_without_it_and_is_refused_once_revoked() {
+    let test = pgcluster::testdb::TestDb::new().await.unwrap();
+    let admin = test.url_of("postgres").unwrap();
+    let user = |args: &[&str]| {
+        let mut all = vec!["--database-url", admin.as_str(), "user"];
+        all.extend_from_slice(args);
+        floorwatch(&all)
+    };
+    let added = user(&["add", "Ana Lima", "--role", "supervisor", "--plant", "3"]);
+    assert!(added.status.success(), "{}", text(&added));
+    let token = String::from_utf8(added.stdout.clone()).unwrap().trim().to_owned();
+    assert!(token.starts_with("fwt_") && !token.contains(char::is_whitespace), "{token:?}");
+    assert!(String::from_utf8_lossy(&added.stderr).contains("Ana Lima"), "{}", text(&added));
+
+    let refused = user(&["add", "Mo", "--role", "boss", "--plant", "3"]);
+    assert!(!refused.status.success() && text(&refused).contains("boss"), "{}", text(&refused));
+    let refused = user(&["add", "Mo", "--role", "viewer", "--plant", "0"]);
+    assert!(!refused.status.success(), "{}", text(&refused));
+
+    let db = eventlog::Database::new(&test.url_of("floorwatch_p3").unwrap(), 2).unwrap();
+    let client = db.client().await.unwrap();
+    let credential = access::authenticate(&client, &token).await.unwrap().expect("the printed token signs in");
+    assert_eq!((credential.label.as_str(), credential.role), ("Ana Lima", access::Role::Supervisor));
+    assert!(credential.scope.covers(3) && !credential.scope.covers(1), "{:?}", credential.scope);
+    let stored: String =
+        client.query_one("SELECT string_agg(t::text, ' ') FROM access.credentials t", &[]).await.unwrap().get(0);
+    let secret = token.rsplit('_').next().unwrap();
+    assert!(!stored.contains(secret), "the token is stored hashed, never as given");
+
+    let listed = user(&["list", "--plant", "3"]);
+    assert!(listed.status.success(), "{}", text(&listed));
+    let listing = text(&listed);
+    assert!(
+        listing.contains("Ana Lima") && listing.contains(&credential.id) && listing.contains("supervisor"),
+        "{listing}"
+    );
+    assert!(!listing.contains(secret), "a listing never shows a token");
+
+    let revoked = user(&["revoke", &credential.id, "--plant", "3"]);
+    assert!(revoked.status.success(), "{}", text(&revoked));
+    let again = user(&["revoke", &credential.id, "--plant", "3"]);
+    assert!(!again.status.success() && text(&again).contains("already revoked"), "{}", text(&again));
+    let after = access::authenticate(&client, &token).await.unwrap().expect("still known");
+    assert!(after.revoked_at.is_some(), "the credential is revoked");
+    assert!(
+        after.authorize(access::Permission::ReadPlantData, Some(3)).is_err(),
+        "a revoked credential may do nothing"
+    );
 }
