@@ -78,6 +78,11 @@ impl Node {
         )));
         let deadline = Instant::now() + Duration::from_secs(60);
         while reqwest::get(format!("{}/v1/health", self.base)).await.is_err() {
+            // A node that stopped says why, rather than the wait running out.
+            if self.task.as_ref().is_some_and(|t| t.is_finished()) {
+                let ended = self.task.take().unwrap().await.unwrap();
+                panic!("the node stopped while starting: {ended:?}");
+            }
             assert!(Instant::now() < deadline, "the node did not start");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
