@@ -75,6 +75,7 @@ fn recorded(
         metadata: Metadata::default(),
         idempotency_key: None,
         recorded_at: DateTime::from_timestamp_millis(at_ms).unwrap_or_default(),
+        origin: None,
     })
 }
 

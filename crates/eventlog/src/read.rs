@@ -6,7 +6,7 @@ use deadpool_postgres::GenericClient;
 use thiserror::Error;
 use tokio_postgres::Row;
 
-use crate::model::{Metadata, Payload, RecordedEvent, StreamName};
+use crate::model::{Metadata, Origin, Payload, RecordedEvent, StreamName};
 
 #[derive(Debug, Error)]
 pub enum ReadError {
@@ -97,6 +97,13 @@ fn from_row(row: &Row) -> Result<RecordedEvent, ReadError> {
     };
     let metadata: Metadata =
         serde_json::from_value(row.get::<_, serde_json::Value>(7)).map_err(|e| corrupt(format!("metadata: {e}")))?;
+    let origin = match (row.get::<_, i16>(11), row.get::<_, Option<i64>>(12), row.get::<_, Option<DateTime<Utc>>>(13)) {
+        (0, ..) => None,
+        (plant, Some(position), Some(recorded_at)) if plant > 0 => {
+            Some(Origin { plant: plant as u16, position, recorded_at })
+        }
+        (plant, ..) => return Err(corrupt(format!("origin {plant} without its position and time"))),
+    };
     Ok(RecordedEvent {
         position,
         stream,
@@ -107,5 +114,6 @@ fn from_row(row: &Row) -> Result<RecordedEvent, ReadError> {
         metadata,
         idempotency_key: row.get(8),
         recorded_at: row.get(9),
+        origin,
     })
 }

@@ -267,6 +267,7 @@ mod tests {
             metadata: Metadata::default(),
             idempotency_key: None,
             recorded_at: DateTime::from_timestamp_millis(T0).unwrap(),
+            origin: None,
         }
     }
 
