@@ -41,7 +41,9 @@ pub use retention::{
     telemetry_storage,
 };
 pub use snapshot::{Snapshot, SnapshotError, load_snapshot, save_snapshot};
-pub use subscription::{Cursor, Handler, Subscription, SubscriptionConfig, checkpoint, lag, reset_checkpoints};
+pub use subscription::{
+    Cursor, Handler, Subscription, SubscriptionConfig, checkpoint, ensure_checkpoint, lag, reset_checkpoints,
+};
 
 /// Appends in a transaction of its own and commits: the convenience for writers that
 /// write nothing else.

@@ -251,3 +251,12 @@ pub async fn reset_checkpoints(tx: &Transaction<'_>, subscribers: &[&str]) -> Re
     }
     Ok(())
 }
+
+/// Creates `subscriber`'s checkpoint at 0 unless it has one. A consumer that must hold
+/// retention back before it first runs (a forwarder whose cloud is unreachable) calls
+/// this at start: telemetry is only dropped once every checkpoint has passed it.
+pub async fn ensure_checkpoint(client: &impl GenericClient, subscriber: &str) -> Result<()> {
+    let stmt = client.prepare_cached(include_str!("../sql/create_checkpoint.sql")).await?;
+    client.execute(&stmt, &[&subscriber]).await?;
+    Ok(())
+}

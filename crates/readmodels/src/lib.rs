@@ -9,9 +9,11 @@
 //! Both are pure folds (`model`) plus a [`eventlog::Handler`] that writes what changed
 //! in the same transaction as the checkpoint and sends `NOTIFY readmodel, '<position>'`.
 //! [`rebuild`] drops every row and folds the whole log again; the result equals the
-//! live tables row for row. What readers see of the tables — rows, status values, "what
-//! changed since position N" — is `readmodel_contract`'s.
+//! live tables row for row. [`forwarding`] is the plant's link to the cloud, written by
+//! its forwarder. What readers see of the tables — rows, status values, "what changed
+//! since position N" — is `readmodel_contract`'s.
 
+pub mod forwarding;
 pub mod history;
 pub mod live;
 
