@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Result;
-use simulator::{FactoryEvent, GatewayBatch, MaintenanceKind, PlantSim, Step};
+use simulator::{FactoryEvent, GatewayBatch, MaintenanceKind, PlantSim, ProductionReport, ProductionSim, Step};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -148,7 +148,20 @@ impl FleetStats {
 /// Steps one plant's simulation and uploads every batch until `end_ms` or `stop`.
 /// Returns the simulated time it had fully sent.
 pub async fn run_plant(
+    sim: PlantSim,
+    target: PlantTarget,
+    config: FleetConfig,
+    stats: std::sync::Arc<FleetStats>,
+    stop: watch::Receiver<bool>,
+) -> Result<i64> {
+    run_plant_with(sim, None, target, config, stats, stop).await
+}
+
+/// [`run_plant`], and with `production` the gateways also relay their machines'
+/// production counters at the end of every report period.
+pub async fn run_plant_with(
     mut sim: PlantSim,
+    mut production: Option<ProductionSim>,
     target: PlantTarget,
     config: FleetConfig,
     stats: std::sync::Arc<FleetStats>,
@@ -201,6 +214,10 @@ pub async fn run_plant(
                 }
             }
             sim.step_into(&mut step);
+            let mut reports = Vec::new();
+            if let Some(p) = production.as_mut() {
+                p.observe(&sim, step.ts_ms, &step.events, &mut reports);
+            }
             let batches: Vec<GatewayBatch> = step.batches.iter().filter(|b| !b.readings.is_empty()).cloned().collect();
             let (http, target, config, stats, stop) =
                 (http.clone(), target.clone(), config.clone(), stats.clone(), stop.clone());
@@ -209,10 +226,10 @@ pub async fn run_plant(
                 let uploads = batches.iter().map(|b| upload(&http, &target, b, &config, &stats, stop.clone()));
                 let stopped =
                     futures_util::future::join_all(uploads).await.iter().any(|r| matches!(r, Upload::Stopped));
-                (ts, events, stopped)
+                (ts, events, reports, stopped)
             });
         }
-        let Some((ts, events, stopped)) = futures_util::StreamExt::next(&mut in_flight).await else { break };
+        let Some((ts, events, reports, stopped)) = futures_util::StreamExt::next(&mut in_flight).await else { break };
         if stopped {
             break;
         }
@@ -220,6 +237,11 @@ pub async fn run_plant(
             if let Some((url, token, body)) = machine_report(&target, event)
                 && let Upload::Stopped = post_json(&http, &url, &token, &body, &config, &stats, stop.clone()).await
             {
+                return Ok(sent_through);
+            }
+        }
+        for (url, token, body) in production_reports(&target, &reports) {
+            if let Upload::Stopped = post_json(&http, &url, &token, &body, &config, &stats, stop.clone()).await {
                 return Ok(sent_through);
             }
         }
@@ -337,6 +359,28 @@ fn machine_report(target: &PlantTarget, event: &FactoryEvent) -> Option<(String,
         }
         FactoryEvent::FaultStarted(_) | FactoryEvent::FaultEnded { .. } => None,
     }
+}
+
+/// One upload per gateway of its machines' production reports.
+fn production_reports(target: &PlantTarget, reports: &[ProductionReport]) -> Vec<(String, String, serde_json::Value)> {
+    let at = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339());
+    let mut by_gateway: BTreeMap<&str, Vec<serde_json::Value>> = BTreeMap::new();
+    for r in reports {
+        let (Some(from), Some(to)) = (at(r.from_ms), at(r.to_ms)) else { continue };
+        by_gateway.entry(&r.gateway).or_default().push(serde_json::json!({
+            "machine_id": r.machine, "from": from, "to": to,
+            "planned_s": r.planned_ms as f64 / 1000.0, "running_s": r.running_ms as f64 / 1000.0,
+            "parts": r.parts, "rejects": r.rejects, "ideal_cycle_s": r.ideal_cycle_ms as f64 / 1000.0,
+        }));
+    }
+    by_gateway
+        .into_iter()
+        .filter_map(|(gateway, reports)| {
+            let token = target.tokens.get(gateway)?.clone();
+            let url = format!("{}/v1/gateways/{gateway}/production", target.base_url);
+            Some((url, token, serde_json::json!({ "reports": reports })))
+        })
+        .collect()
 }
 
 /// Posts a JSON report, retrying like an upload. A refusal (4xx) is logged, not retried.

@@ -100,6 +100,7 @@ pub fn router(state: IngestState) -> Router {
         .route("/v1/gateways/{gateway}/batches/{sequence}", post(upload_batch))
         .route("/v1/machine-telemetry", post(machine_message))
         .route("/v1/gateways/{gateway}/machine-events", post(machine_event))
+        .route("/v1/gateways/{gateway}/production", post(super::production::production))
         .route("/v1/health", get(health))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
@@ -279,7 +280,7 @@ async fn machine_event(
     }
 }
 
-fn validator(s: &IngestState, line: usize) -> Validator<'_> {
+pub(super) fn validator(s: &IngestState, line: usize) -> Validator<'_> {
     Validator {
         layout: &s.layout,
         line,
