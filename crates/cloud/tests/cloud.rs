@@ -1,0 +1,10 @@
+//! The cloud node against real PostgreSQL and real HTTP: store-and-forward, the read
+//! models and their rebuild, the query API, its credentials and its live updates. One
+//! test binary, so the suite links once.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "cloud/support.rs"]
+mod support;
+
+#[path = "cloud/forwarding.rs"]
+mod forwarding;
