@@ -23,6 +23,12 @@ use serde_json::{Map, Value};
 use crate::kpi::{Deltas, Sums, day_of, hour_of};
 use crate::layouts::{LayoutChange, Layouts};
 
+/// A plant from which nothing has arrived for this long (the cloud's time of arrival) has
+/// its open minutes written anyway: a plant whose link is down must not hold the durable
+/// checkpoint (and with it the cloud's telemetry retention) back. A plant catching up on a
+/// backlog keeps sending, so its minutes are written whole, as usual.
+const STALLED_PLANT_MS: i64 = 10 * 60_000;
+
 /// Name of the telemetry projection (its checkpoint and its row in `cloud.projections`).
 pub const TELEMETRY: &str = "cloud-telemetry";
 
@@ -31,16 +37,26 @@ pub const TELEMETRY: &str = "cloud-telemetry";
 pub struct TelemetryProjection {
     grace_ms: i64,
     models: BTreeMap<u16, HistoryModel>,
+    /// When the cloud stored each plant's newest telemetry batch (ms).
+    arrived: BTreeMap<u16, i64>,
     layouts: Layouts,
 }
 
 impl TelemetryProjection {
     pub fn new(grace_ms: i64) -> Self {
-        TelemetryProjection { grace_ms, models: BTreeMap::new(), layouts: Layouts::default() }
+        TelemetryProjection { grace_ms, models: BTreeMap::new(), arrived: BTreeMap::new(), layouts: Layouts::default() }
     }
 
     fn memory(&self) -> Value {
-        Value::Object(self.models.iter().map(|(p, m)| (p.to_string(), m.memory())).collect::<Map<_, _>>())
+        Value::Object(
+            self.models
+                .iter()
+                .map(|(p, m)| {
+                    let arrived = self.arrived.get(p).copied().unwrap_or(i64::MIN);
+                    (p.to_string(), serde_json::json!({ "history": m.memory(), "arrived_ms": arrived }))
+                })
+                .collect::<Map<_, _>>(),
+        )
     }
 }
 
@@ -66,7 +82,9 @@ impl Handler for TelemetryProjection {
                 .insert((sensor as u32, minute.timestamp_millis()), row.get::<_, i64>(3));
         }
         let mut models = BTreeMap::new();
-        let plants: Vec<u16> = memory
+        let mut arrived = BTreeMap::new();
+        // Each plant once: its memory and its stored rows go to one model.
+        let plants: std::collections::BTreeSet<u16> = memory
             .as_object()
             .into_iter()
             .flat_map(|m| m.keys())
@@ -74,11 +92,16 @@ impl Handler for TelemetryProjection {
             .chain(stored.keys().copied())
             .collect();
         for plant in plants {
+            let mine = &memory[plant.to_string()];
             let mut model = HistoryModel::new(self.grace_ms);
-            model.restore(&memory[plant.to_string()], stored.remove(&plant).unwrap_or_default());
+            model.restore(&mine["history"], stored.remove(&plant).unwrap_or_default());
             models.insert(plant, model);
+            if let Some(ms) = mine["arrived_ms"].as_i64() {
+                arrived.insert(plant, ms);
+            }
         }
         self.models = models;
+        self.arrived = arrived;
         self.layouts = Layouts::load(tx, checkpoint).await.context("loading the plants' layouts")?;
         Ok(())
     }
@@ -95,19 +118,27 @@ impl Handler for TelemetryProjection {
             if let Payload::Telemetry { .. } = e.payload {
                 let model = self.models.entry(plant).or_insert_with(|| HistoryModel::new(self.grace_ms));
                 model.apply(e);
+                let now = e.recorded_at.timestamp_millis();
+                self.arrived.insert(plant, now);
                 let entry = status.entry(plant).or_insert((0, i64::MIN, e.position));
                 entry.2 = entry.2.max(e.position);
                 for (position, reason) in model.unreadable.drain(..) {
                     tracing::warn!(plant, position, reason, "telemetry batch left out of the cloud's read models");
                 }
-                rounds.extend(model.take_rounds().into_iter().map(|r| (plant, r)));
+                for (&p, m) in &mut self.models {
+                    let quiet = self.arrived.get(&p).is_none_or(|&t| now.saturating_sub(t) >= STALLED_PLANT_MS);
+                    if p != plant && quiet {
+                        m.close_before(e.position, i64::MAX);
+                    }
+                    rounds.extend(m.take_rounds().into_iter().map(|r| (p, r)));
+                }
             }
         }
         let mut deltas = Deltas::default();
         write_rounds(tx, &self.layouts, &rounds, &mut deltas, &mut status).await?;
         for (plant, entry) in status.iter_mut() {
             // The plant's clock: its newest reading so far.
-            entry.1 = self.models.get(plant).and_then(|m| m.memory()["watermark"].as_i64()).unwrap_or(i64::MIN);
+            entry.1 = self.models.get(plant).map_or(i64::MIN, HistoryModel::watermark);
         }
         deltas.write(tx).await?;
         if !status.is_empty() {

@@ -8,3 +8,6 @@ mod support;
 
 #[path = "cloud/forwarding.rs"]
 mod forwarding;
+
+#[path = "cloud/projections.rs"]
+mod projections;

@@ -47,3 +47,7 @@ CREATE OR REPLACE VIEW eventlog.all_events AS
            NULL::jsonb, payload, metadata, idempotency_key, recorded_at, occurred_at,
            origin, origin_position, origin_recorded_at
       FROM eventlog.telemetry;
+
+-- How far each subscriber has read (its checkpoint may stay lower while it holds effects
+-- in memory): everything it will ever write for events up to here is written.
+ALTER TABLE eventlog.checkpoints ADD COLUMN read_through bigint NOT NULL DEFAULT 0;

@@ -35,14 +35,17 @@ pub use origin::{
     ImportError, Imported, ImportedEvent, OriginPosition, check_batch, import, import_and_commit, origin_position,
     origins,
 };
-pub use read::{ReadError, count_telemetry_through, find_idempotency_key, head_position, read_all, read_stream};
+pub use read::{
+    ReadError, count_telemetry_through, find_idempotency_key, head_position, read_all, read_origin_stream, read_stream,
+};
 pub use retention::{
     Partition, RetentionReport, TelemetryStorage, ensure_partitions, expire_telemetry, partitions, prepare_days_ahead,
     telemetry_storage,
 };
 pub use snapshot::{Snapshot, SnapshotError, load_snapshot, save_snapshot};
 pub use subscription::{
-    Cursor, Handler, Subscription, SubscriptionConfig, checkpoint, ensure_checkpoint, lag, reset_checkpoints,
+    Cursor, Handler, Subscription, SubscriptionConfig, checkpoint, ensure_checkpoint, lag, read_through,
+    reset_checkpoints,
 };
 
 /// Appends in a transaction of its own and commits: the convenience for writers that

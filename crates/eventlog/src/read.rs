@@ -49,6 +49,21 @@ pub async fn read_stream(
     rows.iter().map(from_row).collect()
 }
 
+/// Events of one stream as `origin` (a plant, in a log that imports plants' events) wrote
+/// it, with a version above `after_version`, in version order.
+pub async fn read_origin_stream(
+    client: &impl GenericClient,
+    origin: u16,
+    stream: &StreamName,
+    after_version: u64,
+    limit: usize,
+) -> Result<Vec<RecordedEvent>, ReadError> {
+    let stmt = client.prepare_cached(include_str!("../sql/read_origin_stream.sql")).await?;
+    let origin = i16::try_from(origin).unwrap_or(i16::MAX);
+    let rows = client.query(&stmt, &[&stream.as_str(), &origin, &(after_version as i64), &(limit as i64)]).await?;
+    rows.iter().map(from_row).collect()
+}
+
 /// What an append with `key` stored, if one did.
 pub async fn find_idempotency_key(
     client: &impl GenericClient,

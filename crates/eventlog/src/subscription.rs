@@ -136,9 +136,12 @@ impl Subscription {
         let create = tx.prepare_cached(include_str!("../sql/create_checkpoint.sql")).await?;
         tx.execute(&create, &[&self.config.name]).await?;
         let lock = tx.prepare_cached(include_str!("../sql/lock_checkpoint.sql")).await?;
-        let stored: i64 = tx.query_one(&lock, &[&self.config.name]).await?.get(0);
+        let row = tx.query_one(&lock, &[&self.config.name]).await?;
+        let (stored, read_through): (i64, i64) = (row.get(0), row.get(1));
+        // Another instance (or a rebuild) moved on since this one's last batch when either
+        // the checkpoint or how far it was read differs: memory is stale, reload.
         let after = match *cursor {
-            Some(c) if c.stored == stored => c.read_after,
+            Some(c) if c.stored == stored && c.read_after == read_through => c.read_after,
             _ => {
                 handler
                     .load(&tx)
@@ -168,10 +171,9 @@ impl Subscription {
                 .with_context(|| format!("{} applying events after {after}", self.config.name))?;
         }
         let durable = handler.durable_position(last).clamp(stored, last);
-        if durable != stored {
-            let save = tx.prepare_cached(include_str!("../sql/save_checkpoint.sql")).await?;
-            tx.execute(&save, &[&self.config.name, &durable]).await?;
-        }
+        // Saved even when the checkpoint stays: `read_through` says how far it has read.
+        let save = tx.prepare_cached(include_str!("../sql/save_checkpoint.sql")).await?;
+        tx.execute(&save, &[&self.config.name, &durable, &last]).await?;
         tx.commit().await?;
         *cursor = Some(Cursor { read_after: last, stored: durable });
         handler.committed(last);
@@ -247,9 +249,17 @@ pub async fn reset_checkpoints(tx: &Transaction<'_>, subscribers: &[&str]) -> Re
         tx.query_one(&lock, &[name]).await?;
     }
     for name in subscribers {
-        tx.execute(&save, &[name, &0i64]).await?;
+        tx.execute(&save, &[name, &0i64, &0i64]).await?;
     }
     Ok(())
+}
+
+/// How far every one of `subscribers` has read (the lowest of them), and whether all of
+/// them have started: a reader of their effects may trust everything up to it.
+pub async fn read_through(client: &impl GenericClient, subscribers: &[&str]) -> Result<(i64, bool)> {
+    let stmt = client.prepare_cached(include_str!("../sql/read_through.sql")).await?;
+    let row = client.query_one(&stmt, &[&subscribers]).await?;
+    Ok((row.get(0), row.get::<_, i64>(1) == subscribers.len() as i64))
 }
 
 /// Creates `subscriber`'s checkpoint at 0 unless it has one. A consumer that must hold

@@ -8,7 +8,7 @@
 //! position). Rows carry their current state: a row changed twice in a page is sent once.
 //!
 //! A page is read in one repeatable-read snapshot and goes only as far as every projection
-//! has applied (`cloud.projections`), so a row a slower projection has yet to write can
+//! has read (their `read_through` in the log's checkpoints), so a row a slower projection has yet to write can
 //! never fall behind an id already sent.
 
 use std::convert::Infallible;
@@ -110,11 +110,16 @@ impl Follow {
     }
 }
 
-/// The position both projections have applied through.
+/// The position both projections have read through: every read-model row for an event
+/// at or before it is committed (0 before both have started).
 pub async fn projected(db: &Database) -> Result<i64, ApiError> {
     let client = db.client().await?;
-    let names = vec![TELEMETRY, OPERATIONS];
-    Ok(client.query_one(include_str!("../../sql/api/projected_position.sql"), &[&names]).await?.get(0))
+    Ok(applied(&client).await?)
+}
+
+async fn applied(client: &impl eventlog::GenericClient) -> Result<i64> {
+    let (position, all_started) = eventlog::read_through(client, &[TELEMETRY, OPERATIONS]).await?;
+    Ok(if all_started { position } else { 0 })
 }
 
 type Table = (&'static str, &'static str, fn(&tokio_postgres::Row) -> Value);
@@ -180,8 +185,7 @@ fn kpi_row(r: &tokio_postgres::Row) -> Value {
 pub async fn changes_since(db: &Database, scope: Option<&[i16]>, after: i64) -> Result<Option<(i64, Option<Value>)>> {
     let mut client = db.client().await?;
     let tx = client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
-    let names = vec![TELEMETRY, OPERATIONS];
-    let applied: i64 = tx.query_one(include_str!("../../sql/api/projected_position.sql"), &[&names]).await?.get(0);
+    let applied = applied(&tx).await?;
     if applied <= after {
         return Ok(None);
     }

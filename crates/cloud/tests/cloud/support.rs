@@ -230,3 +230,8 @@ pub fn now_s() -> i64 {
 pub fn at(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).expect("time")
 }
+
+/// A time as a query parameter needs it (`Z`, no `+`).
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
