@@ -64,7 +64,14 @@ pub async fn run(
         let config = config.clone();
         async move { retain(db, config, stop).await }
     });
-    let (app, _) = api::router(ApiState::new(db.clone(), config, changes_rx));
+    let (closing_tx, closing_rx) = watch::channel(false);
+    let (app, _) = api::router(ApiState::with_closing(db.clone(), config, changes_rx, closing_rx));
+    // Live-update streams never end by themselves: end them first, or the graceful
+    // shutdown would wait for their clients for ever.
+    let shutdown = async move {
+        shutdown.await;
+        let _ = closing_tx.send(true);
+    };
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving the cloud API");
     let _ = stop_tx.send(true);
     projection_task.await.context("projections task")??;

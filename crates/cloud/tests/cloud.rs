@@ -11,3 +11,6 @@ mod forwarding;
 
 #[path = "cloud/projections.rs"]
 mod projections;
+
+#[path = "cloud/api.rs"]
+mod api;

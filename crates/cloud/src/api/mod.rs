@@ -39,12 +39,24 @@ pub struct ApiState {
     pub config: CloudConfig,
     /// The newest position the read models announced (NOTIFY `cloud_readmodel`).
     pub changes: watch::Receiver<i64>,
+    /// Becomes true when the node stops: live-update streams end, so the server can.
+    pub closing: watch::Receiver<bool>,
 }
 
 impl ApiState {
     pub fn new(db: Database, config: CloudConfig, changes: watch::Receiver<i64>) -> Self {
+        let (_, closing) = watch::channel(false);
+        Self::with_closing(db, config, changes, closing)
+    }
+
+    pub fn with_closing(
+        db: Database,
+        config: CloudConfig,
+        changes: watch::Receiver<i64>,
+        closing: watch::Receiver<bool>,
+    ) -> Self {
         let auth = Arc::new(Authenticator::new(db.clone(), Duration::from_millis(config.auth_cache_ms)));
-        ApiState { db, auth, config, changes }
+        ApiState { db, auth, config, changes, closing }
     }
 }
 

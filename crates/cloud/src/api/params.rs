@@ -120,7 +120,7 @@ pub fn plant_of(id: &str) -> Result<u16, ApiError> {
         .and_then(|rest| rest.split('-').next())
         .and_then(|n| n.parse::<u16>().ok())
         .filter(|&n| n >= 1)
-        .ok_or_else(|| ApiError::not_found(format!("{:?} names no plant", truncate(id))))
+        .ok_or_else(|| ApiError::bad("unknown_id", format!("{:?} names no plant", truncate(id))))
 }
 
 /// One of `choices`.

@@ -11,6 +11,41 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio_postgres::Row;
 
+/// What a request names that the cloud must know.
+#[derive(Debug, Default)]
+pub struct Named<'a> {
+    pub plants: Vec<u16>,
+    /// The plant the machine, line or type belong to.
+    pub plant: Option<u16>,
+    pub machine: Option<&'a str>,
+    pub line: Option<&'a str>,
+    pub machine_type: Option<&'a str>,
+}
+
+/// The first thing `named` names that the cloud does not know, as a message.
+pub async fn unknown(db: &Database, named: &Named<'_>) -> Result<Option<String>> {
+    let client = db.client().await?;
+    let plants: Vec<i16> = named.plants.iter().map(|&p| p as i16).collect();
+    let plant = named.plant.map(|p| p as i16);
+    let row = client
+        .query_one(
+            include_str!("../../sql/api/known.sql"),
+            &[&plants, &plant, &named.machine, &named.line, &named.machine_type],
+        )
+        .await?;
+    if row.get::<_, i32>(0) as usize != plants.len() {
+        return Ok(Some(format!("the cloud knows no plant among {:?}", named.plants)));
+    }
+    for (i, what, value) in
+        [(1, "machine", named.machine), (2, "line", named.line), (3, "machine type", named.machine_type)]
+    {
+        if !row.get::<_, bool>(i) {
+            return Ok(Some(format!("the cloud knows no {what} {:?}", value.unwrap_or_default())));
+        }
+    }
+    Ok(None)
+}
+
 /// One page of a list; `next_cursor` fetches the next (absent on the last page).
 #[derive(Debug, Serialize)]
 pub struct Page<T> {

@@ -16,6 +16,14 @@ pub const MAX_TREND_POINTS: i64 = 1_500;
 /// Most rows a KPI answer holds (buckets × groups).
 pub const MAX_KPI_ROWS: i64 = 20_000;
 
+/// 400 `unknown_id` when the request names something the cloud does not know.
+async fn known(s: &ApiState, named: queries::Named<'_>) -> Result<(), ApiError> {
+    match queries::unknown(&s.db, &named).await? {
+        Some(message) => Err(ApiError::bad("unknown_id", message)),
+        None => Ok(()),
+    }
+}
+
 /// No parameters at all (any given is refused).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,7 +55,7 @@ pub async fn lines(
     queries::lines(&s.db, plant)
         .await?
         .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("the cloud knows no plant {plant}")))
+        .ok_or_else(|| ApiError::bad("unknown_id", format!("the cloud knows no plant {plant}")))
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,6 +79,17 @@ pub async fn machines(
     let machine_type = p.machine_type.as_deref().map(|t| params::id("machine_type", t)).transpose()?;
     let limit = params::limit(p.limit.as_deref())?;
     let after = p.cursor.as_deref().map(|c| params::decode_cursor(c, 1)).transpose()?.map(|mut c| c.remove(0));
+    known(
+        &s,
+        queries::Named {
+            plants: vec![plant],
+            plant: Some(plant),
+            line: line.as_deref(),
+            machine_type: machine_type.as_deref(),
+            ..Default::default()
+        },
+    )
+    .await?;
     let filter = queries::MachineFilter {
         line: line.as_deref(),
         machine_type: machine_type.as_deref(),
@@ -105,7 +124,7 @@ pub async fn machine(
     let info = queries::machines(&s.db, plant, &filter)
         .await?
         .pop()
-        .ok_or_else(|| ApiError::not_found(format!("the cloud knows no machine {machine}")))?;
+        .ok_or_else(|| ApiError::bad("unknown_id", format!("the cloud knows no machine {machine}")))?;
     let client = s.db.client().await?;
     let sensors = queries::machine_sensors(&client, plant, &machine).await?;
     let mut body = serde_json::to_value(info).map_err(anyhow::Error::from)?;
@@ -164,7 +183,7 @@ pub async fn trend(
     let mut sensors = queries::machine_sensors(&client, plant, &machine).await?;
     drop(client);
     if sensors.is_empty() {
-        return Err(ApiError::not_found(format!("the cloud knows no machine {machine}")));
+        return Err(ApiError::bad("unknown_id", format!("the cloud knows no machine {machine}")));
     }
     if let Some(wanted) = &p.sensor {
         let wanted: Vec<&str> = wanted.split(',').map(str::trim).collect();
@@ -207,6 +226,9 @@ pub async fn kpis(
 ) -> Result<Json<Vec<queries::KpiRow>>, ApiError> {
     let asked = params::plants(p.plant.as_deref())?;
     let scope = caller.readable(asked.as_ref())?;
+    if let Some(plants) = &asked {
+        known(&s, queries::Named { plants: plants.iter().copied().collect(), ..Default::default() }).await?;
+    }
     let bucket = match params::choice("bucket", p.bucket.as_deref().unwrap_or("hour"), &["hour", "day"])? {
         "hour" => Bucket::Hour,
         _ => Bucket::Day,
@@ -259,6 +281,16 @@ pub async fn anomalies(
         caller.read(plant)?;
     }
     let plants = caller.readable(asked.as_ref())?;
+    known(
+        &s,
+        queries::Named {
+            plants: asked.iter().flatten().copied().collect(),
+            plant: machine.as_deref().map(params::plant_of).transpose()?,
+            machine: machine.as_deref(),
+            ..Default::default()
+        },
+    )
+    .await?;
     let from = params::optional_time("from", p.from.as_deref())?;
     let to = params::optional_time("to", p.to.as_deref())?;
     params::check_order(from, to)?;
@@ -312,6 +344,9 @@ pub async fn maintenance(
 ) -> Result<Json<Page<queries::MaintenanceOut>>, ApiError> {
     let asked = params::plants(p.plant.as_deref())?;
     let plants = caller.readable(asked.as_ref())?;
+    if let Some(plants) = &asked {
+        known(&s, queries::Named { plants: plants.iter().copied().collect(), ..Default::default() }).await?;
+    }
     let due = params::days("due_within_days", p.due_within_days.as_deref())?;
     let limit = params::limit(p.limit.as_deref())?;
     let bad_cursor = || ApiError::bad("bad_cursor", "cursor is not one this API handed out");
@@ -360,6 +395,16 @@ pub async fn maintenance_log(
         caller.read(plant)?;
     }
     let plants = caller.readable(asked.as_ref())?;
+    known(
+        &s,
+        queries::Named {
+            plants: asked.iter().flatten().copied().collect(),
+            plant: machine.as_deref().map(params::plant_of).transpose()?,
+            machine: machine.as_deref(),
+            ..Default::default()
+        },
+    )
+    .await?;
     let from = params::optional_time("from", p.from.as_deref())?;
     let to = params::optional_time("to", p.to.as_deref())?;
     params::check_order(from, to)?;
@@ -408,6 +453,7 @@ pub async fn predictions(
     Params(p): Params<PredictionParams>,
 ) -> Result<Json<Page<queries::PredictionOut>>, ApiError> {
     let (plant, machine) = machine_path(&caller, &machine)?;
+    known(&s, queries::Named { plant: Some(plant), machine: Some(&machine), ..Default::default() }).await?;
     let from = params::optional_time("from", p.from.as_deref())?;
     let to = params::optional_time("to", p.to.as_deref())?;
     params::check_order(from, to)?;

@@ -4,8 +4,8 @@
 //! `maintenance`, `maintenance_log`, `kpi_hour`), with `id` = the cloud position it is
 //! complete through: every change at or before it has been sent. A client that reconnects
 //! with `Last-Event-ID` (or `?after=`) gets everything that changed after it, so it misses
-//! nothing; a client that connects without one starts from now (a `ready` event names the
-//! position). Rows carry their current state: a row changed twice in a page is sent once.
+//! nothing; a client that connects without one starts from now. The first event is always
+//! `ready`, naming the position the stream starts after. Rows carry their current state: a row changed twice in a page is sent once.
 //!
 //! A page is read in one repeatable-read snapshot and goes only as far as every projection
 //! has read (their `read_through` in the log's checkpoints), so a row a slower projection has yet to write can
@@ -63,13 +63,22 @@ pub async fn events(
         Some(v) => Some(position("Last-Event-ID", v.to_str().map_err(|_| params::bad("Last-Event-ID is not text"))?)?),
         None => p.after.as_deref().map(|a| position("after", a)).transpose()?,
     };
-    let (start, ready) = match resume {
-        Some(n) => (n, false),
-        None => (projected(&s.db).await?, true),
+    let start = match resume {
+        Some(n) => n,
+        None => projected(&s.db).await?,
     };
-    let state = Follow { db: s.db.clone(), scope, after: start, changes: s.changes.clone(), ready };
+    // A `ready` event first, at once: the client knows the stream is open and where it
+    // starts, whether or not anything changes soon.
+    let state = Follow {
+        db: s.db.clone(),
+        scope,
+        after: start,
+        changes: s.changes.clone(),
+        closing: s.closing.clone(),
+        ready: true,
+    };
     let stream = futures_util::stream::unfold(state, |mut st| async move {
-        let event = st.next().await;
+        let event = st.next().await?;
         Some((Ok(event), st))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
@@ -80,33 +89,49 @@ struct Follow {
     scope: Option<Vec<i16>>,
     after: i64,
     changes: watch::Receiver<i64>,
+    closing: watch::Receiver<bool>,
     ready: bool,
 }
 
 impl Follow {
-    async fn next(&mut self) -> Event {
+    /// The next event; `None` ends the stream (the node is stopping).
+    async fn next(&mut self) -> Option<Event> {
         if std::mem::take(&mut self.ready) {
-            return Event::default()
-                .event("ready")
-                .id(self.after.to_string())
-                .data(json!({ "position": self.after }).to_string());
+            let data = json!({ "position": self.after }).to_string();
+            return Some(Event::default().event("ready").id(self.after.to_string()).data(data));
         }
         loop {
+            if *self.closing.borrow() {
+                return None;
+            }
             match changes_since(&self.db, self.scope.as_deref(), self.after).await {
                 Ok(Some((through, Some(body)))) => {
                     self.after = through;
-                    return Event::default().event("changes").id(through.to_string()).data(body.to_string());
+                    return Some(Event::default().event("changes").id(through.to_string()).data(body.to_string()));
                 }
                 Ok(Some((through, None))) => self.after = through,
                 Ok(None) => {
-                    let _ = tokio::time::timeout(RECHECK, self.changes.changed()).await;
+                    tokio::select! {
+                        _ = tokio::time::timeout(RECHECK, self.changes.changed()) => {}
+                        () = stopping(&mut self.closing) => {}
+                    }
                 }
                 Err(e) => {
                     tracing::debug!(error = format!("{e:#}"), "live updates: reading changes failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        () = stopping(&mut self.closing) => {}
+                    }
                 }
             }
         }
+    }
+}
+
+/// Returns once the node is stopping (never, when nothing can stop it).
+async fn stopping(closing: &mut watch::Receiver<bool>) {
+    if closing.wait_for(|c| *c).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

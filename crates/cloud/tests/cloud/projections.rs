@@ -353,6 +353,8 @@ async fn a_projection_restarted_every_few_batches_writes_what_a_rebuild_writes()
             }
         }
     }
+    // The other projection catches up as it would have.
+    cloud::projections::catch_up(&cloud, 50, 5_000).await.unwrap();
     let restarted = snapshot(&cloud).await;
     cloud::projections::rebuild(&cloud, 5_000).await.unwrap();
     assert_same(&snapshot(&cloud).await, &restarted);
