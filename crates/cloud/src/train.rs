@@ -22,7 +22,6 @@ use eventlog::Database;
 use factory_history::{FactoryHistory, FactoryTrainOptions, FactoryTrainReport, MachineHistory, Stop, StopKind};
 use futures_util::{TryStreamExt, pin_mut};
 use maintenance::{FactoryColumns, MachineSchema, Model, SensorHour};
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::api::error::ApiError;
@@ -164,14 +163,8 @@ pub async fn register(db: &Database, model: &Model, report: Option<Value>, activ
     Ok(version)
 }
 
-/// The model published to the plants.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct Published {
-    pub version: String,
-    pub metrics: Value,
-    /// The model document (`maintenance::Model::to_json`).
-    pub model: String,
-}
+/// The model published to the plants (the forwarding link's message).
+pub use forwarder::wire::PublishedModel as Published;
 
 pub async fn active(db: &Database) -> Result<Option<Published>> {
     let client = db.client().await?;

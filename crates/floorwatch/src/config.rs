@@ -14,7 +14,17 @@ pub struct Config {
     pub cluster: ClusterConfig,
     pub log: LogConfig,
     pub plant: PlantConfig,
+    pub cloud: CloudSection,
     pub simulator: SimulatorConfig,
+}
+
+/// The cloud node (`floorwatch cloud`, and the one `floorwatch up` runs).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudSection {
+    pub http_port: u16,
+    pub telemetry_retention_days: u32,
+    pub minute_retention_days: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -120,7 +130,32 @@ impl Config {
             "plant.minute_retention_days must be at least log.telemetry_retention_days",
             p.minute_retention_days.to_string(),
         )?;
+        let c = &self.cloud;
+        check(
+            c.http_port == 0 || c.http_port >= 1024,
+            "cloud.http_port must be 0 or at least 1024",
+            c.http_port.to_string(),
+        )?;
+        check(
+            (1..=3650).contains(&c.telemetry_retention_days),
+            "cloud.telemetry_retention_days must be 1..=3650",
+            c.telemetry_retention_days.to_string(),
+        )?;
+        check(
+            (1..=3650).contains(&c.minute_retention_days),
+            "cloud.minute_retention_days must be 1..=3650",
+            c.minute_retention_days.to_string(),
+        )?;
         Ok(())
+    }
+
+    /// The cloud node's settings from this configuration.
+    pub fn cloud_config(&self) -> cloud::CloudConfig {
+        cloud::CloudConfig {
+            telemetry_retention_days: self.cloud.telemetry_retention_days,
+            minute_retention_days: self.cloud.minute_retention_days,
+            ..cloud::CloudConfig::default()
+        }
     }
 }
 
@@ -148,5 +183,11 @@ mod tests {
         assert!(err(&DEFAULTS.replace("http_base_port = 8080", "http_base_port = 80")).contains("at least 1024"));
         assert!(err(&DEFAULTS.replace("minute_retention_days = 35", "minute_retention_days = 3")).contains("at least"));
         assert!(err("").contains("missing field"));
+        assert!(err(&DEFAULTS.replace("http_port = 8090", "http_port = 80")).contains("cloud.http_port"));
+        assert!(
+            err(&DEFAULTS
+                .replace("minute_retention_days = 35\n\n[simulator]", "minute_retention_days = 0\n\n[simulator]"))
+            .contains("cloud.minute_retention_days")
+        );
     }
 }

@@ -23,6 +23,19 @@ pub struct PlantSecrets {
 pub struct Secrets {
     pub reader_password: String,
     pub plants: BTreeMap<u16, PlantSecrets>,
+    /// Credentials of the cloud node this data directory runs (made by `floorwatch up`).
+    #[serde(default)]
+    pub cloud: CloudSecrets,
+}
+
+/// Tokens of the local cloud node's credentials: each plant's forwarder, and a manager's
+/// for the desktop app. Their hashes are in the cloud's database.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CloudSecrets {
+    #[serde(default)]
+    pub forwarder_tokens: BTreeMap<u16, String>,
+    #[serde(default)]
+    pub manager_token: String,
 }
 
 pub fn path(data_dir: &Path) -> PathBuf {
@@ -56,14 +69,28 @@ impl Secrets {
             }
         }
         if serde_json::to_string(&secrets)? != before {
-            std::fs::create_dir_all(data_dir)?;
-            let tmp = file.with_extension("json.tmp");
-            let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-            f.write_all(serde_json::to_string_pretty(&secrets)?.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &file)?;
+            secrets.save(data_dir)?;
         }
         Ok(secrets)
+    }
+
+    /// The secrets file as it is (an error when there is none).
+    pub fn load_existing(data_dir: &Path) -> Result<Secrets> {
+        let file = path(data_dir);
+        let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("reading {}", file.display()))
+    }
+
+    /// Writes the secrets file (mode 0600), replacing it whole.
+    pub fn save(&self, data_dir: &Path) -> Result<()> {
+        let file = path(data_dir);
+        std::fs::create_dir_all(data_dir)?;
+        let tmp = file.with_extension("json.tmp");
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        f.write_all(serde_json::to_string_pretty(self)?.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &file)?;
+        Ok(())
     }
 
     pub fn node(&self, plant: u16) -> Result<NodeSecrets> {

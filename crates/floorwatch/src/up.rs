@@ -1,7 +1,8 @@
 //! `floorwatch up`: the whole factory on this machine — the private cluster, one plant
-//! node per plant (ingest, commands, projections, anomaly monitor), and the simulator
-//! sending like a fleet of gateways — with a live status screen. Ctrl-C stops it all
-//! cleanly; starting again resumes the simulation where it stopped.
+//! node per plant (ingest, commands, projections, anomaly monitor), the cloud node with
+//! each plant's forwarder, and the simulator sending like a fleet of gateways — with a
+//! live status screen. Ctrl-C stops it all cleanly; starting again resumes the
+//! simulation where it stopped.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -61,22 +62,25 @@ pub async fn run(args: UpArgs, global: &Global, config: &Config) -> Result<()> {
     let server = Server::new(global.data_dir.clone(), global.database_url.clone(), config)?;
     eprintln!("starting PostgreSQL…");
     let started_cluster = server.ensure_running()?;
-    let secrets = Secrets::load_or_create(&dir, &spec.layout, &spec.plant_numbers())?;
+    let mut secrets = Secrets::load_or_create(&dir, &spec.layout, &spec.plant_numbers())?;
 
     let nodes = PlantNodes::start(&server, &spec, &secrets, config).await?;
-    write_private(&desktop_file(&dir), &nodes.desktop_json()?)?;
+    let cloud = start_cloud(&server, config, &dir, &mut secrets, &spec.plant_numbers()).await?;
+    let links = start_links(&nodes.urls, &cloud, &secrets).await?;
+    write_private(&desktop_file(&dir), &nodes.desktop_json(&cloud, &secrets)?)?;
 
     let now = whole_second(Utc::now());
     let resume = FleetState::resume(&dir, &args, config, now);
     let mut fleet = Fleet::start(&spec, &args, &resume, nodes.targets.clone(), now)?;
     let interactive = std::io::stdout().is_terminal() && !args.plain;
-    show_status(&nodes, &spec, &mut fleet, &dir, interactive).await;
+    show_status(&nodes, &cloud, &spec, &mut fleet, &dir, interactive).await;
 
     eprintln!("stopping: gateways first, then the plant nodes…");
     if let Some(sent_through) = fleet.stop().await? {
         resume.save_sent_through(&dir, sent_through)?;
     }
     nodes.stop().await?;
+    stop_cloud(cloud, links).await;
     if started_cluster && let Server::Private(cluster) = &server {
         eprintln!("stopping PostgreSQL…");
         cluster.stop()?;
@@ -95,13 +99,22 @@ struct PlantNodes {
     targets: Vec<PlantTarget>,
     /// A small pool per plant for the status screen.
     status: Vec<(u16, Database)>,
+    /// Each plant's database, for its link to the cloud.
+    urls: Vec<(u16, String)>,
 }
 
 impl PlantNodes {
     async fn start(server: &Server, spec: &FactorySpec, secrets: &Secrets, config: &Config) -> Result<PlantNodes> {
         let (stop, stopped) = watch::channel(false);
         let mut nodes =
-            PlantNodes { tasks: Vec::new(), stop, desktop: Vec::new(), targets: Vec::new(), status: Vec::new() };
+            PlantNodes {
+            tasks: Vec::new(),
+            stop,
+            desktop: Vec::new(),
+            targets: Vec::new(),
+            status: Vec::new(),
+            urls: Vec::new(),
+        };
         for n in spec.plant_numbers() {
             let name = plant_database(u32::from(n));
             let url = server.database(&name).await?;
@@ -125,6 +138,7 @@ impl PlantNodes {
                 command_token: Some(node_secrets.command_token.clone()),
             });
             nodes.status.push((n, Database::new(&url, 2)?));
+            nodes.urls.push((n, url.clone()));
             let mut stopped = stopped.clone();
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
@@ -142,8 +156,10 @@ impl PlantNodes {
         Ok(nodes)
     }
 
-    fn desktop_json(&self) -> Result<String> {
-        Ok(serde_json::to_string_pretty(&serde_json::json!({ "plants": self.desktop }))?)
+    /// What the desktop app connects to: each plant, and the cloud with a manager's token.
+    fn desktop_json(&self, cloud: &CloudRun, secrets: &Secrets) -> Result<String> {
+        let cloud = serde_json::json!({ "url": cloud.url, "token": secrets.cloud.manager_token });
+        Ok(serde_json::to_string_pretty(&serde_json::json!({ "plants": self.desktop, "cloud": cloud }))?)
     }
 
     /// Stops every node and waits for each to finish its work in hand.
@@ -242,9 +258,20 @@ impl Fleet {
         };
         let stats = Arc::new(FleetStats::default());
         let (stop, stopped) = watch::channel(false);
-        let tasks = plants.into_iter().zip(targets).map(|(plant, target)| {
-            tokio::spawn(fleet::run_plant(plant, target, config.clone(), stats.clone(), stopped.clone()))
-        });
+        let mut tasks = Vec::new();
+        for (i, (plant, target)) in plants.into_iter().zip(targets).enumerate() {
+            // Each machine's production counts, reported by its line's gateway.
+            let production =
+                simulator::ProductionSim::new(&spec.layout, i, &simulator::ProductionConfig::default(), state.seed)?;
+            tasks.push(tokio::spawn(fleet::run_plant_with(
+                plant,
+                Some(production),
+                target,
+                config.clone(),
+                stats.clone(),
+                stopped.clone(),
+            )));
+        }
         Ok(Fleet { done: Box::pin(futures_util::future::join_all(tasks)), finished: None, stats, stop })
     }
 
@@ -267,7 +294,14 @@ impl Fleet {
 }
 
 /// Shows the status screen until Ctrl-C, or until the fleet finishes a `--duration` run.
-async fn show_status(nodes: &PlantNodes, spec: &FactorySpec, fleet: &mut Fleet, dir: &Path, interactive: bool) {
+async fn show_status(
+    nodes: &PlantNodes,
+    cloud: &CloudRun,
+    spec: &FactorySpec,
+    fleet: &mut Fleet,
+    dir: &Path,
+    interactive: bool,
+) {
     let every = if interactive { Duration::from_secs(1) } else { Duration::from_secs(10) };
     let mut ticker = tokio::time::interval(every);
     let began = Instant::now();
@@ -278,7 +312,8 @@ async fn show_status(nodes: &PlantNodes, spec: &FactorySpec, fleet: &mut Fleet, 
                 return;
             }
             _ = ticker.tick() => {
-                let screen = status(&nodes.status, spec, &fleet.stats, dir, began).await;
+                let screen = status(&nodes.status, spec, &fleet.stats, dir, began).await
+                    + &cloud_status(cloud, &nodes.status).await;
                 if interactive {
                     print!("\x1b[H\x1b[2J{screen}");
                 } else {
@@ -289,6 +324,120 @@ async fn show_status(nodes: &PlantNodes, spec: &FactorySpec, fleet: &mut Fleet, 
             _ = tokio::signal::ctrl_c() => return,
         }
     }
+}
+
+/// The local cloud node `up` runs, and its database.
+struct CloudRun {
+    url: String,
+    db: Database,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<()>>,
+}
+
+/// The links (forwarders) of every plant, stopped together.
+struct Links {
+    stop: watch::Sender<bool>,
+    tasks: Vec<(u16, tokio::task::JoinHandle<Result<()>>)>,
+}
+
+/// Starts the cloud node on its own database of the cluster, with the credentials of the
+/// plants' forwarders and of the desktop app's manager.
+async fn start_cloud(
+    server: &Server,
+    config: &Config,
+    dir: &Path,
+    secrets: &mut Secrets,
+    plants: &[u16],
+) -> Result<CloudRun> {
+    let db = crate::cloud_cmd::cloud_database(server, 24).await?;
+    crate::cloud_cmd::ensure_local_credentials(&db, dir, secrets, plants).await?;
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], config.cloud.http_port).into();
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!("listening on {addr} for the cloud node (set cloud.http_port, or 0 for any free port)")
+    })?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (stop, mut stopped) = watch::channel(false);
+    let task = tokio::spawn(cloud::node::run(db.clone(), config.cloud_config(), listener, async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    }));
+    Ok(CloudRun { url, db, stop, task })
+}
+
+/// Starts each plant's link to the cloud (its forwarder and model check).
+async fn start_links(plant_urls: &[(u16, String)], cloud: &CloudRun, secrets: &Secrets) -> Result<Links> {
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for (n, url) in plant_urls {
+        let token = secrets
+            .cloud
+            .forwarder_tokens
+            .get(n)
+            .cloned()
+            .with_context(|| format!("no forwarder token for plant {n}"))?;
+        let db = Database::new(url, 4)?;
+        let config = forwarder::ForwarderConfig::new(*n, cloud.url.clone(), token);
+        let mut stopped = stopped.clone();
+        tasks.push((
+            *n,
+            tokio::spawn(crate::link::run_link(db, config, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })),
+        ));
+    }
+    Ok(Links { stop, tasks })
+}
+
+/// Stops the links, then the cloud node.
+async fn stop_cloud(cloud: CloudRun, links: Links) {
+    let _ = links.stop.send(true);
+    for (n, task) in links.tasks {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("plant {n}'s link to the cloud stopped with an error: {e:#}"),
+            Err(e) => eprintln!("plant {n}'s link to the cloud failed: {e}"),
+        }
+    }
+    let _ = cloud.stop.send(true);
+    match cloud.task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("the cloud node stopped with an error: {e:#}"),
+        Err(e) => eprintln!("the cloud node failed: {e}"),
+    }
+}
+
+/// The status screen's cloud part: the cloud's position and each plant's forwarding lag.
+async fn cloud_status(cloud: &CloudRun, plants: &[(u16, Database)]) -> String {
+    let mut out = String::new();
+    match cloud.db.client().await {
+        Ok(client) => {
+            let head = eventlog::head_position(&client).await.unwrap_or_default();
+            let projected = cloud::api::sse::projected(&cloud.db).await.unwrap_or_default();
+            out.push_str(&format!(
+                "\ncloud {}: log position {head}, read models at {projected} ({} behind)\n",
+                cloud.url,
+                head.saturating_sub(projected)
+            ));
+        }
+        Err(e) => out.push_str(&format!("\ncloud {}: not ready ({})\n", cloud.url, e.root_cause())),
+    }
+    for (n, db) in plants {
+        let line = match db.client().await {
+            Ok(client) => match readmodels::forwarding::lag(&client).await {
+                Ok(Some(l)) => format!(
+                    "  P{n} → cloud: {:<11} lag {} events, {:.1} s{}\n",
+                    l.state,
+                    l.events,
+                    l.seconds,
+                    l.last_error.map(|e| format!(" ({})", e.chars().take(60).collect::<String>())).unwrap_or_default()
+                ),
+                Ok(None) => format!("  P{n} → cloud: not started\n"),
+                Err(e) => format!("  P{n} → cloud: {}\n", e.root_cause()),
+            },
+            Err(e) => format!("  P{n} → cloud: {}\n", e.root_cause()),
+        };
+        out.push_str(&line);
+    }
+    out
 }
 
 fn write_private(path: &Path, text: &str) -> Result<()> {

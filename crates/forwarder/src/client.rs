@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use thiserror::Error;
 
-use crate::wire::{Ack, CONTENT_TYPE};
+use crate::wire::{Ack, CONTENT_TYPE, PublishedModel};
 
 /// Why a call to the cloud did not succeed.
 #[derive(Debug, Error, Clone, PartialEq)]
@@ -65,6 +65,29 @@ impl CloudClient {
             .await
             .map_err(unreachable)?;
         answer(response).await
+    }
+}
+
+impl CloudClient {
+    /// The model the cloud publishes to this plant, if one is active there.
+    pub async fn active_model(&self) -> Result<Option<PublishedModel>, CloudError> {
+        let url = format!("{}/v1/ingest/plants/{}/models/active", self.base_url, self.plant);
+        let response = self.http.get(&url).bearer_auth(&self.token).send().await.map_err(unreachable)?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let status = response.status();
+        let body = response.bytes().await.map_err(unreachable)?;
+        if status.is_success() {
+            return serde_json::from_slice(&body)
+                .map(Some)
+                .map_err(|e| CloudError::Unreachable(format!("the cloud's model is unreadable: {e}")));
+        }
+        let (code, message) = error_of(&body);
+        if status.is_server_error() {
+            return Err(CloudError::Unreachable(format!("{status}: {message}")));
+        }
+        Err(CloudError::Refused { status: status.as_u16(), code, message })
     }
 }
 

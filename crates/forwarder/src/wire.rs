@@ -247,6 +247,17 @@ pub struct Ack {
     pub already_stored: usize,
 }
 
+/// The maintenance model the cloud publishes to the plants (its registry's active one),
+/// fetched back over the forwarding link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublishedModel {
+    pub version: String,
+    /// Its evaluation metrics, as the cloud's registry holds them.
+    pub metrics: serde_json::Value,
+    /// The model document (`maintenance::Model::to_json`).
+    pub model: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
