@@ -14,3 +14,6 @@ mod projections;
 
 #[path = "cloud/api.rs"]
 mod api;
+
+#[path = "cloud/citus.rs"]
+mod citus;
