@@ -66,7 +66,7 @@ impl Default for CloudConfig {
     fn default() -> Self {
         CloudConfig {
             telemetry_retention_days: 7,
-            minute_retention_days: 35,
+            minute_retention_days: 7,
             history_grace_ms: 5_000,
             batch_max_events: 1_000,
             max_batch_bytes: 64 * 1024 * 1024,

@@ -32,7 +32,9 @@ use crate::api::{ApiState, Caller};
 pub async fn history(db: &Database, plants: Option<&[u16]>) -> Result<FactoryHistory> {
     let client = db.client().await?;
     let keys: Option<Vec<i16>> = plants.map(|p| p.iter().map(|&n| n as i16).collect());
-    let mut by_machine: BTreeMap<(i16, String), (String, Vec<(u32, String)>)> = BTreeMap::new();
+    // (plant, machine) → (machine type, its sensors' ids and kinds)
+    type Machines = BTreeMap<(i16, String), (String, Vec<(u32, String)>)>;
+    let mut by_machine: Machines = BTreeMap::new();
     for r in client.query(include_str!("../sql/train_machines.sql"), &[&keys]).await? {
         let entry = by_machine.entry((r.get(0), r.get(1))).or_insert_with(|| (r.get(2), Vec::new()));
         entry.1.push((r.get::<_, i32>(3) as u32, r.get(4)));

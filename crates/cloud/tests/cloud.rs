@@ -17,3 +17,6 @@ mod api;
 
 #[path = "cloud/citus.rs"]
 mod citus;
+
+#[path = "cloud/train.rs"]
+mod train;

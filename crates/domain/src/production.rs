@@ -129,7 +129,7 @@ impl ProductionSums {
         let oee = match (availability, performance, quality) {
             (Some(a), Some(p), Some(q)) => Some(a * p * q),
             // Planned but never ran: nothing was made, so OEE is 0 whatever else.
-            (Some(a), _, _) if a == 0.0 => Some(0.0),
+            (Some(0.0), _, _) => Some(0.0),
             _ => None,
         };
         Oee { oee, availability, performance, quality }

@@ -550,13 +550,12 @@ pub struct ForwardBenchArgs {
     /// Readings in the backlog (over every plant)
     #[arg(long, default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(10_000..))]
     pub backlog_readings: u64,
+    /// Plants; during the catch-up each keeps ingesting a reading a second from every sensor
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=99))]
     pub plants: u32,
+    /// Sensors per plant (5 × 10,000 ingest 50,000 readings a second during the catch-up)
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
     pub sensors_per_plant: u32,
-    /// Readings per second the plants keep ingesting during the catch-up (over every plant)
-    #[arg(long, default_value_t = 50_000)]
-    pub live_readings_per_s: u64,
 }
 
 #[derive(Debug, Args)]

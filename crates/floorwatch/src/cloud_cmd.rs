@@ -80,7 +80,7 @@ async fn create_token(server: &Server, a: TokenCreateArgs) -> Result<()> {
 
 async fn list_tokens(server: &Server) -> Result<()> {
     let db = cloud_database(server, 2).await?;
-    println!("{:<18} {:<11} {:<14} {:<26} {}", "id", "role", "plants", "created", "label");
+    println!("{:<18} {:<11} {:<14} {:<26} label", "id", "role", "plants", "created");
     for c in access::list(&db).await? {
         let plants =
             c.scope.plants().map_or("all".to_owned(), |p| p.iter().map(u16::to_string).collect::<Vec<_>>().join(","));

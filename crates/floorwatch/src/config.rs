@@ -186,7 +186,7 @@ mod tests {
         assert!(err(&DEFAULTS.replace("http_port = 8090", "http_port = 80")).contains("cloud.http_port"));
         assert!(
             err(&DEFAULTS
-                .replace("minute_retention_days = 35\n\n[simulator]", "minute_retention_days = 0\n\n[simulator]"))
+                .replace("minute_retention_days = 7\n\n[simulator]", "minute_retention_days = 0\n\n[simulator]"))
             .contains("cloud.minute_retention_days")
         );
     }

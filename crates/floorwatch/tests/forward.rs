@@ -138,3 +138,87 @@ async fn a_forwarder_killed_at_random_instants_loses_and_doubles_nothing() {
     let _ = stop_cloud.send(());
     node.await.unwrap().unwrap();
 }
+
+/// A small model trained on synthetic runs to failure of a CNC machine's sensor kinds.
+fn small_model(layout: &Layout) -> maintenance::Model {
+    use maintenance::{
+        BoosterParams, DAY_MS, FactoryColumns, FeatureConfig, HOUR_MS, HistoryTable, MachineSchema, RunEnd, SensorHour,
+        TrainOptions, TrainingSet,
+    };
+    let m = &layout.machines()[0];
+    let kind = |s: &layout::Sensor| layout.machine_type_of(m).sensors[s.spec].kind.clone();
+    let sensors: Vec<(u32, String)> = layout.sensors_in(&m.sensors).iter().map(|s| (s.id, kind(s))).collect();
+    let schema =
+        MachineSchema::new(&layout.machine_type_of(m).name, sensors.iter().map(|(i, k)| (*i, k.as_str()))).unwrap();
+    let columns = FactoryColumns::of_machines([&schema]);
+    let mut table = HistoryTable::new(columns.names().to_vec()).unwrap();
+    let mut ends = std::collections::HashMap::new();
+    for k in 0..8i64 {
+        let life = 4.0 + 0.3 * k as f64;
+        let service = (k * 20 + 1) * DAY_MS;
+        let failure = service + (life * DAY_MS as f64) as i64;
+        let unit = format!("u{k}");
+        table.start_unit(&unit, maintenance::days_of_ms(service)).unwrap();
+        let mut hours = Vec::new();
+        let mut hour = service;
+        while hour + HOUR_MS <= failure {
+            let wear = (hour + HOUR_MS - service) as f64 / (life * DAY_MS as f64);
+            for (s, _) in &sensors {
+                let mean = 10.0 + f64::from(s % 7) + 8.0 * wear * wear;
+                hours.push(SensorHour { sensor: *s, hour_ms: hour, count: 60, min: mean - 0.5, max: mean + 0.5, mean });
+            }
+            hour += HOUR_MS;
+        }
+        for (time, row) in columns.rows(&schema, &hours) {
+            table.push_row(&unit, time, &row).unwrap();
+        }
+        ends.insert(unit, RunEnd::Failed { at: maintenance::days_of_ms(failure) });
+    }
+    let options = TrainOptions {
+        rul_cap: Some(4.0),
+        seed: 3,
+        validation_units: 0,
+        calibration_folds: 3,
+        interval_min_bin_points: 50,
+        time_unit: "days".into(),
+        features: FeatureConfig { windows: vec![0.25, 1.0], baseline_window: 0.25 },
+        booster: BoosterParams { iterations: 20, learning_rate: 0.2, min_leaf_weight: 5.0, ..BoosterParams::default() },
+        ..TrainOptions::default()
+    };
+    maintenance::train(&TrainingSet::new(table, &ends).unwrap(), &options).unwrap().0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_model_the_cloud_publishes_becomes_the_plants_and_stays_while_the_cloud_is_away() {
+    let (plant, plant_url, layout) = plant_db().await;
+    let cloud_test = TestDb::new().await.unwrap();
+    let cloud_db = Database::new(&cloud_test.url, 8).unwrap();
+    cloud::migrate(&cloud_db).await.unwrap();
+    let (_, token) = access::create(&cloud_db, Role::Forwarder, Scope::plant(1), "forwarder P1").await.unwrap();
+    let model = small_model(&layout);
+    let version = cloud::train::register(&cloud_db, &model, None, true).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let cloud_url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop_cloud, stopped) = tokio::sync::oneshot::channel::<()>();
+    let node = tokio::spawn(cloud::node::run(cloud_db.clone(), cloud::CloudConfig::default(), listener, async move {
+        let _ = stopped.await;
+    }));
+    let mut child = forwarder(&plant_url, &cloud_url, &token);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let active = plant::registry::active_version(&plant.client().await.unwrap()).await.unwrap();
+        if active.as_deref() == Some(version.as_str()) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the plant did not take the cloud's model");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The cloud goes away: the plant keeps scoring with the model it has.
+    let _ = stop_cloud.send(());
+    node.await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let client = plant.client().await.unwrap();
+    assert_eq!(plant::registry::active_version(&client).await.unwrap().as_deref(), Some(version.as_str()));
+    assert!(plant::registry::active_model(&client).await.unwrap().is_some());
+    sigkill(&mut child);
+}

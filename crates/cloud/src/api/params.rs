@@ -157,7 +157,7 @@ pub fn encode_cursor(parts: &[String]) -> String {
 
 pub fn decode_cursor(s: &str, fields: usize) -> Result<Vec<String>, ApiError> {
     let bad = || ApiError::bad("bad_cursor", "cursor is not one this API handed out");
-    if s.len() > 1_000 || s.len() % 2 != 0 {
+    if s.len() > 1_000 || !s.len().is_multiple_of(2) {
         return Err(bad());
     }
     let bytes: Vec<u8> = (0..s.len())

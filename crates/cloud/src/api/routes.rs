@@ -99,7 +99,7 @@ pub async fn machines(
     };
     let items = queries::machines(&s.db, plant, &filter).await?;
     let next_cursor = (items.len() as i64 == limit)
-        .then(|| items.last().map(|m| params::encode_cursor(&[m.machine_id.clone()])))
+        .then(|| items.last().map(|m| params::encode_cursor(std::slice::from_ref(&m.machine_id))))
         .flatten();
     Ok(Json(Page { items, next_cursor }))
 }

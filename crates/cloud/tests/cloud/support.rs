@@ -89,7 +89,6 @@ impl Plant {
 /// A cloud node on a real port, stopped when dropped or by [`CloudNode::stop`].
 pub struct CloudNode {
     pub url: String,
-    pub port: u16,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -111,7 +110,7 @@ impl CloudNode {
         let task = tokio::spawn(cloud::node::run(db.clone(), config, listener, async move {
             let _ = rx.await;
         }));
-        let node = CloudNode { url: format!("http://127.0.0.1:{port}"), port, stop: Some(tx), task: Some(task) };
+        let node = CloudNode { url: format!("http://127.0.0.1:{port}"), stop: Some(tx), task: Some(task) };
         let http = reqwest::Client::new();
         wait_for("the cloud node to answer", Duration::from_secs(60), || {
             let http = http.clone();

@@ -18,7 +18,9 @@ use crate::cli::ApiBenchArgs;
 use crate::config::Config;
 
 pub async fn run(args: ApiBenchArgs, server: &BenchServer, config: &Config) -> Result<()> {
-    let mut stack = Stack::start(server, config, args.plants, args.sensors_per_plant, args.days + 2).await?;
+    // One gateway a plant: a backfill of small plants is then a few large uploads a minute,
+    // not many tiny ones.
+    let mut stack = Stack::start(server, config, args.plants, args.sensors_per_plant, Some(1), args.days + 2).await?;
     stack.start_cloud(config).await?;
     let now = Utc::now().timestamp_millis().div_euclid(60_000) * 60_000;
     let start = now - i64::from(args.days) * 86_400_000;
@@ -95,6 +97,7 @@ pub async fn run(args: ApiBenchArgs, server: &BenchServer, config: &Config) -> R
             by_query[q].push(ms);
         }
     }
+    let storage = storage(&stack.cloud_db).await?;
     stack.stop().await?;
     all.sort_by(f64::total_cmp);
     let per_query: serde_json::Map<String, serde_json::Value> = queries
@@ -114,7 +117,8 @@ pub async fn run(args: ApiBenchArgs, server: &BenchServer, config: &Config) -> R
         "load_average_before": load_before,
         "load_average_after": load_after,
         "model": trained,
-        "settings": { "plants": args.plants, "sensors_per_plant": args.sensors_per_plant, "days": args.days,
+        "storage": storage,
+        "settings": { "plants": args.plants, "sensors_per_plant": args.sensors_per_plant, "lines_per_plant": 1, "days": args.days,
                       "readings": readings, "concurrency": args.concurrency, "seconds": args.seconds,
                       "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) },
     });
@@ -127,6 +131,32 @@ pub async fn run(args: ApiBenchArgs, server: &BenchServer, config: &Config) -> R
         all.len()
     );
     Ok(())
+}
+
+/// Rows and bytes (with indexes) of the cloud's per-sensor and KPI tables: what a year of a
+/// bigger factory costs is extrapolated from these.
+async fn storage(db: &eventlog::Database) -> Result<serde_json::Value> {
+    let client = db.client().await?;
+    let mut out = serde_json::Map::new();
+    for table in ["sensor_minute", "sensor_hour", "sensor_day", "kpi_hour", "kpi_day", "anomalies", "predictions"] {
+        let row = client
+            .query_one(
+                &format!(
+                    "SELECT count(*), coalesce((SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c
+                         JOIN pg_namespace n ON n.oid = c.relnamespace
+                        WHERE n.nspname = 'cloud' AND (c.relname = '{table}' OR c.relname LIKE '{table}\\_%')
+                          AND c.relkind IN ('r', 'p')), 0)::bigint FROM cloud.{table}"
+                ),
+                &[],
+            )
+            .await?;
+        let (rows, bytes): (i64, i64) = (row.get(0), row.get(1));
+        out.insert(
+            table.to_owned(),
+            json!({ "rows": rows, "bytes": bytes, "bytes_per_row": if rows > 0 { (bytes as f64 / rows as f64).round() } else { 0.0 } }),
+        );
+    }
+    Ok(serde_json::Value::Object(out))
 }
 
 /// The manager app's main questions, over the backfilled history.

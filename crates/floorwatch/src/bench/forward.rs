@@ -19,7 +19,7 @@ use crate::cli::ForwardBenchArgs;
 use crate::config::Config;
 
 pub async fn run(args: ForwardBenchArgs, server: &BenchServer, config: &Config) -> Result<()> {
-    let mut stack = Stack::start(server, config, args.plants, args.sensors_per_plant, 7).await?;
+    let mut stack = Stack::start(server, config, args.plants, args.sensors_per_plant, None, 7).await?;
     let sensors = u64::from(args.plants) * u64::from(args.sensors_per_plant);
     let backlog_s = args.backlog_readings.div_ceil(sensors.max(1)) as i64;
     let now = Utc::now().timestamp_millis().div_euclid(1000) * 1000;

@@ -43,11 +43,12 @@ impl Stack {
         config: &Config,
         plants: u32,
         sensors_per_plant: u32,
+        lines_per_plant: Option<u32>,
         retention_days: u32,
     ) -> Result<Stack> {
         let dir = std::env::temp_dir().join(format!("floorwatch-bench-stack-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let factory_args = crate::cli::FactoryArgs { plants, sensors_per_plant, lines_per_plant: None, layout: None };
+        let factory_args = crate::cli::FactoryArgs { plants, sensors_per_plant, lines_per_plant, layout: None };
         let spec = FactorySpec::from_args(&factory_args)?;
         let numbers = spec.plant_numbers();
         let secrets = Secrets::load_or_create(&dir, &spec.layout, &numbers)?;
