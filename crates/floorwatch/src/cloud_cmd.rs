@@ -8,8 +8,8 @@ use eventlog::Database;
 
 use crate::cli::{CloudArgs, CloudCommand, CloudTrainArgs, Global, TokenCommand, TokenCreateArgs};
 use crate::config::Config;
-use crate::secrets::Secrets;
 use crate::databases::Server;
+use crate::secrets::Secrets;
 
 /// The cloud's database on a server.
 pub const CLOUD_DATABASE: &str = "floorwatch_cloud";

@@ -10,8 +10,8 @@ use forwarder::{CloudClient, ForwarderConfig};
 
 use crate::cli::{ForwardArgs, Global};
 use crate::config::Config;
-use crate::secrets::Secrets;
 use crate::databases::{Server, data_dir, plant_database};
+use crate::secrets::Secrets;
 
 /// How often a plant asks the cloud which model it publishes.
 const MODEL_CHECK: Duration = Duration::from_secs(60);

@@ -106,8 +106,7 @@ struct PlantNodes {
 impl PlantNodes {
     async fn start(server: &Server, spec: &FactorySpec, secrets: &Secrets, config: &Config) -> Result<PlantNodes> {
         let (stop, stopped) = watch::channel(false);
-        let mut nodes =
-            PlantNodes {
+        let mut nodes = PlantNodes {
             tasks: Vec::new(),
             stop,
             desktop: Vec::new(),
@@ -422,7 +421,7 @@ async fn cloud_status(cloud: &CloudRun, plants: &[(u16, Database)]) -> String {
     }
     for (n, db) in plants {
         let line = match db.client().await {
-            Ok(client) => match readmodels::forwarding::lag(&client).await {
+            Ok(client) => match readmodel_contract::forwarding_lag(&client).await {
                 Ok(Some(l)) => format!(
                     "  P{n} → cloud: {:<11} lag {} events, {:.1} s{}\n",
                     l.state,
@@ -431,7 +430,7 @@ async fn cloud_status(cloud: &CloudRun, plants: &[(u16, Database)]) -> String {
                     l.last_error.map(|e| format!(" ({})", e.chars().take(60).collect::<String>())).unwrap_or_default()
                 ),
                 Ok(None) => format!("  P{n} → cloud: not started\n"),
-                Err(e) => format!("  P{n} → cloud: {}\n", e.root_cause()),
+                Err(e) => format!("  P{n} → cloud: {}\n", e),
             },
             Err(e) => format!("  P{n} → cloud: {}\n", e.root_cause()),
         };

@@ -1,6 +1,7 @@
 //! The plant's link to the cloud (`readmodel.forwarding`): written by the forwarder each
-//! time it ships or fails, so the supervisor's screens and the status display show how far
-//! behind the cloud is, in events and in seconds.
+//! time it ships or fails, so the plant's screens and the status display show how far
+//! behind the cloud is, in events and in seconds. Readers read it through
+//! `readmodel_contract::forwarding_lag`.
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -42,33 +43,4 @@ pub async fn record(client: &impl GenericClient, link: &LinkState) -> Result<()>
     let position: i64 = row.get(0);
     client.query(include_str!("../sql/notify.sql"), &[&position.to_string()]).await?;
     Ok(())
-}
-
-/// How far behind the link is, as last written.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Lag {
-    pub state: String,
-    pub acknowledged: i64,
-    pub events: i64,
-    pub seconds: f64,
-    pub updated_at: DateTime<Utc>,
-    pub last_error: Option<String>,
-}
-
-/// The link's last written state, if a forwarder has run.
-pub async fn lag(client: &impl GenericClient) -> Result<Option<Lag>> {
-    let row = client
-        .query_opt(
-            "SELECT state, acknowledged, lag_events, lag_seconds, updated_at, last_error FROM readmodel.forwarding LIMIT 1",
-            &[],
-        )
-        .await?;
-    Ok(row.map(|r| Lag {
-        state: r.get(0),
-        acknowledged: r.get(1),
-        events: r.get(2),
-        seconds: r.get(3),
-        updated_at: r.get(4),
-        last_error: r.get(5),
-    }))
 }

@@ -14,7 +14,7 @@ fn free_port() -> u16 {
 
 async fn link_state(plant: &Plant) -> Option<(String, i64)> {
     let client = plant.db.client().await.unwrap();
-    readmodels::forwarding::lag(&client).await.unwrap().map(|l| (l.state, l.events))
+    readmodel_contract::forwarding_lag(&client).await.unwrap().map(|l| (l.state, l.events))
 }
 
 async fn arrived(cloud: &eventlog::Database, plant: &Plant) -> bool {

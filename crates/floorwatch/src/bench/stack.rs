@@ -13,9 +13,9 @@ use tokio::sync::watch;
 
 use super::BenchServer;
 use crate::config::Config;
+use crate::databases::plant_database;
 use crate::factory::FactorySpec;
 use crate::secrets::Secrets;
-use crate::databases::plant_database;
 
 pub struct PlantRun {
     pub number: u16,
