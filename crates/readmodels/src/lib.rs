@@ -35,13 +35,15 @@ pub async fn migrate(db: &Database) -> Result<()> {
     db.run_migrations(embedded::migrations::runner(), "readmodel_schema_history").await
 }
 
-/// Sets the read-only role's password (the role exists once [`migrate`] has run).
+/// Sets the read-only role's password (the role exists once [`migrate`] has run). The
+/// role is the server's, shared by every plant database, whose nodes may set it at the
+/// same instant: see [`eventlog::execute_server_wide`].
 pub async fn set_reader_password(db: &Database, password: &str) -> Result<()> {
-    let client = db.client().await?;
     // ALTER ROLE takes no parameters; the password is quoted as a literal.
     let literal = format!("'{}'", password.replace('\'', "''"));
-    client.batch_execute(&format!("ALTER ROLE {READER_ROLE} PASSWORD {literal}")).await?;
-    Ok(())
+    eventlog::execute_server_wide(db, &format!("ALTER ROLE {READER_ROLE} PASSWORD {literal}"))
+        .await
+        .context("setting the reader role's password")
 }
 
 /// How the projections run.
