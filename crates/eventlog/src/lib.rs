@@ -34,7 +34,9 @@ pub use retention::{
     telemetry_storage,
 };
 pub use snapshot::{Snapshot, SnapshotError, load_snapshot, save_snapshot};
-pub use subscription::{Cursor, Handler, Subscription, SubscriptionConfig, checkpoint, lag, reset_checkpoints};
+pub use subscription::{
+    Cursor, Handler, HealthHook, SubscriberHealth, Subscription, SubscriptionConfig, checkpoint, lag, reset_checkpoints,
+};
 
 /// Appends in a transaction of its own and commits: the convenience for writers that
 /// write nothing else.

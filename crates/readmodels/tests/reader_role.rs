@@ -16,7 +16,10 @@ async fn setting_the_reader_password_survives_another_plant_updating_the_role() 
     let ours = plant_db().await;
     let theirs = plant_db().await;
     let other_plant = theirs.client().await.unwrap();
-    other_plant.batch_execute("BEGIN; ALTER ROLE floorwatch_reader PASSWORD 'the-other-plants-password'").await.unwrap();
+    other_plant
+        .batch_execute("BEGIN; ALTER ROLE floorwatch_reader PASSWORD 'the-other-plants-password'")
+        .await
+        .unwrap();
 
     let setting = tokio::spawn({
         let ours = ours.clone();
