@@ -355,12 +355,14 @@ async fn status(
         "{:<5} {:<11} {:>11} {:>10} {:>15} {:>16} {:>8} {:>15}\n",
         "plant", "name", "readings/s", "freshness", "reporting", "open anomalies", "due ≤7d", "projection lag"
     ));
+    let mut alarms = Vec::new();
     for (i, (n, db)) in dbs.iter().enumerate() {
         let name = spec.layout.plant_by_number(*n).map(|p| p.name.clone()).unwrap_or_default();
         let result = if serving.get(i).copied().unwrap_or(false) { Some(plant_status(db).await) } else { None };
         let line = match result {
             None => format!("{:<5} {:<11} starting…\n", format!("P{n}"), name),
-            Some(Ok(PlantStatus { rollup: s, lag })) => {
+            Some(Ok(PlantStatus { rollup: s, lag, down })) => {
+                alarms.extend(down.into_iter().map(|d| format!("P{n} {name}: {d}")));
                 let open = s.open_critical + s.open_major + s.open_minor;
                 format!(
                     "{:<5} {:<11} {:>11} {:>10} {:>15} {:>16} {:>8} {:>15}\n",
@@ -390,6 +392,12 @@ async fn status(
         };
         out.push_str(&line);
     }
+    if !alarms.is_empty() {
+        out.push('\n');
+        for a in alarms {
+            out.push_str(&format!("!! {a}\n"));
+        }
+    }
     out.push_str(&format!(
         "\ngateways: {} readings sent, {} refused, {} retries; upload p99 {:.1} ms\n",
         stats.readings_sent.load(Ordering::Relaxed),
@@ -416,11 +424,15 @@ impl std::error::Error for NoRollupYet {}
 struct PlantStatus {
     rollup: readmodel_contract::Rollup,
     lag: i64,
+    /// The node's tasks that are down, in words ("anomaly detection stopped since …").
+    down: Vec<String>,
 }
 
 async fn plant_status(db: &Database) -> Result<PlantStatus> {
     let client = db.client().await?;
     let rows = readmodel_contract::read_since(&client, readmodel_contract::ReadModel::PlantStatus, 0).await?;
     let rollup = rows.plant_status.into_iter().next().ok_or(NoRollupYet)?;
-    Ok(PlantStatus { rollup, lag: eventlog::lag(&client, readmodels::LIVE).await? })
+    let tasks = readmodel_contract::read_since(&client, readmodel_contract::ReadModel::NodeTasks, 0).await?;
+    let down = liveness::tasks_down(&tasks.node_tasks);
+    Ok(PlantStatus { rollup, lag: eventlog::lag(&client, readmodels::LIVE).await?, down })
 }

@@ -113,6 +113,20 @@ impl RateGuard {
     }
 }
 
+/// A plant's tasks that are down, in words, with their last error cut short.
+pub fn tasks_down(tasks: &[readmodel_contract::NodeTask]) -> Vec<String> {
+    tasks
+        .iter()
+        .filter_map(|t| {
+            let line = t.down_since()?;
+            Some(match &t.last_error {
+                Some(e) => format!("{line} — {}", e.chars().take(120).collect::<String>()),
+                None => line,
+            })
+        })
+        .collect()
+}
+
 /// The file the simulation's position is kept in.
 pub fn fleet_file(dir: &Path) -> PathBuf {
     dir.join("fleet.json")
@@ -173,6 +187,30 @@ mod tests {
         saver.save_if_moved(&stats, |t| Ok(saved.push(t))).unwrap();
         saver.save_if_moved(&stats, |t| Ok(saved.push(t))).unwrap();
         assert_eq!(saved, vec![3_000], "saved once, at the slower plant");
+    }
+
+    #[test]
+    fn a_task_that_is_down_is_said_in_words() {
+        let task = |name: &str, state: &str| readmodel_contract::NodeTask {
+            task: name.into(),
+            state: state.into(),
+            since_ms: 1_772_366_400_000,
+            restarts: 3,
+            last_error: Some("checkpoint holds non-finite numbers".into()),
+            lag_events: Some(12),
+            updated_at_ms: 0,
+            position: 1,
+            label: String::new(),
+            down: false,
+        };
+        let lines = tasks_down(&[task("writer", "running"), task("monitor", "failing"), task("scorer", "restarting")]);
+        assert_eq!(
+            lines,
+            [
+                "anomaly detection stopped since 2026-03-01 12:00:00 UTC — checkpoint holds non-finite numbers",
+                "maintenance predictions stopped since 2026-03-01 12:00:00 UTC — checkpoint holds non-finite numbers",
+            ]
+        );
     }
 
     #[test]
