@@ -18,6 +18,7 @@ async fn up_recovers_on_every_first_start_after_sigkill_and_loses_or_doubles_not
     let (mut rng, seed) = Rng::from_env();
     let mut run = FactoryRun::new("kill").unwrap();
     let mut report = vec![format!("kill test: {kills} kills, seed {seed} (FLOORWATCH_KILL_SEED repeats it)")];
+    eprintln!("{}", report[0]);
 
     run.start().unwrap();
     let took = run.wait_all_fresh(Duration::from_secs(5), Duration::from_secs(300)).await.unwrap();
@@ -60,7 +61,9 @@ async fn up_recovers_on_every_first_start_after_sigkill_and_loses_or_doubles_not
     let before: Vec<_> = {
         let mut v = Vec::new();
         for plant in 1..=PLANTS {
+            run.catch_up_projections(plant).await.unwrap();
             v.push(run.read_model_digests(plant).await.unwrap());
+            run.copy_read_models(plant).await.unwrap();
         }
         v
     };
@@ -74,7 +77,13 @@ async fn up_recovers_on_every_first_start_after_sigkill_and_loses_or_doubles_not
         let live = &before[plant as usize - 1];
         assert_eq!(live.keys().collect::<Vec<_>>(), after.keys().collect::<Vec<_>>());
         let differing: Vec<&String> = live.iter().filter(|(t, d)| after.get(*t) != Some(d)).map(|(t, _)| t).collect();
-        assert!(differing.is_empty(), "plant {plant}: read models differ from a fresh rebuild: {differing:?}");
+        if !differing.is_empty() {
+            let mut rows = String::new();
+            for t in &differing {
+                rows.push_str(&format!("{t}:\n{}", run.differing_rows(plant, t).await.unwrap()));
+            }
+            panic!("plant {plant}: read models differ from a fresh rebuild: {differing:?}\n{rows}");
+        }
         report.push(format!(
             "plant {plant}: {} read-model tables ({} rows) equal a fresh rebuild",
             live.len(),

@@ -226,9 +226,15 @@ impl Cluster {
     /// killed outright leaves a stale `postmaster.pid` and processes that take a moment
     /// to notice; the start removes the one and outlasts the others.
     pub fn start(&self) -> Result<u16> {
+        Ok(self.ensure_started()?.0)
+    }
+
+    /// [`Cluster::start`], also saying whether this call launched the server (`false`:
+    /// it was running and accepts logins).
+    pub fn ensure_started(&self) -> Result<(u16, bool)> {
         if let Status::Running { port, .. } = self.status()? {
             match self.wait_ready(port, RECOVERY_TIMEOUT, Duration::ZERO) {
-                Ok(()) => return Ok(port),
+                Ok(()) => return Ok((port, false)),
                 // It was dying (killed a moment ago): start a new one below.
                 Err(_) if !matches!(self.status()?, Status::Running { .. }) => {}
                 Err(e) => return Err(e),
@@ -248,7 +254,7 @@ impl Cluster {
             cmd.arg("-D").arg(self.data_dir()).arg("-l").arg(self.log_file()).args(["-W", "start"]);
             run_quiet(cmd, "pg_ctl start").with_context(|| format!("see {}", self.log_file().display()))?;
             match self.wait_ready(port, RECOVERY_TIMEOUT, LAUNCH_GRACE) {
-                Ok(()) => return Ok(port),
+                Ok(()) => return Ok((port, true)),
                 // Processes of a killed server may still hold its shared memory for a
                 // moment; the new postmaster then exits at once. Try again shortly.
                 Err(e) if attempt < START_ATTEMPTS && !matches!(self.status()?, Status::Running { .. }) => {
@@ -316,6 +322,25 @@ impl Cluster {
         {
             tracing::warn!(pid, "removing stale postmaster.pid left by a server that is gone");
             fs::remove_file(&pid_file)?;
+        }
+        // The socket's lock file names the killed postmaster too. PostgreSQL checks it
+        // with kill(pid, 0), which a zombie passes (a killed server whose parent never
+        // reaps it), and would refuse to start while it stays.
+        for entry in fs::read_dir(self.run_dir()).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if !(name.starts_with(".s.PGSQL.") && name.ends_with(".lock")) {
+                continue;
+            }
+            let pid = fs::read_to_string(entry.path())
+                .ok()
+                .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()));
+            if let Some(pid) = pid
+                && !process_alive(pid)
+            {
+                tracing::warn!(pid, file = name, "removing a stale socket lock file left by a server that is gone");
+                fs::remove_file(entry.path())?;
+            }
         }
         Ok(())
     }

@@ -113,7 +113,10 @@ async fn start_waits_for_the_recovery_of_a_running_server() {
     let cluster = Cluster::new(&dir, Options::default()).unwrap();
     cluster.start().unwrap();
     let client = connect(&cluster.url("postgres").unwrap()).await.unwrap();
-    client.batch_execute("CREATE TABLE kept (v int); INSERT INTO kept SELECT generate_series(1, 100000)").await.unwrap();
+    client
+        .batch_execute("CREATE TABLE kept (v int); INSERT INTO kept SELECT generate_series(1, 100000)")
+        .await
+        .unwrap();
     for round in 0..3 {
         let client = connect(&cluster.url("postgres").unwrap()).await.unwrap();
         let backend: i32 = client.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);

@@ -8,6 +8,7 @@ mod freshness;
 mod ingest;
 mod log;
 mod rebuild;
+mod up;
 
 use anyhow::Result;
 use pgcluster::{AttachedServer, Cluster, Options};
@@ -25,6 +26,10 @@ pub async fn run(cmd: BenchCommand, global: &Global, config: &Config) -> Result<
         print!("{table}");
         return Ok(());
     }
+    if let BenchCommand::Up(args) = cmd {
+        // A whole `floorwatch up` in its own data directory, with its own cluster.
+        return up::run(args).await;
+    }
     let server = BenchServer::start(global, config)?;
     match cmd {
         BenchCommand::Log(args) => log::run(args, &server).await,
@@ -33,6 +38,7 @@ pub async fn run(cmd: BenchCommand, global: &Global, config: &Config) -> Result<
         BenchCommand::Rebuild(args) => rebuild::rebuild(args, &server, config).await,
         BenchCommand::Storage(args) => rebuild::storage(args, &server, config).await,
         BenchCommand::Detect(_) => unreachable!("handled above without a database"),
+        BenchCommand::Up(_) => unreachable!("handled above with its own cluster"),
     }
 }
 

@@ -20,6 +20,8 @@ pub struct FactoryRun {
     config: PathBuf,
     up: Option<Child>,
     starts: u32,
+    /// When the current `up` was started (ms since the epoch).
+    started_ms: i64,
 }
 
 impl FactoryRun {
@@ -34,7 +36,7 @@ impl FactoryRun {
         let text = defaults.replace("http_base_port = 8080", "http_base_port = 0");
         ensure!(text != defaults, "the shipped configuration no longer sets http_base_port = 8080");
         std::fs::write(&config, text)?;
-        Ok(FactoryRun { dir, config, up: None, starts: 0 })
+        Ok(FactoryRun { dir, config, up: None, starts: 0, started_ms: 0 })
     }
 
     fn data_dir(&self) -> PathBuf {
@@ -45,6 +47,7 @@ impl FactoryRun {
     pub fn start(&mut self) -> Result<()> {
         ensure!(self.up.is_none(), "already running");
         self.starts += 1;
+        self.started_ms = chrono::Utc::now().timestamp_millis();
         let log = std::fs::File::create(self.dir.join(format!("up-{}.log", self.starts)))?;
         let child = Command::new(env!("CARGO_BIN_EXE_floorwatch"))
             .arg("--data-dir")
@@ -78,14 +81,17 @@ impl FactoryRun {
         Ok(())
     }
 
-    /// Waits until every plant has a reading from the last `fresh` of wall-clock time.
+    /// Waits until every plant has a reading sent by this start (newer than it) and
+    /// from the last `fresh` of wall-clock time.
     pub async fn wait_all_fresh(&mut self, fresh: Duration, timeout: Duration) -> Result<Duration> {
         let began = Instant::now();
         loop {
             self.check_running()?;
+            let since_start =
+                Duration::from_millis((chrono::Utc::now().timestamp_millis() - self.started_ms).max(0) as u64);
             if let Ok(ages) = self.reading_ages().await
                 && ages.len() == PLANTS as usize
-                && ages.values().all(|a| *a <= fresh)
+                && ages.values().all(|a| *a <= fresh && *a < since_start)
             {
                 return Ok(began.elapsed());
             }
@@ -225,16 +231,59 @@ impl FactoryRun {
             .collect();
         let mut out = BTreeMap::new();
         for t in tables {
+            // A projection's row says when it was last written (wall clock): not part of
+            // what a rebuild must reproduce.
+            let row_text = if t == "projections" { "(t.name, t.position, t.memory)::text" } else { "t::text" };
             let row = client
                 .query_one(
                     &format!(
-                        "SELECT count(*), coalesce(md5(string_agg(md5(t::text), '' ORDER BY md5(t::text))), '')
+                        "SELECT count(*), coalesce(md5(string_agg(md5({row_text}), '' ORDER BY md5({row_text}))), '')
                          FROM readmodel.{t} t"
                     ),
                     &[],
                 )
                 .await?;
             out.insert(t, (row.get(0), row.get(1)));
+        }
+        Ok(out)
+    }
+
+    /// Applies what the projections had not applied when the factory stopped (a node
+    /// stops its projections where they are), as the next start would.
+    pub async fn catch_up_projections(&self, plant: u32) -> Result<()> {
+        let url = self.cluster()?.url(&format!("floorwatch_p{plant}"))?;
+        let db = eventlog::Database::new(&url, 2)?;
+        readmodels::catch_up(&db, readmodels::ProjectionConfig::new(plant as u16)).await?;
+        Ok(())
+    }
+
+    /// Keeps a copy of plant `plant`'s read models (schema `live_copy`), to show how
+    /// they differ from a rebuild.
+    pub async fn copy_read_models(&self, plant: u32) -> Result<()> {
+        let client = self.connect(plant).await?;
+        client.batch_execute("DROP SCHEMA IF EXISTS live_copy CASCADE; CREATE SCHEMA live_copy").await?;
+        for t in self.read_model_digests(plant).await?.keys() {
+            client.batch_execute(&format!("CREATE TABLE live_copy.{t} AS SELECT * FROM readmodel.{t}")).await?;
+        }
+        Ok(())
+    }
+
+    /// A few rows of `table` that differ between the copy and the rebuilt read models.
+    pub async fn differing_rows(&self, plant: u32, table: &str) -> Result<String> {
+        let client = self.connect(plant).await?;
+        let mut out = String::new();
+        for (label, a, b) in [("live only", "live_copy", "readmodel"), ("rebuild only", "readmodel", "live_copy")] {
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT x::text FROM (SELECT * FROM {a}.{table} EXCEPT SELECT * FROM {b}.{table}) x LIMIT 4"
+                    ),
+                    &[],
+                )
+                .await?;
+            for r in rows {
+                out.push_str(&format!("  {label}: {}\n", r.get::<_, String>(0)));
+            }
         }
         Ok(out)
     }
