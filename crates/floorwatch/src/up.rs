@@ -73,7 +73,7 @@ pub async fn run(args: UpArgs, global: &Global, config: &Config) -> Result<()> {
 
     let now = whole_second(Utc::now());
     let resume = FleetState::resume(&dir, &args, config, now);
-    let mut fleet = Fleet::start(&spec, &args, &resume, nodes.targets.clone(), now)?;
+    let mut fleet = Fleet::start(&spec, &args, &resume, nodes.targets.clone(), now, config)?;
     let interactive = std::io::stdout().is_terminal() && !args.plain;
     let mut saver = PositionSaver::new(spec.plant_numbers(), resume.sent_through_ms);
     let ended = show_status(&mut nodes, &spec, &mut fleet, &dir, interactive, |stats| {
@@ -234,6 +234,7 @@ impl Fleet {
         state: &FleetState,
         targets: Vec<PlantTarget>,
         now: i64,
+        app_config: &Config,
     ) -> Result<Fleet> {
         let sim = sim_config(args.fault_rate_scale)?;
         let mut plants = Factory::new(&spec.layout, &sim, state.seed, state.start_ms)?.into_plants();
@@ -254,6 +255,7 @@ impl Fleet {
             end_ms: args.duration.map(|d| state.sent_through_ms.max(now) + d.as_millis() as i64),
             // A long pause is caught up a reading a minute, then in real time.
             coarse_until_ms: (behind_ms > 600_000).then_some(now - 60_000),
+            max_steps_in_flight: app_config.simulator.max_steps_in_flight,
             ..FleetConfig::default()
         };
         let stats = Arc::new(FleetStats::default());

@@ -179,14 +179,34 @@ mod tests {
         let stats = FleetStats::default();
         let mut saver = PositionSaver::new(vec![1, 2], 1_000);
         let mut saved = Vec::new();
-        saver.save_if_moved(&stats, |t| Ok(saved.push(t))).unwrap();
+        saver
+            .save_if_moved(&stats, |t| {
+                saved.push(t);
+                Ok(())
+            })
+            .unwrap();
         assert!(saved.is_empty(), "nothing acknowledged, nothing to save");
         stats.acknowledge(1, 5_000);
-        saver.save_if_moved(&stats, |t| Ok(saved.push(t))).unwrap();
+        saver
+            .save_if_moved(&stats, |t| {
+                saved.push(t);
+                Ok(())
+            })
+            .unwrap();
         assert!(saved.is_empty(), "plant 2 has nothing acknowledged: still where the run began");
         stats.acknowledge(2, 3_000);
-        saver.save_if_moved(&stats, |t| Ok(saved.push(t))).unwrap();
-        saver.save_if_moved(&stats, |t| Ok(saved.push(t))).unwrap();
+        saver
+            .save_if_moved(&stats, |t| {
+                saved.push(t);
+                Ok(())
+            })
+            .unwrap();
+        saver
+            .save_if_moved(&stats, |t| {
+                saved.push(t);
+                Ok(())
+            })
+            .unwrap();
         assert_eq!(saved, vec![3_000], "saved once, at the slower plant");
     }
 
