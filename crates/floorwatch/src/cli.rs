@@ -461,6 +461,26 @@ pub enum BenchCommand {
     /// Points per second per core of the streaming detector, of the machine model and of both
     /// as the monitor runs them, and their state per sensor
     Detect(DetectBenchArgs),
+    /// Memory of a real `floorwatch up` over a long run, through a stall of its database
+    /// (uploads refused, retried, caught up): resident set and PSS every 10 s, growth
+    Up(UpBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpBenchArgs {
+    /// Write the figures to this JSON file
+    #[arg(long, value_name = "FILE")]
+    pub json: PathBuf,
+    /// Minutes to run
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=1440))]
+    pub minutes: u64,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=99))]
+    pub plants: u32,
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
+    pub sensors_per_plant: u32,
+    /// Seconds PostgreSQL is stalled (SIGSTOP) a third of the way in; 0 for none
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub stall_seconds: u64,
 }
 
 #[derive(Debug, Args)]
