@@ -86,6 +86,12 @@ pub struct Config {
     pub learn_gate_score: f32,
     /// The expected band (lower/upper) is where a single reading scores below this.
     pub band_score: f32,
+    /// The alarm threshold the scores are shaped for (the default of `floorwatch detect`'s
+    /// users and of the plant's episodes): once a condition scores this, later readings of
+    /// the same condition score only what is new about them, until the sensor has looked
+    /// normal for `release_readings` readings.
+    pub alarm_score: f32,
+    pub release_readings: u32,
     pub enabled: Enabled,
 }
 
@@ -107,6 +113,8 @@ impl Default for Config {
             min_drift_sigmas: 2.5,
             learn_gate_score: 0.35,
             band_score: 0.6,
+            alarm_score: 0.6,
+            release_readings: 30,
             enabled: Enabled::default(),
         }
     }
@@ -176,6 +184,8 @@ impl Config {
         at_least("min_drift_sigmas", self.min_drift_sigmas, 0.0, 1.0e3)?;
         fraction("learn_gate_score", self.learn_gate_score)?;
         fraction("band_score", self.band_score)?;
+        fraction("alarm_score", self.alarm_score)?;
+        at_least("release_readings", self.release_readings as f32, 1.0, 1.0e7)?;
         shorter(
             "shift_half_life_readings",
             self.shift_half_life_readings,

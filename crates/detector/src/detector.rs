@@ -51,6 +51,17 @@ const BIN_MS: f64 = (DAY_MS / SEASON_BINS as i64) as f64;
 const STAT_PRIOR_READINGS: f32 = 3600.0;
 /// Largest tail calibration factor: beyond it a sensor's statistic is too wild to score.
 const MAX_TAIL: f32 = 8.0;
+/// A run of repeats entered by a step of at most this many noise units is a frozen value;
+/// one entered by a larger step is a sensor parked at a rest value.
+const FROZEN_ENTRY_SIGMAS: f64 = 4.0;
+/// Bounds of the learned repeat probabilities. A run's end probability may fall very low:
+/// a sensor that has only ever repeated itself may stay flat for weeks without surprise.
+const REPEAT_MIN: f32 = 1e-4;
+const REPEAT_MAX: f32 = 1.0 - 1e-4;
+/// End probability of a run of a kind the sensor has never completed.
+const END_MIN: f32 = 1e-9;
+/// Weight of each completed run in the mean run length.
+const RUN_WEIGHT: f32 = 0.05;
 /// Window statistics beyond this many spreads are not learned from.
 const TRIM: f64 = 3.0;
 /// 1 / E[z² | |z| < 3] for Gaussian z: undoes the trimming's shrinkage of the variance.
@@ -91,6 +102,19 @@ pub enum Test {
 }
 
 impl Test {
+    /// Which kind of condition the test reports: 1 a departure of level (spike, level
+    /// shift, drift: one change often shows in all three), 2 noise, 3 a frozen value, 4 a
+    /// silence; 0 none. A condition of another kind is new, whatever else is going on.
+    fn family(self) -> u8 {
+        match self {
+            Test::None => 0,
+            Test::Spike | Test::LevelShift | Test::Drift => 1,
+            Test::Variance => 2,
+            Test::Stuck => 3,
+            Test::Dropout => 4,
+        }
+    }
+
     /// Human name for explanations ("level-shift test").
     pub fn describe(self) -> &'static str {
         match self {
@@ -116,9 +140,16 @@ pub struct Score {
     /// Band in which a single reading would score below `band_score`.
     pub lower: f64,
     pub upper: f64,
-    /// Calibrated score in [0, 1]: `-log10(p) / 10`, p being the probability of a reading
+    /// Calibrated surprise in [0, 1]: `-log10(p) / 10`, p being the probability of a reading
     /// at least this surprising under normal behaviour, corrected for the number of tests.
+    /// It peaks when something changes: once a condition has scored `alarm_score`, later
+    /// readings of the same condition score only what is new about them.
     pub score: f32,
+    /// How abnormal the sensor is right now against its learned normal, on the same scale:
+    /// it stays high while a condition lasts ("still abnormal"), until the sensor returns
+    /// to normal or the detector accepts its new behaviour as normal.
+    #[serde(default)]
+    pub level: f32,
     pub test: Test,
     /// Time since the previous reading (0 for the first one).
     pub gap_ms: i64,
@@ -197,10 +228,13 @@ pub struct SensorState {
     var_ewma: f32,
     var_mean: f32,
     var_var: f32,
-    /// Probability that a reading repeats the previous one exactly, and that a repeat
-    /// continues (runs of repeats are geometric).
+    /// Probability that a reading repeats the previous one exactly, and the mean length
+    /// of the runs of repeats the sensor has completed, for runs it froze into and for runs
+    /// it jumped into (a rest value, a plateau); 0 while it has completed none. Runs are
+    /// taken as geometric with that mean.
     repeat_start: f32,
-    repeat_cont: f32,
+    run_frozen: f32,
+    run_parked: f32,
     interval_ms: f32,
     jitter_ms: f32,
     gap_p: f32,
@@ -208,6 +242,19 @@ pub struct SensorState {
     /// Smallest step between readings seen lately: the sensor's resolution.
     quantum: f32,
     season: [f32; SEASON_BINS],
+    /// Whether the current run of repeats began without a jump (a frozen value), and
+    /// whether the last reading was itself a jump.
+    frozen: bool,
+    jumped: bool,
+    /// Long-run share of readings that differ from the one before, and its short mean: a
+    /// sensor that normally changes rarely (a state, a set point, a batch cycle) and starts
+    /// changing all the time chatters.
+    change_p: f32,
+    change_short: f32,
+    /// The kind of condition (see `Test::family`) that last scored an alarm and still
+    /// lasts (0: none), and readings judged normal since it last looked abnormal.
+    latched: u8,
+    calm: u16,
 }
 
 impl Default for SensorState {
@@ -235,13 +282,20 @@ impl Default for SensorState {
             var_var: 0.0,
             // A new sensor is assumed noisy; repeats teach otherwise within minutes.
             repeat_start: 0.05,
-            repeat_cont: 0.1,
+            run_frozen: 0.0,
+            run_parked: 0.0,
             interval_ms: 0.0,
             jitter_ms: 0.0,
             gap_p: 0.002,
             gap_len: 1.5,
             quantum: f32::MAX,
             season: [0.0; SEASON_BINS],
+            frozen: false,
+            jumped: false,
+            change_p: 0.5,
+            change_short: 0.5,
+            latched: 0,
+            calm: 0,
         }
     }
 }
@@ -319,7 +373,10 @@ impl SensorState {
             s.var_mean,
             s.var_var,
             s.repeat_start,
-            s.repeat_cont,
+            s.run_frozen,
+            s.run_parked,
+            s.change_p,
+            s.change_short,
             s.interval_ms,
             s.jitter_ms,
             s.gap_p,
@@ -393,6 +450,63 @@ fn median3(a: f64, b: f64, c: f64) -> f64 {
     a.max(b).min(a.min(b).max(c))
 }
 
+/// Every statistic of one reading, computed before anything is learned from it.
+#[derive(Debug, Clone, Copy)]
+struct Observation {
+    ts_ms: i64,
+    /// The reading as scored (clamped).
+    value: f64,
+    /// The condition the sensor was in before this reading (see `SensorState::latched`).
+    latched_before: u8,
+    gap_ms: i64,
+    /// The daily profile at the reading's time, and where the time falls in it.
+    season: f64,
+    season_pos: (usize, usize, f32),
+    /// The reading without its daily profile, and the median of the last three.
+    y: f64,
+    m3: f64,
+    /// Expectations before this reading.
+    fast: f64,
+    base: f64,
+    drift_base: f64,
+    /// Noise scale, residual against the one-step expectation and its z.
+    sigma: f64,
+    r: f64,
+    z: f64,
+    /// Window means after this reading, their departures and the departures' z.
+    short: f64,
+    mid: f64,
+    d_shift: f64,
+    d_drift: f64,
+    z_shift: f64,
+    z_drift: f64,
+    z_drift_raw: f64,
+    var_ewma: f32,
+    lv: f32,
+    z_var: f64,
+    z_var_raw: f64,
+    change_short: f32,
+    s_chatter: f64,
+    /// Exact repeats so far, and whether the sensor froze into them.
+    run: u32,
+    frozen: bool,
+    jumped: bool,
+    s_stuck: f64,
+    missed: u32,
+    s_gap: f64,
+    /// The step from the previous reading against the noise of the last minute.
+    z_new: f64,
+}
+
+/// What the tests make of one reading.
+#[derive(Debug, Clone, Copy)]
+struct Judged {
+    level: f32,
+    test: Test,
+    half_band: f64,
+    warm: bool,
+}
+
 /// Scores readings of any number of sensors with one set of settings.
 #[derive(Debug, Clone)]
 pub struct Detector {
@@ -419,19 +533,35 @@ impl Detector {
         1e-9 + 1e-6 * level.abs()
     }
 
+    /// The learned daily profile at `ts_ms` (0 when the profile is switched off), and where
+    /// `ts_ms` falls in it.
+    #[inline]
+    fn season_at(&self, state: &SensorState, ts_ms: i64) -> (f64, (usize, usize, f32)) {
+        let pos = season_position(ts_ms);
+        if !self.p.cfg.enabled.seasonal_profile {
+            return (0.0, pos);
+        }
+        let (bi, bj, bw) = pos;
+        (f64::from(state.season[bi] * (1.0 - bw) + state.season[bj] * bw), pos)
+    }
+
+    /// The smallest noise the spike test assumes: above single-precision rounding, and at
+    /// least half the sensor's resolution once it has been seen to move (a change of one
+    /// step is then never a surprise). A sensor never seen to move has no resolution yet:
+    /// its first movement is measured against the rounding floor alone.
+    #[inline]
+    fn sigma_floor(state: &SensorState) -> f64 {
+        let resolution = if state.quantum < f32::MAX { 0.5 * f64::from(state.quantum) } else { 0.0 };
+        Self::noise_floor(state.fast).max(resolution)
+    }
+
     /// The level the sensor is expected to hold at `ts_ms` when nothing is wrong: its
     /// learned baseline plus its daily profile (0 until the detector has warmed up).
     pub(crate) fn normal_level(&self, state: &SensorState, ts_ms: i64) -> f64 {
         if state.n < self.p.cfg.warmup_readings {
             return 0.0;
         }
-        let season = if self.p.cfg.enabled.seasonal_profile {
-            let (bi, bj, bw) = season_position(ts_ms);
-            f64::from(state.season[bi] * (1.0 - bw) + state.season[bj] * bw)
-        } else {
-            0.0
-        };
-        season + state.base
+        self.season_at(state, ts_ms).0 + state.base
     }
 
     /// Scores one reading against `state`, then learns from it.
@@ -440,32 +570,62 @@ impl Detector {
             return Err(ValueError::NonFinite);
         }
         let (value, clamped) = clamp_reading(sent);
-        let p = &self.p;
-        let en = p.cfg.enabled;
         if state.n == 0 {
             let mut score = self.first(state, ts_ms, value);
             (score.value, score.clamped) = (sent, clamped);
             return Ok(score);
         }
+        let obs = self.observe(state, ts_ms, value);
+        let judged = self.judge(state, &obs);
+        let score = self.onset(state, &obs, &judged);
+        let adapted = self.learn(state, &obs, &judged);
+        if !state.is_finite() {
+            // Cannot happen with readings clamped as they are; were it ever to, the sensor
+            // starts learning again rather than keep (and checkpoint) a broken state.
+            *state = SensorState::default();
+        }
+        let expected = obs.season
+            + match judged.test {
+                Test::LevelShift => obs.base,
+                Test::Drift => obs.drift_base,
+                _ => obs.fast,
+            };
+        Ok(Score {
+            ts_ms,
+            value: sent,
+            expected,
+            lower: expected - judged.half_band,
+            upper: expected + judged.half_band,
+            score,
+            level: judged.level,
+            test: judged.test,
+            gap_ms: obs.gap_ms,
+            adapted,
+            clamped,
+        })
+    }
+
+    /// Every statistic of one reading against what the sensor has learned (no learning).
+    fn observe(&self, state: &SensorState, ts_ms: i64, value: f64) -> Observation {
+        let p = &self.p;
         let n = state.n as f32;
         // Early on, a plain running mean learns faster than the long half-lives allow.
         let rate = |a: f32| a.max(1.0 / (n + 1.0));
-
         let gap_ms = ts_ms.saturating_sub(state.last_ts_ms);
-        let (bi, bj, bw) = season_position(ts_ms);
-        let s_t =
-            if en.seasonal_profile { f64::from(state.season[bi] * (1.0 - bw) + state.season[bj] * bw) } else { 0.0 };
-        let y = value - s_t;
-        let m3 = median3(state.prev, state.last, value) - s_t;
+        let (season, season_pos) = self.season_at(state, ts_ms);
+        let y = value - season;
+        let m3 = median3(state.prev, state.last, value) - season;
 
         // Spike: residual against the one-step expectation.
-        // A coarse resolution bounds how small the noise can be taken to be: a change of
-        // one step is then never a surprise.
-        let sigma =
-            f64::from(state.sigma).max(Self::noise_floor(state.fast)).max(0.5 * f64::from(state.quantum).min(f64::MAX));
+        let sigma = f64::from(state.sigma).max(Self::sigma_floor(state));
         let r = y - state.fast;
-        let z = r / sigma;
-        let t = state.tails.map(f64::from);
+        // A reading back at the sensor's normal level is no spike, however far the one-step
+        // expectation has wandered with an abnormal condition that is now ending.
+        let z = if state.n >= p.cfg.warmup_readings && (y - state.base).abs() < r.abs() {
+            (y - state.base) / sigma
+        } else {
+            r / sigma
+        };
 
         // Level shift and drift: window means against gated baselines.
         let short = state.short + f64::from(rate(p.a_short)) * (m3 - state.short);
@@ -478,39 +638,130 @@ impl Detector {
         let drift_sd = f64::from(state.drift_var).sqrt().max(p.drift_floor_sigmas * sigma);
         let z_shift_raw = d_shift / shift_sd;
         let z_drift_raw = d_drift / drift_sd;
-        let z_shift = z_shift_raw;
         let z_drift = z_drift_raw * f64::from((n / p.drift_maturity).min(1.0));
 
         // Variance: cube root of the short mean of capped z² (nearly Gaussian for a
         // chi-square-like statistic, Wilson-Hilferty), against its learned distribution.
-        // Successive differences, so a change of level is not mistaken for noise.
+        // Successive differences, so a change of level is not mistaken for noise. Only a
+        // rise counts: a sensor going quiet is judged by the stuck test, and many sensors
+        // (set points, positions, states) are normally quiet.
         let zd = (value - state.last) / sigma;
         let zz = (0.5 * zd * zd).min(16.0) as f32;
         let var_ewma = state.var_ewma + rate(p.a_var) * (zz - state.var_ewma);
         let lv = cbrt_nonneg(var_ewma);
         let var_sd = state.var_var.sqrt().max(0.01);
         let z_var_raw = f64::from((lv - state.var_mean) / var_sd);
-        let z_var = z_var_raw / t[2] * f64::from((n / p.variance_maturity).min(1.0));
+        let z_var = (z_var_raw / f64::from(state.tails[2])).max(0.0) * f64::from((n / p.variance_maturity).min(1.0));
+        // Chatter: changes counted over the short window against the learned share of
+        // readings that change (Poisson upper tail, Chernoff bound in log space).
+        let changed = f32::from(u8::from(value != state.last));
+        let change_short = state.change_short + p.a_var * (changed - state.change_short);
+        let s_chatter = if p.cfg.enabled.variance && state.n >= p.cfg.warmup_readings {
+            let n_eff = f64::from(2.0 / p.a_var - 1.0);
+            let (k, lambda) = (f64::from(change_short) * n_eff, f64::from(state.change_p).max(1e-6) * n_eff);
+            if k > lambda { (lambda - k + k * (k / lambda).ln()) * std::f64::consts::LOG10_E } else { 0.0 }
+        } else {
+            0.0
+        };
 
-        // Stuck: run of exactly repeated values.
+        // Stuck: a run of exactly repeated values the sensor froze into (a value reached
+        // by a jump is a sensor parked at rest, e.g. a current at 0 when its machine
+        // idles: the jump itself is what other tests judge).
         let run = if value == state.last { state.run.saturating_add(1) } else { 0 };
-        let s_stuck = if en.stuck && run > 0 {
-            -f64::from(state.repeat_start).log10() + f64::from(run - 1) * -f64::from(state.repeat_cont).log10()
+        let jumped = (value - state.last).abs() > FROZEN_ENTRY_SIGMAS * sigma;
+        let frozen = if run == 0 {
+            false
+        } else if state.run == 0 {
+            !state.jumped
+        } else {
+            state.frozen
+        };
+        // A run is judged against the runs of its kind the sensor has completed. Without
+        // any: a sensor flat since it was installed, or one that never parked at a value
+        // before, gives no evidence that it should move again; one that never froze
+        // before is taken to end its runs at once, as noisy sensors do.
+        let s_stuck = if p.cfg.enabled.stuck && run > 0 {
+            let (start, mean) = if frozen {
+                (-f64::from(state.repeat_start).log10(), state.run_frozen)
+            } else {
+                (0.0, state.run_parked)
+            };
+            let flat_since_start = run.saturating_add(p.cfg.warmup_readings) >= state.n;
+            let end = if mean > 0.0 {
+                1.0 / (f64::from(mean) + 1.0)
+            } else if frozen && !flat_since_start {
+                0.9
+            } else {
+                f64::from(END_MIN)
+            };
+            start + f64::from(run - 1) * -(-end).ln_1p() * std::f64::consts::LOG10_E
         } else {
             0.0
         };
 
         // Dropout: missing reporting slots before this reading.
         let missed = self.missed_slots(state, gap_ms);
-        let s_gap = if en.dropout { self.gap_surprise(state, missed) } else { 0.0 };
+        let s_gap = if p.cfg.enabled.dropout { self.gap_surprise(state, missed) } else { 0.0 };
 
+        // Novelty: the step from the previous reading against the noise of the last
+        // minute, i.e. what is new given whatever the sensor has just been doing.
+        // A step back towards the normal level is a return, never news.
+        let sigma_new = f64::from(state.sigma_fast).max(Self::sigma_floor(state)) * std::f64::consts::SQRT_2;
+        let last_y = state.last - season;
+        let away = (y - state.base).abs() > (last_y - state.base).abs();
+        let z_new = if away { (value - state.last) / sigma_new } else { 0.0 };
+
+        Observation {
+            ts_ms,
+            value,
+            latched_before: state.latched,
+            gap_ms,
+            season,
+            season_pos,
+            y,
+            m3,
+            fast: state.fast,
+            base: state.base,
+            drift_base: state.drift_base,
+            sigma,
+            r,
+            z,
+            short,
+            mid,
+            d_shift,
+            d_drift,
+            z_shift: z_shift_raw,
+            z_drift,
+            z_drift_raw,
+            var_ewma,
+            lv,
+            z_var,
+            z_var_raw,
+            change_short,
+            s_chatter,
+            run,
+            frozen,
+            jumped,
+            s_stuck,
+            missed,
+            s_gap,
+            z_new,
+        }
+    }
+
+    /// The strongest test and the sensor's abnormality level: the largest surprise over the
+    /// tests, corrected for their number.
+    fn judge(&self, state: &SensorState, o: &Observation) -> Judged {
+        let p = &self.p;
+        let en = p.cfg.enabled;
+        let t = state.tails.map(f64::from);
         // Strongest z test, then the direct surprises.
         let mut best_z = 0.0;
         let mut test = Test::None;
         for (on, zt, t) in [
-            (en.level_shift, z_shift, Test::LevelShift),
-            (en.drift, z_drift, Test::Drift),
-            (en.variance, z_var, Test::Variance),
+            (en.level_shift, o.z_shift, Test::LevelShift),
+            (en.drift, o.z_drift, Test::Drift),
+            (en.variance, o.z_var, Test::Variance),
         ] {
             if on && zt.abs() > best_z {
                 best_z = zt.abs();
@@ -521,42 +772,73 @@ impl Detector {
         // The spike test's Gaussian part competes on z like the others; only a reading
         // in the far tail of a heavy-tailed sensor needs its own surprise.
         let other_z = best_z;
-        let spike_z = z.abs() / t[0].max(t[1]);
+        let spike_z = o.z.abs() / t[0].max(t[1]);
         if en.spike && spike_z > best_z {
             best_z = spike_z;
             test = Test::Spike;
         }
         let mut surprise = surprise_two_sided(best_z);
-        if test == Test::Spike && is_heavy_tail(z, t[0], t[1]) {
-            surprise = spike_surprise(z, t[0], t[1]).max(surprise_two_sided(other_z));
+        if test == Test::Spike && is_heavy_tail(o.z, t[0], t[1]) {
+            surprise = spike_surprise(o.z, t[0], t[1]).max(surprise_two_sided(other_z));
             if surprise_two_sided(other_z) >= surprise && other_z > 0.0 {
                 test = other_test;
             }
         }
-        if s_stuck > surprise {
-            surprise = s_stuck;
+        if o.s_chatter > surprise {
+            surprise = o.s_chatter;
+            test = Test::Variance;
+        }
+        if o.s_stuck > surprise {
+            surprise = o.s_stuck;
             test = Test::Stuck;
         }
-        if s_gap > surprise {
-            surprise = s_gap;
+        if o.s_gap > surprise {
+            surprise = o.s_gap;
             test = Test::Dropout;
         }
         let warm = state.n >= p.cfg.warmup_readings;
-        let score = if warm { ((surprise - p.log10_tests) / SURPRISE_SCALE).clamp(0.0, 1.0) as f32 } else { 0.0 };
-        if !warm || score <= 0.0 {
+        let level = if warm { ((surprise - p.log10_tests) / SURPRISE_SCALE).clamp(0.0, 1.0) as f32 } else { 0.0 };
+        if !warm || level <= 0.0 {
             test = if warm { test } else { Test::None };
         }
+        Judged { level, test, half_band: p.band_z * o.sigma * t[0].max(t[1]), warm }
+    }
 
-        let expected = s_t
-            + match test {
-                Test::LevelShift => state.base,
-                Test::Drift => state.drift_base,
-                _ => state.fast,
-            };
-        let half = p.band_z * sigma * t[0].max(t[1]);
+    /// The reported score: the abnormality level until it reaches `alarm_score`; from then
+    /// on, while the condition lasts, only what is new about a reading (its step from the
+    /// reading before, against the noise of the last minute) or a condition of another
+    /// kind. So a change scores at its onset, and a long fault is one alarm.
+    fn onset(&self, state: &mut SensorState, o: &Observation, j: &Judged) -> f32 {
+        let p = &self.p;
+        let family = j.test.family();
+        let score = if state.latched == 0 || (family != 0 && family != state.latched) {
+            j.level
+        } else {
+            let novelty = ((surprise_two_sided(o.z_new) - p.log10_tests) / SURPRISE_SCALE).clamp(0.0, 1.0) as f32;
+            j.level.min(novelty)
+        };
+        if score >= p.cfg.alarm_score && family != 0 {
+            state.latched = family;
+            state.calm = 0;
+        } else if state.latched != 0 {
+            state.calm = if j.level < p.cfg.learn_gate_score { state.calm.saturating_add(1) } else { 0 };
+            if u32::from(state.calm) >= p.cfg.release_readings {
+                state.latched = 0;
+            }
+        }
+        score
+    }
 
-        // Learning.
-        let mut learn = !warm || score < p.cfg.learn_gate_score;
+    /// Learns from the reading: the spreads, baselines and profile only from readings
+    /// judged normal (so a fault does not teach the detector that it is normal), the
+    /// one-step expectation, the sensor's resolution, its repeats and its timing from
+    /// every reading. Returns whether persistent new behaviour was accepted as normal.
+    fn learn(&self, state: &mut SensorState, o: &Observation, j: &Judged) -> bool {
+        let p = &self.p;
+        let en = p.cfg.enabled;
+        let n = state.n as f32;
+        let rate = |a: f32| a.max(1.0 / (n + 1.0));
+        let mut learn = !j.warm || j.level < p.cfg.learn_gate_score;
         let mut adapted = false;
         if learn {
             state.streak = state.streak.saturating_sub(1);
@@ -565,117 +847,135 @@ impl Detector {
             if state.streak >= p.cfg.adapt_after_readings {
                 adapted = true;
                 learn = true;
-                state.streak = 0;
-                state.base = short;
-                state.drift_base = mid;
-                state.day = mid;
-                let new_sigma = state.sigma_fast.max(f32_sat(Self::noise_floor(mid)));
-                let ratio = (new_sigma / state.sigma.max(f32::MIN_POSITIVE)).powi(2).clamp(1e-6, 1e6);
-                state.sigma = new_sigma;
-                state.tails = [1.0; 3];
-                // The learned wander of the window statistics carries over, in the new units
-                // of noise; the variance statistic restarts from its theory.
-                state.shift_var *= ratio;
-                state.drift_var *= ratio;
-                let nu = 2.0 / p.a_var;
-                state.var_mean = 1.0 - 2.0 / (9.0 * nu);
-                state.var_var = 2.0 / (9.0 * nu);
+                self.adapt(state, o);
             }
         }
 
-        let clip = 4.0 * sigma;
-        state.fast += f64::from(rate(p.a_fast)) * r.clamp(-clip, clip);
-        let abs_r = f32_sat(r.abs().min(clip));
+        let clip = 4.0 * o.sigma;
+        state.fast += f64::from(rate(p.a_fast)) * o.r.clamp(-clip, clip);
+        let abs_r = f32_sat(o.r.abs().min(clip));
         let fast_clip = 6.0 * f64::from(state.sigma_fast).max(Self::noise_floor(state.fast));
         state.sigma_fast += rate(p.a_sigma_fast)
-            * (1.253_314 * f32_sat(r.abs().min(if state.n > 10 { fast_clip } else { f64::MAX })) - state.sigma_fast);
-        state.short = short;
-        state.mid = mid;
-        state.var_ewma = var_ewma;
+            * (1.253_314 * f32_sat(o.r.abs().min(if state.n > 10 { fast_clip } else { f64::MAX })) - state.sigma_fast);
+        state.short = o.short;
+        state.mid = o.mid;
+        state.var_ewma = o.var_ewma;
+        state.change_short = o.change_short;
+        if state.latched == Test::LevelShift.family() && (o.short - o.base).abs() < o.sigma {
+            // The departure has ended: the slower window forgets it rather than keep
+            // reporting its memory as a drift.
+            state.mid = o.short;
+        }
 
         if learn {
             let a_scale = rate(p.a_scale);
             state.sigma += a_scale * (1.253_314 * abs_r - state.sigma);
-            if en.tail_calibration && warm {
-                for (i, (c, zr)) in state.tails.iter_mut().zip([z, z, z_var_raw]).enumerate() {
+            if en.tail_calibration && j.warm {
+                for (i, (c, zr)) in state.tails.iter_mut().zip([o.z, o.z, o.z_var_raw]).enumerate() {
                     let exceed = (zr.abs() as f32) > TAIL_LEVELS[i] * *c;
                     let (up, down) = p.tail_steps[i];
                     *c = (*c * if exceed { up } else { down }).clamp(1.0, MAX_TAIL);
                 }
             }
-            state.base += f64::from(rate(p.a_base)) * (m3 - state.base);
-            state.drift_base += f64::from(rate(p.a_drift_base)) * (m3 - state.drift_base);
+            let changed = f32::from(u8::from(o.value != state.last));
+            state.change_p += rate(p.a_scale) * (changed - state.change_p);
+            state.base += f64::from(rate(p.a_base)) * (o.m3 - state.base);
+            state.drift_base += f64::from(rate(p.a_drift_base)) * (o.m3 - state.drift_base);
             if state.n + 1 == p.cfg.warmup_readings {
                 self.set_stat_priors(state);
-            } else if warm {
-                // The spreads start from priors worth `STAT_PRIOR_READINGS` readings: the
-                // first hours of a sensor rarely show all of its normal variability.
-                let since = (state.n - p.cfg.warmup_readings) as f32;
-                let a_stat = p.a_stat.max(1.0 / (since + STAT_PRIOR_READINGS));
-                // Trimmed: only values within TRIM spreads are learned (rescaled so the
-                // Gaussian spread is unbiased), so a slowly growing fault cannot widen the
-                // spread it is measured against before it is flagged.
-                if z_shift_raw.abs() < TRIM {
-                    state.shift_var += a_stat * (f32_sat(d_shift * d_shift) * TRIM_BIAS - state.shift_var);
-                }
-                if z_drift_raw.abs() < TRIM {
-                    state.drift_var += a_stat * (f32_sat(d_drift * d_drift) * TRIM_BIAS - state.drift_var);
-                }
-                if z_var_raw.abs() < TRIM {
-                    state.var_mean += a_stat * (lv - state.var_mean);
-                    let dv = lv - state.var_mean;
-                    state.var_var += a_stat * (dv * dv * TRIM_BIAS - state.var_var);
-                }
-            }
-            let repeated = f32::from(u8::from(run > 0));
-            if state.run == 0 {
-                state.repeat_start += rate(p.a_scale) * (repeated - state.repeat_start);
-                state.repeat_start = state.repeat_start.clamp(1e-3, 0.999);
-            } else {
-                state.repeat_cont += rate(p.a_scale) * (repeated - state.repeat_cont);
-                state.repeat_cont = state.repeat_cont.clamp(1e-3, 0.999);
+            } else if j.warm {
+                self.learn_spreads(state, o);
             }
             if en.seasonal_profile {
-                state.day += f64::from(rate(p.a_day)) * (y - state.day);
+                state.day += f64::from(rate(p.a_day)) * (o.y - state.day);
                 let interval = if state.interval_ms > 0.0 { state.interval_ms } else { 1000.0 };
                 let g = (interval / 3.6e6 * p.season_rate_per_day).min(0.5);
-                let err = f32_sat(y - state.day);
+                let err = f32_sat(o.y - state.day);
+                let (bi, bj, bw) = o.season_pos;
                 state.season[bi] += g * (1.0 - bw) * err;
                 state.season[bj] += g * bw * err;
             }
         }
-        if gap_ms > 0 {
-            self.learn_gap(state, gap_ms, missed);
+        // How often the sensor repeats itself is learned from every reading: a sensor that
+        // has always been flat or stepwise must learn that it is, and a stuck one that
+        // keeps repeating is accepted in time like any lasting change.
+        if state.run == 0 {
+            let repeated = f32::from(u8::from(o.run > 0));
+            state.repeat_start += rate(p.a_scale) * (repeated - state.repeat_start);
+            state.repeat_start = state.repeat_start.clamp(REPEAT_MIN, REPEAT_MAX);
+        } else if o.run == 0 && o.latched_before == 0 {
+            // A run just ended outside any abnormal condition: its length joins the
+            // sensor's record (about the last twenty runs of its kind).
+            let mean = if state.frozen { &mut state.run_frozen } else { &mut state.run_parked };
+            let length = state.run as f32;
+            *mean = if *mean > 0.0 { *mean + RUN_WEIGHT * (length - *mean) } else { length };
         }
-
+        if o.gap_ms > 0 {
+            self.learn_gap(state, o.gap_ms, o.missed);
+        }
+        let value = o.value;
         let step = f32_sat((value - state.last).abs());
+        // Every step counts, a fault's too: a sensor seen to move by a step can move by it.
         if step > 0.0 && step.is_finite() {
             // Decaying minimum: forgets an old small step within a few thousand readings.
             state.quantum = (state.quantum * 1.001).min(step);
         }
-        state.run = run;
+        state.run = o.run;
+        state.frozen = o.frozen;
+        state.jumped = o.jumped;
         state.prev = state.last;
         state.last = value;
-        state.last_ts_ms = ts_ms;
+        state.last_ts_ms = o.ts_ms;
         state.n = state.n.saturating_add(1);
+        adapted
+    }
 
-        if !state.is_finite() {
-            // Cannot happen with readings clamped as they are; were it ever to, the sensor
-            // starts learning again rather than keep (and checkpoint) a broken state.
-            *state = SensorState::default();
+    /// Accepts the current behaviour as the new normal: baselines jump to the current
+    /// level and noise.
+    fn adapt(&self, state: &mut SensorState, o: &Observation) {
+        let p = &self.p;
+        // A run that lasts this long is now one the sensor makes.
+        let mean = if o.frozen { &mut state.run_frozen } else { &mut state.run_parked };
+        *mean = mean.max(o.run as f32);
+        state.streak = 0;
+        state.latched = 0;
+        state.calm = 0;
+        state.base = o.short;
+        state.drift_base = o.mid;
+        state.day = o.mid;
+        let new_sigma = state.sigma_fast.max(f32_sat(Self::noise_floor(o.mid)));
+        let ratio = (new_sigma / state.sigma.max(f32::MIN_POSITIVE)).powi(2).clamp(1e-6, 1e6);
+        state.sigma = new_sigma;
+        state.tails = [1.0; 3];
+        // The learned wander of the window statistics carries over, in the new units of
+        // noise; the variance statistic restarts from its theory.
+        state.shift_var *= ratio;
+        state.drift_var *= ratio;
+        let nu = 2.0 / p.a_var;
+        state.var_mean = 1.0 - 2.0 / (9.0 * nu);
+        state.var_var = 2.0 / (9.0 * nu);
+    }
+
+    /// The spreads of the window statistics, learned after warm-up from readings judged
+    /// normal. They start from priors worth `STAT_PRIOR_READINGS` readings: the first hours
+    /// of a sensor rarely show all of its normal variability. Trimmed: only values within
+    /// TRIM spreads are learned (rescaled so the Gaussian spread is unbiased), so a slowly
+    /// growing fault cannot widen the spread it is measured against before it is flagged.
+    fn learn_spreads(&self, state: &mut SensorState, o: &Observation) {
+        let p = &self.p;
+        let since = (state.n - p.cfg.warmup_readings) as f32;
+        let a_stat = p.a_stat.max(1.0 / (since + STAT_PRIOR_READINGS));
+        if o.z_shift.abs() < TRIM {
+            state.shift_var += a_stat * (f32_sat(o.d_shift * o.d_shift) * TRIM_BIAS - state.shift_var);
         }
-        Ok(Score {
-            ts_ms,
-            value: sent,
-            expected,
-            lower: expected - half,
-            upper: expected + half,
-            score,
-            test,
-            gap_ms,
-            adapted,
-            clamped,
-        })
+        if o.z_drift_raw.abs() < TRIM {
+            state.drift_var += a_stat * (f32_sat(o.d_drift * o.d_drift) * TRIM_BIAS - state.drift_var);
+        }
+        if o.z_var_raw.abs() < TRIM {
+            state.var_mean += a_stat * (o.lv - state.var_mean);
+            let dv = o.lv - state.var_mean;
+            state.var_var += a_stat * (dv * dv * TRIM_BIAS - state.var_var);
+        }
     }
 
     /// Priors for the spreads of the window statistics, from the noise level learned in
@@ -716,6 +1016,7 @@ impl Detector {
             lower: value,
             upper: value,
             score: 0.0,
+            level: 0.0,
             test: Test::None,
             gap_ms: 0,
             adapted: false,
@@ -785,13 +1086,7 @@ impl Detector {
             0.0
         };
         let score = ((s - self.p.log10_tests) / SURPRISE_SCALE).clamp(0.0, 1.0) as f32;
-        let (bi, bj, bw) = season_position(now_ms);
-        let s_t = if self.p.cfg.enabled.seasonal_profile {
-            f64::from(state.season[bi] * (1.0 - bw) + state.season[bj] * bw)
-        } else {
-            0.0
-        };
-        let expected = state.fast + s_t;
+        let expected = state.fast + self.season_at(state, now_ms).0;
         let sigma = f64::from(state.sigma).max(Self::noise_floor(state.fast));
         let half = self.p.band_z * sigma * f64::from(state.tails[0].max(state.tails[1]));
         Score {
@@ -801,6 +1096,7 @@ impl Detector {
             lower: expected - half,
             upper: expected + half,
             score,
+            level: score,
             test: if score > 0.0 { Test::Dropout } else { Test::None },
             gap_ms,
             adapted: false,

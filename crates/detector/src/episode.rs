@@ -16,6 +16,10 @@
 //! machine an hour ago, now it is stuck): its evidence is replaced and the episode is
 //! updated, so a fault that begins while an episode is open still reaches the supervisor.
 //!
+//! Episodes are about state ("this machine is still abnormal"), so the tracker judges each
+//! reading by its [`Score::level`] (how abnormal the sensor is now), not by its onset-shaped
+//! `score`: a condition that lasts keeps its episode open however old it is.
+//!
 //! Besides the scores it is given, the tracker scores the machine's sensors against one
 //! another (see [`crate::machine`]): a change of load moves all of a machine's sensors and
 //! is not an anomaly, while one sensor leaving the others is. Those residual scores open
@@ -141,7 +145,7 @@ impl SensorEvidence {
             lower: s.lower,
             upper: s.upper,
             test: s.test,
-            score: s.score,
+            score: s.level,
         }
     }
 
@@ -281,11 +285,11 @@ impl EpisodeTracker {
 
     fn absorb(&mut self, sensor: SensorId, s: &Score) -> Option<EpisodeEvent> {
         let cfg = &self.cfg;
-        if s.score < cfg.related_threshold || s.test == Test::None {
+        if s.level < cfg.related_threshold || s.test == Test::None {
             return None;
         }
         if let Some(ep) = &mut self.open {
-            if s.score >= cfg.threshold {
+            if s.level >= cfg.threshold {
                 ep.last_alarm_ms = ep.last_alarm_ms.max(s.ts_ms);
                 let before_sev = ep.severity;
                 // A sensor joining, or one renewed by a new finding, is announced.
@@ -318,7 +322,7 @@ impl EpisodeTracker {
             }
             return None;
         }
-        if s.score < cfg.joint_threshold {
+        if s.level < cfg.joint_threshold {
             return None;
         }
         let horizon = s.ts_ms.saturating_sub(cfg.confirm_window_ms);
@@ -328,7 +332,7 @@ impl EpisodeTracker {
         let mut distinct: Vec<SensorId> = self.pending.iter().map(|e| e.sensor).collect();
         distinct.sort_unstable();
         distinct.dedup();
-        let confirmed = s.score >= cfg.extreme_threshold
+        let confirmed = s.level >= cfg.extreme_threshold
             || strong >= cfg.confirm_readings as usize
             || distinct.len() >= cfg.joint_sensors as usize;
         if !confirmed {

@@ -438,7 +438,7 @@ impl MachineModel {
             };
             scores.push(score);
         }
-        let abnormal = |s: &Option<Score>| s.is_some_and(|s| s.score >= cfg.residual.learn_gate_score);
+        let abnormal = |s: &Option<Score>| s.is_some_and(|s| s.level >= cfg.residual.learn_gate_score);
         let abnormal_count = scores.iter().filter(|s| abnormal(s)).count();
         for i in 0..n {
             let Some(score) = scores[i] else { continue };
@@ -539,7 +539,7 @@ impl MachineModel {
             let r = d[i] - v * point;
             let noise = self.noise(i);
             let Ok(score) = detector.next(&mut self.states[i], self.row_ts, r * noise) else { continue };
-            self.suspect[i] = score.score >= cfg.residual.learn_gate_score;
+            self.suspect[i] = score.level >= cfg.residual.learn_gate_score;
             if self.suspect[i] {
                 learn[i] = v * point;
             }

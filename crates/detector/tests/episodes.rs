@@ -13,6 +13,7 @@ fn score(ts_ms: i64, value: f64, score: f32, test: Test) -> Score {
         lower: 67.0,
         upper: 73.0,
         score,
+        level: score,
         test,
         gap_ms: 1000,
         adapted: false,
