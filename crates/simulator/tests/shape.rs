@@ -10,7 +10,9 @@ use simulator::{Factory, FactoryEvent, FaultKind, SimConfig, Step};
 
 #[test]
 fn a_step_has_one_sorted_batch_per_gateway_with_every_sensor() {
-    let layout = small_layout(2, 500, 3);
+    // Every sensor of the all-analog factory reports every step (the default one has a few
+    // that report irregularly).
+    let layout = small_analog_layout(2, 500, 3);
     let mut factory = Factory::new(&layout, &clean(), 1, START_MS).unwrap();
     assert_eq!(factory.sensors_per_step(), 1_000);
     for k in 0..5 {
@@ -42,8 +44,9 @@ fn the_default_factory_generates_fifty_thousand_readings_a_second() {
     let mut factory = Factory::new(&layout, &SimConfig::default(), 1, START_MS).unwrap();
     let step = factory.step();
     assert_eq!(step.batches.len(), 50);
-    // A dropout may already be running at the first step; nothing else removes readings.
-    assert!(step.reading_count() > 49_900 && step.reading_count() <= 50_000);
+    // A dropout may already be running at the first step, and the 700 sensors that report
+    // irregularly skip about half the steps; nothing else removes readings.
+    assert!(step.reading_count() > 49_500 && step.reading_count() <= 50_000, "{}", step.reading_count());
 }
 
 #[test]
