@@ -267,6 +267,12 @@ impl EpisodeTracker {
         events
     }
 
+    /// Leaves a sensor out of the machine model (see [`MachineModel::leave_out`]): its own
+    /// scores, from a detector running every test, are all it is judged by.
+    pub fn leave_out_of_model(&mut self, sensor: SensorId) {
+        self.model.leave_out(sensor);
+    }
+
     /// Whether every number the tracker keeps (its machine model and the evidence it holds)
     /// is finite.
     pub fn is_finite(&self) -> bool {

@@ -173,6 +173,10 @@ pub struct MachineModel {
     /// operating point the other sensors are measured against while they are off it.
     #[serde(default)]
     suspect: Vec<bool>,
+    /// Sensors that do not measure the machine's operating point (set points, states,
+    /// counters, batch cycles): left out of the model, judged by their own detector alone.
+    #[serde(default)]
+    left_out: Vec<u32>,
     #[serde(skip)]
     detector: Cached,
     #[serde(skip)]
@@ -197,6 +201,7 @@ impl Default for MachineModel {
             row: Vec::new(),
             present: Vec::new(),
             suspect: Vec::new(),
+            left_out: Vec::new(),
             detector: Cached(None),
             scratch: Scratch::default(),
         }
@@ -244,6 +249,15 @@ impl MachineModel {
         Some(n)
     }
 
+    /// Leaves a sensor out of the model: a set point, an on/off state, a counter or a batch
+    /// cycle says nothing about how the machine's measurements move together (a counter only
+    /// grows, a batch cycle would pass for the load), and is judged on its own.
+    pub fn leave_out(&mut self, sensor: u32) {
+        if !self.left_out.contains(&sensor) {
+            self.left_out.push(sensor);
+        }
+    }
+
     /// Each modelled sensor with its share of the operating point's direction, its noise
     /// scale and its mean, for inspection.
     pub fn loadings(&self) -> Vec<(u32, f32, f32, f64)> {
@@ -268,6 +282,7 @@ impl MachineModel {
             + heap(&self.row)
             + heap(&self.present)
             + heap(&self.suspect)
+            + heap(&self.left_out)
     }
 
     /// Whether every number the model keeps is finite (always true of a model fed through
@@ -299,7 +314,7 @@ impl MachineModel {
         cfg: &MachineModelConfig,
         out: &mut Vec<Residual>,
     ) -> Result<(), ConfigError> {
-        if !cfg.enabled || !value.is_finite() {
+        if !cfg.enabled || !value.is_finite() || self.left_out.contains(&sensor) {
             return Ok(());
         }
         // Learned at the bound, as the sensor's own detector does; its score says so.

@@ -25,12 +25,16 @@ use serde::{Deserialize, Serialize};
 pub const MONITOR: &str = "anomaly-monitor";
 
 /// Version of the detector and the format of its snapshots.
-pub const DETECTOR_VERSION: &str = "floorwatch-detector-1";
+pub const DETECTOR_VERSION: &str = "floorwatch-detector-2";
 
 #[derive(Debug, Clone)]
 pub struct MonitorConfig {
     pub plant_number: u16,
+    /// The detector of the readings of measurements the machine model judges too.
     pub detector: detector::Config,
+    /// The detector of sensors the machine model leaves out (set points, states,
+    /// counters, batch cycles): every test, on the readings alone.
+    pub standalone: detector::Config,
     pub episodes: EpisodeConfig,
     /// Plant time between snapshots of the monitor's state.
     pub snapshot_every_ms: i64,
@@ -44,6 +48,7 @@ impl MonitorConfig {
             plant_number,
             // The episode tracker's machine model judges level, noise and spikes.
             detector: detector::Config::beside_machine_model(),
+            standalone: detector::Config::default(),
             episodes: EpisodeConfig::default(),
             snapshot_every_ms: 60_000,
             sweep_every_ms: 1_000,
@@ -70,6 +75,9 @@ struct Snapshot {
 pub struct Monitor {
     config: MonitorConfig,
     detector: Detector,
+    standalone: Detector,
+    /// Per plant-local sensor: whether the machine model leaves it out.
+    left_out: Vec<bool>,
     layout: Option<PlantLayout>,
     sensors: Vec<SensorState>,
     trackers: Vec<EpisodeTracker>,
@@ -86,10 +94,13 @@ pub struct Monitor {
 impl Monitor {
     pub fn new(config: MonitorConfig) -> Result<Self> {
         let detector = Detector::new(config.detector.clone()).context("detector configuration")?;
+        let standalone = Detector::new(config.standalone.clone()).context("standalone detector configuration")?;
         config.episodes.validate().context("episode configuration")?;
         Ok(Monitor {
             config,
             detector,
+            standalone,
+            left_out: Vec::new(),
             layout: None,
             sensors: Vec::new(),
             trackers: Vec::new(),
@@ -110,6 +121,19 @@ impl Monitor {
         self.trackers = (0..machines)
             .map(|m| EpisodeTracker::new(layout.machine(m).id.clone(), self.config.episodes.clone()))
             .collect::<Result<_, _>>()?;
+        // Only measurements that move with the machine's operating point go into its model.
+        self.left_out = (0..layout.machine_of.len())
+            .map(|ix| {
+                let id = layout.first_sensor_id + ix as u32;
+                let measures = layout.layout.sensor(id).is_none_or(|info| {
+                    matches!(info.spec.signal, layout::SignalKind::Analog | layout::SignalKind::Valve)
+                });
+                if !measures {
+                    self.trackers[layout.machine_of[ix] as usize].leave_out_of_model(id);
+                }
+                !measures
+            })
+            .collect();
         self.emitted.clear();
         self.layout = Some(layout);
         Ok(())
@@ -145,7 +169,9 @@ impl Monitor {
         let mut newest = self.watermark;
         for r in readings {
             let Some(ix) = layout.sensor_ix(r.sensor) else { continue };
-            let Ok(score) = self.detector.next(&mut self.sensors[ix], r.ts_ms, r.value) else { continue };
+            let detector =
+                if self.left_out.get(ix).copied().unwrap_or(false) { &self.standalone } else { &self.detector };
+            let Ok(score) = detector.next(&mut self.sensors[ix], r.ts_ms, r.value) else { continue };
             newest = newest.max(r.ts_ms);
             let machine = layout.machine_of[ix] as usize;
             for ev in self.trackers[machine].observe(r.sensor, &score) {
