@@ -26,6 +26,8 @@ pub struct EvalArgs {
     pub truth: Option<PathBuf>,
     /// Also write the report as JSON here.
     pub json: Option<PathBuf>,
+    /// The layout file a recorded run was simulated with (`None`: the built-in default).
+    pub layout: Option<PathBuf>,
 }
 
 /// Runs the evaluation and returns the table to print.
@@ -41,7 +43,13 @@ pub async fn run_eval(args: &EvalArgs) -> Result<String, EvalError> {
                     )));
                 }
             }
-            evaluate_run_with(dir, &RunOptions::default())?
+            let mut options = RunOptions::default();
+            if let Some(path) = &args.layout {
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| EvalError::Io { path: path.clone(), source })?;
+                options.layout_toml = Some(text);
+            }
+            evaluate_run_with(dir, &options)?
         }
         EvalSource::Database { url } => {
             let truth = args

@@ -295,6 +295,10 @@ pub struct EvalAnomaliesArgs {
     /// `false_episodes_per_plant_hour`, …)
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// The layout file the recorded run was simulated with (`simulate --layout`), e.g.
+    /// `assets/plant-layout-analog.toml` [default: the built-in plant layout]
+    #[arg(long, value_name = "FILE", requires = "from")]
+    pub layout: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
