@@ -25,6 +25,8 @@ pub struct Enabled {
     pub variance: bool,
     /// Exactly repeated values where the sensor is normally noisy.
     pub stuck: bool,
+    /// Changes far more often than the sensor's learned change rate (a chattering contact).
+    pub chatter: bool,
     /// Missing readings, from the learned reporting interval.
     pub dropout: bool,
     /// Learned 24-hour profile removed before every test.
@@ -42,6 +44,7 @@ impl Default for Enabled {
             drift: true,
             variance: true,
             stuck: true,
+            chatter: true,
             dropout: true,
             seasonal_profile: true,
             tail_calibration: true,
@@ -163,7 +166,14 @@ impl Config {
     /// every sensor at once.
     pub fn beside_machine_model() -> Self {
         Config {
-            enabled: Enabled { spike: false, level_shift: false, drift: false, variance: false, ..Enabled::default() },
+            enabled: Enabled {
+                spike: false,
+                level_shift: false,
+                drift: false,
+                variance: false,
+                chatter: false,
+                ..Enabled::default()
+            },
             ..Config::default()
         }
     }
@@ -199,7 +209,7 @@ impl Config {
             self.drift_baseline_half_life_readings,
         )?;
         let e = &self.enabled;
-        if !(e.spike || e.level_shift || e.drift || e.variance || e.stuck || e.dropout) {
+        if !(e.spike || e.level_shift || e.drift || e.variance || e.stuck || e.chatter || e.dropout) {
             return Err(ConfigError::NoTests);
         }
         Ok(())
@@ -247,8 +257,11 @@ impl Params {
     pub fn new(cfg: Config) -> Result<Self, ConfigError> {
         cfg.validate()?;
         let e = cfg.enabled;
-        let tests =
-            [e.spike, e.level_shift, e.drift, e.variance, e.stuck, e.dropout].iter().filter(|on| **on).count().max(1);
+        let tests = [e.spike, e.level_shift, e.drift, e.variance, e.stuck, e.chatter, e.dropout]
+            .iter()
+            .filter(|on| **on)
+            .count()
+            .max(1);
         let log10_tests = (tests as f64).log10();
         let band_z = z_for_surprise(f64::from(cfg.band_score) * SURPRISE_SCALE + log10_tests);
         // Each exceedance widens the calibration by 5 %: a few hours of data settle it.

@@ -62,6 +62,8 @@ const REPEAT_MAX: f32 = 1.0 - 1e-4;
 const END_MIN: f32 = 1e-9;
 /// Weight of each completed run in the mean run length.
 const RUN_WEIGHT: f32 = 0.05;
+/// An abnormal reading widens the tail calibration at most once in this many readings.
+const EXCEED_EVERY_READINGS: u16 = 60;
 /// Window statistics beyond this many spreads are not learned from.
 const TRIM: f64 = 3.0;
 /// 1 / E[z² | |z| < 3] for Gaussian z: undoes the trimming's shrinkage of the variance.
@@ -255,6 +257,8 @@ pub struct SensorState {
     /// lasts (0: none), and readings judged normal since it last looked abnormal.
     latched: u8,
     calm: u16,
+    /// Readings since an abnormal reading last widened the tails.
+    since_exceed: u16,
 }
 
 impl Default for SensorState {
@@ -296,6 +300,7 @@ impl Default for SensorState {
             change_short: 0.5,
             latched: 0,
             calm: 0,
+            since_exceed: 0,
         }
     }
 }
@@ -656,7 +661,7 @@ impl Detector {
         // readings that change (Poisson upper tail, Chernoff bound in log space).
         let changed = f32::from(u8::from(value != state.last));
         let change_short = state.change_short + p.a_var * (changed - state.change_short);
-        let s_chatter = if p.cfg.enabled.variance && state.n >= p.cfg.warmup_readings {
+        let s_chatter = if p.cfg.enabled.chatter && state.n >= p.cfg.warmup_readings {
             let n_eff = f64::from(2.0 / p.a_var - 1.0);
             let (k, lambda) = (f64::from(change_short) * n_eff, f64::from(state.change_p).max(1e-6) * n_eff);
             if k > lambda { (lambda - k + k * (k / lambda).ln()) * std::f64::consts::LOG10_E } else { 0.0 }
@@ -687,8 +692,11 @@ impl Detector {
                 (0.0, state.run_parked)
             };
             let flat_since_start = run.saturating_add(p.cfg.warmup_readings) >= state.n;
+            // Completed runs hold at least one repeat: a geometric run length of mean m
+            // ends after each repeat with probability 1/m; half a repeat more allows for
+            // run lengths more spread than geometric (a quantised sensor near a peak).
             let end = if mean > 0.0 {
-                1.0 / (f64::from(mean) + 1.0)
+                (1.0 / (f64::from(mean) + 0.5)).min(f64::from(REPEAT_MAX))
             } else if frozen && !flat_since_start {
                 0.9
             } else {
@@ -867,16 +875,30 @@ impl Detector {
             state.mid = o.short;
         }
 
+        if en.tail_calibration && j.warm {
+            // Exceedances widen the tails even from readings judged abnormal (a sensor that
+            // spikes by design is judged abnormal at first), but at most one a minute of
+            // readings, so a lasting fault does not quickly teach that it is normal.
+            state.since_exceed = state.since_exceed.saturating_add(1);
+            let counted = learn || state.since_exceed >= EXCEED_EVERY_READINGS;
+            let mut widened = false;
+            for (i, (c, zr)) in state.tails.iter_mut().zip([o.z, o.z, o.z_var_raw]).enumerate() {
+                let exceed = (zr.abs() as f32) > TAIL_LEVELS[i] * *c;
+                let (up, down) = p.tail_steps[i];
+                if exceed && counted {
+                    *c = (*c * up).clamp(1.0, MAX_TAIL);
+                    widened = true;
+                } else if !exceed && learn {
+                    *c = (*c * down).clamp(1.0, MAX_TAIL);
+                }
+            }
+            if widened && !learn {
+                state.since_exceed = 0;
+            }
+        }
         if learn {
             let a_scale = rate(p.a_scale);
             state.sigma += a_scale * (1.253_314 * abs_r - state.sigma);
-            if en.tail_calibration && j.warm {
-                for (i, (c, zr)) in state.tails.iter_mut().zip([o.z, o.z, o.z_var_raw]).enumerate() {
-                    let exceed = (zr.abs() as f32) > TAIL_LEVELS[i] * *c;
-                    let (up, down) = p.tail_steps[i];
-                    *c = (*c * if exceed { up } else { down }).clamp(1.0, MAX_TAIL);
-                }
-            }
             let changed = f32::from(u8::from(o.value != state.last));
             state.change_p += rate(p.a_scale) * (changed - state.change_p);
             state.base += f64::from(rate(p.a_base)) * (o.m3 - state.base);

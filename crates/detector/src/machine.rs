@@ -103,7 +103,7 @@ impl Default for MachineModelConfig {
             // The variance test's window is longer than on raw readings: a residual's noise
             // wanders a little with the other sensors', and noise bursts are large.
             residual: Config {
-                enabled: Enabled { stuck: false, dropout: false, ..Enabled::default() },
+                enabled: Enabled { stuck: false, chatter: false, dropout: false, ..Enabled::default() },
                 variance_half_life_readings: 60.0,
                 ..Config::default()
             },
@@ -177,6 +177,10 @@ pub struct MachineModel {
     /// counters, batch cycles): left out of the model, judged by their own detector alone.
     #[serde(default)]
     left_out: Vec<u32>,
+    /// Each sensor's smallest step while its scale was learned (its resolution, for a
+    /// quantised sensor, whose successive differences are mostly zero).
+    #[serde(default)]
+    step: Vec<f32>,
     #[serde(skip)]
     detector: Cached,
     #[serde(skip)]
@@ -202,6 +206,7 @@ impl Default for MachineModel {
             present: Vec::new(),
             suspect: Vec::new(),
             left_out: Vec::new(),
+            step: Vec::new(),
             detector: Cached(None),
             scratch: Scratch::default(),
         }
@@ -246,6 +251,7 @@ impl MachineModel {
         self.row.push(0.0);
         self.present.push(false);
         self.suspect.push(false);
+        self.step.resize(n + 1, f32::MAX);
         Some(n)
     }
 
@@ -283,6 +289,7 @@ impl MachineModel {
             + heap(&self.present)
             + heap(&self.suspect)
             + heap(&self.left_out)
+            + heap(&self.step)
     }
 
     /// Whether every number the model keeps is finite (always true of a model fed through
@@ -301,7 +308,10 @@ impl MachineModel {
     }
 
     fn noise(&self, i: usize) -> f64 {
-        f64::from(self.scale[i]).max(1e-9 + 1e-6 * self.mean[i].abs())
+        // A quantised sensor's noise is at least half its resolution: a change of one step
+        // is no news.
+        let step = self.step.get(i).copied().filter(|s| *s < f32::MAX).map_or(0.0, |s| 0.5 * f64::from(s));
+        f64::from(self.scale[i]).max(step).max(1e-9 + 1e-6 * self.mean[i].abs())
     }
 
     /// Takes one reading of one of the machine's sensors. When it completes an instant (or
@@ -374,6 +384,9 @@ impl MachineModel {
                 let a = a_scale.max(1.0 / (self.seen[i] as f32 + 1.0));
                 let clip = if self.seen[i] > 30 { 4.0 * self.scale[i] } else { f32::MAX };
                 self.scale[i] += a * (0.886_227 * dx.min(clip) - self.scale[i]);
+                if dx > 0.0 && i < self.step.len() {
+                    self.step[i] = self.step[i].min(dx);
+                }
             }
             self.last[i] = x;
             self.seen[i] = self.seen[i].saturating_add(1);

@@ -253,6 +253,7 @@ fn bad_settings_are_rejected() {
     none.enabled.drift = false;
     none.enabled.variance = false;
     none.enabled.stuck = false;
+    none.enabled.chatter = false;
     none.enabled.dropout = false;
     assert_eq!(Detector::new(none).expect_err("no tests"), ConfigError::NoTests);
 }

@@ -119,8 +119,8 @@ pub struct SensorSpec {
     /// integer display, 0.5-degree steps or a 12-bit converter.
     #[serde(default, skip_serializing_if = "is_default")]
     pub resolution: f64,
-    /// The sensor reads exactly `normal_min`, without noise, while its machine idles or is
-    /// down (a motor current, a flow through a closed line).
+    /// The sensor reads exactly `normal_min`, without noise, while its machine is stopped
+    /// (a motor current, a flow through a closed line).
     #[serde(default, skip_serializing_if = "is_default")]
     pub flat_when_idle: bool,
     /// The shape of its noise (default Gaussian).
@@ -167,7 +167,7 @@ pub enum SignalKind {
 pub enum NoiseKind {
     #[default]
     Gaussian,
-    /// Heavy tails (Student's t with 3 degrees of freedom, scaled to `noise_sd`).
+    /// Heavy tails (Laplace: exponential tails, scaled to `noise_sd`).
     Heavy,
     /// Gaussian, plus a spike of 5 to 10 `noise_sd` every few minutes by design (impacts,
     /// switching transients).

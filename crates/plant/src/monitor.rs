@@ -33,7 +33,8 @@ pub struct MonitorConfig {
     /// The detector of the readings of measurements the machine model judges too.
     pub detector: detector::Config,
     /// The detector of sensors the machine model leaves out (set points, states,
-    /// counters, batch cycles): every test, on the readings alone.
+    /// counters, batch cycles), on the readings alone: each kind runs the tests that mean
+    /// something for it (see [`standalone_tests`]).
     pub standalone: detector::Config,
     pub episodes: EpisodeConfig,
     /// Plant time between snapshots of the monitor's state.
@@ -74,10 +75,11 @@ struct Snapshot {
 #[derive(Debug)]
 pub struct Monitor {
     config: MonitorConfig,
-    detector: Detector,
-    standalone: Detector,
-    /// Per plant-local sensor: whether the machine model leaves it out.
-    left_out: Vec<bool>,
+    /// The measurements' detector first, then one per kind of sensor left out of the
+    /// machine model (`STANDALONE` order).
+    detectors: Vec<Detector>,
+    /// Per plant-local sensor: its detector in `detectors`.
+    detector_of: Vec<u8>,
     layout: Option<PlantLayout>,
     sensors: Vec<SensorState>,
     trackers: Vec<EpisodeTracker>,
@@ -93,14 +95,16 @@ pub struct Monitor {
 
 impl Monitor {
     pub fn new(config: MonitorConfig) -> Result<Self> {
-        let detector = Detector::new(config.detector.clone()).context("detector configuration")?;
-        let standalone = Detector::new(config.standalone.clone()).context("standalone detector configuration")?;
+        let mut detectors = vec![Detector::new(config.detector.clone()).context("detector configuration")?];
+        for kind in STANDALONE {
+            let cfg = detector::Config { enabled: standalone_tests(kind), ..config.standalone.clone() };
+            detectors.push(Detector::new(cfg).context("standalone detector configuration")?);
+        }
         config.episodes.validate().context("episode configuration")?;
         Ok(Monitor {
             config,
-            detector,
-            standalone,
-            left_out: Vec::new(),
+            detectors,
+            detector_of: Vec::new(),
             layout: None,
             sensors: Vec::new(),
             trackers: Vec::new(),
@@ -122,16 +126,17 @@ impl Monitor {
             .map(|m| EpisodeTracker::new(layout.machine(m).id.clone(), self.config.episodes.clone()))
             .collect::<Result<_, _>>()?;
         // Only measurements that move with the machine's operating point go into its model.
-        self.left_out = (0..layout.machine_of.len())
+        self.detector_of = (0..layout.machine_of.len())
             .map(|ix| {
                 let id = layout.first_sensor_id + ix as u32;
-                let measures = layout.layout.sensor(id).is_none_or(|info| {
-                    matches!(info.spec.signal, layout::SignalKind::Analog | layout::SignalKind::Valve)
-                });
-                if !measures {
-                    self.trackers[layout.machine_of[ix] as usize].leave_out_of_model(id);
+                let signal = layout.layout.sensor(id).map_or(layout::SignalKind::Analog, |info| info.spec.signal);
+                match STANDALONE.iter().position(|k| *k == signal) {
+                    Some(k) => {
+                        self.trackers[layout.machine_of[ix] as usize].leave_out_of_model(id);
+                        k as u8 + 1
+                    }
+                    None => 0,
                 }
-                !measures
             })
             .collect();
         self.emitted.clear();
@@ -169,8 +174,7 @@ impl Monitor {
         let mut newest = self.watermark;
         for r in readings {
             let Some(ix) = layout.sensor_ix(r.sensor) else { continue };
-            let detector =
-                if self.left_out.get(ix).copied().unwrap_or(false) { &self.standalone } else { &self.detector };
+            let detector = &self.detectors[usize::from(self.detector_of.get(ix).copied().unwrap_or(0))];
             let Ok(score) = detector.next(&mut self.sensors[ix], r.ts_ms, r.value) else { continue };
             newest = newest.max(r.ts_ms);
             let machine = layout.machine_of[ix] as usize;
@@ -191,7 +195,7 @@ impl Monitor {
                 if state.last_ts_ms().is_none_or(|t| t >= newest) {
                     continue;
                 }
-                let score = self.detector.overdue(state, newest);
+                let score = self.detectors[0].overdue(state, newest);
                 if score.test == Test::Dropout {
                     let machine = layout.machine_of[ix] as usize;
                     let id = layout.first_sensor_id + ix as u32;
@@ -383,6 +387,35 @@ fn explain(sensors: &[SensorEvidence]) -> String {
         text.push_str(&format!("; {} moved with it", related.join(", ")));
     }
     text
+}
+
+/// Kinds of sensor the machine model leaves out, each with a detector of its own.
+const STANDALONE: [layout::SignalKind; 4] =
+    [layout::SignalKind::Setpoint, layout::SignalKind::State, layout::SignalKind::Counter, layout::SignalKind::Batch];
+
+/// The tests that mean something for a kind of sensor left out of the machine model: a set
+/// point is written, not measured (only its silence is news); an on/off state can chatter
+/// or fall silent; a counter can stop or fall silent; a batch cycle can be noisy, freeze or
+/// fall silent (its own ramps and plateaus would pass for shifts and spikes: a change of
+/// its level is not judged yet).
+pub fn standalone_tests(kind: layout::SignalKind) -> detector::Enabled {
+    let only = |stuck, chatter| detector::Enabled {
+        spike: false,
+        level_shift: false,
+        drift: false,
+        variance: false,
+        stuck,
+        chatter,
+        dropout: true,
+        ..detector::Enabled::default()
+    };
+    match kind {
+        layout::SignalKind::Setpoint => only(false, false),
+        layout::SignalKind::State => only(false, true),
+        layout::SignalKind::Counter => only(true, false),
+        layout::SignalKind::Batch => detector::Enabled { variance: true, ..only(true, true) },
+        layout::SignalKind::Analog | layout::SignalKind::Valve => detector::Enabled::default(),
+    }
 }
 
 /// The monitor as a log consumer.

@@ -502,7 +502,7 @@ impl SensorSim {
         let width = self.high - self.low;
         match self.signal {
             SignalKind::Analog => {
-                if self.flat_when_idle && idle {
+                if self.flat_when_idle && !machine.running() {
                     return (self.low, 0.0);
                 }
                 let wear = machine.wear * machine.wear;
@@ -556,9 +556,10 @@ impl SensorSim {
         match self.noise {
             NoiseKind::Gaussian => self.noise_sd * z,
             NoiseKind::Heavy => {
-                // Student's t with 3 degrees of freedom (variance 3), scaled to noise_sd.
-                let chi2: f64 = (0..3).map(|_| self.rng.sample::<f64, _>(StandardNormal).powi(2)).sum();
-                self.noise_sd * z / (chi2 / 3.0).sqrt().max(1e-3) / 3f64.sqrt()
+                // Laplace (exponential tails), scaled to noise_sd: the sign from the step's
+                // normal draw, the magnitude from an exponential draw.
+                let u: f64 = self.rng.random::<f64>().max(1e-300);
+                self.noise_sd * z.signum() * -u.ln() / std::f64::consts::SQRT_2
             }
             NoiseKind::Spiky => {
                 let spike = if self.rng.random::<f64>() < 1.0 / SPIKE_EVERY_READINGS {
