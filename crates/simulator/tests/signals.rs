@@ -16,8 +16,10 @@ use simulator::{FactoryEvent, FaultKind, SimConfig};
 
 #[test]
 fn each_kind_of_signal_reads_as_its_layout_says() {
+    // Three weeks at one reading a minute: long enough for machines to stop for service.
     let layout = small_layout(1, 600, 1);
-    let steps = run(&layout, &clean(), 3, 4 * 3600);
+    let config = SimConfig { faults: simulator::FaultConfig::none(), ..SimConfig::with_step_ms(60_000) };
+    let steps = run(&layout, &config, 3, 21 * 1440);
     let grid = grid(&layout, &steps);
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     for (ix, sensor) in layout.sensors().iter().enumerate() {
@@ -27,7 +29,7 @@ fn each_kind_of_signal_reads_as_its_layout_says() {
         match spec.signal {
             SignalKind::Setpoint => {
                 let distinct = distinct(&values);
-                assert!((2..=8).contains(&distinct), "{name}: {distinct} set point values in four hours");
+                assert!((2..=8).contains(&distinct), "{name}: {distinct} set point values in three weeks");
                 *seen.entry("setpoint").or_default() += 1;
             }
             SignalKind::Counter => {
@@ -48,7 +50,7 @@ fn each_kind_of_signal_reads_as_its_layout_says() {
             *seen.entry("quantised").or_default() += 1;
         }
         if spec.flat_when_idle {
-            // Only machines that idled in these four hours rest.
+            // Only machines stopped in these three weeks rest.
             let rests = values.iter().filter(|v| **v == spec.normal_min).count();
             assert!(rests < values.len(), "{name} never runs");
             if rests > 0 {
