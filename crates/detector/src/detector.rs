@@ -26,7 +26,7 @@
 //!
 //! Readings scoring above `learn_gate_score` are not learned from, so a fault does not
 //! teach the detector that it is normal. If abnormal behaviour persists for
-//! `adapt_after_readings`, it is accepted as the new normal: baselines jump to the current
+//! `adapt_after_s`, it is accepted as the new normal: baselines jump to the current
 //! level and noise, and the score carries `adapted = true` once.
 //!
 //! # Hostile values
@@ -47,8 +47,6 @@ use crate::stats::{cbrt_nonneg, surprise_two_sided};
 pub const SEASON_BINS: usize = 24;
 const DAY_MS: i64 = 86_400_000;
 const BIN_MS: f64 = (DAY_MS / SEASON_BINS as i64) as f64;
-/// Weight, in readings, of the priors of the window statistics' spreads.
-const STAT_PRIOR_READINGS: f32 = 3600.0;
 /// Largest tail calibration factor: beyond it a sensor's statistic is too wild to score.
 const MAX_TAIL: f32 = 8.0;
 /// A run of repeats entered by a step of at most this many noise units is a frozen value;
@@ -62,8 +60,6 @@ const REPEAT_MAX: f32 = 1.0 - 1e-4;
 const END_MIN: f32 = 1e-9;
 /// Weight of each completed run in the mean run length.
 const RUN_WEIGHT: f32 = 0.05;
-/// An abnormal reading widens the tail calibration at most once in this many readings.
-const EXCEED_EVERY_READINGS: u16 = 60;
 /// Window statistics beyond this many spreads are not learned from.
 const TRIM: f64 = 3.0;
 /// 1 / E[z² | |z| < 3] for Gaussian z: undoes the trimming's shrinkage of the variance.
@@ -563,7 +559,7 @@ impl Detector {
     /// The level the sensor is expected to hold at `ts_ms` when nothing is wrong: its
     /// learned baseline plus its daily profile (0 until the detector has warmed up).
     pub(crate) fn normal_level(&self, state: &SensorState, ts_ms: i64) -> f64 {
-        if state.n < self.p.cfg.warmup_readings {
+        if state.n < self.p.rates(state.interval_ms).warmup {
             return 0.0;
         }
         self.season_at(state, ts_ms).0 + state.base
@@ -613,6 +609,7 @@ impl Detector {
     /// Every statistic of one reading against what the sensor has learned (no learning).
     fn observe(&self, state: &SensorState, ts_ms: i64, value: f64) -> Observation {
         let p = &self.p;
+        let rt = p.rates(state.interval_ms);
         let n = state.n as f32;
         // Early on, a plain running mean learns faster than the long half-lives allow.
         let rate = |a: f32| a.max(1.0 / (n + 1.0));
@@ -626,15 +623,15 @@ impl Detector {
         let r = y - state.fast;
         // A reading back at the sensor's normal level is no spike, however far the one-step
         // expectation has wandered with an abnormal condition that is now ending.
-        let z = if state.n >= p.cfg.warmup_readings && (y - state.base).abs() < r.abs() {
+        let z = if state.n >= rt.warmup && (y - state.base).abs() < r.abs() {
             (y - state.base) / sigma
         } else {
             r / sigma
         };
 
         // Level shift and drift: window means against gated baselines.
-        let short = state.short + f64::from(rate(p.a_short)) * (m3 - state.short);
-        let mid = state.mid + f64::from(rate(p.a_mid)) * (m3 - state.mid);
+        let short = state.short + f64::from(rate(rt.a_short)) * (m3 - state.short);
+        let mid = state.mid + f64::from(rate(rt.a_mid)) * (m3 - state.mid);
         let d_shift = short - state.base;
         let d_drift = mid - state.drift_base;
         // Spreads never fall below a fraction of the noise: a change of a fraction of the
@@ -643,7 +640,7 @@ impl Detector {
         let drift_sd = f64::from(state.drift_var).sqrt().max(p.drift_floor_sigmas * sigma);
         let z_shift_raw = d_shift / shift_sd;
         let z_drift_raw = d_drift / drift_sd;
-        let z_drift = z_drift_raw * f64::from((n / p.drift_maturity).min(1.0));
+        let z_drift = z_drift_raw * f64::from((n / rt.drift_maturity).min(1.0));
 
         // Variance: cube root of the short mean of capped z² (nearly Gaussian for a
         // chi-square-like statistic, Wilson-Hilferty), against its learned distribution.
@@ -652,17 +649,17 @@ impl Detector {
         // (set points, positions, states) are normally quiet.
         let zd = (value - state.last) / sigma;
         let zz = (0.5 * zd * zd).min(16.0) as f32;
-        let var_ewma = state.var_ewma + rate(p.a_var) * (zz - state.var_ewma);
+        let var_ewma = state.var_ewma + rate(rt.a_var) * (zz - state.var_ewma);
         let lv = cbrt_nonneg(var_ewma);
         let var_sd = state.var_var.sqrt().max(0.01);
         let z_var_raw = f64::from((lv - state.var_mean) / var_sd);
-        let z_var = (z_var_raw / f64::from(state.tails[2])).max(0.0) * f64::from((n / p.variance_maturity).min(1.0));
+        let z_var = (z_var_raw / f64::from(state.tails[2])).max(0.0) * f64::from((n / rt.variance_maturity).min(1.0));
         // Chatter: changes counted over the short window against the learned share of
         // readings that change (Poisson upper tail, Chernoff bound in log space).
         let changed = f32::from(u8::from(value != state.last));
-        let change_short = state.change_short + p.a_var * (changed - state.change_short);
-        let s_chatter = if p.cfg.enabled.chatter && state.n >= p.cfg.warmup_readings {
-            let n_eff = f64::from(2.0 / p.a_var - 1.0);
+        let change_short = state.change_short + rt.a_var * (changed - state.change_short);
+        let s_chatter = if p.cfg.enabled.chatter && state.n >= rt.warmup {
+            let n_eff = f64::from(2.0 / rt.a_var - 1.0);
             let (k, lambda) = (f64::from(change_short) * n_eff, f64::from(state.change_p).max(1e-6) * n_eff);
             if k > lambda { (lambda - k + k * (k / lambda).ln()) * std::f64::consts::LOG10_E } else { 0.0 }
         } else {
@@ -691,7 +688,7 @@ impl Detector {
             } else {
                 (0.0, state.run_parked)
             };
-            let flat_since_start = run.saturating_add(p.cfg.warmup_readings) >= state.n;
+            let flat_since_start = run.saturating_add(rt.warmup) >= state.n;
             // Completed runs hold at least one repeat: a geometric run length of mean m
             // ends after each repeat with probability 1/m; half a repeat more allows for
             // run lengths more spread than geometric (a quantised sensor near a peak).
@@ -761,6 +758,7 @@ impl Detector {
     /// tests, corrected for their number.
     fn judge(&self, state: &SensorState, o: &Observation) -> Judged {
         let p = &self.p;
+        let rt = p.rates(state.interval_ms);
         let en = p.cfg.enabled;
         let t = state.tails.map(f64::from);
         // Strongest z test, then the direct surprises.
@@ -804,7 +802,7 @@ impl Detector {
             surprise = o.s_gap;
             test = Test::Dropout;
         }
-        let warm = state.n >= p.cfg.warmup_readings;
+        let warm = state.n >= rt.warmup;
         let level = if warm { ((surprise - p.log10_tests) / SURPRISE_SCALE).clamp(0.0, 1.0) as f32 } else { 0.0 };
         if !warm || level <= 0.0 {
             test = if warm { test } else { Test::None };
@@ -818,6 +816,7 @@ impl Detector {
     /// kind. So a change scores at its onset, and a long fault is one alarm.
     fn onset(&self, state: &mut SensorState, o: &Observation, j: &Judged) -> f32 {
         let p = &self.p;
+        let rt = p.rates(state.interval_ms);
         let family = j.test.family();
         let score = if state.latched == 0 || (family != 0 && family != state.latched) {
             j.level
@@ -830,7 +829,7 @@ impl Detector {
             state.calm = 0;
         } else if state.latched != 0 {
             state.calm = if j.level < p.cfg.learn_gate_score { state.calm.saturating_add(1) } else { 0 };
-            if u32::from(state.calm) >= p.cfg.release_readings {
+            if u32::from(state.calm) >= rt.release {
                 state.latched = 0;
             }
         }
@@ -843,6 +842,7 @@ impl Detector {
     /// every reading. Returns whether persistent new behaviour was accepted as normal.
     fn learn(&self, state: &mut SensorState, o: &Observation, j: &Judged) -> bool {
         let p = &self.p;
+        let rt = p.rates(state.interval_ms);
         let en = p.cfg.enabled;
         let n = state.n as f32;
         let rate = |a: f32| a.max(1.0 / (n + 1.0));
@@ -852,7 +852,7 @@ impl Detector {
             state.streak = state.streak.saturating_sub(1);
         } else {
             state.streak += 1;
-            if state.streak >= p.cfg.adapt_after_readings {
+            if state.streak >= rt.adapt_after {
                 adapted = true;
                 learn = true;
                 self.adapt(state, o);
@@ -860,10 +860,10 @@ impl Detector {
         }
 
         let clip = 4.0 * o.sigma;
-        state.fast += f64::from(rate(p.a_fast)) * o.r.clamp(-clip, clip);
+        state.fast += f64::from(rate(rt.a_fast)) * o.r.clamp(-clip, clip);
         let abs_r = f32_sat(o.r.abs().min(clip));
         let fast_clip = 6.0 * f64::from(state.sigma_fast).max(Self::noise_floor(state.fast));
-        state.sigma_fast += rate(p.a_sigma_fast)
+        state.sigma_fast += rate(rt.a_sigma_fast)
             * (1.253_314 * f32_sat(o.r.abs().min(if state.n > 10 { fast_clip } else { f64::MAX })) - state.sigma_fast);
         state.short = o.short;
         state.mid = o.mid;
@@ -880,7 +880,7 @@ impl Detector {
             // spikes by design is judged abnormal at first), but at most one a minute of
             // readings, so a lasting fault does not quickly teach that it is normal.
             state.since_exceed = state.since_exceed.saturating_add(1);
-            let counted = learn || state.since_exceed >= EXCEED_EVERY_READINGS;
+            let counted = learn || state.since_exceed >= rt.exceed_every;
             let mut widened = false;
             for (i, (c, zr)) in state.tails.iter_mut().zip([o.z, o.z, o.z_var_raw]).enumerate() {
                 let exceed = (zr.abs() as f32) > TAIL_LEVELS[i] * *c;
@@ -897,19 +897,19 @@ impl Detector {
             }
         }
         if learn {
-            let a_scale = rate(p.a_scale);
+            let a_scale = rate(rt.a_scale);
             state.sigma += a_scale * (1.253_314 * abs_r - state.sigma);
             let changed = f32::from(u8::from(o.value != state.last));
-            state.change_p += rate(p.a_scale) * (changed - state.change_p);
-            state.base += f64::from(rate(p.a_base)) * (o.m3 - state.base);
-            state.drift_base += f64::from(rate(p.a_drift_base)) * (o.m3 - state.drift_base);
-            if state.n + 1 == p.cfg.warmup_readings {
+            state.change_p += rate(rt.a_scale) * (changed - state.change_p);
+            state.base += f64::from(rate(rt.a_base)) * (o.m3 - state.base);
+            state.drift_base += f64::from(rate(rt.a_drift_base)) * (o.m3 - state.drift_base);
+            if state.n + 1 == rt.warmup {
                 self.set_stat_priors(state);
             } else if j.warm {
                 self.learn_spreads(state, o);
             }
             if en.seasonal_profile {
-                state.day += f64::from(rate(p.a_day)) * (o.y - state.day);
+                state.day += f64::from(rate(rt.a_day)) * (o.y - state.day);
                 let interval = if state.interval_ms > 0.0 { state.interval_ms } else { 1000.0 };
                 let g = (interval / 3.6e6 * p.season_rate_per_day).min(0.5);
                 let err = f32_sat(o.y - state.day);
@@ -923,7 +923,7 @@ impl Detector {
         // keeps repeating is accepted in time like any lasting change.
         if state.run == 0 {
             let repeated = f32::from(u8::from(o.run > 0));
-            state.repeat_start += rate(p.a_scale) * (repeated - state.repeat_start);
+            state.repeat_start += rate(rt.a_scale) * (repeated - state.repeat_start);
             state.repeat_start = state.repeat_start.clamp(REPEAT_MIN, REPEAT_MAX);
         } else if o.run == 0 && o.latched_before == 0 {
             // A run just ended outside any abnormal condition: its length joins the
@@ -956,6 +956,7 @@ impl Detector {
     /// level and noise.
     fn adapt(&self, state: &mut SensorState, o: &Observation) {
         let p = &self.p;
+        let rt = p.rates(state.interval_ms);
         // A run that lasts this long is now one the sensor makes.
         let mean = if o.frozen { &mut state.run_frozen } else { &mut state.run_parked };
         *mean = mean.max(o.run as f32);
@@ -973,20 +974,21 @@ impl Detector {
         // noise; the variance statistic restarts from its theory.
         state.shift_var *= ratio;
         state.drift_var *= ratio;
-        let nu = 2.0 / p.a_var;
+        let nu = 2.0 / rt.a_var;
         state.var_mean = 1.0 - 2.0 / (9.0 * nu);
         state.var_var = 2.0 / (9.0 * nu);
     }
 
     /// The spreads of the window statistics, learned after warm-up from readings judged
-    /// normal. They start from priors worth `STAT_PRIOR_READINGS` readings: the first hours
+    /// normal. They start from priors worth an hour of readings: the first hours
     /// of a sensor rarely show all of its normal variability. Trimmed: only values within
     /// TRIM spreads are learned (rescaled so the Gaussian spread is unbiased), so a slowly
     /// growing fault cannot widen the spread it is measured against before it is flagged.
     fn learn_spreads(&self, state: &mut SensorState, o: &Observation) {
         let p = &self.p;
-        let since = (state.n - p.cfg.warmup_readings) as f32;
-        let a_stat = p.a_stat.max(1.0 / (since + STAT_PRIOR_READINGS));
+        let rt = p.rates(state.interval_ms);
+        let since = (state.n - rt.warmup) as f32;
+        let a_stat = rt.a_stat.max(1.0 / (since + rt.stat_prior));
         if o.z_shift.abs() < TRIM {
             state.shift_var += a_stat * (f32_sat(o.d_shift * o.d_shift) * TRIM_BIAS - state.shift_var);
         }
@@ -1005,12 +1007,13 @@ impl Detector {
     /// (level shift) and one noise unit (drift).
     fn set_stat_priors(&self, state: &mut SensorState) {
         let p = &self.p;
+        let rt = p.rates(state.interval_ms);
         let s2 = state.sigma * state.sigma;
         let white = |a: f32| a / (2.0 - a);
-        state.shift_var = s2 * (white(p.a_short) + 0.25);
-        state.drift_var = s2 * (white(p.a_mid) + 1.0);
+        state.shift_var = s2 * (white(rt.a_short) + 0.25);
+        state.drift_var = s2 * (white(rt.a_mid) + 1.0);
         // cbrt of a mean of ν/2 chi-square(1) terms: mean ≈ 1 - 2/(9ν), sd ≈ sqrt(2/(9ν)).
-        let nu = 2.0 / p.a_var;
+        let nu = 2.0 / rt.a_var;
         state.var_mean = 1.0 - 2.0 / (9.0 * nu);
         state.var_var = 2.0 / (9.0 * nu);
     }
@@ -1071,13 +1074,14 @@ impl Detector {
     }
 
     fn learn_gap(&self, state: &mut SensorState, gap_ms: i64, missed: u32) {
+        let rt = self.p.rates(state.interval_ms);
         let gap = gap_ms.min(i64::from(i32::MAX)) as f32;
         if state.interval_ms <= 0.0 {
             state.interval_ms = gap;
             state.jitter_ms = 0.1 * gap;
             return;
         }
-        let a = self.p.a_scale.max(1.0 / (state.n as f32 + 1.0));
+        let a = rt.a_scale.max(1.0 / (state.n as f32 + 1.0));
         // A gap is learned as one interval of the clipped length, so dropouts do not
         // stretch the interval.
         let g = gap.clamp(0.5 * state.interval_ms, 2.0 * state.interval_ms);
@@ -1086,7 +1090,7 @@ impl Detector {
             state.interval_ms += a * (g - state.interval_ms);
         }
         if state.n > 3 {
-            let a_gap = self.p.a_scale;
+            let a_gap = rt.a_scale;
             state.gap_p += a_gap * ((missed > 0) as u8 as f32 - state.gap_p);
             state.gap_p = state.gap_p.clamp(1e-5, 0.5);
             if missed > 0 {
@@ -1101,7 +1105,7 @@ impl Detector {
     /// change the state.
     pub fn overdue(&self, state: &SensorState, now_ms: i64) -> Score {
         let gap_ms = now_ms.saturating_sub(state.last_ts_ms);
-        let warm = state.n >= self.p.cfg.warmup_readings;
+        let warm = state.n >= self.p.rates(state.interval_ms).warmup;
         let s = if warm && self.p.cfg.enabled.dropout {
             self.gap_surprise(state, self.missed_slots(state, gap_ms))
         } else {

@@ -104,7 +104,7 @@ impl Default for MachineModelConfig {
             // wanders a little with the other sensors', and noise bursts are large.
             residual: Config {
                 enabled: Enabled { stuck: false, chatter: false, dropout: false, ..Enabled::default() },
-                variance_half_life_readings: 60.0,
+                variance_half_life_s: 60.0,
                 ..Config::default()
             },
             scale_half_life_rows: 3600.0,

@@ -234,14 +234,15 @@ fn a_checkpoint_is_about_the_size_of_the_state() {
 #[test]
 fn bad_settings_are_rejected() {
     let bad: Vec<(Config, &str)> = vec![
-        (Config { fast_half_life_readings: 0.0, ..Config::default() }, "fast_half_life_readings"),
-        (Config { scale_half_life_readings: f32::NAN, ..Config::default() }, "scale_half_life_readings"),
-        (Config { warmup_readings: 1, ..Config::default() }, "warmup_readings"),
+        (Config { fast_half_life_s: 0.0, ..Config::default() }, "fast_half_life_s"),
+        (Config { scale_half_life_s: f32::NAN, ..Config::default() }, "scale_half_life_s"),
+        (Config { warmup_s: 1.0, ..Config::default() }, "warmup_s"),
         (Config { learn_gate_score: 1.5, ..Config::default() }, "learn_gate_score"),
         (Config { band_score: 0.0, ..Config::default() }, "band_score"),
-        (Config { shift_half_life_readings: 1000.0, ..Config::default() }, "shift_half_life_readings"),
+        (Config { shift_half_life_s: 1000.0, ..Config::default() }, "shift_half_life_s"),
         (Config { min_shift_sigmas: -1.0, ..Config::default() }, "min_shift_sigmas"),
-        (Config { baseline_half_life_readings: f32::INFINITY, ..Config::default() }, "baseline_half_life_readings"),
+        (Config { baseline_half_life_s: f32::INFINITY, ..Config::default() }, "baseline_half_life_s"),
+        (Config { rare_half_life_s: -1.0, ..Config::default() }, "rare_half_life_s"),
     ];
     for (cfg, field) in bad {
         let err = Detector::new(cfg).expect_err(field);
