@@ -128,6 +128,13 @@ pub fn table(r: &Report) -> String {
         r.false_episodes_per_plant_hour_at_10k_sensors_after_first_hour,
         if by_test.is_empty() { String::new() } else { format!("; by test: {}", by_test.join(", ")) }
     );
+    // The sensor kinds most false episodes come from, for tuning.
+    let mut by_kind: Vec<(&String, &usize)> = e.false_by_sensor_kind.iter().collect();
+    by_kind.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    if !by_kind.is_empty() {
+        let top: Vec<String> = by_kind.iter().take(8).map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(out, "false episodes by sensor kind: {}", top.join(", "));
+    }
     let unmet: Vec<String> = r
         .targets
         .iter()

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use layout::Layout;
 use serde::{Deserialize, Serialize};
 use simulator::{FaultKind, FaultRecord};
 
@@ -80,6 +81,11 @@ pub struct EpisodeCounts {
     pub false_by_test: BTreeMap<String, usize>,
     /// False episodes that started in the first hour scored, while the monitor learns.
     pub false_in_first_hour: usize,
+    /// False episodes by the kind of their strongest sensor when raised (`press VIB`) and
+    /// its test, when the layout is known: which sensors a detector setting should be
+    /// tuned for.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub false_by_sensor_kind: BTreeMap<String, usize>,
 }
 
 /// A fault that no episode matched, for inspection.
@@ -202,7 +208,9 @@ fn detection(fault: &FaultRecord, episodes: &[&Episode], grace_ms: i64) -> Optio
     best
 }
 
-/// Scores `episodes` against `truth` over `span` for the given plants.
+/// Scores `episodes` against `truth` over `span` for the given plants; with the plants'
+/// `layout`, false episodes are also counted by the kind of sensor that raised them.
+#[allow(clippy::too_many_arguments)]
 pub fn score(
     episodes: &[Episode],
     truth: &GroundTruth,
@@ -211,6 +219,7 @@ pub fn score(
     rules: &ScoreRules,
     source: &str,
     delay_basis: &str,
+    layout: Option<&Layout>,
 ) -> Report {
     let scope = Scope {
         grace_ms: ms(rules.grace_s),
@@ -224,7 +233,7 @@ pub fn score(
         by_machine.entry(ep.machine.as_str()).or_default().push(ep);
     }
     let faults = tally_faults(truth, &by_machine, &scope);
-    let (counts, false_samples) = count_episodes(episodes, truth, &faults.matched, &scope);
+    let (counts, false_samples) = count_episodes(episodes, truth, &faults.matched, &scope, layout);
 
     let hours = (span.end_ms - scope.from_ms).max(0) as f64 / 3_600_000.0;
     let plant_hours = hours * plants.len() as f64;
@@ -354,6 +363,7 @@ fn count_episodes(
     truth: &GroundTruth,
     matched: &BTreeMap<&str, ()>,
     scope: &Scope<'_>,
+    layout: Option<&Layout>,
 ) -> (EpisodeCounts, Vec<FalseEpisode>) {
     let down = |ep: &Episode| {
         truth.downtime.iter().any(|d| {
@@ -377,6 +387,7 @@ fn count_episodes(
         false_beside_a_fault: 0,
         false_by_test: BTreeMap::new(),
         false_in_first_hour: 0,
+        false_by_sensor_kind: BTreeMap::new(),
     };
     let mut false_samples = Vec::new();
     let scored = |e: &&Episode| scope.holds(e.plant()) && e.start_ms >= scope.from_ms && e.start_ms < scope.span.end_ms;
@@ -395,6 +406,11 @@ fn count_episodes(
                 counts.false_beside_a_fault += 1;
             }
             *counts.false_by_test.entry(ep.first_test.clone()).or_default() += 1;
+            let kind = layout.zip(ep.sensors.first()).and_then(|(l, j)| l.sensor(j.sensor));
+            if let Some(info) = kind {
+                let key = format!("{} {}: {}", info.machine_type.name, info.kind(), ep.first_test);
+                *counts.false_by_sensor_kind.entry(key).or_default() += 1;
+            }
             if false_samples.len() < 40 {
                 false_samples.push(FalseEpisode {
                     id: ep.id.clone(),
