@@ -411,7 +411,7 @@ fn count_episodes(
                 let key = format!("{} {}: {}", info.machine_type.name, info.kind(), ep.first_test);
                 *counts.false_by_sensor_kind.entry(key).or_default() += 1;
             }
-            if false_samples.len() < 40 {
+            if false_samples.len() < 100 {
                 false_samples.push(FalseEpisode {
                     id: ep.id.clone(),
                     start_ms: ep.start_ms,

@@ -252,8 +252,6 @@ pub(crate) struct Rates {
     /// Maturity (in readings) before each slow test speaks at full strength.
     pub drift_maturity: f32,
     pub variance_maturity: f32,
-    /// Reporting interval the constants are made for, in milliseconds.
-    pub interval_ms: f32,
 }
 
 /// Fewest readings each time constant spans, however slowly a sensor reports (see
@@ -326,7 +324,6 @@ impl Rates {
             exceed_every: readings(EXCEED_EVERY_S, 1.0).min(f32::from(u16::MAX)) as u16,
             drift_maturity: readings(cfg.drift_baseline_half_life_s, FLOOR_DRIFT_BASE),
             variance_maturity: (readings(cfg.variance_half_life_s, FLOOR_VAR) * 20.0).max(warmup as f32),
-            interval_ms: interval_s * 1000.0,
         }
     }
 }

@@ -40,7 +40,7 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::config::{Config, ConfigError, Params, SURPRISE_SCALE, TAIL_LEVELS, TAIL_RATES};
+use crate::config::{Config, ConfigError, Params, Rates, SURPRISE_SCALE, TAIL_LEVELS, TAIL_RATES};
 use crate::stats::{cbrt_nonneg, surprise_two_sided};
 
 /// Number of bins of the learned 24-hour profile.
@@ -60,6 +60,14 @@ const REPEAT_MAX: f32 = 1.0 - 1e-4;
 const END_MIN: f32 = 1e-9;
 /// Weight of each completed run in the mean run length.
 const RUN_WEIGHT: f32 = 0.05;
+/// `ln` of the number of runs the mean run length reflects (about `1 / RUN_WEIGHT`): the
+/// longest of that many geometric runs of mean `m` is about `m` times this, so the runs a
+/// sensor makes in its longest-running regime (a quantised reading near a daily peak, a
+/// counter at low load) have a mean of at least their learned longest run over this.
+const LN_RUNS: f32 = 3.0;
+/// Fewest changes of a state in a window that can be normal however rarely it changes
+/// (a machine that starts and stops again): the chatter test counts changes beyond them.
+const CHATTER_MIN_CHANGES: f64 = 0.5;
 /// Window statistics beyond this many spreads are not learned from.
 const TRIM: f64 = 3.0;
 /// 1 / E[z² | |z| < 3] for Gaussian z: undoes the trimming's shrinkage of the variance.
@@ -157,6 +165,10 @@ pub struct Score {
     /// bound (`value` is still the value as sent).
     #[serde(default)]
     pub clamped: bool,
+    /// The score is an overdue check of a silent sensor (see [`Detector::overdue`]), not
+    /// a reading: `value` is the last value received.
+    #[serde(default)]
+    pub overdue: bool,
 }
 
 impl Score {
@@ -233,8 +245,15 @@ pub struct SensorState {
     repeat_start: f32,
     run_frozen: f32,
     run_parked: f32,
+    /// The longest runs of each kind completed lately (decaying over `rare_half_life_s`).
+    run_frozen_max: f32,
+    run_parked_max: f32,
     interval_ms: f32,
     jitter_ms: f32,
+    /// Mean time between readings, gaps included (each up to ten intervals): what the
+    /// time constants are counted in. It is longer than the interval for a sensor that
+    /// reports irregularly or is read only now and then.
+    spacing_ms: f32,
     gap_p: f32,
     gap_len: f32,
     /// Smallest step between readings seen lately: the sensor's resolution.
@@ -249,6 +268,16 @@ pub struct SensorState {
     /// changing all the time chatters.
     change_p: f32,
     change_short: f32,
+    /// Most changes in a short window the sensor made lately while normal (decaying over
+    /// `rare_half_life_s`): a state that flips twice at every start-up does so by design.
+    change_peak: f32,
+    /// Most changes in a short window during the current burst of changes: it joins
+    /// `change_peak` when the burst ends without having been judged chatter.
+    burst: f32,
+    /// Largest |z| of the spike test (in units of the core noise) the sensor reached lately
+    /// while normal (decaying over `rare_half_life_s`): beyond it, a heavy-tailed or spiky
+    /// sensor's reading is judged as Gaussian noise on top of its largest normal excursion.
+    envelope: f32,
     /// The kind of condition (see `Test::family`) that last scored an alarm and still
     /// lasts (0: none), and readings judged normal since it last looked abnormal.
     latched: u8,
@@ -284,8 +313,11 @@ impl Default for SensorState {
             repeat_start: 0.05,
             run_frozen: 0.0,
             run_parked: 0.0,
+            run_frozen_max: 0.0,
+            run_parked_max: 0.0,
             interval_ms: 0.0,
             jitter_ms: 0.0,
+            spacing_ms: 0.0,
             gap_p: 0.002,
             gap_len: 1.5,
             quantum: f32::MAX,
@@ -294,6 +326,9 @@ impl Default for SensorState {
             jumped: false,
             change_p: 0.5,
             change_short: 0.5,
+            change_peak: 0.0,
+            burst: 0.0,
+            envelope: 0.0,
             latched: 0,
             calm: 0,
             since_exceed: 0,
@@ -376,10 +411,16 @@ impl SensorState {
             s.repeat_start,
             s.run_frozen,
             s.run_parked,
+            s.run_frozen_max,
+            s.run_parked_max,
             s.change_p,
             s.change_short,
+            s.change_peak,
+            s.burst,
+            s.envelope,
             s.interval_ms,
             s.jitter_ms,
+            s.spacing_ms,
             s.gap_p,
             s.gap_len,
             s.quantum,
@@ -431,8 +472,13 @@ fn is_heavy_tail(z: f64, c1: f64, c2: f64) -> bool {
     c2 > 1.1 * c1 && z.abs() > f64::from(TAIL_LEVELS[1]) * c2
 }
 
+///
+/// Beyond `envelope`, the largest |z| the sensor reached lately while normal, a reading is
+/// further judged as Gaussian noise on top of that largest excursion: a sensor that spikes
+/// by design up to ten noise units is not expected at twenty, however heavy its tail
+/// looked below ten.
 #[inline]
-fn spike_surprise(z: f64, c1: f64, c2: f64) -> f64 {
+fn spike_surprise(z: f64, c1: f64, c2: f64, envelope: f64) -> f64 {
     let a = z.abs();
     let gauss = surprise_two_sided(a / c1.max(c2));
     let q2 = f64::from(TAIL_LEVELS[1]) * c2;
@@ -443,7 +489,8 @@ fn spike_surprise(z: f64, c1: f64, c2: f64) -> f64 {
     let s1 = -f64::from(TAIL_RATES[0]).log10();
     let s2 = -f64::from(TAIL_RATES[1]).log10();
     let slope = (s2 - s1) / (q2 - q1).max(1e-9);
-    gauss.min(s2 + slope * (a - q2))
+    let beyond = if envelope > q2 && a > envelope { surprise_two_sided((a - envelope) / c1) } else { 0.0 };
+    gauss.min(s2 + slope * (a - q2) + beyond)
 }
 
 #[inline]
@@ -523,6 +570,12 @@ impl Detector {
         &self.p.cfg
     }
 
+    /// The per-reading constants for `state`'s spacing of readings.
+    #[inline]
+    fn rates(&self, state: &SensorState) -> &Rates {
+        self.p.rates(state.spacing_ms)
+    }
+
     /// |z| at which a single reading reaches `band_score`.
     pub fn band_z(&self) -> f64 {
         self.p.band_z
@@ -559,7 +612,7 @@ impl Detector {
     /// The level the sensor is expected to hold at `ts_ms` when nothing is wrong: its
     /// learned baseline plus its daily profile (0 until the detector has warmed up).
     pub(crate) fn normal_level(&self, state: &SensorState, ts_ms: i64) -> f64 {
-        if state.n < self.p.rates(state.interval_ms).warmup {
+        if state.n < self.rates(state).warmup {
             return 0.0;
         }
         self.season_at(state, ts_ms).0 + state.base
@@ -567,6 +620,19 @@ impl Detector {
 
     /// Scores one reading against `state`, then learns from it.
     pub fn next(&self, state: &mut SensorState, ts_ms: i64, sent: f64) -> Result<Score, ValueError> {
+        self.next_with_floor(state, ts_ms, sent, 0.0)
+    }
+
+    /// [`Detector::next`] for a series whose noise is known to be at least `floor` (in its
+    /// units): a machine's residual of a quantised sensor moves by fractions of a step with
+    /// the other sensors, yet a change of less than about one step of the reading is no news.
+    pub fn next_with_floor(
+        &self,
+        state: &mut SensorState,
+        ts_ms: i64,
+        sent: f64,
+        floor: f64,
+    ) -> Result<Score, ValueError> {
         if !sent.is_finite() {
             return Err(ValueError::NonFinite);
         }
@@ -576,7 +642,8 @@ impl Detector {
             (score.value, score.clamped) = (sent, clamped);
             return Ok(score);
         }
-        let obs = self.observe(state, ts_ms, value);
+        let floor = if floor.is_finite() { floor.clamp(0.0, MAX_READING_MAGNITUDE) } else { 0.0 };
+        let obs = self.observe(state, ts_ms, value, floor);
         let judged = self.judge(state, &obs);
         let score = self.onset(state, &obs, &judged);
         let adapted = self.learn(state, &obs, &judged);
@@ -603,13 +670,14 @@ impl Detector {
             gap_ms: obs.gap_ms,
             adapted,
             clamped,
+            overdue: false,
         })
     }
 
     /// Every statistic of one reading against what the sensor has learned (no learning).
-    fn observe(&self, state: &SensorState, ts_ms: i64, value: f64) -> Observation {
+    fn observe(&self, state: &SensorState, ts_ms: i64, value: f64, floor: f64) -> Observation {
         let p = &self.p;
-        let rt = p.rates(state.interval_ms);
+        let rt = self.rates(state);
         let n = state.n as f32;
         // Early on, a plain running mean learns faster than the long half-lives allow.
         let rate = |a: f32| a.max(1.0 / (n + 1.0));
@@ -619,15 +687,12 @@ impl Detector {
         let m3 = median3(state.prev, state.last, value) - season;
 
         // Spike: residual against the one-step expectation.
-        let sigma = f64::from(state.sigma).max(Self::sigma_floor(state));
+        let sigma = f64::from(state.sigma).max(Self::sigma_floor(state)).max(floor);
         let r = y - state.fast;
         // A reading back at the sensor's normal level is no spike, however far the one-step
         // expectation has wandered with an abnormal condition that is now ending.
-        let z = if state.n >= rt.warmup && (y - state.base).abs() < r.abs() {
-            (y - state.base) / sigma
-        } else {
-            r / sigma
-        };
+        let z =
+            if state.n >= rt.warmup && (y - state.base).abs() < r.abs() { (y - state.base) / sigma } else { r / sigma };
 
         // Level shift and drift: window means against gated baselines.
         let short = state.short + f64::from(rate(rt.a_short)) * (m3 - state.short);
@@ -654,14 +719,22 @@ impl Detector {
         let var_sd = state.var_var.sqrt().max(0.01);
         let z_var_raw = f64::from((lv - state.var_mean) / var_sd);
         let z_var = (z_var_raw / f64::from(state.tails[2])).max(0.0) * f64::from((n / rt.variance_maturity).min(1.0));
-        // Chatter: changes counted over the short window against the learned share of
-        // readings that change (Poisson upper tail, Chernoff bound in log space).
+        // Chatter: changes counted over the short window, beyond the most the sensor has
+        // made in such a window lately while normal, against its long-run change rate
+        // (Poisson upper tail, Chernoff bound in log space). A state that changes rarely
+        // is no chatter when it changes, nor when it starts and stops within a minute as
+        // it has done before: only when it keeps flipping.
         let changed = f32::from(u8::from(value != state.last));
         let change_short = state.change_short + rt.a_var * (changed - state.change_short);
         let s_chatter = if p.cfg.enabled.chatter && state.n >= rt.warmup {
-            let n_eff = f64::from(2.0 / rt.a_var - 1.0);
-            let (k, lambda) = (f64::from(change_short) * n_eff, f64::from(state.change_p).max(1e-6) * n_eff);
-            if k > lambda { (lambda - k + k * (k / lambda).ln()) * std::f64::consts::LOG10_E } else { 0.0 }
+            let window = f64::from(1.0 / rt.a_var);
+            let excess = f64::from(change_short - state.change_peak) * window;
+            let lambda = (f64::from(state.change_p) * window).max(CHATTER_MIN_CHANGES);
+            if excess > lambda {
+                (lambda - excess + excess * (excess / lambda).ln()) * std::f64::consts::LOG10_E
+            } else {
+                0.0
+            }
         } else {
             0.0
         };
@@ -683,11 +756,14 @@ impl Detector {
         // before, gives no evidence that it should move again; one that never froze
         // before is taken to end its runs at once, as noisy sensors do.
         let s_stuck = if p.cfg.enabled.stuck && run > 0 {
-            let (start, mean) = if frozen {
-                (-f64::from(state.repeat_start).log10(), state.run_frozen)
+            let (start, mean, longest) = if frozen {
+                (-f64::from(state.repeat_start).log10(), state.run_frozen, state.run_frozen_max)
             } else {
-                (0.0, state.run_parked)
+                (0.0, state.run_parked, state.run_parked_max)
             };
+            // Runs come in regimes (a quantised reading holds longer near a daily peak than
+            // on a slope): the tail is that of the longest-running regime seen lately.
+            let mean = mean.max(longest / LN_RUNS);
             let flat_since_start = run.saturating_add(rt.warmup) >= state.n;
             // Completed runs hold at least one repeat: a geometric run length of mean m
             // ends after each repeat with probability 1/m; half a repeat more allows for
@@ -711,7 +787,7 @@ impl Detector {
         // Novelty: the step from the previous reading against the noise of the last
         // minute, i.e. what is new given whatever the sensor has just been doing.
         // A step back towards the normal level is a return, never news.
-        let sigma_new = f64::from(state.sigma_fast).max(Self::sigma_floor(state)) * std::f64::consts::SQRT_2;
+        let sigma_new = f64::from(state.sigma_fast).max(Self::sigma_floor(state)).max(floor) * std::f64::consts::SQRT_2;
         let last_y = state.last - season;
         let away = (y - state.base).abs() > (last_y - state.base).abs();
         let z_new = if away { (value - state.last) / sigma_new } else { 0.0 };
@@ -758,7 +834,7 @@ impl Detector {
     /// tests, corrected for their number.
     fn judge(&self, state: &SensorState, o: &Observation) -> Judged {
         let p = &self.p;
-        let rt = p.rates(state.interval_ms);
+        let rt = self.rates(state);
         let en = p.cfg.enabled;
         let t = state.tails.map(f64::from);
         // Strongest z test, then the direct surprises.
@@ -778,14 +854,18 @@ impl Detector {
         // The spike test's Gaussian part competes on z like the others; only a reading
         // in the far tail of a heavy-tailed sensor needs its own surprise.
         let other_z = best_z;
-        let spike_z = o.z.abs() / t[0].max(t[1]);
+        // Until the sensor has been watched long enough to know whether it spikes by
+        // design, a reading is judged against the widest tails any sensor may learn: only
+        // what no sensor's normal spikes reach (many tens of its noise units) is news.
+        let tails_known = state.n >= rt.tail_warmup;
+        let spike_z = o.z.abs() / if tails_known { t[0].max(t[1]) } else { f64::from(MAX_TAIL) };
         if en.spike && spike_z > best_z {
             best_z = spike_z;
             test = Test::Spike;
         }
         let mut surprise = surprise_two_sided(best_z);
-        if test == Test::Spike && is_heavy_tail(o.z, t[0], t[1]) {
-            surprise = spike_surprise(o.z, t[0], t[1]).max(surprise_two_sided(other_z));
+        if test == Test::Spike && tails_known && is_heavy_tail(o.z, t[0], t[1]) {
+            surprise = spike_surprise(o.z, t[0], t[1], f64::from(state.envelope)).max(surprise_two_sided(other_z));
             if surprise_two_sided(other_z) >= surprise && other_z > 0.0 {
                 test = other_test;
             }
@@ -804,8 +884,8 @@ impl Detector {
         }
         let warm = state.n >= rt.warmup;
         let level = if warm { ((surprise - p.log10_tests) / SURPRISE_SCALE).clamp(0.0, 1.0) as f32 } else { 0.0 };
-        if !warm || level <= 0.0 {
-            test = if warm { test } else { Test::None };
+        if level <= 0.0 {
+            test = Test::None;
         }
         Judged { level, test, half_band: p.band_z * o.sigma * t[0].max(t[1]), warm }
     }
@@ -816,7 +896,7 @@ impl Detector {
     /// kind. So a change scores at its onset, and a long fault is one alarm.
     fn onset(&self, state: &mut SensorState, o: &Observation, j: &Judged) -> f32 {
         let p = &self.p;
-        let rt = p.rates(state.interval_ms);
+        let rt = self.rates(state);
         let family = j.test.family();
         let score = if state.latched == 0 || (family != 0 && family != state.latched) {
             j.level
@@ -842,7 +922,7 @@ impl Detector {
     /// every reading. Returns whether persistent new behaviour was accepted as normal.
     fn learn(&self, state: &mut SensorState, o: &Observation, j: &Judged) -> bool {
         let p = &self.p;
-        let rt = p.rates(state.interval_ms);
+        let rt = self.rates(state);
         let en = p.cfg.enabled;
         let n = state.n as f32;
         let rate = |a: f32| a.max(1.0 / (n + 1.0));
@@ -875,12 +955,16 @@ impl Detector {
             state.mid = o.short;
         }
 
+        // While its spike test is silent (the first hour), the sensor's tails and its
+        // largest normal excursion are learned from every reading: a sensor that spikes by
+        // design shows it within minutes.
+        let tail_learning = state.n < rt.tail_warmup;
         if en.tail_calibration && j.warm {
             // Exceedances widen the tails even from readings judged abnormal (a sensor that
             // spikes by design is judged abnormal at first), but at most one a minute of
             // readings, so a lasting fault does not quickly teach that it is normal.
             state.since_exceed = state.since_exceed.saturating_add(1);
-            let counted = learn || state.since_exceed >= rt.exceed_every;
+            let counted = learn || tail_learning || state.since_exceed >= rt.exceed_every;
             let mut widened = false;
             for (i, (c, zr)) in state.tails.iter_mut().zip([o.z, o.z, o.z_var_raw]).enumerate() {
                 let exceed = (zr.abs() as f32) > TAIL_LEVELS[i] * *c;
@@ -888,7 +972,7 @@ impl Detector {
                 if exceed && counted {
                     *c = (*c * up).clamp(1.0, MAX_TAIL);
                     widened = true;
-                } else if !exceed && learn {
+                } else if !exceed && (learn || tail_learning) {
                     *c = (*c * down).clamp(1.0, MAX_TAIL);
                 }
             }
@@ -896,11 +980,30 @@ impl Detector {
                 state.since_exceed = 0;
             }
         }
+        let keep = 1.0 - rt.a_rare;
+        state.envelope *= keep;
+        if learn || tail_learning {
+            state.envelope = state.envelope.max(f32_sat(o.z.abs()));
+        }
+        // A burst of changes joins the sensor's record once it is over (a window without a
+        // change), unless it was judged chatter.
+        state.change_peak *= keep;
+        if j.warm {
+            state.burst = state.burst.max(o.change_short);
+        }
+        if o.change_short < 0.5 * rt.a_var {
+            if o.latched_before != Test::Variance.family() && state.latched != Test::Variance.family() {
+                state.change_peak = state.change_peak.max(state.burst);
+            }
+            state.burst = 0.0;
+        }
+        state.run_frozen_max *= keep;
+        state.run_parked_max *= keep;
         if learn {
             let a_scale = rate(rt.a_scale);
             state.sigma += a_scale * (1.253_314 * abs_r - state.sigma);
             let changed = f32::from(u8::from(o.value != state.last));
-            state.change_p += rate(rt.a_scale) * (changed - state.change_p);
+            state.change_p += rate(rt.a_rare) * (changed - state.change_p);
             state.base += f64::from(rate(rt.a_base)) * (o.m3 - state.base);
             state.drift_base += f64::from(rate(rt.a_drift_base)) * (o.m3 - state.drift_base);
             if state.n + 1 == rt.warmup {
@@ -910,7 +1013,7 @@ impl Detector {
             }
             if en.seasonal_profile {
                 state.day += f64::from(rate(rt.a_day)) * (o.y - state.day);
-                let interval = if state.interval_ms > 0.0 { state.interval_ms } else { 1000.0 };
+                let interval = if state.spacing_ms > 0.0 { state.spacing_ms } else { 1000.0 };
                 let g = (interval / 3.6e6 * p.season_rate_per_day).min(0.5);
                 let err = f32_sat(o.y - state.day);
                 let (bi, bj, bw) = o.season_pos;
@@ -928,9 +1031,14 @@ impl Detector {
         } else if o.run == 0 && o.latched_before == 0 {
             // A run just ended outside any abnormal condition: its length joins the
             // sensor's record (about the last twenty runs of its kind).
-            let mean = if state.frozen { &mut state.run_frozen } else { &mut state.run_parked };
+            let (mean, longest) = if state.frozen {
+                (&mut state.run_frozen, &mut state.run_frozen_max)
+            } else {
+                (&mut state.run_parked, &mut state.run_parked_max)
+            };
             let length = state.run as f32;
             *mean = if *mean > 0.0 { *mean + RUN_WEIGHT * (length - *mean) } else { length };
+            *longest = longest.max(length);
         }
         if o.gap_ms > 0 {
             self.learn_gap(state, o.gap_ms, o.missed);
@@ -955,11 +1063,15 @@ impl Detector {
     /// Accepts the current behaviour as the new normal: baselines jump to the current
     /// level and noise.
     fn adapt(&self, state: &mut SensorState, o: &Observation) {
-        let p = &self.p;
-        let rt = p.rates(state.interval_ms);
+        let rt = self.rates(state);
         // A run that lasts this long is now one the sensor makes.
-        let mean = if o.frozen { &mut state.run_frozen } else { &mut state.run_parked };
+        let (mean, longest) = if o.frozen {
+            (&mut state.run_frozen, &mut state.run_frozen_max)
+        } else {
+            (&mut state.run_parked, &mut state.run_parked_max)
+        };
         *mean = mean.max(o.run as f32);
+        *longest = longest.max(o.run as f32);
         state.streak = 0;
         state.latched = 0;
         state.calm = 0;
@@ -969,7 +1081,8 @@ impl Detector {
         let new_sigma = state.sigma_fast.max(f32_sat(Self::noise_floor(o.mid)));
         let ratio = (new_sigma / state.sigma.max(f32::MIN_POSITIVE)).powi(2).clamp(1e-6, 1e6);
         state.sigma = new_sigma;
-        state.tails = [1.0; 3];
+        // The tails keep their calibration: the shape of a sensor's noise does not change
+        // with its level.
         // The learned wander of the window statistics carries over, in the new units of
         // noise; the variance statistic restarts from its theory.
         state.shift_var *= ratio;
@@ -985,8 +1098,7 @@ impl Detector {
     /// TRIM spreads are learned (rescaled so the Gaussian spread is unbiased), so a slowly
     /// growing fault cannot widen the spread it is measured against before it is flagged.
     fn learn_spreads(&self, state: &mut SensorState, o: &Observation) {
-        let p = &self.p;
-        let rt = p.rates(state.interval_ms);
+        let rt = self.rates(state);
         let since = (state.n - rt.warmup) as f32;
         let a_stat = rt.a_stat.max(1.0 / (since + rt.stat_prior));
         if o.z_shift.abs() < TRIM {
@@ -1006,8 +1118,7 @@ impl Detector {
     /// warm-up: white noise through each window, plus slow wander of half a noise unit
     /// (level shift) and one noise unit (drift).
     fn set_stat_priors(&self, state: &mut SensorState) {
-        let p = &self.p;
-        let rt = p.rates(state.interval_ms);
+        let rt = self.rates(state);
         let s2 = state.sigma * state.sigma;
         let white = |a: f32| a / (2.0 - a);
         state.shift_var = s2 * (white(rt.a_short) + 0.25);
@@ -1046,6 +1157,7 @@ impl Detector {
             gap_ms: 0,
             adapted: false,
             clamped: false,
+            overdue: false,
         }
     }
 
@@ -1074,14 +1186,16 @@ impl Detector {
     }
 
     fn learn_gap(&self, state: &mut SensorState, gap_ms: i64, missed: u32) {
-        let rt = self.p.rates(state.interval_ms);
+        let rt = self.rates(state);
         let gap = gap_ms.min(i64::from(i32::MAX)) as f32;
         if state.interval_ms <= 0.0 {
             state.interval_ms = gap;
+            state.spacing_ms = gap;
             state.jitter_ms = 0.1 * gap;
             return;
         }
         let a = rt.a_scale.max(1.0 / (state.n as f32 + 1.0));
+        state.spacing_ms += a * (gap.min(10.0 * state.interval_ms) - state.spacing_ms);
         // A gap is learned as one interval of the clipped length, so dropouts do not
         // stretch the interval.
         let g = gap.clamp(0.5 * state.interval_ms, 2.0 * state.interval_ms);
@@ -1105,7 +1219,7 @@ impl Detector {
     /// change the state.
     pub fn overdue(&self, state: &SensorState, now_ms: i64) -> Score {
         let gap_ms = now_ms.saturating_sub(state.last_ts_ms);
-        let warm = state.n >= self.p.rates(state.interval_ms).warmup;
+        let warm = state.n >= self.rates(state).warmup;
         let s = if warm && self.p.cfg.enabled.dropout {
             self.gap_surprise(state, self.missed_slots(state, gap_ms))
         } else {
@@ -1127,6 +1241,7 @@ impl Detector {
             gap_ms,
             adapted: false,
             clamped: false,
+            overdue: true,
         }
     }
 }

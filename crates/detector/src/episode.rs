@@ -249,9 +249,8 @@ impl EpisodeTracker {
         if let Some(e) = self.tick(s.ts_ms) {
             events.push(e);
         }
-        // An overdue check carries the last value again, and a reading after a gap is
-        // judged by its gap: neither is a new instant of the machine.
-        if s.test != Test::Dropout {
+        // An overdue check carries the last value again: it is no new instant of the machine.
+        if !s.overdue {
             let mut residuals = Vec::new();
             // The settings were validated when the tracker was made, so this cannot fail.
             let _ = self.model.observe(sensor, s.ts_ms, s.value, &self.cfg.machine, &mut residuals);

@@ -42,7 +42,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, ConfigError, Enabled};
-use crate::detector::{Detector, Score, SensorState, Test, clamp_reading, f32_sat};
+use crate::detector::{Detector, Diagnostics, Score, SensorState, Test, clamp_reading, f32_sat};
 use crate::stats::alpha_for_half_life;
 
 /// Instants a sensor must have been seen before the model may speak: its noise scale is
@@ -54,9 +54,14 @@ const OFF_DIRECTION_ALLOWANCE: f64 = 4.0;
 /// Mean energy per sensor (in units of noise variance) above the noise's own 1 from which
 /// an instant starts to teach the direction; it teaches fully one unit further up.
 const EXCITATION_MARGIN: f64 = 1.0;
-/// Participation ratio (effective number of sensors) the operating point's direction must
-/// have: a change of load moves at least two sensors clearly.
-const MIN_SENSORS_IN_DIRECTION: f32 = 1.5;
+/// Sensors that must move with the operating point's direction before it is taken for one:
+/// a change of load moves at least two sensors clearly, whereas a fault or a spike moves one.
+const MIN_SENSORS_IN_DIRECTION: usize = 2;
+/// Share of a sensor's short-term variance the direction must explain for the sensor to
+/// count as moving with it (a correlation of about 0.7). Counted this way rather than by
+/// the direction's weights, which one sensor far less noisy than the others (a speed
+/// against temperatures) would take nearly all of.
+const MIN_SHARE_IN_DIRECTION: f32 = 0.5;
 /// Distance (in units of noise) from the point the other sensors give beyond which a
 /// sensor counts as off it.
 const OUTLIER: f64 = 6.0;
@@ -270,6 +275,11 @@ impl MachineModel {
         (0..self.ids.len()).map(|i| (self.ids[i], self.load[i], self.scale[i], self.mean[i])).collect()
     }
 
+    /// What the residual detector of `sensor` has learned, for inspection.
+    pub fn residual_diagnostics(&self, sensor: u32) -> Option<Diagnostics> {
+        self.ids.iter().position(|s| *s == sensor).map(|i| self.states[i].diagnostics())
+    }
+
     /// Bytes the model occupies in memory, its sensors' residual detector states included.
     pub fn memory_bytes(&self) -> usize {
         fn heap<T>(v: &Vec<T>) -> usize {
@@ -305,6 +315,13 @@ impl MachineModel {
     /// The leading eigenvalue of the covariance, in units of noise variance.
     pub fn eigenvalue(&self) -> f32 {
         self.eigenvalue
+    }
+
+    /// Half of sensor `i`'s resolution (its smallest step while its scale was learned), or 0
+    /// when it has none: the residual of a quantised sensor moves by fractions of a step with
+    /// the other sensors, but a change of its reading by one step is no news.
+    fn resolution(&self, i: usize) -> f64 {
+        self.step.get(i).copied().filter(|s| *s < f32::MAX).map_or(0.0, |s| 0.5 * f64::from(s))
     }
 
     fn noise(&self, i: usize) -> f64 {
@@ -459,8 +476,8 @@ impl MachineModel {
         scores.clear();
         for i in 0..n {
             let score = if self.present[i] && self.seen[i] >= WARMUP_ROWS {
-                let value = d[i] * self.noise(i);
-                detector.next(&mut self.states[i], self.row_ts, value).ok()
+                let (value, floor) = (d[i] * self.noise(i), self.resolution(i));
+                detector.next_with_floor(&mut self.states[i], self.row_ts, value, floor).ok()
             } else {
                 None
             };
@@ -566,7 +583,10 @@ impl MachineModel {
             let point = point_without(kept, i, weight[i]);
             let r = d[i] - v * point;
             let noise = self.noise(i);
-            let Ok(score) = detector.next(&mut self.states[i], self.row_ts, r * noise) else { continue };
+            let floor = self.resolution(i);
+            let Ok(score) = detector.next_with_floor(&mut self.states[i], self.row_ts, r * noise, floor) else {
+                continue;
+            };
             self.suspect[i] = score.level >= cfg.residual.learn_gate_score;
             if self.suspect[i] {
                 learn[i] = v * point;
@@ -629,8 +649,13 @@ impl MachineModel {
         }
         let settled = self.seen.iter().all(|n| *n >= WARMUP_ROWS);
         // A direction carried by one sensor alone (a spike, a fault) is no operating point.
-        let fourth: f32 = self.load.iter().map(|v| v.powi(4)).sum();
-        let shared = fourth > 0.0 && 1.0 / fourth >= MIN_SENSORS_IN_DIRECTION;
+        let moving = (0..n)
+            .filter(|&i| {
+                let var = self.cov[i * n + i];
+                var > 0.0 && self.load[i] * self.load[i] * self.eigenvalue >= MIN_SHARE_IN_DIRECTION * var
+            })
+            .count();
+        let shared = moving >= MIN_SENSORS_IN_DIRECTION;
         if settled && shared && self.eigenvalue >= cfg.ready_eigenvalue {
             self.ready_for += 1;
             if self.ready_for == cfg.ready_rows {

@@ -18,6 +18,8 @@ fn score(ts_ms: i64, value: f64, score: f32, test: Test) -> Score {
         gap_ms: 1000,
         adapted: false,
         clamped: false,
+        // A dropout here stands for the monitor's overdue check of a silent sensor.
+        overdue: test == Test::Dropout,
     }
 }
 

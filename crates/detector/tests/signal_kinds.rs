@@ -170,7 +170,9 @@ fn an_on_off_sensor_that_chatters_raises_one_alarm_at_the_onset() {
     let scores = run(binary(3), FAULT_TO + 3600, fault);
     let raised: Vec<usize> = alarms(&scores).into_iter().filter(|t| *t >= WARM_S).collect();
     assert_eq!(raised.len(), 1, "alarms at {raised:?}");
-    assert!((FAULT_FROM..FAULT_FROM + 60).contains(&raised[0]), "alarm at {}", raised[0]);
+    // The state flips twice within seconds now and then by design: chatter is told from
+    // such a burst after a minute or two of flipping.
+    assert!((FAULT_FROM..FAULT_FROM + 120).contains(&raised[0]), "alarm at {}", raised[0]);
 }
 
 #[test]
