@@ -3,7 +3,8 @@
 //! [detector JSON] [episode JSON] [ablation] [fault rate factor]`. The JSON arguments override single
 //! settings, e.g. `'{"min_shift_sigmas": 3.0}'`; `ablation` also runs the detector with
 //! each of its parts switched off in turn. `LAYOUT=FILE` simulates another layout than the
-//! default factory (e.g. `assets/plant-layout-analog.toml`, the earlier all-analog one).
+//! default factory (e.g. `assets/plant-layout-mixed-signals.toml`, the one with mixed kinds of
+//! signal).
 
 use anomaly_eval::{RunOptions, Simulation, evaluate_simulation};
 

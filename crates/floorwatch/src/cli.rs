@@ -296,7 +296,7 @@ pub struct EvalAnomaliesArgs {
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// The layout file the recorded run was simulated with (`simulate --layout`), e.g.
-    /// `assets/plant-layout-analog.toml` [default: the built-in plant layout]
+    /// `assets/plant-layout-mixed-signals.toml` [default: the built-in plant layout]
     #[arg(long, value_name = "FILE", requires = "from")]
     pub layout: Option<PathBuf>,
 }

@@ -39,6 +39,11 @@ pub use model::{Layout, Line, Machine, Plant, Scale, Sensor, SensorId, SensorInf
 /// The shipped default layout (`assets/plant-layout.toml`): 5 plants of 10,000 sensors.
 pub const DEFAULT_LAYOUT_TOML: &str = include_str!("../../../assets/plant-layout.toml");
 
+/// The same factory with mixed kinds of signal (`assets/plant-layout-mixed-signals.toml`):
+/// about two sensors in five are set points, valves, on/off states, counters, batch
+/// cycles, quantised, flat when idle, spiky, heavy-tailed or irregular.
+pub const MIXED_SIGNALS_LAYOUT_TOML: &str = include_str!("../../../assets/plant-layout-mixed-signals.toml");
+
 impl Layout {
     /// The shipped default layout at the given scale.
     pub fn default_with(scale: &Scale) -> Result<Layout, LayoutError> {

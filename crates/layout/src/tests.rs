@@ -145,7 +145,7 @@ fn every_sensor_resolves_both_ways() {
 #[test]
 fn a_sensor_id_names_its_plant_line_machine_kind_and_range() {
     let layout = Layout::default_with(&Scale::default()).unwrap();
-    let id = layout.sensor_id("P3-L03-M042-TEMP1").unwrap();
+    let id = layout.sensor_id("P3-L03-M042-TEMP2").unwrap();
     let info = layout.sensor(id).unwrap();
     assert_eq!(info.plant.id, "P3");
     assert_eq!(info.plant.name, "Brno");
@@ -154,8 +154,22 @@ fn a_sensor_id_names_its_plant_line_machine_kind_and_range() {
     // Machines 41-60 of a line are conveyors.
     assert_eq!(info.machine_type.name, "conveyor");
     assert_eq!(info.kind(), "TEMP");
-    assert_eq!(info.sensor.index, 1);
+    assert_eq!(info.sensor.index, 2);
     assert_eq!(info.unit(), "°C");
+    assert_eq!(info.normal_range(), (22.0, 50.0));
+    // The default factory is all analog.
+    assert_eq!((info.spec.signal, info.spec.resolution), (crate::SignalKind::Analog, 0.0));
+    assert_eq!(layout.machine_sensor(info.machine, "TEMP", 2), Some(id));
+    assert_eq!(layout.machine_sensor(info.machine, "TEMP", 3), None);
+}
+
+#[test]
+fn the_mixed_signals_layout_names_the_same_machines_with_other_kinds_of_sensor() {
+    let layout = Layout::from_toml(crate::MIXED_SIGNALS_LAYOUT_TOML, &Scale::default()).unwrap();
+    let id = layout.sensor_id("P3-L03-M042-TEMP1").unwrap();
+    let info = layout.sensor(id).unwrap();
+    assert_eq!(info.machine.id, "P3-L03-M042");
+    assert_eq!(info.machine_type.name, "conveyor");
     assert_eq!(info.normal_range(), (22.0, 50.0));
     // Read through a 12-bit converter.
     assert_eq!((info.spec.signal, info.spec.resolution), (crate::SignalKind::Analog, 100.0 / 4096.0));
@@ -163,6 +177,8 @@ fn a_sensor_id_names_its_plant_line_machine_kind_and_range() {
     assert_eq!(layout.machine_sensor(info.machine, "TEMP", 2), None);
     let counter = layout.machine_sensor(info.machine, "COUNT", 1).and_then(|id| layout.sensor(id)).unwrap();
     assert_eq!(counter.spec.signal, crate::SignalKind::Counter);
+    let analog = Layout::default_with(&Scale::default()).unwrap();
+    assert_eq!(layout.sensors().len(), analog.sensors().len(), "the same factory size");
 }
 
 #[test]

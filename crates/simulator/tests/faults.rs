@@ -17,7 +17,7 @@ type Window = Vec<(i64, Option<f64>, Option<f64>)>;
 
 fn layout() -> &'static Layout {
     static LAYOUT: OnceLock<Layout> = OnceLock::new();
-    LAYOUT.get_or_init(|| small_analog_layout(1, 200, 2))
+    LAYOUT.get_or_init(|| small_layout(1, 200, 2))
 }
 
 fn clean_grid() -> &'static Vec<Vec<Option<f64>>> {

@@ -1,4 +1,4 @@
-//! The kinds of signal of the default factory behave as their layout says: set points step
+//! The kinds of signal of the mixed-signals factory behave as their layout says: set points step
 //! with their machine's recipe, counters count up in whole numbers, states are on or off,
 //! quantised sensors read multiples of their resolution, flat-when-idle sensors rest
 //! exactly while their machine idles, irregular sensors skip slots; and the faults these
@@ -17,7 +17,7 @@ use simulator::{FactoryEvent, FaultKind, SimConfig};
 #[test]
 fn each_kind_of_signal_reads_as_its_layout_says() {
     // Three weeks at one reading a minute: long enough for machines to stop for service.
-    let layout = small_layout(1, 600, 1);
+    let layout = small_mixed_layout(1, 600, 1);
     let config = SimConfig { faults: simulator::FaultConfig::none(), ..SimConfig::with_step_ms(60_000) };
     let steps = run(&layout, &config, 3, 21 * 1440);
     let grid = grid(&layout, &steps);
@@ -64,7 +64,7 @@ fn each_kind_of_signal_reads_as_its_layout_says() {
         }
     }
     for kind in ["setpoint", "counter", "state", "quantised", "flat_when_idle", "irregular"] {
-        assert!(seen.get(kind).copied().unwrap_or(0) > 0, "no {kind} sensor in the default factory: {seen:?}");
+        assert!(seen.get(kind).copied().unwrap_or(0) > 0, "no {kind} sensor in the mixed-signals factory: {seen:?}");
     }
 }
 
@@ -77,7 +77,7 @@ fn distinct(values: &[f64]) -> usize {
 
 #[test]
 fn the_new_faults_hit_the_sensors_they_are_about() {
-    let layout = small_layout(1, 2000, 2);
+    let layout = small_mixed_layout(1, 2000, 2);
     let mut config = SimConfig::with_step_ms(10_000);
     for kind in
         [FaultKind::SetpointIgnored, FaultKind::ValveStuck, FaultKind::CounterStopped, FaultKind::QuantisedDrift]

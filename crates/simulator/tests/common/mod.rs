@@ -16,15 +16,15 @@ pub fn small_layout(plants: u32, sensors_per_plant: u32, lines_per_plant: u32) -
     Layout::default_with(&scale).unwrap()
 }
 
-/// The earlier all-analog factory: every sensor a noisy measurement, so a fault's delta
-/// shows exactly in its readings.
-pub fn small_analog_layout(plants: u32, sensors_per_plant: u32, lines_per_plant: u32) -> Layout {
+/// The factory with mixed kinds of signal: set points, valves, states, counters, quantised,
+/// idle-flat, spiky, heavy-tailed and irregular sensors beside the analog ones.
+pub fn small_mixed_layout(plants: u32, sensors_per_plant: u32, lines_per_plant: u32) -> Layout {
     let scale = Scale {
         plants: Some(plants),
         sensors_per_plant: Some(sensors_per_plant),
         lines_per_plant: Some(lines_per_plant),
     };
-    Layout::from_toml(include_str!("../../../../assets/plant-layout-analog.toml"), &scale).unwrap()
+    Layout::from_toml(layout::MIXED_SIGNALS_LAYOUT_TOML, &scale).unwrap()
 }
 
 /// Only faults of `kind`, at `rate` per sensor (or machine) and hour, with durations cut
