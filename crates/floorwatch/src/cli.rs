@@ -107,7 +107,8 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Drop a plant's read models and rebuild them from its event log
     Rebuild(RebuildArgs),
-    /// Score a `timestamp,value` CSV with the streaming anomaly detector, or serve the
+    /// Score a `timestamp,value` CSV (or a machine's `timestamp,<sensor>,…` CSV) with the streaming
+    /// anomaly detector, or serve the
     /// Azure-Anomaly-Detector-compatible API
     Detect(DetectArgs),
     /// Train a remaining-useful-life model on run-to-failure data, or a days-until-failure
@@ -304,10 +305,13 @@ pub struct RebuildArgs {
 
 #[derive(Debug, Args)]
 pub struct DetectArgs {
-    /// Input CSV with header `timestamp,value` (timestamps: RFC 3339, or epoch seconds or milliseconds)
+    /// Input CSV with header `timestamp,value` (one series), or `timestamp,<sensor>,<sensor>,…`
+    /// (one machine's sensors, one row per instant; an empty cell is a missing reading),
+    /// timestamps RFC 3339 or epoch seconds or milliseconds
     #[arg(long, value_name = "IN.csv", required_unless_present = "serve")]
     pub input: Option<PathBuf>,
-    /// Output CSV with header `timestamp,value,anomaly_score` (- for standard output)
+    /// Output CSV: `timestamp,value,anomaly_score`, or for a machine the input's columns,
+    /// `anomaly_score` (the row's highest) and `<sensor>_score` per sensor (- for standard output)
     #[arg(long, value_name = "OUT.csv", required_unless_present = "serve")]
     pub output: Option<PathBuf>,
     /// Serve the Azure-Anomaly-Detector-compatible API on this address instead
@@ -386,6 +390,10 @@ pub struct EvalAnomaliesArgs {
     /// `false_episodes_per_plant_hour`, …)
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// The layout file the recorded run was simulated with (`simulate --layout`), e.g.
+    /// `assets/plant-layout-mixed-signals.toml` [default: the built-in plant layout]
+    #[arg(long, value_name = "FILE", requires = "from")]
+    pub layout: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
