@@ -6,6 +6,7 @@
 
 pub mod anomaly;
 pub mod events;
+pub mod production;
 pub mod workorder;
 
 use thiserror::Error;

@@ -1,1 +1,1 @@
-UPDATE eventlog.checkpoints SET position = $2, updated_at = now() WHERE subscriber = $1
+UPDATE eventlog.checkpoints SET position = $2, read_through = $3, updated_at = now() WHERE subscriber = $1

@@ -10,32 +10,42 @@
 //! * Subscriptions read after a checkpoint, woken by NOTIFY, and store their effects
 //!   and checkpoint in one transaction.
 //! * Snapshots of aggregates at a stream version.
+//! * Imports of another log's events (the cloud's copy of every plant's log), each
+//!   stored once and stamped with its plant, position and time there.
 //!
 //! Every statement lives in `sql/`, the schema in `migrations/`.
 
 mod append;
 mod db;
 mod model;
+mod origin;
 mod read;
 mod retention;
 mod snapshot;
 mod subscription;
 
 pub use append::{AppendError, LOG_CHANNEL, append};
-pub use db::{Database, Listener, Notification, quote_ident};
+pub use db::{Database, Listener, Notification, execute_server_wide, quote_ident};
 pub use deadpool_postgres::{Client, GenericClient, Pool, Transaction};
 pub use model::{
     Append, Appended, ExpectedVersion, InvalidInput, MAX_BINARY_PAYLOAD_BYTES, MAX_JSON_PAYLOAD_BYTES, Metadata,
-    NewEvent, Payload, READINGS_RECORDED, RecordedEvent, StreamName,
+    NewEvent, Origin, Payload, READINGS_RECORDED, RecordedEvent, StreamName,
 };
-pub use read::{ReadError, count_telemetry_through, find_idempotency_key, head_position, read_all, read_stream};
+pub use origin::{
+    ImportError, Imported, ImportedEvent, OriginPosition, check_batch, import, import_and_commit, origin_position,
+    origins,
+};
+pub use read::{
+    ReadError, count_telemetry_through, find_idempotency_key, head_position, read_all, read_origin_stream, read_stream,
+};
 pub use retention::{
     Partition, RetentionReport, TelemetryStorage, ensure_partitions, expire_telemetry, partitions, prepare_days_ahead,
     telemetry_storage,
 };
 pub use snapshot::{Snapshot, SnapshotError, load_snapshot, save_snapshot};
 pub use subscription::{
-    Cursor, Handler, Subscription, SubscriptionConfig, Unloadable, checkpoint, lag, reset_checkpoints,
+    Cursor, Handler, HealthHook, SubscriberHealth, Subscription, SubscriptionConfig, Unloadable, checkpoint,
+    ensure_checkpoint, lag, read_through, reset_checkpoints,
 };
 
 /// Appends in a transaction of its own and commits: the convenience for writers that

@@ -313,6 +313,18 @@ pub struct RecordedEvent {
     pub metadata: Metadata,
     pub idempotency_key: Option<String>,
     pub recorded_at: DateTime<Utc>,
+    /// Where an imported event came from (a cloud log's copy of a plant's event); `None`
+    /// for an event appended to this log itself.
+    pub origin: Option<Origin>,
+}
+
+/// The plant stamp of an imported event: the plant, the event's position in the plant's
+/// log, and when the plant recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    pub plant: u16,
+    pub position: i64,
+    pub recorded_at: DateTime<Utc>,
 }
 
 impl RecordedEvent {

@@ -6,7 +6,7 @@ use deadpool_postgres::GenericClient;
 use thiserror::Error;
 use tokio_postgres::Row;
 
-use crate::model::{Metadata, Payload, RecordedEvent, StreamName};
+use crate::model::{Metadata, Origin, Payload, RecordedEvent, StreamName};
 
 #[derive(Debug, Error)]
 pub enum ReadError {
@@ -46,6 +46,21 @@ pub async fn read_stream(
 ) -> Result<Vec<RecordedEvent>, ReadError> {
     let stmt = client.prepare_cached(include_str!("../sql/read_stream.sql")).await?;
     let rows = client.query(&stmt, &[&stream.as_str(), &(after_version as i64), &(limit as i64)]).await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Events of one stream as `origin` (a plant, in a log that imports plants' events) wrote
+/// it, with a version above `after_version`, in version order.
+pub async fn read_origin_stream(
+    client: &impl GenericClient,
+    origin: u16,
+    stream: &StreamName,
+    after_version: u64,
+    limit: usize,
+) -> Result<Vec<RecordedEvent>, ReadError> {
+    let stmt = client.prepare_cached(include_str!("../sql/read_origin_stream.sql")).await?;
+    let origin = i16::try_from(origin).unwrap_or(i16::MAX);
+    let rows = client.query(&stmt, &[&stream.as_str(), &origin, &(after_version as i64), &(limit as i64)]).await?;
     rows.iter().map(from_row).collect()
 }
 
@@ -97,6 +112,13 @@ fn from_row(row: &Row) -> Result<RecordedEvent, ReadError> {
     };
     let metadata: Metadata =
         serde_json::from_value(row.get::<_, serde_json::Value>(7)).map_err(|e| corrupt(format!("metadata: {e}")))?;
+    let origin = match (row.get::<_, i16>(11), row.get::<_, Option<i64>>(12), row.get::<_, Option<DateTime<Utc>>>(13)) {
+        (0, ..) => None,
+        (plant, Some(position), Some(recorded_at)) if plant > 0 => {
+            Some(Origin { plant: plant as u16, position, recorded_at })
+        }
+        (plant, ..) => return Err(corrupt(format!("origin {plant} without its position and time"))),
+    };
     Ok(RecordedEvent {
         position,
         stream,
@@ -107,5 +129,6 @@ fn from_row(row: &Row) -> Result<RecordedEvent, ReadError> {
         metadata,
         idempotency_key: row.get(8),
         recorded_at: row.get(9),
+        origin,
     })
 }

@@ -73,6 +73,26 @@ pub struct Cursor {
     pub stored: i64,
 }
 
+/// Told how a running subscriber fares, for whoever supervises it: the subscription
+/// retries an error by itself, forever, so without this a subscriber that fails on
+/// every batch looks alive from outside.
+pub trait SubscriberHealth: Send + Sync {
+    /// A batch failed (or the connection went); the subscription will retry.
+    fn interrupted(&self, error: &anyhow::Error);
+    /// The subscription is connected and reading (a batch applied, or nothing to read).
+    fn reading(&self);
+}
+
+/// A [`SubscriberHealth`] shared by the subscription and its supervisor.
+#[derive(Clone)]
+pub struct HealthHook(pub std::sync::Arc<dyn SubscriberHealth>);
+
+impl std::fmt::Debug for HealthHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HealthHook")
+    }
+}
+
 /// How a subscription reads.
 #[derive(Debug, Clone)]
 pub struct SubscriptionConfig {
@@ -86,6 +106,8 @@ pub struct SubscriptionConfig {
     pub idle_recheck_ms: u64,
     /// Longest pause between attempts after an error.
     pub retry_max_backoff_ms: u64,
+    /// Told of every interruption and of reading again after one.
+    pub health: Option<HealthHook>,
 }
 
 impl SubscriptionConfig {
@@ -96,7 +118,13 @@ impl SubscriptionConfig {
             batch_max_events: 500,
             idle_recheck_ms: 5_000,
             retry_max_backoff_ms: 5_000,
+            health: None,
         }
+    }
+
+    pub fn health(mut self, hook: std::sync::Arc<dyn SubscriberHealth>) -> Self {
+        self.health = Some(HealthHook(hook));
+        self
     }
 
     pub fn categories(mut self, categories: &[&str]) -> Self {
@@ -158,9 +186,13 @@ impl Subscription {
         let create = tx.prepare_cached(include_str!("../sql/create_checkpoint.sql")).await?;
         tx.execute(&create, &[&self.config.name]).await?;
         let lock = tx.prepare_cached(include_str!("../sql/lock_checkpoint.sql")).await?;
-        let mut stored: i64 = tx.query_one(&lock, &[&self.config.name]).await?.get(0);
+        let row = tx.query_one(&lock, &[&self.config.name]).await?;
+        let (mut stored, read_through): (i64, i64) = (row.get(0), row.get(1));
+        // Another instance (or a rebuild) moved on since this one's last batch when either
+        // the checkpoint or how far it was read differs: memory is stale, reload (or fall
+        // back to an older state, which moves `stored`).
         let after = match *cursor {
-            Some(c) if c.stored == stored => c.read_after,
+            Some(c) if c.stored == stored && c.read_after == read_through => c.read_after,
             _ => {
                 stored = self.load_or_recover(&tx, handler, stored).await?;
                 stored
@@ -187,10 +219,9 @@ impl Subscription {
                 .with_context(|| format!("{} applying events after {after}", self.config.name))?;
         }
         let durable = handler.durable_position(last).clamp(stored, last);
-        if durable != stored {
-            let save = tx.prepare_cached(include_str!("../sql/save_checkpoint.sql")).await?;
-            tx.execute(&save, &[&self.config.name, &durable]).await?;
-        }
+        // Saved even when the checkpoint stays: `read_through` says how far it has read.
+        let save = tx.prepare_cached(include_str!("../sql/save_checkpoint.sql")).await?;
+        tx.execute(&save, &[&self.config.name, &durable, &last]).await?;
         tx.commit().await?;
         *cursor = Some(Cursor { read_after: last, stored: durable });
         handler.committed(last);
@@ -218,8 +249,10 @@ impl Subscription {
             "state could not be loaded: fell back to an older state and reads the log again from there"
         );
         if position != stored {
+            // Read again from the fallback: both the checkpoint and how far it was read
+            // stand at the state it fell back to.
             let save = tx.prepare_cached(include_str!("../sql/save_checkpoint.sql")).await?;
-            tx.execute(&save, &[name, &position]).await?;
+            tx.execute(&save, &[name, &position, &position]).await?;
         }
         Ok(position)
     }
@@ -243,6 +276,9 @@ impl Subscription {
                 () = &mut shutdown => return Ok(()),
                 result = self.run_connected(handler) => {
                     let e = result.expect_err("run_connected only returns on error");
+                    if let Some(h) = &self.config.health {
+                        h.0.interrupted(&e);
+                    }
                     tracing::warn!(subscriber = %self.config.name, error = format!("{e:#}"), retry_in_ms = backoff.as_millis() as u64, "subscription interrupted");
                 }
             }
@@ -263,6 +299,9 @@ impl Subscription {
         let idle = Duration::from_millis(self.config.idle_recheck_ms);
         loop {
             let applied = self.apply_next_batch(&mut client, handler, &mut cursor).await?;
+            if let Some(h) = &self.config.health {
+                h.0.reading();
+            }
             if applied < self.config.batch_max_events {
                 listener.wait(idle).await?;
             }
@@ -293,7 +332,24 @@ pub async fn reset_checkpoints(tx: &Transaction<'_>, subscribers: &[&str]) -> Re
         tx.query_one(&lock, &[name]).await?;
     }
     for name in subscribers {
-        tx.execute(&save, &[name, &0i64]).await?;
+        tx.execute(&save, &[name, &0i64, &0i64]).await?;
     }
+    Ok(())
+}
+
+/// How far every one of `subscribers` has read (the lowest of them), and whether all of
+/// them have started: a reader of their effects may trust everything up to it.
+pub async fn read_through(client: &impl GenericClient, subscribers: &[&str]) -> Result<(i64, bool)> {
+    let stmt = client.prepare_cached(include_str!("../sql/read_through.sql")).await?;
+    let row = client.query_one(&stmt, &[&subscribers]).await?;
+    Ok((row.get(0), row.get::<_, i64>(1) == subscribers.len() as i64))
+}
+
+/// Creates `subscriber`'s checkpoint at 0 unless it has one. A consumer that must hold
+/// retention back before it first runs (a forwarder whose cloud is unreachable) calls
+/// this at start: telemetry is only dropped once every checkpoint has passed it.
+pub async fn ensure_checkpoint(client: &impl GenericClient, subscriber: &str) -> Result<()> {
+    let stmt = client.prepare_cached(include_str!("../sql/create_checkpoint.sql")).await?;
+    client.execute(&stmt, &[&subscriber]).await?;
     Ok(())
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Result;
-use simulator::{FactoryEvent, GatewayBatch, MaintenanceKind, PlantSim, Step};
+use simulator::{FactoryEvent, GatewayBatch, MaintenanceKind, PlantSim, ProductionReport, ProductionSim, Step};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -56,7 +56,10 @@ pub struct FleetConfig {
     /// Longest pause between retries of one upload.
     pub max_backoff_ms: u64,
     /// Steps whose uploads may be in flight at once when sending as fast as the plant
-    /// accepts (a gateway with a backlog); paced sending keeps one.
+    /// accepts: at `Pace::Max`, coarsely, or in real time while behind the wall clock (a
+    /// gateway with a backlog; with one step at a time a plant whose round trip exceeds a
+    /// second would never catch up). Paced sending of steps not yet due keeps one. It
+    /// bounds what the fleet holds: at most this many steps' batches per plant.
     pub max_steps_in_flight: usize,
 }
 
@@ -87,6 +90,9 @@ pub struct FleetStats {
     pub refused: AtomicU64,
     /// Newest simulated time fully sent, per plant would be ambiguous: the minimum.
     pub sent_through_ms: AtomicI64,
+    /// Per plant, the newest simulated time whose every upload was acknowledged (so a
+    /// restart can resume there, even after a kill).
+    acknowledged_through: Mutex<BTreeMap<u16, i64>>,
     latency_us: Mutex<hdrhistogram::Histogram<u64>>,
     on_accepted: std::sync::OnceLock<AcceptHook>,
 }
@@ -106,6 +112,7 @@ impl Default for FleetStats {
             busy: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             sent_through_ms: AtomicI64::new(i64::MIN),
+            acknowledged_through: Mutex::new(BTreeMap::new()),
             latency_us: Mutex::new(hdrhistogram::Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid bounds")),
             on_accepted: std::sync::OnceLock::new(),
         }
@@ -139,6 +146,21 @@ impl FleetStats {
         self.latency_us.lock().map(|h| h.value_at_percentile(percentile) as f64 / 1000.0).unwrap_or(f64::NAN)
     }
 
+    /// The newest simulated time plant `plant` had every upload acknowledged through,
+    /// once it has had one step acknowledged.
+    pub fn acknowledged_through(&self, plant: u16) -> Option<i64> {
+        self.acknowledged_through.lock().ok().and_then(|m| m.get(&plant).copied())
+    }
+
+    /// Records that plant `plant` had every upload through `through_ms` acknowledged.
+    pub fn acknowledge(&self, plant: u16, through_ms: i64) {
+        self.sent_through_ms.fetch_max(through_ms, Ordering::Relaxed);
+        if let Ok(mut m) = self.acknowledged_through.lock() {
+            let t = m.entry(plant).or_insert(through_ms);
+            *t = (*t).max(through_ms);
+        }
+    }
+
     pub fn reset_latency(&self) {
         if let Ok(mut h) = self.latency_us.lock() {
             h.reset();
@@ -149,7 +171,20 @@ impl FleetStats {
 /// Steps one plant's simulation and uploads every batch until `end_ms` or `stop`.
 /// Returns the simulated time it had fully sent.
 pub async fn run_plant(
+    sim: PlantSim,
+    target: PlantTarget,
+    config: FleetConfig,
+    stats: std::sync::Arc<FleetStats>,
+    stop: watch::Receiver<bool>,
+) -> Result<i64> {
+    run_plant_with(sim, None, target, config, stats, stop).await
+}
+
+/// [`run_plant`], and with `production` the gateways also relay their machines'
+/// production counters at the end of every report period.
+pub async fn run_plant_with(
     mut sim: PlantSim,
+    mut production: Option<ProductionSim>,
     target: PlantTarget,
     config: FleetConfig,
     stats: std::sync::Arc<FleetStats>,
@@ -172,8 +207,11 @@ pub async fn run_plant(
     let mut in_flight = futures_util::stream::FuturesOrdered::new();
     let mut exhausted = false;
     loop {
-        let limit =
-            if config.pace == Pace::Max || coarse(sim.next_ts_ms()) { config.max_steps_in_flight.max(1) } else { 1 };
+        let limit = if config.pace == Pace::Max || coarse(sim.next_ts_ms()) || behind(&config, sim.next_ts_ms()) {
+            config.max_steps_in_flight.max(1)
+        } else {
+            1
+        };
         while !exhausted && in_flight.len() < limit {
             let ts = sim.next_ts_ms();
             if *stop.borrow() || config.end_ms.is_some_and(|end| ts >= end) {
@@ -202,6 +240,10 @@ pub async fn run_plant(
                 }
             }
             sim.step_into(&mut step);
+            let mut reports = Vec::new();
+            if let Some(p) = production.as_mut() {
+                p.observe(&sim, step.ts_ms, &step.events, &mut reports);
+            }
             let batches: Vec<GatewayBatch> = step.batches.iter().filter(|b| !b.readings.is_empty()).cloned().collect();
             let (http, target, config, stats, stop) =
                 (http.clone(), target.clone(), config.clone(), stats.clone(), stop.clone());
@@ -210,10 +252,10 @@ pub async fn run_plant(
                 let uploads = batches.iter().map(|b| upload(&http, &target, b, &config, &stats, stop.clone()));
                 let stopped =
                     futures_util::future::join_all(uploads).await.iter().any(|r| matches!(r, Upload::Stopped));
-                (ts, events, stopped)
+                (ts, events, reports, stopped)
             });
         }
-        let Some((ts, events, stopped)) = futures_util::StreamExt::next(&mut in_flight).await else { break };
+        let Some((ts, events, reports, stopped)) = futures_util::StreamExt::next(&mut in_flight).await else { break };
         if stopped {
             break;
         }
@@ -224,10 +266,21 @@ pub async fn run_plant(
                 return Ok(sent_through);
             }
         }
+        for (url, token, body) in production_reports(&target, &reports) {
+            if let Upload::Stopped = post_json(&http, &url, &token, &body, &config, &stats, stop.clone()).await {
+                return Ok(sent_through);
+            }
+        }
         sent_through = ts;
-        stats.sent_through_ms.fetch_max(sent_through, Ordering::Relaxed);
+        stats.acknowledge(target.plant_number, sent_through);
     }
     Ok(sent_through)
+}
+
+/// Whether a real-time plant's next step is already a whole step in the past: it is
+/// catching up, and several steps may be in flight.
+fn behind(config: &FleetConfig, next_ts_ms: i64) -> bool {
+    config.pace == Pace::RealTime && next_ts_ms + 1_000 <= wall_clock_ms()
 }
 
 enum Upload {
@@ -338,6 +391,28 @@ fn machine_report(target: &PlantTarget, event: &FactoryEvent) -> Option<(String,
         }
         FactoryEvent::FaultStarted(_) | FactoryEvent::FaultEnded { .. } => None,
     }
+}
+
+/// One upload per gateway of its machines' production reports.
+fn production_reports(target: &PlantTarget, reports: &[ProductionReport]) -> Vec<(String, String, serde_json::Value)> {
+    let at = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339());
+    let mut by_gateway: BTreeMap<&str, Vec<serde_json::Value>> = BTreeMap::new();
+    for r in reports {
+        let (Some(from), Some(to)) = (at(r.from_ms), at(r.to_ms)) else { continue };
+        by_gateway.entry(&r.gateway).or_default().push(serde_json::json!({
+            "machine_id": r.machine, "from": from, "to": to,
+            "planned_s": r.planned_ms as f64 / 1000.0, "running_s": r.running_ms as f64 / 1000.0,
+            "parts": r.parts, "rejects": r.rejects, "ideal_cycle_s": r.ideal_cycle_ms as f64 / 1000.0,
+        }));
+    }
+    by_gateway
+        .into_iter()
+        .filter_map(|(gateway, reports)| {
+            let token = target.tokens.get(gateway)?.clone();
+            let url = format!("{}/v1/gateways/{gateway}/production", target.base_url);
+            Some((url, token, serde_json::json!({ "reports": reports })))
+        })
+        .collect()
 }
 
 /// Posts a JSON report, retrying like an upload. A refusal (4xx) is logged, not retried.

@@ -102,11 +102,18 @@ pub enum Command {
     Up(UpArgs),
     /// Run one plant node: ingest and command APIs, projections, anomaly monitor
     Plant(PlantArgs),
+    /// Run the cloud node (every plant's log, cross-plant read models, the query API), or
+    /// manage its credentials, train its maintenance model, rebuild its read models
+    Cloud(CloudArgs),
+    /// Ship one plant's event log to the cloud node (store-and-forward) and keep its
+    /// maintenance model the one the cloud publishes
+    Forward(ForwardArgs),
     /// Run the factory simulator: send to plant nodes like a fleet of gateways, or write files
     Simulate(SimulateArgs),
     /// Drop a plant's read models and rebuild them from its event log
     Rebuild(RebuildArgs),
-    /// Score a `timestamp,value` CSV with the streaming anomaly detector, or serve the
+    /// Score a `timestamp,value` CSV (or a machine's `timestamp,<sensor>,…` CSV) with the streaming
+    /// anomaly detector, or serve the
     /// Azure-Anomaly-Detector-compatible API
     Detect(DetectArgs),
     /// Train a remaining-useful-life model on run-to-failure data, or a days-until-failure
@@ -224,6 +231,95 @@ pub struct PlantArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CloudArgs {
+    #[command(subcommand)]
+    pub command: Option<CloudCommand>,
+    /// Address of the cloud API [default: 127.0.0.1:<cloud.http_port>]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CloudCommand {
+    /// Make, list or revoke the cloud API's credentials
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Train the maintenance model on every plant's history in the cloud, register it with
+    /// its metrics, and (with --activate) publish it to the plants
+    Train(CloudTrainArgs),
+    /// Drop the cloud's read models and rebuild them from its event log
+    Rebuild,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a credential and print its token (shown this once; only its hash is kept)
+    Create(TokenCreateArgs),
+    /// List the credentials (never their tokens)
+    List,
+    /// Revoke a credential by its id (the part of the token after `fwt_`, before `_`)
+    Revoke {
+        /// The credential's id
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// viewer (reads its plants), manager (reads every plant), forwarder (ships one
+    /// plant's log), admin (manages credentials); maintenance and supervisor are for plants
+    #[arg(long, value_parser = parse_role)]
+    pub role: access::Role,
+    /// A plant the credential is for (repeat for several; none for manager and admin)
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=9999))]
+    pub plant: Vec<u16>,
+    /// Who or what holds it, as audit trails will name it
+    #[arg(long, default_value = "")]
+    pub label: String,
+}
+
+fn parse_role(s: &str) -> Result<access::Role, String> {
+    access::Role::parse(s)
+        .ok_or_else(|| format!("{s:?} is not a role ({})", access::Role::ALL.map(access::Role::as_str).join(", ")))
+}
+
+#[derive(Debug, Args)]
+pub struct CloudTrainArgs {
+    /// Only these plants' history (repeat; default: every plant)
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=9999))]
+    pub plant: Vec<u16>,
+    /// Make the new model the active one, which the plants' forwarders then fetch
+    #[arg(long)]
+    pub activate: bool,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Also write the model file here
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ForwardArgs {
+    /// The plant whose log is shipped (its database in the data directory's cluster, or
+    /// on --database-url)
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=9999))]
+    pub plant: u16,
+    /// The cloud node, e.g. http://127.0.0.1:8090 [default: 127.0.0.1:<cloud.http_port>]
+    #[arg(long, value_name = "URL")]
+    pub cloud: Option<String>,
+    /// The plant's database [default: floorwatch_p<N> on the data directory's cluster, or on
+    /// --database-url]
+    #[arg(long, value_name = "URL")]
+    pub plant_database: Option<String>,
+    /// The plant's forwarder token [default: the one kept in the data directory]
+    #[arg(long, env = "FLOORWATCH_FORWARDER_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Events read from the plant's log per batch
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub batch_events: u64,
+}
+
+#[derive(Debug, Args)]
 pub struct SimulateArgs {
     #[command(flatten)]
     pub factory: FactoryArgs,
@@ -276,10 +372,13 @@ pub struct RebuildArgs {
 
 #[derive(Debug, Args)]
 pub struct DetectArgs {
-    /// Input CSV with header `timestamp,value` (timestamps: RFC 3339, or epoch seconds or milliseconds)
+    /// Input CSV with header `timestamp,value` (one series), or `timestamp,<sensor>,<sensor>,…`
+    /// (one machine's sensors, one row per instant; an empty cell is a missing reading),
+    /// timestamps RFC 3339 or epoch seconds or milliseconds
     #[arg(long, value_name = "IN.csv", required_unless_present = "serve")]
     pub input: Option<PathBuf>,
-    /// Output CSV with header `timestamp,value,anomaly_score` (- for standard output)
+    /// Output CSV: `timestamp,value,anomaly_score`, or for a machine the input's columns,
+    /// `anomaly_score` (the row's highest) and `<sensor>_score` per sensor (- for standard output)
     #[arg(long, value_name = "OUT.csv", required_unless_present = "serve")]
     pub output: Option<PathBuf>,
     /// Serve the Azure-Anomaly-Detector-compatible API on this address instead
@@ -358,6 +457,10 @@ pub struct EvalAnomaliesArgs {
     /// `false_episodes_per_plant_hour`, …)
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// The layout file the recorded run was simulated with (`simulate --layout`), e.g.
+    /// `assets/plant-layout-mixed-signals.toml` [default: the built-in plant layout]
+    #[arg(long, value_name = "FILE", requires = "from")]
+    pub layout: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -424,9 +527,35 @@ pub enum BenchCommand {
     Rebuild(RebuildBenchArgs),
     /// Bytes per reading in the log and in the raw-history read model after a simulated day
     Storage(StorageBenchArgs),
+    /// The cloud query API on a cloud holding simulated days of 5 plants: p50/p99 latency and
+    /// requests per second for a mix of the main queries
+    Api(ApiBenchArgs),
+    /// Store-and-forward catch-up: how fast a backlog of plant readings reaches the cloud's
+    /// log and read models while the plants keep ingesting
+    Forward(ForwardBenchArgs),
     /// Points per second per core of the streaming detector, of the machine model and of both
     /// as the monitor runs them, and their state per sensor
     Detect(DetectBenchArgs),
+    /// Memory of a real `floorwatch up` over a long run, through a stall of its database
+    /// (uploads refused, retried, caught up): resident set and PSS every 10 s, growth
+    Up(UpBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpBenchArgs {
+    /// Write the figures to this JSON file
+    #[arg(long, value_name = "FILE")]
+    pub json: PathBuf,
+    /// Minutes to run
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=1440))]
+    pub minutes: u64,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=99))]
+    pub plants: u32,
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
+    pub sensors_per_plant: u32,
+    /// Seconds PostgreSQL is stalled (SIGSTOP) a third of the way in; 0 for none
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub stall_seconds: u64,
 }
 
 #[derive(Debug, Args)]
@@ -486,6 +615,42 @@ pub struct StorageBenchArgs {
     /// Simulated hours
     #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=168))]
     pub hours: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ApiBenchArgs {
+    /// Write the figures to this JSON file
+    #[arg(long, value_name = "FILE")]
+    pub json: PathBuf,
+    /// Simulated days of history (one reading per sensor per minute)
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=400))]
+    pub days: u32,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=99))]
+    pub plants: u32,
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
+    pub sensors_per_plant: u32,
+    /// Seconds of measured requests (after a 5 s warm-up)
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub seconds: u64,
+    /// Requests in flight at once
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub concurrency: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ForwardBenchArgs {
+    /// Write the figures to this JSON file
+    #[arg(long, value_name = "FILE")]
+    pub json: PathBuf,
+    /// Readings in the backlog (over every plant)
+    #[arg(long, default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(10_000..))]
+    pub backlog_readings: u64,
+    /// Plants; during the catch-up each keeps ingesting a reading a second from every sensor
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=99))]
+    pub plants: u32,
+    /// Sensors per plant (5 × 10,000 ingest 50,000 readings a second during the catch-up)
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
+    pub sensors_per_plant: u32,
 }
 
 #[derive(Debug, Args)]

@@ -14,11 +14,21 @@ pub struct Config {
     pub cluster: ClusterConfig,
     pub log: LogConfig,
     pub plant: PlantConfig,
+    pub cloud: CloudSection,
     pub simulator: SimulatorConfig,
     /// The key the Anomaly Detector routes require: a secret, so never from the file
     /// (`--anomaly-detector-key` or `FLOORWATCH_ANOMALY_DETECTOR_KEY`).
     #[serde(skip)]
     pub anomaly_detector_key: Option<String>,
+}
+
+/// The cloud node (`floorwatch cloud`, and the one `floorwatch up` runs).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudSection {
+    pub http_port: u16,
+    pub telemetry_retention_days: u32,
+    pub minute_retention_days: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -56,6 +66,13 @@ pub struct PlantConfig {
 #[serde(deny_unknown_fields)]
 pub struct SimulatorConfig {
     pub seed: u64,
+    /// Missing from files copied before it existed: the shipped value.
+    #[serde(default = "default_steps_in_flight")]
+    pub max_steps_in_flight: usize,
+}
+
+fn default_steps_in_flight() -> usize {
+    8
 }
 
 impl Config {
@@ -93,6 +110,11 @@ impl Config {
             (20..=10_000).contains(&c.max_connections),
             "cluster.max_connections must be 20..=10000",
             c.max_connections.to_string(),
+        )?;
+        check(
+            (1..=256).contains(&self.simulator.max_steps_in_flight),
+            "simulator.max_steps_in_flight must be 1..=256",
+            self.simulator.max_steps_in_flight.to_string(),
         )?;
         let p = &self.plant;
         check(
@@ -160,7 +182,32 @@ impl Config {
             "plant.minute_retention_days must be at least log.telemetry_retention_days",
             p.minute_retention_days.to_string(),
         )?;
+        let c = &self.cloud;
+        check(
+            c.http_port == 0 || c.http_port >= 1024,
+            "cloud.http_port must be 0 or at least 1024",
+            c.http_port.to_string(),
+        )?;
+        check(
+            (1..=3650).contains(&c.telemetry_retention_days),
+            "cloud.telemetry_retention_days must be 1..=3650",
+            c.telemetry_retention_days.to_string(),
+        )?;
+        check(
+            (1..=3650).contains(&c.minute_retention_days),
+            "cloud.minute_retention_days must be 1..=3650",
+            c.minute_retention_days.to_string(),
+        )?;
         Ok(())
+    }
+
+    /// The cloud node's settings from this configuration.
+    pub fn cloud_config(&self) -> cloud::CloudConfig {
+        cloud::CloudConfig {
+            telemetry_retention_days: self.cloud.telemetry_retention_days,
+            minute_retention_days: self.cloud.minute_retention_days,
+            ..cloud::CloudConfig::default()
+        }
     }
 }
 
@@ -196,5 +243,17 @@ mod tests {
                 .contains("1..=3650")
         );
         assert!(err(&DEFAULTS.replace("[plant]", "[plant]\nanomaly_detector_key = \"k\"")).contains("unknown field"));
+        assert!(err(&DEFAULTS.replace("http_port = 8090", "http_port = 80")).contains("cloud.http_port"));
+        assert!(
+            err(&DEFAULTS
+                .replace("minute_retention_days = 7\n\n[simulator]", "minute_retention_days = 0\n\n[simulator]"))
+            .contains("cloud.minute_retention_days")
+        );
+        assert!(
+            err(&DEFAULTS.replace("max_steps_in_flight = 8", "max_steps_in_flight = 0")).contains("1..=256"),
+            "no step in flight would never send"
+        );
+        let older = Config::parse(&DEFAULTS.replace("max_steps_in_flight = 8", "")).unwrap();
+        assert_eq!(older.simulator.max_steps_in_flight, 8, "a file from before the setting still loads");
     }
 }

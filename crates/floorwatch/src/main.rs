@@ -2,6 +2,7 @@
 
 mod bench;
 mod cli;
+mod cloud_cmd;
 mod config;
 mod databases;
 mod db_cmd;
@@ -9,6 +10,7 @@ mod detect_cmd;
 mod eval_cmd;
 mod factory;
 mod files;
+mod link;
 mod log_cmd;
 mod people;
 mod plant_cmd;
@@ -56,6 +58,8 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Up(args) => runtime.block_on(up::run(args, global, &config)),
         Command::Plant(args) => runtime.block_on(plant_cmd::run(args, global, &config)),
+        Command::Cloud(args) => runtime.block_on(cloud_cmd::run(args, global, &config)),
+        Command::Forward(args) => runtime.block_on(link::run(args, global, &config)),
         Command::Simulate(args) => runtime.block_on(simulate_cmd::run(args, global, &config)),
         Command::Rebuild(args) => runtime.block_on(rebuild_cmd::run(args, global, &config)),
         Command::Detect(args) => runtime.block_on(detect_cmd::run(args, global, &config)),

@@ -2,7 +2,8 @@
 //! and per plant the gateway tokens, the password of the node's own database role, and
 //! the tokens of the demo's people (the simulated
 //! maintenance crew, the demo supervisor; their credentials live hashed in the plant's
-//! database, see `people`). Created on first use and kept in `DATA_DIR/secrets.json`
+//! database, see `people`), and the local cloud node's credentials (each plant's
+//! forwarder, a manager's for the desktop app). Created on first use and kept in `DATA_DIR/secrets.json`
 //! (mode 0600).
 
 use std::collections::BTreeMap;
@@ -34,6 +35,19 @@ pub struct PlantSecrets {
 pub struct Secrets {
     pub reader_password: String,
     pub plants: BTreeMap<u16, PlantSecrets>,
+    /// Credentials of the cloud node this data directory runs (made by `floorwatch up`).
+    #[serde(default)]
+    pub cloud: CloudSecrets,
+}
+
+/// Tokens of the local cloud node's credentials: each plant's forwarder, and a manager's
+/// for the desktop app. Their hashes are in the cloud's database.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CloudSecrets {
+    #[serde(default)]
+    pub forwarder_tokens: BTreeMap<u16, String>,
+    #[serde(default)]
+    pub manager_token: String,
 }
 
 pub fn path(data_dir: &Path) -> PathBuf {
@@ -72,7 +86,14 @@ impl Secrets {
         Ok(secrets)
     }
 
-    /// Writes the secrets (mode 0600, atomically).
+    /// The secrets file as it is (an error when there is none).
+    pub fn load_existing(data_dir: &Path) -> Result<Secrets> {
+        let file = path(data_dir);
+        let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("reading {}", file.display()))
+    }
+
+    /// Writes the secrets file (mode 0600), replacing it whole and atomically.
     pub fn save(&self, data_dir: &Path) -> Result<()> {
         let file = path(data_dir);
         std::fs::create_dir_all(data_dir)?;

@@ -1,12 +1,16 @@
 //! `floorwatch up`: the whole factory on this machine — the private cluster, one plant
-//! node per plant (ingest, commands, projections, anomaly monitor), and the simulator
-//! sending like a fleet of gateways — with a live status screen. Ctrl-C stops it all
-//! cleanly; starting again resumes the simulation where it stopped.
+//! node per plant (ingest, commands, projections, anomaly monitor), the cloud node with
+//! each plant's forwarder, and the simulator sending like a fleet of gateways — with a
+//! live status screen. Ctrl-C stops it all cleanly; starting again resumes the
+//! simulation where it stopped (also after a kill: the position is saved as uploads are
+//! acknowledged). A plant node that stops ends the run at once, saying why.
+
+mod liveness;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -25,6 +29,7 @@ use crate::databases::{Server, data_dir, plant_database};
 use crate::factory::FactorySpec;
 use crate::secrets::Secrets;
 use crate::simulate_cmd::{pace, sim_config, whole_second};
+use liveness::{NodeEnded, NodeTask, PositionSaver, RateGuard, first_node_ended, fleet_file};
 
 /// Where the simulation stood when `up` last stopped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,23 +71,36 @@ pub async fn run(args: UpArgs, global: &Global, config: &Config) -> Result<()> {
     let mut secrets = Secrets::load_or_create(&dir, &spec.layout, &spec.plant_numbers())?;
     ensure_demo_people(&server, &spec, &mut secrets, &dir).await?;
 
-    let nodes = PlantNodes::start(&server, &spec, &secrets, config).await?;
-    write_private(&desktop_file(&dir), &nodes.desktop_json()?)?;
+    let mut nodes = PlantNodes::start(&server, &spec, &secrets, config).await?;
+    let cloud = start_cloud(&server, config, &dir, &mut secrets, &spec.plant_numbers()).await?;
+    let links = start_links(&nodes.urls, &cloud, &secrets).await?;
+    write_private(&desktop_file(&dir), &nodes.desktop_json(&cloud, &secrets)?)?;
 
     let now = whole_second(Utc::now());
     let resume = FleetState::resume(&dir, &args, config, now);
-    let mut fleet = Fleet::start(&spec, &args, &resume, nodes.targets.clone(), now)?;
+    let mut fleet = Fleet::start(&spec, &args, &resume, nodes.targets.clone(), now, config)?;
     let interactive = std::io::stdout().is_terminal() && !args.plain;
-    show_status(&nodes, &spec, &mut fleet, &dir, interactive).await;
+    let mut saver = PositionSaver::new(spec.plant_numbers(), resume.sent_through_ms);
+    let ended = show_status(&mut nodes, &cloud, &spec, &mut fleet, &dir, interactive, |stats| {
+        saver.save_if_moved(stats, |through| resume.save_sent_through(&dir, through))
+    })
+    .await;
+    if let Some(ended) = &ended {
+        eprintln!("\n{ended}\nstopping the factory: a plant without its node would only pile up retries");
+    }
 
     eprintln!("stopping: gateways first, then the plant nodes…");
     if let Some(sent_through) = fleet.stop().await? {
         resume.save_sent_through(&dir, sent_through)?;
     }
     nodes.stop().await?;
+    stop_cloud(cloud, links).await;
     if started_cluster && let Server::Private(cluster) = &server {
         eprintln!("stopping PostgreSQL…");
         cluster.stop()?;
+    }
+    if let Some(ended) = ended {
+        anyhow::bail!("{ended}");
     }
     eprintln!("stopped; `floorwatch up` again resumes where this left off");
     Ok(())
@@ -90,7 +108,7 @@ pub async fn run(args: UpArgs, global: &Global, config: &Config) -> Result<()> {
 
 /// One plant node per plant, each on its own database and port.
 struct PlantNodes {
-    tasks: Vec<tokio::task::JoinHandle<Result<()>>>,
+    tasks: Vec<NodeTask>,
     stop: watch::Sender<bool>,
     /// What the desktop app connects to, per plant.
     desktop: Vec<DesktopPlant>,
@@ -98,13 +116,21 @@ struct PlantNodes {
     targets: Vec<PlantTarget>,
     /// A small pool per plant for the status screen.
     status: Vec<(u16, Database)>,
+    /// Each plant's database, for its link to the cloud.
+    urls: Vec<(u16, String)>,
 }
 
 impl PlantNodes {
     async fn start(server: &Server, spec: &FactorySpec, secrets: &Secrets, config: &Config) -> Result<PlantNodes> {
         let (stop, stopped) = watch::channel(false);
-        let mut nodes =
-            PlantNodes { tasks: Vec::new(), stop, desktop: Vec::new(), targets: Vec::new(), status: Vec::new() };
+        let mut nodes = PlantNodes {
+            tasks: Vec::new(),
+            stop,
+            desktop: Vec::new(),
+            targets: Vec::new(),
+            status: Vec::new(),
+            urls: Vec::new(),
+        };
         for n in spec.plant_numbers() {
             let name = plant_database(u32::from(n));
             let url = server.database(&name).await?;
@@ -130,25 +156,33 @@ impl PlantNodes {
                 crew_token: Some(people.crew_token.clone()),
             });
             nodes.status.push((n, Database::new(&url, 2)?));
+            nodes.urls.push((n, url.clone()));
             let mut stopped = stopped.clone();
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
-            nodes.tasks.push(tokio::spawn(plant::node::run(
+            let serving = Arc::new(AtomicBool::new(false));
+            let task = tokio::spawn(plant::node::run(
                 Database::new(&url, 24)?,
                 spec.node_config(n, config),
                 node_secrets,
                 listener,
                 system_clock(),
                 shutdown,
-                |_| {},
-            )));
+                {
+                    let serving = serving.clone();
+                    move |_| serving.store(true, Ordering::Relaxed)
+                },
+            ));
+            nodes.tasks.push(NodeTask { plant: n, task, serving });
         }
         Ok(nodes)
     }
 
-    fn desktop_json(&self) -> Result<String> {
-        Ok(serde_json::to_string_pretty(&serde_json::json!({ "plants": self.desktop }))?)
+    /// What the desktop app connects to: each plant, and the cloud with a manager's token.
+    fn desktop_json(&self, cloud: &CloudRun, secrets: &Secrets) -> Result<String> {
+        let cloud = serde_json::json!({ "url": cloud.url, "token": secrets.cloud.manager_token });
+        Ok(serde_json::to_string_pretty(&serde_json::json!({ "plants": self.desktop, "cloud": cloud }))?)
     }
 
     /// Stops every node and waits for each to finish its work in hand.
@@ -156,8 +190,8 @@ impl PlantNodes {
         let _ = self.stop.send(true);
         drop(self.status);
         for node in self.tasks {
-            if let Err(e) = node.await.context("plant node task")? {
-                eprintln!("a plant node stopped with an error: {e:#}");
+            if let Err(e) = node.task.await.context("plant node task")? {
+                eprintln!("plant P{}'s node stopped with an error: {e:#}", node.plant);
             }
         }
         Ok(())
@@ -216,10 +250,6 @@ impl FleetState {
     }
 }
 
-fn fleet_file(dir: &Path) -> PathBuf {
-    dir.join("fleet.json")
-}
-
 /// The simulated factory's gateways, one task per plant.
 struct Fleet {
     /// Every plant's gateways: each ends with the time its readings were sent through.
@@ -237,6 +267,7 @@ impl Fleet {
         state: &FleetState,
         targets: Vec<PlantTarget>,
         now: i64,
+        app_config: &Config,
     ) -> Result<Fleet> {
         let sim = sim_config(args.fault_rate_scale)?;
         let mut plants = Factory::new(&spec.layout, &sim, state.seed, state.start_ms)?.into_plants();
@@ -257,13 +288,25 @@ impl Fleet {
             end_ms: args.duration.map(|d| state.sent_through_ms.max(now) + d.as_millis() as i64),
             // A long pause is caught up a reading a minute, then in real time.
             coarse_until_ms: (behind_ms > 600_000).then_some(now - 60_000),
+            max_steps_in_flight: app_config.simulator.max_steps_in_flight,
             ..FleetConfig::default()
         };
         let stats = Arc::new(FleetStats::default());
         let (stop, stopped) = watch::channel(false);
-        let tasks = plants.into_iter().zip(targets).map(|(plant, target)| {
-            tokio::spawn(fleet::run_plant(plant, target, config.clone(), stats.clone(), stopped.clone()))
-        });
+        let mut tasks = Vec::new();
+        for (i, (plant, target)) in plants.into_iter().zip(targets).enumerate() {
+            // Each machine's production counts, reported by its line's gateway.
+            let production =
+                simulator::ProductionSim::new(&spec.layout, i, &simulator::ProductionConfig::default(), state.seed)?;
+            tasks.push(tokio::spawn(fleet::run_plant_with(
+                plant,
+                Some(production),
+                target,
+                config.clone(),
+                stats.clone(),
+                stopped.clone(),
+            )));
+        }
         Ok(Fleet { done: Box::pin(futures_util::future::join_all(tasks)), finished: None, stats, stop })
     }
 
@@ -285,19 +328,39 @@ impl Fleet {
     }
 }
 
-/// Shows the status screen until Ctrl-C, or until the fleet finishes a `--duration` run.
-async fn show_status(nodes: &PlantNodes, spec: &FactorySpec, fleet: &mut Fleet, dir: &Path, interactive: bool) {
+/// Shows the status screen until Ctrl-C, until the fleet finishes a `--duration` run, or
+/// until a plant node stops (returned). Every second `each_second` sees the fleet's
+/// progress (to save it).
+async fn show_status(
+    nodes: &mut PlantNodes,
+    cloud: &CloudRun,
+    spec: &FactorySpec,
+    fleet: &mut Fleet,
+    dir: &Path,
+    interactive: bool,
+    mut each_second: impl FnMut(&FleetStats) -> Result<()>,
+) -> Option<NodeEnded> {
     let every = if interactive { Duration::from_secs(1) } else { Duration::from_secs(10) };
     let mut ticker = tokio::time::interval(every);
+    let mut second = tokio::time::interval(Duration::from_secs(1));
+    let mut rates = RateGuard::default();
     let began = Instant::now();
     loop {
         tokio::select! {
             results = &mut fleet.done => {
                 fleet.finished = Some(results);
-                return;
+                return None;
+            }
+            ended = first_node_ended(&mut nodes.tasks) => return Some(ended),
+            _ = second.tick() => {
+                if let Err(e) = each_second(&fleet.stats) {
+                    tracing::warn!(error = format!("{e:#}"), "could not save the simulation's position");
+                }
             }
             _ = ticker.tick() => {
-                let screen = status(&nodes.status, spec, &fleet.stats, dir, began).await;
+                let serving: Vec<bool> = nodes.tasks.iter().map(|t| t.serving.load(Ordering::Relaxed)).collect();
+                let screen = status(&nodes.status, &serving, &mut rates, spec, &fleet.stats, dir, began).await
+                    + &cloud_status(cloud, &nodes.status).await;
                 if interactive {
                     print!("\x1b[H\x1b[2J{screen}");
                 } else {
@@ -305,9 +368,123 @@ async fn show_status(nodes: &PlantNodes, spec: &FactorySpec, fleet: &mut Fleet, 
                 }
                 let _ = std::io::stdout().flush();
             }
-            _ = tokio::signal::ctrl_c() => return,
+            _ = tokio::signal::ctrl_c() => return None,
         }
     }
+}
+
+/// The local cloud node `up` runs, and its database.
+struct CloudRun {
+    url: String,
+    db: Database,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<()>>,
+}
+
+/// The links (forwarders) of every plant, stopped together.
+struct Links {
+    stop: watch::Sender<bool>,
+    tasks: Vec<(u16, tokio::task::JoinHandle<Result<()>>)>,
+}
+
+/// Starts the cloud node on its own database of the cluster, with the credentials of the
+/// plants' forwarders and of the desktop app's manager.
+async fn start_cloud(
+    server: &Server,
+    config: &Config,
+    dir: &Path,
+    secrets: &mut Secrets,
+    plants: &[u16],
+) -> Result<CloudRun> {
+    let db = crate::cloud_cmd::cloud_database(server, 24).await?;
+    crate::cloud_cmd::ensure_local_credentials(&db, dir, secrets, plants).await?;
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], config.cloud.http_port).into();
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!("listening on {addr} for the cloud node (set cloud.http_port, or 0 for any free port)")
+    })?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (stop, mut stopped) = watch::channel(false);
+    let task = tokio::spawn(cloud::node::run(db.clone(), config.cloud_config(), listener, async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    }));
+    Ok(CloudRun { url, db, stop, task })
+}
+
+/// Starts each plant's link to the cloud (its forwarder and model check).
+async fn start_links(plant_urls: &[(u16, String)], cloud: &CloudRun, secrets: &Secrets) -> Result<Links> {
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for (n, url) in plant_urls {
+        let token = secrets
+            .cloud
+            .forwarder_tokens
+            .get(n)
+            .cloned()
+            .with_context(|| format!("no forwarder token for plant {n}"))?;
+        let db = Database::new(url, 4)?;
+        let config = forwarder::ForwarderConfig::new(*n, cloud.url.clone(), token);
+        let mut stopped = stopped.clone();
+        tasks.push((
+            *n,
+            tokio::spawn(crate::link::run_link(db, config, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })),
+        ));
+    }
+    Ok(Links { stop, tasks })
+}
+
+/// Stops the links, then the cloud node.
+async fn stop_cloud(cloud: CloudRun, links: Links) {
+    let _ = links.stop.send(true);
+    for (n, task) in links.tasks {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("plant {n}'s link to the cloud stopped with an error: {e:#}"),
+            Err(e) => eprintln!("plant {n}'s link to the cloud failed: {e}"),
+        }
+    }
+    let _ = cloud.stop.send(true);
+    match cloud.task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("the cloud node stopped with an error: {e:#}"),
+        Err(e) => eprintln!("the cloud node failed: {e}"),
+    }
+}
+
+/// The status screen's cloud part: the cloud's position and each plant's forwarding lag.
+async fn cloud_status(cloud: &CloudRun, plants: &[(u16, Database)]) -> String {
+    let mut out = String::new();
+    match cloud.db.client().await {
+        Ok(client) => {
+            let head = eventlog::head_position(&client).await.unwrap_or_default();
+            let projected = cloud::api::sse::projected(&cloud.db).await.unwrap_or_default();
+            out.push_str(&format!(
+                "\ncloud {}: log position {head}, read models at {projected} ({} behind)\n",
+                cloud.url,
+                head.saturating_sub(projected)
+            ));
+        }
+        Err(e) => out.push_str(&format!("\ncloud {}: not ready ({})\n", cloud.url, e.root_cause())),
+    }
+    for (n, db) in plants {
+        let line = match db.client().await {
+            Ok(client) => match readmodel_contract::forwarding_lag(&client).await {
+                Ok(Some(l)) => format!(
+                    "  P{n} → cloud: {:<11} lag {} events, {:.1} s{}\n",
+                    l.state,
+                    l.events,
+                    l.seconds,
+                    l.last_error.map(|e| format!(" ({})", e.chars().take(60).collect::<String>())).unwrap_or_default()
+                ),
+                Ok(None) => format!("  P{n} → cloud: not started\n"),
+                Err(e) => format!("  P{n} → cloud: {}\n", e),
+            },
+            Err(e) => format!("  P{n} → cloud: {}\n", e.root_cause()),
+        };
+        out.push_str(&line);
+    }
+    out
 }
 
 fn write_private(path: &Path, text: &str) -> Result<()> {
@@ -320,7 +497,15 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
     Ok(())
 }
 
-async fn status(dbs: &[(u16, Database)], spec: &FactorySpec, stats: &FleetStats, dir: &Path, began: Instant) -> String {
+async fn status(
+    dbs: &[(u16, Database)],
+    serving: &[bool],
+    rates: &mut RateGuard,
+    spec: &FactorySpec,
+    stats: &FleetStats,
+    dir: &Path,
+    began: Instant,
+) -> String {
     let mut out = format!(
         "Floorwatch — {} plants × {} sensors          {}   (up {}, Ctrl-C stops)\n\n",
         dbs.len(),
@@ -332,16 +517,22 @@ async fn status(dbs: &[(u16, Database)], spec: &FactorySpec, stats: &FleetStats,
         "{:<5} {:<11} {:>11} {:>10} {:>15} {:>16} {:>8} {:>15}\n",
         "plant", "name", "readings/s", "freshness", "reporting", "open anomalies", "due ≤7d", "projection lag"
     ));
-    for (n, db) in dbs {
+    let mut alarms = Vec::new();
+    for (i, (n, db)) in dbs.iter().enumerate() {
         let name = spec.layout.plant_by_number(*n).map(|p| p.name.clone()).unwrap_or_default();
-        let line = match plant_status(db).await {
-            Ok(PlantStatus { rollup: s, lag }) => {
+        let result = if serving.get(i).copied().unwrap_or(false) { Some(plant_status(db).await) } else { None };
+        let line = match result {
+            None => format!("{:<5} {:<11} starting…\n", format!("P{n}"), name),
+            Some(Ok(PlantStatus { rollup: s, lag, down })) => {
+                alarms.extend(down.into_iter().map(|d| format!("P{n} {name}: {d}")));
                 let open = s.open_critical + s.open_major + s.open_minor;
                 format!(
-                    "{:<5} {:<11} {:>11.0} {:>10} {:>15} {:>16} {:>8} {:>15}\n",
+                    "{:<5} {:<11} {:>11} {:>10} {:>15} {:>16} {:>8} {:>15}\n",
                     format!("P{n}"),
                     name,
-                    s.readings_per_s,
+                    rates
+                        .rate(*n, s.position, s.readings_per_s, Instant::now())
+                        .map_or("-".into(), |r| format!("{r:.0}")),
                     s.newest_reading_ms.map_or("-".into(), |t| format!(
                         "{:.1} s",
                         (Utc::now().timestamp_millis() - t) as f64 / 1000.0
@@ -356,9 +547,18 @@ async fn status(dbs: &[(u16, Database)], spec: &FactorySpec, stats: &FleetStats,
                     format!("{lag} events")
                 )
             }
-            Err(e) => format!("{:<5} {:<11} (not ready: {})\n", format!("P{n}"), name, e.root_cause()),
+            Some(Err(e)) => match e.downcast_ref::<NoRollupYet>() {
+                Some(_) => format!("{:<5} {:<11} starting… (waiting for the first readings)\n", format!("P{n}"), name),
+                None => format!("{:<5} {:<11} database unreachable: {}\n", format!("P{n}"), name, e.root_cause()),
+            },
         };
         out.push_str(&line);
+    }
+    if !alarms.is_empty() {
+        out.push('\n');
+        for a in alarms {
+            out.push_str(&format!("!! {a}\n"));
+        }
     }
     out.push_str(&format!(
         "\ngateways: {} readings sent, {} refused, {} retries; upload p99 {:.1} ms\n",
@@ -371,14 +571,30 @@ async fn status(dbs: &[(u16, Database)], spec: &FactorySpec, stats: &FleetStats,
     out
 }
 
+/// The projections have not written the plant's rollup yet (no readings so far).
+#[derive(Debug)]
+struct NoRollupYet;
+
+impl std::fmt::Display for NoRollupYet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("no plant status yet")
+    }
+}
+
+impl std::error::Error for NoRollupYet {}
+
 struct PlantStatus {
     rollup: readmodel_contract::Rollup,
     lag: i64,
+    /// The node's tasks that are down, in words ("anomaly detection stopped since …").
+    down: Vec<String>,
 }
 
 async fn plant_status(db: &Database) -> Result<PlantStatus> {
     let client = db.client().await?;
     let rows = readmodel_contract::read_since(&client, readmodel_contract::ReadModel::PlantStatus, 0).await?;
-    let rollup = rows.plant_status.into_iter().next().context("no plant status yet")?;
-    Ok(PlantStatus { rollup, lag: eventlog::lag(&client, readmodels::LIVE).await? })
+    let rollup = rows.plant_status.into_iter().next().ok_or(NoRollupYet)?;
+    let tasks = readmodel_contract::read_since(&client, readmodel_contract::ReadModel::NodeTasks, 0).await?;
+    let down = liveness::tasks_down(&tasks.node_tasks);
+    Ok(PlantStatus { rollup, lag: eventlog::lag(&client, readmodels::LIVE).await?, down })
 }

@@ -25,9 +25,10 @@ fn text(o: &Output) -> String {
 fn every_command_explains_its_options() {
     let top = floorwatch(&["--help"]);
     assert!(top.status.success());
-    for command in
-        ["up", "plant", "simulate", "rebuild", "detect", "train", "predict", "eval", "db", "log", "user", "bench"]
-    {
+    for command in [
+        "up", "plant", "cloud", "forward", "simulate", "rebuild", "detect", "train", "predict", "eval", "db", "log",
+        "user", "bench",
+    ] {
         assert!(text(&top).contains(command), "top-level help lacks {command}");
     }
     let simulate = text(&floorwatch(&["simulate", "--help"]));
@@ -45,9 +46,18 @@ fn every_command_explains_its_options() {
     ] {
         assert!(simulate.contains(option), "simulate --help lacks {option}");
     }
-    for sub in
-        [&["bench", "ingest", "--help"][..], &["eval", "anomalies", "--help"], &["up", "--help"], &["plant", "--help"]]
-    {
+    for sub in [
+        &["bench", "ingest", "--help"][..],
+        &["eval", "anomalies", "--help"],
+        &["up", "--help"],
+        &["plant", "--help"],
+        &["cloud", "--help"],
+        &["cloud", "token", "create", "--help"],
+        &["cloud", "train", "--help"],
+        &["forward", "--help"],
+        &["bench", "api", "--help"],
+        &["bench", "forward", "--help"],
+    ] {
         let o = floorwatch(sub);
         assert!(o.status.success(), "{sub:?}: {}", text(&o));
     }
@@ -84,6 +94,9 @@ fn bad_arguments_are_refused_with_a_reason() {
         (&["simulate", "--start", "yesterday"], "RFC 3339"),
         (&["simulate", "--target", "one=http://x"], "not a plant number"),
         (&["up", "--plants", "0"], "0"),
+        (&["cloud", "token", "create", "--role", "root"], "not a role"),
+        (&["cloud", "token", "create", "--role", "viewer", "--plant", "0"], "0"),
+        (&["forward", "--plant", "x"], "invalid value"),
         (&["simulate", "--speed", "max"], "needs --duration"),
     ] {
         let o = floorwatch(args);

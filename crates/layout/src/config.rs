@@ -112,14 +112,75 @@ pub struct SensorSpec {
     /// Change of the value from a fresh machine to one at the end of its life, in the unit.
     #[serde(default)]
     pub wear_response: f64,
+    /// What kind of signal the sensor gives (default: an analog measurement).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub signal: SignalKind,
+    /// Resolution of the reading (0: none): values are multiples of it, as from an
+    /// integer display, 0.5-degree steps or a 12-bit converter.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub resolution: f64,
+    /// The sensor reads exactly `normal_min`, without noise, while its machine is stopped
+    /// (a motor current, a flow through a closed line).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub flat_when_idle: bool,
+    /// The shape of its noise (default Gaussian).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub noise: NoiseKind,
+    /// The sensor reports irregularly (on change, or when its gateway polls it), missing
+    /// about half the sampling slots, instead of every slot.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub irregular: bool,
     /// The range a working sensor of this kind can report at all (its measuring range):
     /// a reading outside it is a broken sensor or a forged value, and ingest refuses it.
     /// When not given: the normal band widened by [`PLAUSIBLE_WIDTHS`] times its width on
-    /// each side, far beyond any fault or wear of a healthy instrument.
+    /// each side, far beyond any fault or wear of a healthy instrument; a counter has no
+    /// upper bound (it rises for as long as its machine runs) and never reads below zero.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plausible_min: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plausible_max: Option<f64>,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+/// The kinds of signal a plant's sensors give.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalKind {
+    /// A measurement: `nominal` plus daily cycle, load and wear responses, drift, noise.
+    #[default]
+    Analog,
+    /// A set point: constant, stepping to the machine's recipe value when its load target
+    /// changes (`nominal + load_response × (target − 0.75)`, in steps of a quarter of full
+    /// load); no noise.
+    Setpoint,
+    /// An actuator position (valve, damper) in `normal_min..normal_max`, following its
+    /// machine's load with the load's lag, with a little positioning noise.
+    Valve,
+    /// An on/off state: `normal_max` while the machine runs above idle, `normal_min`
+    /// otherwise; no noise.
+    State,
+    /// A counter (parts, strokes, items): whole numbers, rising by `nominal` a minute at
+    /// typical load, in proportion to the load; it never goes down.
+    Counter,
+    /// A batch cycle: a trapezoid wave between the lower and upper fifth of the normal
+    /// band, its period and duty varying cycle to cycle, plus noise.
+    Batch,
+}
+
+/// The shapes of a sensor's noise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoiseKind {
+    #[default]
+    Gaussian,
+    /// Heavy tails (Laplace: exponential tails, scaled to `noise_sd`).
+    Heavy,
+    /// Gaussian, plus a spike of 5 to 10 `noise_sd` every few minutes by design (impacts,
+    /// switching transients).
+    Spiky,
 }
 
 /// How many widths of the normal band the default plausible range reaches beyond it.
@@ -131,12 +192,15 @@ impl SensorSpec {
     }
 
     /// The values a working sensor of this kind can report, inclusive.
+    /// A counter's default range is `min(0, normal_min)..=+∞`: a count only ever rises,
+    /// so no bound above holds for every machine's lifetime, and below zero it is broken.
     pub fn plausible_range(&self) -> (f64, f64) {
         let width = self.normal_max - self.normal_min;
-        (
-            self.plausible_min.unwrap_or(self.normal_min - PLAUSIBLE_WIDTHS * width),
-            self.plausible_max.unwrap_or(self.normal_max + PLAUSIBLE_WIDTHS * width),
-        )
+        let (lo, hi) = match self.signal {
+            SignalKind::Counter => (self.normal_min.min(0.0), f64::INFINITY),
+            _ => (self.normal_min - PLAUSIBLE_WIDTHS * width, self.normal_max + PLAUSIBLE_WIDTHS * width),
+        };
+        (self.plausible_min.unwrap_or(lo), self.plausible_max.unwrap_or(hi))
     }
 }
 
@@ -318,10 +382,15 @@ fn check_machine_type(machine_type: &MachineType) -> Result<(), LayoutError> {
             return Err(LayoutError::BadRange { what, min: spec.normal_min, max: spec.normal_max });
         }
         let (lo, hi) = spec.plausible_range();
-        if !(lo.is_finite() && hi.is_finite()) {
+        // Only a counter's default range is open above (see `plausible_range`).
+        let open_above = spec.signal == SignalKind::Counter && spec.plausible_max.is_none();
+        if !(lo.is_finite() && (hi.is_finite() || open_above)) {
             return Err(LayoutError::BadRange { what, min: lo, max: hi });
         }
-        if lo >= spec.normal_min {
+        // A counter starts at its lowest reading (zero), so it may be plausible at the
+        // bottom of its band; any other sensor's range reaches strictly beyond the band.
+        let below_band = if spec.signal == SignalKind::Counter { lo > spec.normal_min } else { lo >= spec.normal_min };
+        if below_band {
             return Err(LayoutError::BadNumber { what, field: "plausible_min", value: lo, rule: "below normal_min" });
         }
         if hi <= spec.normal_max {
@@ -333,6 +402,17 @@ fn check_machine_type(machine_type: &MachineType) -> Result<(), LayoutError> {
                 field: "nominal",
                 value: spec.nominal,
                 rule: "inside normal_min..=normal_max",
+            });
+        }
+        if !(spec.resolution.is_finite()
+            && spec.resolution >= 0.0
+            && spec.resolution <= spec.normal_max - spec.normal_min)
+        {
+            return Err(LayoutError::BadNumber {
+                what,
+                field: "resolution",
+                value: spec.resolution,
+                rule: "zero or more, and at most the width of the normal band",
             });
         }
         for (field, value) in

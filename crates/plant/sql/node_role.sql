@@ -39,8 +39,10 @@ BEGIN
     EXECUTE format('GRANT SELECT, INSERT, UPDATE ON maintenance.scorer TO %I', r);
     EXECUTE format('GRANT SELECT ON access.credentials TO %I', r);
 
-    -- The read models are the node's to write (and to clear when they are folded again).
+    -- The read models are the node's to write (and to clear when they are folded again),
+    -- its tasks' states among them (`node_tasks`, numbered from their own sequence).
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA readmodel TO %I', r);
+    EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA readmodel TO %I', r);
     EXECUTE format('GRANT EXECUTE ON FUNCTION readmodel.ensure_day_partition(text, date), readmodel.drop_day_partition(text, date) TO %I', r);
 END
 $$;

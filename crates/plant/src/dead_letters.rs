@@ -8,6 +8,8 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use eventlog::Database;
 
+use crate::supervise::TaskSlot;
+
 /// What is kept of the dead letters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeadLetterPolicy {
@@ -45,21 +47,28 @@ pub async fn prune(db: &Database, policy: DeadLetterPolicy, now: DateTime<Utc>) 
     Ok(Pruned { expired, over_cap, bodies_dropped })
 }
 
-/// Prunes every minute until `stop`: often enough that a flood is cut back quickly.
-pub async fn keep(db: Database, policy: DeadLetterPolicy, stop: impl Future<Output = ()>) {
+/// Prunes every minute until `stop`: often enough that a flood is cut back quickly. A
+/// failed pruning shows on the task's slot and is tried again the next minute.
+pub async fn keep(db: Database, policy: DeadLetterPolicy, slot: &TaskSlot, stop: impl Future<Output = ()>) {
     tokio::pin!(stop);
     loop {
         match prune(&db, policy, Utc::now()).await {
-            Ok(p) if p.over_cap > 0 || p.bodies_dropped > 0 => {
-                tracing::warn!(
-                    dropped = p.over_cap,
-                    bodies = p.bodies_dropped,
-                    "dead letters beyond the cap were dropped"
-                )
+            Ok(p) => {
+                slot.running();
+                if p.over_cap > 0 || p.bodies_dropped > 0 {
+                    tracing::warn!(
+                        dropped = p.over_cap,
+                        bodies = p.bodies_dropped,
+                        "dead letters beyond the cap were dropped"
+                    )
+                } else if p.expired > 0 {
+                    tracing::info!(expired = p.expired, "expired dead letters")
+                }
             }
-            Ok(p) if p.expired > 0 => tracing::info!(expired = p.expired, "expired dead letters"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = format!("{e:#}"), "dead-letter retention failed"),
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), "dead-letter retention failed");
+                slot.failing(&e);
+            }
         }
         tokio::select! {
             () = &mut stop => return,

@@ -7,6 +7,7 @@ mod api;
 pub mod azure;
 pub mod commands;
 pub mod dead_letters;
+pub mod health;
 pub mod ingest;
 pub mod monitor;
 pub mod node;
@@ -14,6 +15,7 @@ pub mod registry;
 pub mod roles;
 pub mod scorer;
 pub mod server;
+pub mod supervise;
 mod tokens;
 
 pub use tokens::{GatewayTokens, TokenError};

@@ -555,3 +555,70 @@ async fn an_upload_the_database_refuses_for_its_data_is_refused_alone_for_good_a
     assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(node.dead_letters().await.len(), letters.len());
 }
+
+#[tokio::test]
+async fn production_reports_are_stored_once_per_machine_and_period_and_impossible_ones_refused() {
+    let n = node().await;
+    let gateway = n.gateway(0).to_owned();
+    let machine = n.layout.machines()[n.layout.lines()[0].machines.start].id.clone();
+    let other_line_machine = n.layout.machines()[n.layout.lines()[1].machines.start].id.clone();
+    let report = |machine: &str| {
+        json!({ "machine_id": machine, "from": "2026-03-01T11:00:00Z", "to": "2026-03-01T11:15:00Z",
+                "planned_s": 900.0, "running_s": 800.0, "parts": 90, "rejects": 3, "ideal_cycle_s": 8.0 })
+    };
+    let send = |body: serde_json::Value, token: &str| {
+        n.http
+            .post(format!("{}/v1/gateways/{gateway}/production", n.base))
+            .bearer_auth(token.to_owned())
+            .json(&body)
+            .send()
+    };
+    let token = n.tokens.get(&gateway).unwrap().to_owned();
+    let first = send(json!({ "reports": [report(&machine)] }), &token).await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let outcome: plant::ingest::ProductionOutcome = first.json().await.unwrap();
+    assert_eq!((outcome.stored, outcome.duplicates), (1, 0));
+    let again: plant::ingest::ProductionOutcome =
+        send(json!({ "reports": [report(&machine)] }), &token).await.unwrap().json().await.unwrap();
+    assert_eq!((again.stored, again.duplicates), (0, 1));
+    let client = n.db.client().await.unwrap();
+    let events = read_all(&client, 0, 100, None).await.unwrap();
+    let stored: Vec<_> = events.iter().filter(|e| e.event_type == "ProductionReported").collect();
+    assert_eq!(stored.len(), 1);
+    let body: domain::production::ProductionReported = stored[0].json().unwrap();
+    assert_eq!((body.parts, body.rejects, body.source.as_str()), (90, 3, format!("gateway:{gateway}").as_str()));
+
+    let with = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut r = report(&machine);
+        f(&mut r);
+        json!({ "reports": [r] })
+    };
+    let too_many: Vec<_> = (0..1001).map(|_| report(&machine)).collect();
+    for (body, code) in [
+        (with(&|r| r["parts"] = json!(-1)), "malformed_body"),
+        (with(&|r| r["parts"] = json!(1e300)), "malformed_body"),
+        (with(&|r| r["planned_s"] = json!(1e300)), "invalid_report"),
+        (with(&|r| r["running_s"] = json!(901.0)), "invalid_report"),
+        (with(&|r| r["rejects"] = json!(91)), "invalid_report"),
+        (with(&|r| r["ideal_cycle_s"] = json!(0.0)), "invalid_report"),
+        (with(&|r| r["parts"] = json!(100_000)), "invalid_report"),
+        (with(&|r| r["to"] = json!("2026-03-01T12:30:00Z")), "invalid_report"),
+        (with(&|r| r["from"] = json!("2020-01-01T00:00:00Z")), "invalid_report"),
+        (with(&|r| r["from"] = json!("not a time")), "malformed_body"),
+        (with(&|r| r["machine_id"] = json!(other_line_machine)), "invalid_report"),
+        (with(&|r| r["machine_id"] = json!("P1-L01-M001\u{0}")), "invalid_report"),
+        (with(&|r| r["extra"] = json!(1)), "malformed_body"),
+        (json!({ "reports": [] }), "invalid_report"),
+    ] {
+        let response = send(body.clone(), &token).await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(error_code(response).await, code, "{body}");
+    }
+    // More reports than one upload may carry: refused whole (by the body limit here).
+    let response = send(json!({ "reports": too_many }), &token).await.unwrap();
+    assert!(response.status().is_client_error() && response.status() != StatusCode::UNAUTHORIZED);
+    let wrong = send(json!({ "reports": [report(&machine)] }), "wrong").await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let after = read_all(&client, 0, 100, None).await.unwrap();
+    assert_eq!(after.len(), events.len(), "nothing refused was stored");
+}

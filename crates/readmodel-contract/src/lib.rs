@@ -10,14 +10,16 @@
 //! Rules: no writes, no log tables, no projection logic; times cross this boundary as
 //! milliseconds since the Unix epoch. Every statement lives in `sql/`.
 
+pub mod forwarding;
 pub mod history;
 pub mod rows;
 pub mod since;
 pub mod status;
 
+pub use forwarding::{ForwardingLag, forwarding_lag};
 pub use rows::*;
 pub use since::{CatchUp, Cursors, Fetched, PAGE_ROWS, Progress, ReadError, ReadModel, catch_up, progress, read_since};
-pub use status::{MachineCondition, OrderState, SensorStatus};
+pub use status::{MachineCondition, OrderState, SensorStatus, TaskState, task_label};
 
 /// NOTIFY channel of read-model changes; the payload is the position applied.
 pub const CHANNEL: &str = "readmodel";

@@ -37,10 +37,11 @@ pub enum ReadModel {
     Predictions,
     WorkOrders,
     Audit,
+    NodeTasks,
 }
 
 impl ReadModel {
-    pub const ALL: [ReadModel; 13] = [
+    pub const ALL: [ReadModel; 14] = [
         ReadModel::Plant,
         ReadModel::PlantStatus,
         ReadModel::Lines,
@@ -54,6 +55,7 @@ impl ReadModel {
         ReadModel::Predictions,
         ReadModel::WorkOrders,
         ReadModel::Audit,
+        ReadModel::NodeTasks,
     ];
 
     pub fn name(self) -> &'static str {
@@ -71,6 +73,7 @@ impl ReadModel {
             ReadModel::Predictions => "maintenance_predictions",
             ReadModel::WorkOrders => "maintenance_log",
             ReadModel::Audit => "audit",
+            ReadModel::NodeTasks => "node_tasks",
         }
     }
 
@@ -94,6 +97,7 @@ impl ReadModel {
             ReadModel::Predictions => include_str!("../sql/since/maintenance_predictions.sql"),
             ReadModel::WorkOrders => include_str!("../sql/since/maintenance_log.sql"),
             ReadModel::Audit => include_str!("../sql/since/audit.sql"),
+            ReadModel::NodeTasks => include_str!("../sql/since/node_tasks.sql"),
         }
     }
 
@@ -117,6 +121,7 @@ impl ReadModel {
                 ReadModel::Predictions => changes.predictions.push(prediction(row)?),
                 ReadModel::WorkOrders => changes.work_orders.push(work_order(row)?),
                 ReadModel::Audit => changes.audit.push(audit(row)?),
+                ReadModel::NodeTasks => changes.node_tasks.push(node_task(row)?),
             }
         }
         Ok((rows.len(), newest))
@@ -319,6 +324,23 @@ fn audit(r: &Row) -> Result<AuditEntry, tokio_postgres::Error> {
         machine_id: r.try_get("machine_id")?,
         actor: r.try_get("actor")?,
         summary: r.try_get("summary")?,
+    })
+}
+
+fn node_task(r: &Row) -> Result<NodeTask, tokio_postgres::Error> {
+    let task: String = r.try_get("task")?;
+    let state: String = r.try_get("state")?;
+    Ok(NodeTask {
+        label: crate::status::task_label(&task).to_owned(),
+        down: crate::status::TaskState::parse(&state).is_some_and(crate::status::TaskState::is_down),
+        task,
+        state,
+        since_ms: ms(r.try_get("since")?),
+        restarts: r.try_get("restarts")?,
+        last_error: r.try_get("last_error")?,
+        lag_events: r.try_get("lag_events")?,
+        updated_at_ms: ms(r.try_get("updated_at")?),
+        position: r.try_get("position")?,
     })
 }
 

@@ -138,6 +138,26 @@ impl HistoryModel {
         self.out.push(Round { position, minute_ms, rows });
     }
 
+    /// Writes every open minute that ended by `until_ms`, as of the event at `position`:
+    /// for a reader of several plants' logs, a plant that went quiet must not hold its
+    /// last minutes (and with them the durable checkpoint) open for ever. Readings that
+    /// arrive for them later are appended as late chunks.
+    pub fn close_before(&mut self, position: i64, until_ms: i64) {
+        while let Some((&minute, _)) = self.open.first_key_value() {
+            if minute.saturating_add(MINUTE_MS) > until_ms {
+                break;
+            }
+            let m = self.open.remove(&minute).expect("first key exists");
+            self.flushed_through = self.flushed_through.max(minute + MINUTE_MS);
+            self.emit(position, minute, m.by_sensor);
+        }
+    }
+
+    /// The newest reading's time seen so far (ms).
+    pub fn watermark(&self) -> i64 {
+        self.watermark
+    }
+
     pub fn take_rounds(&mut self) -> Vec<Round> {
         std::mem::take(&mut self.out)
     }
@@ -152,11 +172,14 @@ impl HistoryModel {
         self.open.values().flat_map(|m| m.by_sensor.values()).map(Vec::len).sum()
     }
 
-    fn memory(&self) -> Value {
+    /// What must survive a restart besides the stored rows (see [`HistoryModel::restore`]).
+    pub fn memory(&self) -> Value {
         json!({ "flushed_through": self.flushed_through, "watermark": self.watermark })
     }
 
-    fn restore(&mut self, memory: &Value, stored: HashMap<(u32, i64), i64>) {
+    /// Resumes from `memory` and the rows stored after the durable checkpoint:
+    /// (sensor, minute ms) → the position the row was written at.
+    pub fn restore(&mut self, memory: &Value, stored: HashMap<(u32, i64), i64>) {
         self.flushed_through = memory.get("flushed_through").and_then(Value::as_i64).unwrap_or(i64::MIN);
         self.watermark = memory.get("watermark").and_then(Value::as_i64).unwrap_or(i64::MIN);
         self.stored = stored;
@@ -267,6 +290,7 @@ mod tests {
             metadata: Metadata::default(),
             idempotency_key: None,
             recorded_at: DateTime::from_timestamp_millis(T0).unwrap(),
+            origin: None,
         }
     }
 

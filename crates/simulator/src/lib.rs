@@ -63,6 +63,15 @@
 //! them only inside the fault windows of the ground truth. [`PlantSim::for_machines`]
 //! simulates a few machines alone with exactly the values of the full run.
 //!
+//! # Production
+//!
+//! [`ProductionSim`] follows a plant's simulation and counts what its machines make:
+//! each machine has a planned schedule, an ideal cycle time and part counters, and
+//! rejects grow with wear and during faults. Every 15 simulated minutes it reports each
+//! machine's planned and running time, parts and rejects, as a machine controller
+//! would, so OEE can be computed from what plants send. It has random streams of its
+//! own: the readings and ground truth of a run are the same with or without it.
+//!
 //! # Files
 //!
 //! [`OutputDir`] records a run in a directory (the `output` module is the only code that
@@ -119,6 +128,7 @@ mod fault;
 mod machine;
 mod output;
 mod plant;
+mod production;
 mod record;
 mod seed;
 
@@ -134,6 +144,7 @@ pub use output::{
     open_ground_truth, open_readings, read_manifest, readings_file_name, write_run,
 };
 pub use plant::{PlantSim, SimError, TYPICAL_LOAD};
+pub use production::{ProductionConfig, ProductionError, ProductionReport, ProductionSim};
 pub use record::{
     ExportError, GroundTruthError, GroundTruthReader, GroundTruthWriter, MAX_GATEWAY_BYTES, MAX_GROUND_TRUTH_LINE,
     MAX_RECORD_BYTES, READINGS_FORMAT_VERSION, READINGS_MAGIC, ReadingsReader, ReadingsWriter, RecordError,

@@ -85,6 +85,7 @@ fn row_key_and_machine(changes: &Changes) -> Vec<(ReadModel, String, Option<Stri
         (r.order_id.clone(), Some(r.machine_id.clone()), r.position)
     });
     rows(&mut out, ReadModel::Audit, &c.audit, |r| (r.position.to_string(), r.machine_id.clone(), r.position));
+    rows(&mut out, ReadModel::NodeTasks, &c.node_tasks, |r| (r.task.clone(), None, r.position));
     out
 }
 
@@ -150,6 +151,7 @@ impl Cache {
             sensor_state: self.rows(ReadModel::SensorState)?,
             anomalies: self.rows(ReadModel::Anomalies)?,
             maintenance: self.rows(ReadModel::Maintenance)?,
+            node_tasks: self.rows(ReadModel::NodeTasks)?,
             ..Changes::default()
         };
         let mut state = PlantState::default();

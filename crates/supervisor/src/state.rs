@@ -21,6 +21,8 @@ pub struct PlantState {
     pub sensor_state: HashMap<i32, SensorState>,
     pub anomalies: HashMap<String, Anomaly>,
     pub maintenance: HashMap<String, Maintenance>,
+    /// The plant node's tasks as its supervisor last reported them.
+    pub node_tasks: BTreeMap<String, NodeTask>,
 }
 
 /// Keeps the incoming row only if it is newer than the one held.
@@ -112,6 +114,7 @@ impl PlantState {
             predictions: changes.predictions,
             work_orders: changes.work_orders,
             audit: changes.audit,
+            node_tasks: merge(&mut self.node_tasks, changes.node_tasks, |r| r.task.clone(), |r| r.position),
         }
     }
 
@@ -148,6 +151,7 @@ impl PlantState {
             machine_status: self.machine_status.values().cloned().collect(),
             anomalies,
             maintenance: self.maintenance.values().cloned().collect(),
+            node_tasks: self.node_tasks.values().cloned().collect(),
         }
     }
 
@@ -171,6 +175,9 @@ pub struct Floor {
     pub machine_status: Vec<MachineStatus>,
     pub anomalies: Vec<Anomaly>,
     pub maintenance: Vec<Maintenance>,
+    /// The plant node's tasks: a screen says when one is down ("anomaly detection stopped
+    /// since …").
+    pub node_tasks: Vec<NodeTask>,
 }
 
 #[cfg(test)]

@@ -3,11 +3,15 @@
 //! Each runs on a throw-away private cluster (started and stopped by the benchmark)
 //! unless `--database-url` names a server, where it creates a fresh database.
 
+mod api;
 mod cpu;
+mod forward;
 mod freshness;
 mod ingest;
 mod log;
 mod rebuild;
+mod stack;
+mod up;
 
 use anyhow::Result;
 use pgcluster::{AttachedServer, Cluster, Options};
@@ -25,6 +29,10 @@ pub async fn run(cmd: BenchCommand, global: &Global, config: &Config) -> Result<
         print!("{table}");
         return Ok(());
     }
+    if let BenchCommand::Up(args) = cmd {
+        // A whole `floorwatch up` in its own data directory, with its own cluster.
+        return up::run(args).await;
+    }
     let server = BenchServer::start(global, config)?;
     match cmd {
         BenchCommand::Log(args) => log::run(args, &server).await,
@@ -32,7 +40,10 @@ pub async fn run(cmd: BenchCommand, global: &Global, config: &Config) -> Result<
         BenchCommand::Freshness(args) => freshness::run(args, &server, config).await,
         BenchCommand::Rebuild(args) => rebuild::rebuild(args, &server, config).await,
         BenchCommand::Storage(args) => rebuild::storage(args, &server, config).await,
+        BenchCommand::Api(args) => api::run(args, &server, config).await,
+        BenchCommand::Forward(args) => forward::run(args, &server, config).await,
         BenchCommand::Detect(_) => unreachable!("handled above without a database"),
+        BenchCommand::Up(_) => unreachable!("handled above with its own cluster"),
     }
 }
 
@@ -91,6 +102,14 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// The machine's load average (1, 5, 15 minutes), as `uptime` shows it: figures taken on
+/// a shared machine are read beside it.
+pub fn load_average() -> serde_json::Value {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let v: Vec<f64> = text.split_whitespace().take(3).filter_map(|x| x.parse().ok()).collect();
+    serde_json::json!(v)
 }
 
 /// Writes `value` as pretty JSON to `path`.

@@ -9,10 +9,9 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::{get, post};
+use axum::routing::post;
 use layout::Layout;
 use serde::Serialize;
-use serde_json::json;
 
 use super::json::{BodyError, check_json};
 use super::machine_message;
@@ -101,12 +100,8 @@ pub fn router(state: IngestState) -> Router {
         .route("/v1/gateways/{gateway}/batches/{sequence}", post(upload_batch))
         .route("/v1/machine-telemetry", post(machine_message))
         .route("/v1/gateways/{gateway}/machine-events", post(machine_event))
-        .route("/v1/health", get(health))
+        .route("/v1/gateways/{gateway}/production", post(super::production::production))
         .with_state(state)
-}
-
-async fn health(State(s): State<IngestState>) -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok", "plant": s.plant_number, "queued_uploads": s.writer.queued() }))
 }
 
 enum BodyKind {
@@ -276,7 +271,7 @@ async fn machine_event(
     }
 }
 
-fn validator(s: &IngestState, line: usize) -> Validator<'_> {
+pub(super) fn validator(s: &IngestState, line: usize) -> Validator<'_> {
     Validator {
         layout: &s.layout,
         line,

@@ -84,13 +84,16 @@ impl Validator<'_> {
         }
         let (lo, hi) = info.plausible_range();
         if !(lo..=hi).contains(&r.value) {
+            // A counter's range is open above: say so rather than "to inf".
+            let range = if hi.is_finite() {
+                format!("{} to {} {}", number(lo), number(hi), info.unit())
+            } else {
+                format!("at least {} {}", number(lo), info.unit())
+            };
             return Err(reject(format!(
-                "value {} is outside the plausible range of {} ({} to {} {}): no working sensor reads it",
+                "value {} is outside the plausible range of {} ({range}): no working sensor reads it",
                 number(r.value),
                 info.name(),
-                number(lo),
-                number(hi),
-                info.unit()
             )));
         }
         let (from, to) = self.window();

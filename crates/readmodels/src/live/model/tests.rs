@@ -94,6 +94,7 @@ impl Log {
             metadata: Metadata { actor: actor.map(str::to_owned), ..Metadata::default() },
             idempotency_key: None,
             recorded_at: at(self.position),
+            origin: None,
         };
         self.batches.last_mut().expect("a batch is open").push(event);
         self

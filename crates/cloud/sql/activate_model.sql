@@ -1,0 +1,1 @@
+UPDATE cloud.models SET active = true WHERE version = $1

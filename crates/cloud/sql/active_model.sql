@@ -1,0 +1,1 @@
+SELECT version, metrics, model FROM cloud.models WHERE active

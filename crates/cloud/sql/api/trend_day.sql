@@ -1,0 +1,3 @@
+SELECT sensor_id, day, count, min, max, mean FROM cloud.sensor_day
+ WHERE plant = $1 AND sensor_id = ANY($2) AND day >= $3 AND day < $4
+ ORDER BY sensor_id, day

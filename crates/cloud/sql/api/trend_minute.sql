@@ -1,0 +1,3 @@
+SELECT sensor_id, minute, count, min, max, mean FROM cloud.sensor_minute
+ WHERE plant = $1 AND sensor_id = ANY($2) AND minute >= $3 AND minute < $4
+ ORDER BY sensor_id, minute

@@ -1,0 +1,1 @@
+UPDATE cloud.models SET active = false WHERE active AND version <> $1

@@ -1,0 +1,1 @@
+SELECT cloud.ensure_minute_partition(d) FROM unnest($1::date[]) AS d

@@ -1,0 +1,1 @@
+SELECT position, memory FROM cloud.projections WHERE name = $1

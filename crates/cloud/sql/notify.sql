@@ -1,0 +1,1 @@
+SELECT pg_notify('cloud_readmodel', $1::text)

@@ -1,0 +1,107 @@
+//! Running the cloud's two projections, catching up, rebuilding, and expiring what has
+//! aged out.
+
+use std::future::Future;
+
+use anyhow::{Context, Result};
+use eventlog::{Database, Subscription, SubscriptionConfig};
+
+use crate::operations::{CATEGORIES, OPERATIONS, OperationsProjection};
+use crate::telemetry::{TELEMETRY, TelemetryProjection};
+
+fn subscriptions(db: &Database, batch: usize) -> (Subscription, Subscription) {
+    let telemetry = Subscription::new(
+        db.clone(),
+        SubscriptionConfig::new(TELEMETRY).categories(&["readings", "plant"]).batch_max_events(batch),
+    );
+    let operations = Subscription::new(
+        db.clone(),
+        SubscriptionConfig::new(OPERATIONS).categories(CATEGORIES).batch_max_events(batch),
+    );
+    (telemetry, operations)
+}
+
+/// Runs both projections until `shutdown`.
+pub async fn run(db: &Database, batch: usize, grace_ms: i64, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
+    let (telemetry, operations) = subscriptions(db, batch);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let t = {
+        let stop = stopped(stop_rx.clone());
+        tokio::spawn(async move { telemetry.run(&mut TelemetryProjection::new(grace_ms), stop).await })
+    };
+    let o = {
+        let stop = stopped(stop_rx);
+        tokio::spawn(async move { operations.run(&mut OperationsProjection::new(), stop).await })
+    };
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    t.await.context("telemetry projection task")??;
+    o.await.context("operations projection task")??;
+    Ok(())
+}
+
+/// Applies everything in the log now; returns the position read to.
+pub async fn catch_up(db: &Database, batch: usize, grace_ms: i64) -> Result<i64> {
+    let (telemetry, operations) = subscriptions(db, batch);
+    let a = telemetry.catch_up(&mut TelemetryProjection::new(grace_ms)).await?;
+    let b = operations.catch_up(&mut OperationsProjection::new()).await?;
+    Ok(a.min(b))
+}
+
+/// Drops every read-model row and folds the cloud's log again (safe while the node runs:
+/// running projections notice their checkpoints moved and reload).
+pub async fn rebuild(db: &Database, grace_ms: i64) -> Result<i64> {
+    {
+        let mut client = db.client().await?;
+        let tx = client.transaction().await?;
+        for name in [TELEMETRY, OPERATIONS] {
+            eventlog::ensure_checkpoint(&tx, name).await?;
+            tx.query(include_str!("../sql/lock_checkpoint.sql"), &[&name]).await?;
+        }
+        tx.batch_execute(include_str!("../sql/reset_projections.sql")).await?;
+        tx.execute(include_str!("../sql/reset_checkpoints.sql"), &[&vec![TELEMETRY, OPERATIONS]]).await?;
+        tx.commit().await?;
+    }
+    catch_up(db, 5_000, grace_ms).await
+}
+
+/// Where each projection stands: (name, checkpoint).
+pub async fn positions(db: &Database) -> Result<Vec<(&'static str, i64)>> {
+    let client = db.client().await?;
+    let mut out = Vec::new();
+    for name in [TELEMETRY, OPERATIONS] {
+        out.push((name, eventlog::checkpoint(&client, name).await?));
+    }
+    Ok(out)
+}
+
+/// Drops minute-aggregate partitions whose day ended before `cutoff` once the telemetry
+/// projection is past every row in them (a restart may still need the newest rows).
+pub async fn expire_minutes(db: &Database, cutoff: chrono::DateTime<chrono::Utc>) -> Result<Vec<String>> {
+    let client = db.client().await?;
+    let checkpoint = eventlog::checkpoint(&client, TELEMETRY).await?;
+    let mut dropped = Vec::new();
+    for row in client.query(include_str!("../sql/minute_partitions.sql"), &[]).await? {
+        let name: String = row.get(0);
+        let Some(day) = name.rsplit('_').next().and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y%m%d").ok())
+        else {
+            continue;
+        };
+        let end = (day + chrono::Duration::days(1)).and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+        if end > cutoff {
+            continue;
+        }
+        // The name comes from the catalog and matches sensor_minute_YYYYMMDD.
+        let newest: Option<i64> =
+            client.query_one(&format!("SELECT max(position) FROM cloud.{name}"), &[]).await?.get(0);
+        if newest.is_some_and(|p| p > checkpoint) {
+            continue;
+        }
+        client.batch_execute(&format!("DROP TABLE cloud.{name}")).await?;
+        dropped.push(name);
+    }
+    Ok(dropped)
+}

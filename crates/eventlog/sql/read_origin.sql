@@ -1,0 +1,1 @@
+SELECT position, cloud_position, recorded_at FROM eventlog.origins WHERE origin = $1
