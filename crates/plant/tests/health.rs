@@ -81,7 +81,10 @@ async fn health_names_every_task_and_a_failing_monitor_is_503_and_shown_in_the_r
     let node = start().await;
     let body = health_until(&node.base, "every task running", |s, _| s == 200).await;
     let names: Vec<&str> = body["tasks"].as_array().unwrap().iter().map(|t| t["task"].as_str().unwrap()).collect();
-    assert_eq!(names, ["history projection", "live projection", "monitor", "retention", "scorer", "writer"]);
+    assert_eq!(
+        names,
+        ["dead letters", "history projection", "live projection", "monitor", "retention", "scorer", "writer"]
+    );
     assert!(body["tasks"].as_array().unwrap().iter().all(|t| t["state"] == "running"), "{body}");
     assert!(task(&body, "monitor")["lag_events"].is_i64(), "a subscriber reports its lag: {body}");
     assert_eq!(task(&body, "monitor")["label"], "anomaly detection");

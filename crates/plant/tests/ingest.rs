@@ -28,6 +28,8 @@ struct Node {
     http: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<()>,
+    /// A handle on the node's writer, to see how many uploads wait in its queue.
+    writer: Writer,
 }
 
 async fn node_with(writer_config: WriterConfig) -> Node {
@@ -47,7 +49,7 @@ async fn node_configured(writer_config: WriterConfig, config: IngestConfig) -> N
         layout: layout.clone(),
         plant_number: 1,
         tokens: tokens.clone(),
-        writer,
+        writer: writer.clone(),
         config,
         clock: Arc::new(|| NOW),
         stats: Arc::new(IngestStats::default()),
@@ -63,7 +65,7 @@ async fn node_configured(writer_config: WriterConfig, config: IngestConfig) -> N
             .await
             .unwrap();
     });
-    Node { base, db, layout, tokens, http: reqwest::Client::new(), shutdown: Some(tx), server }
+    Node { base, db, layout, tokens, http: reqwest::Client::new(), shutdown: Some(tx), server, writer }
 }
 
 async fn node() -> Node {
@@ -407,9 +409,7 @@ async fn shutdown_finishes_uploads_in_flight() {
 }
 
 async fn queued_uploads(node: &Node) -> u64 {
-    let health: serde_json::Value =
-        node.http.get(format!("{}/v1/health", node.base)).send().await.unwrap().json().await.unwrap();
-    health["queued_uploads"].as_u64().unwrap()
+    node.writer.queued() as u64
 }
 
 /// Sends `uploads` (gateway, sequence, content type, body) so that they are all stored

@@ -177,6 +177,7 @@ pub fn task_label(task: &str) -> &str {
         "monitor" => "anomaly detection",
         "scorer" => "maintenance predictions",
         "retention" => "data retention",
+        "dead letters" => "keeping refused uploads",
         "forwarder" => "forwarding to the cloud",
         other => other,
     }

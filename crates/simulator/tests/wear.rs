@@ -155,10 +155,27 @@ fn a_worn_machine_vibrates_more_than_after_its_repair() {
 /// simulated factory sends, faults and worn-out machines included, may fall outside it.
 #[test]
 fn every_reading_of_worn_and_faulty_machines_is_plausible_for_its_sensor() {
-    let layout = small_layout(1, 600, 2);
     let maintenance = MaintenanceConfig { run_to_failure_share: 1.0, ..MaintenanceConfig::default() };
     let config = SimConfig { step_ms: TEN_MINUTES, maintenance, ..busy() };
-    let mut factory = Factory::new(&layout, &config, 5, START_MS).unwrap();
+    every_reading_is_plausible(&small_layout(1, 600, 2), &config);
+}
+
+/// The same for the mixed-signals factory: set points, valves, on/off states, batch
+/// cycles, quantised and spiky sensors, and counters that count for four months (a
+/// counter's range is open above), with the faults of those kinds often.
+#[test]
+fn every_reading_of_the_mixed_signals_factory_is_plausible_for_its_sensor() {
+    let maintenance = MaintenanceConfig { run_to_failure_share: 1.0, ..MaintenanceConfig::default() };
+    let mut config = SimConfig { step_ms: TEN_MINUTES, maintenance, ..busy() };
+    config.faults.setpoint_ignored_rate_per_machine_hour = 0.01;
+    config.faults.valve_stuck_rate_per_sensor_hour = 0.01;
+    config.faults.counter_stopped_rate_per_sensor_hour = 0.01;
+    config.faults.quantised_drift_rate_per_sensor_hour = 0.01;
+    every_reading_is_plausible(&small_mixed_layout(1, 600, 2), &config);
+}
+
+fn every_reading_is_plausible(layout: &Layout, config: &SimConfig) {
+    let mut factory = Factory::new(layout, config, 5, START_MS).unwrap();
     let mut step = Step::default();
     let mut readings = 0usize;
     for _ in 0..120 * 144 {
