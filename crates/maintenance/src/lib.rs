@@ -39,11 +39,13 @@ pub use interval::{IntervalBin, IntervalCalibration};
 pub use lead_time::{
     AlertOn, EarlyWarning, LeadError, LeadTimeOptions, LeadTimeReport, Outcome, OutcomeKind, lead_time_report,
 };
-pub use metrics::{Accuracy, Scored};
+pub use metrics::{Accuracy, BucketAccuracy, Scored, bucket_edges, by_bucket, nasa_score};
 pub use model::{
     BoosterParams, FORMAT_VERSION, MODEL_KIND, Model, ModelSummary, Prediction, Target, TrainingMetadata,
     ValidationMetrics, version_of_json,
 };
 pub use run_csv::{CYCLE_COLUMN, PREDICTION_HEADER, UNIT_COLUMN, predict_csv, read_histories, train_csv};
-pub use table::{HistoryTable, MAX_COLUMNS, MAX_ROWS, MAX_UNIT_ID_BYTES, RunEnd, TrainingSet, UnitHistory};
-pub use train::{MAX_ITERATIONS, TrainOptions, TrainReport, ValidationPoint, train};
+pub use table::{
+    HistoryTable, MAX_COLUMNS, MAX_ROWS, MAX_UNIT_ID_BYTES, RemainingLife, RunEnd, TrainingSet, UnitHistory,
+};
+pub use train::{CutFigures, MAX_ITERATIONS, TrainOptions, TrainReport, ValidationPoint, cut_figures, train};

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::features::{FeatureMatrix, FeatureSet, MAX_FEATURE_CELLS, Rows};
 use crate::interval::IntervalCalibration;
-use crate::metrics::Accuracy;
+use crate::metrics::{Accuracy, BucketAccuracy};
 use crate::table::HistoryTable;
 
 /// Version of the model file format this build writes and reads.
@@ -96,11 +96,21 @@ pub struct ValidationMetrics {
     pub interval_level: f64,
     /// Each validation history cut at random rows (at least `min_history_rows` long), one
     /// prediction per cut at its last row: the shape of the usual C-MAPSS test protocol.
+    /// Truth capped at the RUL cap, as the literature scores C-MAPSS.
     pub truncated: Option<Accuracy>,
     pub truncations_per_unit: usize,
     pub min_history_rows: usize,
     /// A prediction at every labelled row of every validation unit.
     pub every_row: Option<Accuracy>,
+    /// The same cuts against the true remaining life as given (uncapped), on the cuts whose
+    /// run ended in a failure (a censored run's remaining life is unknown): what the
+    /// interval promises to cover.
+    #[serde(default)]
+    pub truncated_as_given: Option<Accuracy>,
+    /// The cuts with a known remaining life by bucket of predicted life (late, mid, early),
+    /// against the truth as given.
+    #[serde(default)]
+    pub truncated_by_bucket: Vec<BucketAccuracy>,
 }
 
 /// Everything about a model except its trees: what a model registry row shows.

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::features::{FeatureConfig, FeatureMatrix, FeatureSet, Rows};
 use crate::interval::{IntervalCalibration, check_level};
-use crate::metrics::{Accuracy, Scored};
+use crate::metrics::{Accuracy, BucketAccuracy, Scored, bucket_edges, by_bucket};
 use crate::model::{BoosterParams, Model, Target, TrainingMetadata, ValidationMetrics, raw_predictions};
 use crate::table::TrainingSet;
 
@@ -152,6 +152,9 @@ pub struct ValidationPoint {
     pub upper: f64,
     /// The true (capped) remaining life.
     pub actual_rul: f64,
+    /// The true remaining life as given (uncapped); `None` when the run was censored.
+    #[serde(default)]
+    pub actual_rul_as_given: Option<f64>,
 }
 
 /// What training did, beyond what the model records.
@@ -368,8 +371,9 @@ fn validate(
         let rows = &every[offset..offset + unit.len()];
         offset += unit.len();
         let mut eligible = Vec::new();
+        let end = set.ends()[u];
         for (r, p) in rows.iter().enumerate() {
-            let Some(actual) = set.ends()[u].label(p.time, options.rul_cap) else {
+            let Some(actual) = end.label(p.time, options.rul_cap) else {
                 continue;
             };
             every_row.push(Scored { predicted: p.predicted_rul, lower: p.lower, upper: p.upper, actual });
@@ -380,6 +384,7 @@ fn validate(
         let picked: Vec<_> = eligible.choose_multiple(rng, options.truncations_per_unit).copied().collect();
         for (r, actual) in picked {
             let p = &rows[r];
+            let remaining = end.remaining(p.time);
             cuts.push(ValidationPoint {
                 unit: unit.id().to_string(),
                 time: p.time,
@@ -387,6 +392,7 @@ fn validate(
                 lower: p.lower,
                 upper: p.upper,
                 actual_rul: actual,
+                actual_rul_as_given: (!remaining.censored).then_some(remaining.value),
             });
         }
     }
@@ -396,12 +402,41 @@ fn validate(
         .iter()
         .map(|c| Scored { predicted: c.predicted_rul, lower: c.lower, upper: c.upper, actual: c.actual_rul })
         .collect();
+    let cut = cut_figures(&cuts, options.rul_cap);
     let metrics = ValidationMetrics {
         interval_level: options.interval_level,
         truncated: Accuracy::of(&truncated, units),
         truncations_per_unit: options.truncations_per_unit,
         min_history_rows: options.min_history_rows,
         every_row: Accuracy::of(&every_row, units),
+        truncated_as_given: cut.as_given,
+        truncated_by_bucket: cut.by_bucket,
     };
     Ok((metrics, cuts))
+}
+
+/// Figures of cut-history predictions against the truth as given (the cuts of failed
+/// runs), overall and by bucket of predicted life.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CutFigures {
+    pub as_given: Option<Accuracy>,
+    pub by_bucket: Vec<BucketAccuracy>,
+}
+
+/// [`CutFigures`] of validation points (from one model or pooled over several folds).
+pub fn cut_figures(points: &[ValidationPoint], rul_cap: Option<f64>) -> CutFigures {
+    let mut unit_index: HashMap<&str, usize> = HashMap::new();
+    let mut scored = Vec::new();
+    let mut unit_of = Vec::new();
+    for p in points {
+        let Some(actual) = p.actual_rul_as_given else { continue };
+        let next = unit_index.len();
+        unit_of.push(*unit_index.entry(p.unit.as_str()).or_insert(next));
+        scored.push(Scored { predicted: p.predicted_rul, lower: p.lower, upper: p.upper, actual });
+    }
+    let predicted: Vec<f64> = scored.iter().map(|s| s.predicted).collect();
+    CutFigures {
+        as_given: Accuracy::of(&scored, unit_index.len()),
+        by_bucket: by_bucket(&scored, &unit_of, bucket_edges(rul_cap, &predicted)),
+    }
 }
