@@ -65,7 +65,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         points.extend(report.validation_points);
         every_row.push(e);
     }
-    println!("(RMSE, MAE, bias, cover: truth capped at 125; RMSE~, cover~, width: truth as given; *: every cycle, capped)");
+    println!(
+        "(RMSE, MAE, bias, cover: truth capped at 125; RMSE~, cover~, width: truth as given; *: every cycle, capped)"
+    );
     let capped: Vec<Scored> = points
         .iter()
         .map(|p| Scored { predicted: p.predicted_rul, lower: p.lower, upper: p.upper, actual: p.actual_rul })
@@ -99,7 +101,12 @@ fn main() -> Result<(), Box<dyn Error>> {
         };
         println!(
             "    {:<5} life (predicted {range:>7}): {:>4} cuts, {:>3} engines: coverage {:.3}, mean width {:.1}, RMSE {:.2}",
-            b.bucket, b.accuracy.points, b.accuracy.units, b.accuracy.coverage, b.accuracy.mean_interval_width, b.accuracy.rmse
+            b.bucket,
+            b.accuracy.points,
+            b.accuracy.units,
+            b.accuracy.coverage,
+            b.accuracy.mean_interval_width,
+            b.accuracy.rmse
         );
     }
     let e = pooled(&every_row);

@@ -16,6 +16,7 @@
 //! (creation time is an option) and keeps no global state; every random choice comes from
 //! the seed in [`TrainOptions`].
 
+mod alert;
 mod cmapss;
 mod error;
 mod factory;
@@ -26,8 +27,10 @@ mod metrics;
 mod model;
 mod run_csv;
 mod table;
+mod track_record;
 mod train;
 
+pub use alert::{AlertOn, AlertRule};
 pub use cmapss::{cmapss_to_csv, column_names as cmapss_column_names};
 pub use error::{Error, Location};
 pub use factory::{
@@ -35,9 +38,10 @@ pub use factory::{
     hour_of_ms, hour_row_time,
 };
 pub use features::{DropReason, DroppedColumn, FeatureConfig, FeatureSet, MAX_FEATURE_CELLS, MAX_WINDOWS};
-pub use interval::{IntervalBin, IntervalCalibration};
+pub use interval::{CalibrationTruth, IntervalBin, IntervalCalibration};
 pub use lead_time::{
-    AlertOn, EarlyWarning, LeadError, LeadTimeOptions, LeadTimeReport, Outcome, OutcomeKind, lead_time_report,
+    EarlyWarning, LeadError, LeadTimeOptions, LeadTimeReport, Outcome, OutcomeKind, lead_time_report, report_of,
+    track_predictions,
 };
 pub use metrics::{Accuracy, BucketAccuracy, Scored, bucket_edges, by_bucket, nasa_score};
 pub use model::{
@@ -47,5 +51,8 @@ pub use model::{
 pub use run_csv::{CYCLE_COLUMN, PREDICTION_HEADER, UNIT_COLUMN, predict_csv, read_histories, train_csv};
 pub use table::{
     HistoryTable, MAX_COLUMNS, MAX_ROWS, MAX_UNIT_ID_BYTES, RemainingLife, RunEnd, TrainingSet, UnitHistory,
+};
+pub use track_record::{
+    FailureRecord, LeadPrediction, TrackChanges, TrackFigures, TrackOptions, TrackRecord, TrackScope, TrackedPrediction,
 };
 pub use train::{CutFigures, MAX_ITERATIONS, TrainOptions, TrainReport, ValidationPoint, cut_figures, train};

@@ -163,7 +163,8 @@ mod tests {
 
     #[test]
     fn given_predictions_across_life_when_bucketing_then_each_bucket_has_its_own_coverage() {
-        let p = |predicted: f64, actual: f64| Scored { predicted, lower: predicted - 5.0, upper: predicted + 5.0, actual };
+        let p =
+            |predicted: f64, actual: f64| Scored { predicted, lower: predicted - 5.0, upper: predicted + 5.0, actual };
         // Late: both covered; mid: one of two; early: none (young units live far longer).
         let points = [p(10.0, 12.0), p(20.0, 18.0), p(60.0, 61.0), p(70.0, 90.0), p(120.0, 200.0)];
         let units = [1, 2, 1, 3, 4];
