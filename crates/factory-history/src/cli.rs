@@ -66,10 +66,7 @@ pub fn summary(evaluation: &crate::MaintenanceEvaluation) -> String {
         }
     }
     let share = |s: Option<f64>| s.map_or("n/a".to_string(), |s| format!("{:.1} %", 100.0 * s));
-    let rule = |w: &maintenance::EarlyWarning| match w.alert_on {
-        maintenance::AlertOn::Lower => "the interval's lower bound",
-        maintenance::AlertOn::Predicted => "the point prediction",
-    };
+    let number = |v: Option<f64>, digits: usize| v.map_or("n/a".to_string(), |v| format!("{v:.digits$}"));
     // Alerts as a share of predictions, so a rule that always alerts shows at a glance.
     let of_predictions = |n: usize| {
         if evaluation.predictions == 0 {
@@ -78,19 +75,55 @@ pub fn summary(evaluation: &crate::MaintenanceEvaluation) -> String {
             format!(" ({:.1} % of predictions)", 100.0 * n as f64 / evaluation.predictions as f64)
         }
     };
-    for (label, w) in [("", &evaluation.early_warning), ("  compare: ", &evaluation.other_rule_warning)] {
+    let w = &evaluation.early_warning;
+    text.push_str(&format!(
+        "due when {}: failures alerted ≥ {} days ahead: {}; {} alerts{}, {} premature (> {} days before the failure), {} in runs without a failure\n",
+        w.rule.describe(),
+        w.lead,
+        share(w.share),
+        w.alerts,
+        of_predictions(w.alerts),
+        w.premature_alerts,
+        w.rule.horizon,
+        w.alerts_without_failure
+    ));
+    text.push_str(&format!(
+        "alerts on machines that did not fail within {} days: {} hourly alerts per 1,000 machine-days; {} times a machine became falsely due\n",
+        evaluation.quiet_days,
+        number(evaluation.false_alerts_per_1000_machine_days, 0),
+        number(w.false_alert_onsets_per_1000, 1)
+    ));
+    text.push_str(&format!(
+        "intervals in the {} days before failures: coverage {}, MAE {} days\n",
+        evaluation.quiet_days,
+        number(evaluation.coverage_before_failures, 3),
+        number(evaluation.mae_days_before_failures, 2)
+    ));
+    text.push_str("trade-off (rule: failures alerted ≥ 3 days ahead | false hourly alerts per 1,000 machine-days | false onsets per 1,000 machine-days | alerts):\n");
+    for t in &evaluation.trade_off {
+        let marker = if t.rule == evaluation.alert_rule { "*" } else { " " };
         text.push_str(&format!(
-            "{label}failures predicted ≥ {} days ahead: {} (alert when {} ≤ {} days); {} alerts{}, {} of them premature (> {} days before the failure), {} in runs without a failure\n",
-            w.lead,
-            share(w.share),
-            rule(w),
-            w.alert_horizon,
-            w.alerts,
-            of_predictions(w.alerts),
-            w.premature_alerts,
-            w.alert_horizon,
-            w.alerts_without_failure
+            "{marker} {:<52} {:>7} | {:>6} | {:>6} | {:>6}\n",
+            t.rule.describe(),
+            share(t.share),
+            number(t.false_alert_time_per_1000.map(|d| d * 24.0), 0),
+            number(t.false_alert_onsets_per_1000, 1),
+            t.alerts
         ));
+    }
+    if !evaluation.by_machine_type.is_empty() {
+        text.push_str("by machine type (machines, failures, alerted ≥ 3 days ahead, coverage before failures, MAE, false hourly alerts per 1,000 machine-days):\n");
+        for (machine_type, r) in &evaluation.by_machine_type {
+            text.push_str(&format!(
+                "  {machine_type:<12} {:>4} {:>4} {:>7} {:>6} {:>6} {:>6}\n",
+                r.machines,
+                r.failures,
+                share(r.caught_share),
+                number(r.coverage_before_failures, 3),
+                number(r.mae_days_before_failures, 2),
+                number(r.false_alerts_per_1000_machine_days, 0)
+            ));
+        }
     }
     text
 }
