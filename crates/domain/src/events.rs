@@ -147,6 +147,14 @@ pub struct MaintenancePredicted {
     pub lower_days: f64,
     pub upper_days: f64,
     pub model_version: String,
+    /// The probability that the machine fails within the model's alert horizon, when the
+    /// model gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_probability: Option<f64>,
+    /// Whether the machine is due by the model's alert rule. Absent in events written before
+    /// the scorer decided it: then due means the lower bound is at most 7 days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<bool>,
 }
 
 /// Kind of work order.
