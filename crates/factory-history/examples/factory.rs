@@ -4,12 +4,15 @@
 //! cargo run --release --example factory -- record DIR [--days 30] [--plants 1] [--sensors 10000] [--seed 1]
 //! cargo run --release --example factory -- train DIR MODEL [--seed 7] [--stride 6] [--cap 21] [--trees 300]
 //! cargo run --release --example factory -- eval DIR [MODEL] [--seed 7] [--stride 6]
+//! cargo run --release --example factory -- held-out DIR MODEL [--seed 7]
 //! ```
 //!
 //! `record` writes what `floorwatch simulate --backfill Nd --output DIR` writes (one
 //! reading a minute); `train` prints the training report as JSON; `eval` prints the
 //! evaluation JSON (with a model: on every machine it was not trained on; without: on
-//! machines held out from a model trained on the rest).
+//! machines held out from a model trained on the rest). `held-out` evaluates a model file
+//! on the machines that training with the same seed held out of the same recording, so a
+//! model trained by an earlier build is scored by this build's rules and figures.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -76,8 +79,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             eprintln!("{}", cli::summary(&result.evaluation));
             eprintln!("evaluated in {:.1} s", began.elapsed().as_secs_f64());
         }
+        [cmd, dir, model] if cmd.as_str() == "held-out" => {
+            let text = std::fs::read_to_string(model)?;
+            let model = maintenance::Model::from_json(&text)?;
+            let history = factory_history::read_history(&PathBuf::from(dir), &options.read)?;
+            let held: Vec<usize> =
+                factory_history::held_out_machines(&history, options.validation_share, options.seed).into_iter().collect();
+            let mut lead = options.lead.clone();
+            if model.alert().is_none() {
+                // A model from before alert rules: scored by the rule of its time.
+                lead.alert = maintenance::AlertRule::lower_bound(lead.alert.horizon);
+            }
+            let evaluation = factory_history::evaluate_model(&model, &history, &held, &lead)?;
+            println!("{}", serde_json::to_string_pretty(&evaluation)?);
+            eprintln!("{}", cli::summary(&evaluation));
+            eprintln!("evaluated in {:.1} s", began.elapsed().as_secs_f64());
+        }
         _ => {
-            return Err("usage: factory record DIR | train DIR MODEL | eval DIR [MODEL] (see the file's header)".into());
+            return Err("usage: factory record DIR | train DIR MODEL | eval DIR [MODEL] | held-out DIR MODEL (see the file's header)".into());
         }
     }
     Ok(())

@@ -53,6 +53,7 @@ pub use table::{
     HistoryTable, MAX_COLUMNS, MAX_ROWS, MAX_UNIT_ID_BYTES, RemainingLife, RunEnd, TrainingSet, UnitHistory,
 };
 pub use track_record::{
-    FailureRecord, LeadPrediction, TrackChanges, TrackFigures, TrackOptions, TrackRecord, TrackScope, TrackedPrediction,
+    FailureRecord, LeadPrediction, MAX_TRACKED_LIFE, TrackChanges, TrackFigures, TrackOptions, TrackRecord, TrackScope,
+    TrackedPrediction,
 };
 pub use train::{CutFigures, MAX_ITERATIONS, TrainOptions, TrainReport, ValidationPoint, cut_figures, train};

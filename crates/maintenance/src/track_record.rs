@@ -38,6 +38,10 @@ use serde::{Deserialize, Serialize};
 /// Slack for comparing times that went through floating-point arithmetic.
 const TIME_EPS: f64 = 1e-9;
 
+/// A remaining life beyond this (in any time unit) is not a prediction but bad data: left
+/// out, so no sum can overflow.
+pub const MAX_TRACKED_LIFE: f64 = 1e9;
+
 /// What the track record measures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrackOptions {
@@ -79,7 +83,7 @@ pub struct TrackedPrediction {
 
 /// What the record is kept for.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "scope", content = "id")]
+#[serde(rename_all = "snake_case")]
 pub enum TrackScope {
     /// One unit (a machine).
     Unit(String),
@@ -264,9 +268,17 @@ impl TrackRecord {
 
     /// A prediction for `unit` (of `group`). Predictions of a unit come in time order; one
     /// in the same `resolution` slot as the unit's latest replaces it, an older one is
-    /// ignored, and so is one with a value that is not finite.
+    /// ignored, and so is one with a value that is not finite, negative or beyond
+    /// [`MAX_TRACKED_LIFE`], or an interval that does not hold its prediction.
     pub fn predicted(&mut self, unit: &str, group: &str, p: &TrackedPrediction) {
-        if ![p.time, p.predicted, p.lower, p.upper].iter().all(|v| v.is_finite()) {
+        let life = |v: f64| (0.0..=MAX_TRACKED_LIFE).contains(&v);
+        let usable = p.time.is_finite()
+            && life(p.predicted)
+            && life(p.lower)
+            && life(p.upper)
+            && p.lower <= p.predicted
+            && p.predicted <= p.upper;
+        if !usable {
             return;
         }
         let version = self.version(&p.model_version);

@@ -175,6 +175,12 @@ pub async fn run(
         let config = config.scorer.clone();
         async move { crate::scorer::run(db, config, stop).await }
     });
+    let track_record = tokio::spawn({
+        let db = db.clone();
+        let stop = stopped(stop_rx.clone());
+        let config = crate::track_record::TrackConfig::new(config.plant_number);
+        async move { crate::track_record::run(db, config, stop).await }
+    });
     let retention = tokio::spawn({
         let db = db.clone();
         let stop = stopped(stop_rx.clone());
@@ -190,6 +196,7 @@ pub async fn run(
     projections.await.context("projections task")??;
     monitor.await.context("monitor task")??;
     scorer.await.context("maintenance scorer task")??;
+    track_record.await.context("track record task")??;
     retention.await.context("retention task")?;
     Ok(())
 }

@@ -1,0 +1,1 @@
+SELECT position, state FROM maintenance.track_state WHERE name = $1
