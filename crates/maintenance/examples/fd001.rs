@@ -1,7 +1,7 @@
 //! Accuracy run on NASA C-MAPSS FD001 (Saxena et al., 2008): k-fold cross-validation by unit.
 //!
 //! ```text
-//! cargo run --release --example fd001 -- [PATH/train_FD001.txt] [FOLDS] [SEED]
+//! cargo run --release --example fd001 -- [PATH/train_FD001.txt] [FOLDS] [SEED] [CALIBRATION_FOLDS] [BINS]
 //! ```
 //!
 //! The 100 engines are shuffled with the seed and split into FOLDS groups (default 5). For
@@ -30,13 +30,21 @@ fn main() -> Result<(), Box<dyn Error>> {
     });
     let folds: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(5);
     let seed: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(7);
+    // Optional: the interval's calibration folds and bins (the library's defaults otherwise).
+    let defaults = TrainOptions::default();
+    let calibration_folds: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(defaults.calibration_folds);
+    let interval_bins: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(defaults.interval_bins);
+    let base = TrainOptions { seed, calibration_folds, interval_bins, ..defaults };
 
     let raw = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut csv = Vec::new();
     let rows = cmapss_to_csv(raw.as_slice(), &mut csv)?;
     let table = read_histories(csv.as_slice())?;
     let units: Vec<String> = table.units().iter().map(|u| u.id().to_string()).collect();
-    println!("FD001: {rows} rows, {} units; {folds}-fold by unit, seed {seed}", units.len());
+    println!(
+        "FD001: {rows} rows, {} units; {folds}-fold by unit, seed {seed}; interval: {calibration_folds} calibration folds, up to {interval_bins} bins",
+        units.len()
+    );
     let set = TrainingSet::run_to_failure(table)?;
 
     let mut shuffled = units.clone();
@@ -50,7 +58,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     for fold in 0..folds {
         let held: Vec<String> =
             shuffled.iter().enumerate().filter(|(i, _)| i % folds == fold).map(|(_, u)| u.clone()).collect();
-        let options = TrainOptions { seed, validation_unit_ids: Some(held), ..TrainOptions::default() };
+        let options = TrainOptions { validation_unit_ids: Some(held), ..base.clone() };
         let started = Instant::now();
         let (_, report) = train(&set, &options)?;
         let secs = started.elapsed().as_secs_f64();
@@ -116,7 +124,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     );
 
     let started = Instant::now();
-    let (model, _) = train_csv(csv.as_slice(), &TrainOptions { seed, ..TrainOptions::default() })?;
+    let (model, _) = train_csv(csv.as_slice(), &base)?;
     let secs = started.elapsed().as_secs_f64();
     let json = model.to_json()?;
     if let Some(m) = model.metrics()

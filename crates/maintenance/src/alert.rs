@@ -73,10 +73,10 @@ impl AlertRule {
     }
 
     /// The factory's rule: due within 7 days when the probability of failing within them
-    /// has been at least 30 % for the last 6 hours (chosen from the trade-off curve of one
-    /// recording and checked on another: README of `factory_history`).
+    /// has been at least 20 % for the last 6 hours (chosen from the trade-off curves of two
+    /// recordings: README of `factory_history`).
     pub fn factory_default() -> AlertRule {
-        AlertRule::probability(7.0, 0.3, 0.25)
+        AlertRule::probability(7.0, 0.2, 0.25)
     }
 
     /// Checks the rule's numbers.
@@ -91,8 +91,13 @@ impl AlertRule {
                 format!("{} is not strictly between 0 and 1", self.min_probability),
             );
         }
-        if !(self.persist.is_finite() && self.persist >= 0.0) {
-            return invalid("alert.persist", format!("{} is not a finite length ≥ 0", self.persist));
+        // Held longer than the horizon it warns about, an alert would come when the failure
+        // may already have.
+        if !(self.persist >= 0.0 && self.persist <= self.horizon) {
+            return invalid(
+                "alert.persist",
+                format!("{} is not between 0 and the horizon {}", self.persist, self.horizon),
+            );
         }
         Ok(())
     }
@@ -222,6 +227,8 @@ mod tests {
             AlertRule::probability(7.0, 1.0, 0.0),
             AlertRule::probability(7.0, 0.5, -1.0),
             AlertRule::probability(f64::INFINITY, 0.5, 0.0),
+            AlertRule::probability(7.0, 0.5, 8.0),
+            AlertRule::probability(7.0, 0.5, f64::NAN),
         ] {
             assert!(bad.validate().is_err(), "{bad:?}");
         }

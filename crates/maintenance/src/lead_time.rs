@@ -101,6 +101,10 @@ pub struct EarlyWarning {
     pub predicted: usize,
     /// `predicted / failures`; `None` when there were no failures.
     pub share: Option<f64>,
+    /// Failures watched through their whole alert window (predictions from at least the
+    /// horizon before them), and the share of them predicted at least `lead` ahead.
+    pub watched_failures: usize,
+    pub watched_share: Option<f64>,
     /// Judged predictions in alert.
     pub alerts: usize,
     /// Alerts issued more than the horizon before their run's failure.
@@ -193,6 +197,8 @@ pub fn report_of(figures: &TrackFigures, options: &LeadTimeOptions) -> LeadTimeR
             rule: options.alert,
             predicted: figures.caught as usize,
             share: figures.caught_share(),
+            watched_failures: figures.watched as usize,
+            watched_share: figures.caught_watched_share(),
             alerts: figures.alerts as usize,
             premature_alerts: figures.premature_alerts as usize,
             alerts_without_failure: figures.alerts_without_failure as usize,

@@ -100,6 +100,13 @@ pub struct TrackFigures {
     /// before them).
     pub failures: u64,
     pub caught: u64,
+    /// Failures whose run was watched through the whole alert window (a prediction at or
+    /// before `T - horizon`), and those of them caught: a failure that comes days after
+    /// the record begins could not have been warned of by any rule.
+    #[serde(default)]
+    pub watched: u64,
+    #[serde(default)]
+    pub caught_watched: u64,
     /// Predictions scored against a failure that followed (within the window), those whose
     /// interval covered it, and the sum of their absolute errors.
     pub scored: u64,
@@ -127,6 +134,11 @@ impl TrackFigures {
     /// Share of failures caught in time.
     pub fn caught_share(&self) -> Option<f64> {
         ratio(self.caught as f64, self.failures as f64)
+    }
+
+    /// Share of the failures watched through their alert window that were caught in time.
+    pub fn caught_watched_share(&self) -> Option<f64> {
+        ratio(self.caught_watched as f64, self.watched as f64)
     }
 
     /// Share of scored predictions whose interval held the truth.
@@ -226,6 +238,9 @@ struct UnitTrack {
     /// Alerts of the current run by model version (older ones may have left `kept`).
     run_alerts: BTreeMap<u32, u64>,
     last_alert: bool,
+    /// When the current run's first prediction was issued.
+    #[serde(default)]
+    run_started: Option<f64>,
 }
 
 /// The fold. Serializable, so a projection can snapshot it.
@@ -298,6 +313,7 @@ impl TrackRecord {
                 track.last_alert = track.kept.back().is_some_and(|k| k.alert);
             }
         }
+        track.run_started.get_or_insert(p.time);
         let onset = p.alert && !track.last_alert;
         track.last_alert = p.alert;
         if p.alert {
@@ -372,10 +388,12 @@ impl TrackRecord {
         let o = self.options.clone();
         let track = self.unit(unit, group);
         let run = track.run;
+        let started = track.run_started;
         // Predictions issued after the failure (reported late) belong to the next run.
         let split = track.kept.partition_point(|k| k.time <= time + TIME_EPS);
         let before: Vec<Kept> = track.kept.drain(..split).collect();
         let next_time = track.kept.front().map(|k| k.time);
+        track.run_started = next_time;
         let run_alerts = std::mem::take(&mut track.run_alerts);
         track.run += 1;
         let new_run = track.run;
@@ -407,6 +425,7 @@ impl TrackRecord {
         let caught = in_run
             .iter()
             .any(|k| k.alert && k.time >= time - o.horizon - TIME_EPS && k.time <= time - o.warning_lead + TIME_EPS);
+        let watched = started.is_some_and(|t| t <= time - o.horizon + TIME_EPS);
         let alert_lead = in_run.iter().rposition(|k| k.alert).map(|last| {
             let mut first = last;
             while first > 0 && in_run[first - 1].alert {
@@ -463,6 +482,8 @@ impl TrackRecord {
             f.leads(leads);
             f.failures += 1;
             f.caught += u64::from(caught);
+            f.watched += u64::from(watched);
+            f.caught_watched += u64::from(caught && watched);
         });
         self.failures.push(FailureRecord {
             unit: unit.to_string(),
@@ -485,6 +506,7 @@ impl TrackRecord {
         let track = self.unit(unit, group);
         track.run += 1;
         let new_run = track.run;
+        track.run_started = track.kept.iter().find(|k| k.time > time + TIME_EPS).map(|k| k.time);
         let mut moved = BTreeMap::new();
         for k in track.kept.iter_mut().filter(|k| k.time > time + TIME_EPS) {
             k.run = new_run;
@@ -561,6 +583,8 @@ impl TrackFigures {
     pub fn merge(&mut self, o: &TrackFigures) {
         self.failures += o.failures;
         self.caught += o.caught;
+        self.watched += o.watched;
+        self.caught_watched += o.caught_watched;
         self.scored += o.scored;
         self.covered += o.covered;
         self.abs_error_sum += o.abs_error_sum;
@@ -657,6 +681,8 @@ mod tests {
         assert_eq!(f.scored, 14 * 24);
         let all = record.total(&TrackScope::All);
         assert_eq!((all.failures, all.caught, all.false_alerts, all.premature_alerts), (1, 1, 0, 0));
+        // Watched for 20 days before it: the alert window was in view.
+        assert_eq!((all.watched, all.caught_watched), (1, 1));
         assert_eq!(all.coverage(), Some(1.0));
         assert_eq!(all.lead_mae(2).map(|e| e < 1e-9), Some(true));
         // Changed rows: the unit's, the group's and the fleet's, for one version.
@@ -731,6 +757,9 @@ mod tests {
         let oven = record.figures(&TrackScope::Group("oven".into()));
         let versions: Vec<(&str, u64, u64)> = oven.iter().map(|(v, f)| (*v, f.failures, f.caught)).collect();
         assert_eq!(versions, vec![("", 1, 0), ("rul-b", 1, 0)]);
+        // m2 was watched from 5 days before its failure, m3 never: neither through the
+        // 7 days an alert needs.
+        assert_eq!(record.total(&TrackScope::Group("oven".into())).watched, 0);
         assert_eq!(record.total(&TrackScope::All).failures, 3);
         assert_eq!(record.total(&TrackScope::Unit("m1".into())).caught, 1);
         let scopes = record.scopes();
