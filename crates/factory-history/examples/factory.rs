@@ -74,7 +74,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         [cmd, dir, rest @ ..] if cmd.as_str() == "eval" => {
             let model = rest.first().map(PathBuf::from);
-            let result = cli::eval_maintenance(&PathBuf::from(dir), model.as_deref(), None, &options)?;
+            let result = cli::eval_maintenance(&PathBuf::from(dir), model.as_deref(), None, None, &options)?;
             println!("{}", serde_json::to_string_pretty(&result)?);
             eprintln!("{}", cli::summary(&result.evaluation));
             eprintln!("evaluated in {:.1} s", began.elapsed().as_secs_f64());
@@ -83,8 +83,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let text = std::fs::read_to_string(model)?;
             let model = maintenance::Model::from_json(&text)?;
             let history = factory_history::read_history(&PathBuf::from(dir), &options.read)?;
-            let held: Vec<usize> =
-                factory_history::held_out_machines(&history, options.validation_share, options.seed).into_iter().collect();
+            let held: Vec<usize> = factory_history::held_out_machines(&history, options.validation_share, options.seed)
+                .into_iter()
+                .collect();
             let mut lead = options.lead.clone();
             if model.alert().is_none() {
                 // A model from before alert rules: scored by the rule of its time.

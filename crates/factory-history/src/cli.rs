@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use maintenance::Model;
+use maintenance::{AlertRule, Model};
 
 use crate::error::Error;
 use crate::evaluate::{FactoryEvaluation, evaluate_factory};
@@ -24,11 +24,13 @@ pub fn train_to_file(
 
 /// Evaluates on a recording, with the model in `model_path` if given (else one trained on
 /// the recording's other machines), and writes the evaluation as JSON to `json_path` if
-/// given.
+/// given. The "due" rule scored is `rule` if given, else the model's own (a model from
+/// before models carried one: the interval's lower bound), else the options'.
 pub fn eval_maintenance(
     dir: &Path,
     model_path: Option<&Path>,
     json_path: Option<&Path>,
+    rule: Option<AlertRule>,
     options: &FactoryTrainOptions,
 ) -> Result<FactoryEvaluation, Error> {
     let model = match model_path {
@@ -39,7 +41,14 @@ pub fn eval_maintenance(
         }
         None => None,
     };
-    let result = evaluate_factory(dir, model.as_ref(), options)?;
+    let mut options = options.clone();
+    let horizon = options.lead.alert.horizon;
+    options.lead.alert = match (rule, &model) {
+        (Some(rule), _) => rule,
+        (None, Some(m)) => m.alert().copied().unwrap_or(AlertRule::lower_bound(horizon)),
+        (None, None) => options.lead.alert,
+    };
+    let result = evaluate_factory(dir, model.as_ref(), &options)?;
     if let Some(path) = json_path {
         let text = serde_json::to_string_pretty(&result.evaluation).map_err(|e| Error::Json(e.to_string()))?;
         std::fs::write(path, text).map_err(|source| Error::Write { path: path.to_path_buf(), source })?;
@@ -77,10 +86,12 @@ pub fn summary(evaluation: &crate::MaintenanceEvaluation) -> String {
     };
     let w = &evaluation.early_warning;
     text.push_str(&format!(
-        "due when {}: failures alerted ≥ {} days ahead: {}; {} alerts{}, {} premature (> {} days before the failure), {} in runs without a failure\n",
-        w.rule.describe(),
+        "due when {}: failures alerted ≥ {} days ahead: {} ({} of the {} watched for the week before them); {} alerts{}, {} premature (> {} days before the failure), {} in runs without a failure\n",
+        rule_in_hours(&w.rule),
         w.lead,
         share(w.share),
+        share(w.watched_share),
+        w.watched_failures,
         w.alerts,
         of_predictions(w.alerts),
         w.premature_alerts,
@@ -99,26 +110,28 @@ pub fn summary(evaluation: &crate::MaintenanceEvaluation) -> String {
         number(evaluation.coverage_before_failures, 3),
         number(evaluation.mae_days_before_failures, 2)
     ));
-    text.push_str("trade-off (rule: failures alerted ≥ 3 days ahead | false hourly alerts per 1,000 machine-days | false onsets per 1,000 machine-days | alerts):\n");
+    text.push_str("trade-off (rule: failures alerted ≥ 3 days ahead, all | watched | false hourly alerts per 1,000 machine-days | false onsets per 1,000 machine-days | alerts):\n");
     for t in &evaluation.trade_off {
         let marker = if t.rule == evaluation.alert_rule { "*" } else { " " };
         text.push_str(&format!(
-            "{marker} {:<52} {:>7} | {:>6} | {:>6} | {:>6}\n",
-            t.rule.describe(),
+            "{marker} {:<46} {:>7} | {:>7} | {:>6} | {:>6} | {:>6}\n",
+            rule_in_hours(&t.rule),
             share(t.share),
+            share(t.watched_share),
             number(t.false_alert_time_per_1000.map(|d| d * 24.0), 0),
             number(t.false_alert_onsets_per_1000, 1),
             t.alerts
         ));
     }
     if !evaluation.by_machine_type.is_empty() {
-        text.push_str("by machine type (machines, failures, alerted ≥ 3 days ahead, coverage before failures, MAE, false hourly alerts per 1,000 machine-days):\n");
+        text.push_str("by machine type (machines, failures, alerted ≥ 3 days ahead: all, watched; coverage before failures, MAE, false hourly alerts per 1,000 machine-days):\n");
         for (machine_type, r) in &evaluation.by_machine_type {
             text.push_str(&format!(
-                "  {machine_type:<12} {:>4} {:>4} {:>7} {:>6} {:>6} {:>6}\n",
+                "  {machine_type:<12} {:>4} {:>4} {:>7} {:>7} {:>6} {:>6} {:>6}\n",
                 r.machines,
                 r.failures,
                 share(r.caught_share),
+                share(r.caught_watched_share),
                 number(r.coverage_before_failures, 3),
                 number(r.mae_days_before_failures, 2),
                 number(r.false_alerts_per_1000_machine_days, 0)
@@ -126,4 +139,10 @@ pub fn summary(evaluation: &crate::MaintenanceEvaluation) -> String {
         }
     }
     text
+}
+
+/// A rule for people, its persistence in hours (the factory's time unit is the day).
+fn rule_in_hours(rule: &AlertRule) -> String {
+    let at_once = AlertRule { persist: 0.0, ..*rule }.describe();
+    if rule.persist > 0.0 { format!("{at_once}, held for {:.0} h", rule.persist * 24.0) } else { at_once }
 }

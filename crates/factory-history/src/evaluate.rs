@@ -40,6 +40,11 @@ pub struct MaintenanceEvaluation {
     /// Share of failures with an alert under `alert_rule` issued between the alert horizon
     /// and the warning lead before it.
     pub predicted_3d_ahead_share: Option<f64>,
+    /// The same share among the failures watched through their whole alert window (the
+    /// machine had predictions from at least 7 days before): a failure in the recording's
+    /// first days could not have been warned of.
+    pub watched_failures: usize,
+    pub predicted_3d_ahead_share_watched: Option<f64>,
     /// The rule that decides "due" (the model's, as the plant's scorer applies it).
     pub alert_rule: AlertRule,
     /// The figures behind the share: alerts raised, premature ones, those in runs that
@@ -68,6 +73,8 @@ pub struct TypeRecord {
     pub machines: usize,
     pub failures: u64,
     pub caught_share: Option<f64>,
+    pub watched_failures: u64,
+    pub caught_watched_share: Option<f64>,
     pub coverage_before_failures: Option<f64>,
     pub mae_days_before_failures: Option<f64>,
     pub false_alerts_per_1000_machine_days: Option<f64>,
@@ -144,6 +151,8 @@ fn evaluate(
                 machines: types.values().filter(|t| *t == machine_type).count(),
                 failures: f.failures,
                 caught_share: f.caught_share(),
+                watched_failures: f.watched,
+                caught_watched_share: f.caught_watched_share(),
                 coverage_before_failures: f.coverage(),
                 mae_days_before_failures: f.mae(),
                 false_alerts_per_1000_machine_days: f.false_alert_time_per_1000().map(|d| d * HOURS),
@@ -159,6 +168,8 @@ fn evaluate(
         mae_days_at: chosen.mae_at.iter().map(|e| (key(e.lead), e.mae)).collect(),
         failures_at: chosen.mae_at.iter().map(|e| (key(e.lead), e.failures)).collect(),
         predicted_3d_ahead_share: chosen.early_warning.share,
+        watched_failures: chosen.early_warning.watched_failures,
+        predicted_3d_ahead_share_watched: chosen.early_warning.watched_share,
         alert_rule: lead.alert,
         quiet_days: lead.quiet_horizon,
         false_alerts_per_1000_machine_days: chosen.early_warning.false_alert_time_per_1000.map(|d| d * HOURS),
