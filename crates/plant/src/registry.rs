@@ -1,11 +1,16 @@
 //! The plant's model registry (`maintenance.models`): every predictive-maintenance model
 //! version registered here, its metrics and its document, and which one is active (at
 //! most one, enforced by a unique index). The scorer uses the active model.
+//!
+//! Each version's figures are kept twice, in the same terms: as measured before it was
+//! registered (its validation and the evaluation in its training report: the figures of
+//! `floorwatch eval maintenance`), and as it turned out at this plant (its row of the
+//! plant's track record, `maintenance.track_record`, which [`list`] joins in).
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use eventlog::{Database, GenericClient};
-use maintenance::Model;
+use maintenance::{Model, TrackFigures};
 use thiserror::Error;
 
 /// Errors a caller branches on; everything else is infrastructure (`anyhow`).
@@ -25,6 +30,9 @@ pub struct RegisteredModel {
     pub registered_at: DateTime<Utc>,
     pub metrics: serde_json::Value,
     pub active: bool,
+    /// How this version's predictions have turned out at the plant so far (none before the
+    /// track record saw one of them).
+    pub track_record: Option<TrackFigures>,
 }
 
 /// Registers a model (a version already registered is left as it is) and, if asked,
@@ -44,6 +52,7 @@ pub async fn register(
         "interval_level": model.interval().level,
         "rul_cap": model.target().rul_cap,
         "time_unit": model.target().time_unit,
+        "alert": model.alert(),
         "training_units": model.training().units,
         "training_rows": model.training().rows,
         "seed": model.training().seed,
@@ -113,17 +122,20 @@ pub async fn active_model(client: &impl GenericClient) -> Result<Option<(String,
     }
 }
 
-/// Every registered model, oldest first.
+/// Every registered model, oldest first, with its track record at the plant.
 pub async fn list(db: &Database) -> Result<Vec<RegisteredModel>> {
     let rows = db.client().await?.query(include_str!("../sql/registry_list.sql"), &[]).await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| RegisteredModel {
-            version: r.get(0),
-            created_at: r.get(1),
-            registered_at: r.get(2),
-            metrics: r.get(3),
-            active: r.get(4),
+    rows.into_iter()
+        .map(|r| {
+            let track: Option<serde_json::Value> = r.get(5);
+            Ok(RegisteredModel {
+                version: r.get(0),
+                created_at: r.get(1),
+                registered_at: r.get(2),
+                metrics: r.get(3),
+                active: r.get(4),
+                track_record: track.map(serde_json::from_value).transpose().context("reading a track-record row")?,
+            })
         })
-        .collect())
+        .collect()
 }

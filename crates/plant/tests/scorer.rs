@@ -276,6 +276,17 @@ async fn given_history_and_an_active_model_when_scoring_then_every_machine_gets_
 
     // Same plant time: nothing more to do.
     assert_eq!(scorer.score_once(&db).await.unwrap(), ScoreOutcome::UpToDate { tick_ms: tick() });
+
+    // The worn machine fails a day later: the registry shows how this version did.
+    let failed =
+        MachineFailed { machine_id: ms[0].0.clone(), at: at(tick() + DAY_MS), source: "gateway:P1-L01".into() };
+    append(&db, &format!("machine-{}", ms[0].0), MACHINE_FAILED, &serde_json::to_value(failed).unwrap(), None).await;
+    plant::track_record::catch_up(&db, plant::track_record::TrackConfig::new(1)).await.unwrap();
+    let listed = registry::list(&db).await.unwrap();
+    let record = listed.iter().find(|m| m.version == version).unwrap().track_record.clone().unwrap();
+    assert_eq!((record.failures, record.scored), (1, 1));
+    assert_eq!(record.caught, 0, "due only a day ahead: not in time");
+    assert_eq!(listed[0].metrics["alert"], serde_json::to_value(rule()).unwrap());
 }
 
 #[tokio::test]
