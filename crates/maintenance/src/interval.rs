@@ -25,17 +25,18 @@
 //! unit that lives longer than the model expects is under-predicted at every row of its
 //! life, and it also has more rows. What is exchangeable is the units, so each calibration
 //! unit gets the same total weight in a bin, shared equally among its rows there, and the
-//! offsets are the split-conformal quantiles over the `k` units of the bin: the smallest
-//! residuals whose cumulative weight reaches `⌊(k+1)·α/2⌋` units (lower offset; the smallest
-//! residual when that is 0) and `⌈(k+1)·(1-α/2)⌉` units (upper offset; the largest when that
-//! exceeds `k`) — the finite-sample correction, counted in units. With one row per unit
-//! these are exactly the ranks of ordinary split conformal. A "unit" here is whatever is one
+//! offsets are the quantiles of that unit-weighted distribution at `α/2` and `1 − α/2`: the
+//! "pooled CDF" for grouped data (Dunn, Wasserman & Ramdas, 2022, *Distribution-free
+//! prediction sets for two-layer hierarchical models*). A "unit" here is whatever is one
 //! exchangeable draw: an engine, or a factory machine with all its runs
-//! (`TrainOptions::calibration_groups`). This is
-//! the "pooled CDF" construction for grouped data (Dunn, Wasserman & Ramdas, 2022,
-//! *Distribution-free prediction sets for two-layer hierarchical models*). Weighting rows
-//! instead lets long-lived units dominate and under-covers a new unit (on FD001: 0.877
-//! instead of 0.900 over 300 random 20-engine splits of cross-validated predictions).
+//! (`TrainOptions::calibration_groups`); a bin needs enough of them that each tail holds at
+//! least one (19 at 90 %), and a calibration with fewer units in all spans every residual
+//! seen. Weighting rows instead lets long-lived units dominate and
+//! under-covers a new unit (on FD001: 0.877 instead of 0.900 over 300 random 20-engine
+//! splits of cross-validated predictions). The split-conformal finite-sample correction
+//! counted in units (ranks `⌈(k+1)(1−α/2)⌉` of `k`) is not applied: it assumes a unit's rows
+//! are one draw, which they are not (a unit's rows span its life), and on FD001's cut
+//! histories it made the intervals cover 1–2 points more than nominal.
 //!
 //! **A probability, not only an interval.** Each bin also keeps its residual distribution
 //! as percentiles, so the model can say how likely a unit is to fail within a horizon
@@ -118,8 +119,8 @@ pub(crate) struct CalibrationPoint {
 impl IntervalCalibration {
     /// Learns offsets from out-of-sample predictions against the remaining life as given,
     /// using at most `bins` bins of at least `min_points` points each. A bin also needs
-    /// enough units for its upper rank to exist (19 at level 0.9); bins short of either are
-    /// merged with a neighbour.
+    /// enough units for each tail (19 at level 0.9); bins short of either are merged with a
+    /// neighbour.
     pub(crate) fn fit(
         points: &[CalibrationPoint],
         level: f64,
@@ -133,7 +134,8 @@ impl IntervalCalibration {
         let predicted: Vec<f64> = points.iter().map(|p| p.predicted).collect();
         let unit: Vec<usize> = points.iter().map(|p| p.unit).collect();
         let alpha = 1.0 - level;
-        // The fewest units k with ⌈(k+1)(1-α/2)⌉ ≤ k.
+        // Enough units that each tail holds a unit beyond the split-conformal rank:
+        // the fewest k with ⌈(k+1)(1-α/2)⌉ ≤ k (19 at 90 %).
         let min_units = ((2.0 - alpha) / alpha).ceil() as usize;
         let mut sorted: Vec<f64> = predicted.clone();
         sorted.sort_by(f64::total_cmp);
@@ -160,12 +162,11 @@ impl IntervalCalibration {
                 .map(|p| (p.truth.value - p.predicted, p.truth.censored, p.unit))
                 .collect();
             let distribution = Distribution::of(&members);
-            let k = distribution.units as f64;
-            let rank_lo = ((k + 1.0) * alpha / 2.0).floor().clamp(0.0, k);
-            let rank_hi = ((k + 1.0) * (1.0 - alpha / 2.0)).ceil().clamp(0.0, k);
-            let share = |rank: f64| if k > 0.0 { rank / k } else { 0.0 };
-            let (lower_offset, _) = distribution.quantile(share(rank_lo));
-            let (upper_offset, upper_open) = distribution.quantile(share(rank_hi));
+            // Too few units to say where 90 % of them lie (possible only when the whole
+            // calibration has too few): the interval spans every residual seen.
+            let (lo, hi) = if distribution.units < min_units { (0.0, 1.0) } else { (alpha / 2.0, 1.0 - alpha / 2.0) };
+            let (lower_offset, _) = distribution.quantile(lo);
+            let (upper_offset, upper_open) = distribution.quantile(hi);
             let percentiles =
                 (1..=PERCENTILES).map(|i| distribution.quantile(i as f64 / (PERCENTILES + 1) as f64).0).collect();
             out.push(IntervalBin {
@@ -386,15 +387,16 @@ mod tests {
     }
 
     #[test]
-    fn given_one_point_per_unit_when_calibrating_then_offsets_are_the_conformal_ranks() {
-        // 19 units, residuals -9..=9: at level 0.9, ranks ⌊20·0.05⌋ = 1 and ⌈20·0.95⌉ = 19.
+    fn given_one_point_per_unit_when_calibrating_then_offsets_are_the_units_quantiles() {
+        // 19 units, residuals -9..=9: at level 0.9, the 5 % and 95 % of 19 units: the
+        // first (0.95 of a unit) and the 19th (18.05 units).
         let predicted = vec![50.0; 19];
         let actual: Vec<f64> = (-9..=9).map(|r| 50.0 + r as f64).collect();
         let cal = fit(&predicted, &actual, &own_units(19), 0.9, 1, 1).unwrap();
         assert_eq!(cal.bins.len(), 1);
         assert_eq!(cal.bins[0].units, 19);
         assert_eq!(cal.offsets(50.0), (-9.0, 9.0));
-        // At level 0.5: ranks ⌊20·0.25⌋ = 5 and ⌈20·0.75⌉ = 15.
+        // At level 0.5: 4.75 and 14.25 units: the 5th and the 15th.
         let cal = fit(&predicted, &actual, &own_units(19), 0.5, 1, 1).unwrap();
         assert_eq!(cal.offsets(50.0), (-5.0, 5.0));
     }
@@ -403,7 +405,7 @@ mod tests {
     fn given_one_unit_with_many_rows_when_calibrating_then_it_weighs_as_one_unit() {
         // Units 1..=19 have one residual each (-9..=9); unit 0 has 1,000 rows at +100.
         // Counted by row, the upper offset would be +100; counted by unit, at level 0.8 the
-        // ranks are ⌊21·0.1⌋ = 2 and ⌈21·0.9⌉ = 19 of 20 units: -8 and +9.
+        // quantiles are at 2 and 18 of 20 units: -8 and +8.
         let mut predicted = vec![50.0; 19];
         let mut actual: Vec<f64> = (-9..=9).map(|r| 50.0 + r as f64).collect();
         let mut unit: Vec<usize> = (1..=19).collect();
@@ -412,12 +414,12 @@ mod tests {
         unit.extend([0; 1000]);
         let cal = fit(&predicted, &actual, &unit, 0.8, 1, 1).unwrap();
         assert_eq!((cal.bins[0].points, cal.bins[0].units), (1019, 20));
-        assert_eq!(cal.offsets(50.0), (-8.0, 9.0));
+        assert_eq!(cal.offsets(50.0), (-8.0, 8.0));
     }
 
     #[test]
-    fn given_fewer_units_than_the_ranks_need_when_calibrating_then_the_interval_spans_every_residual() {
-        // One unit with 7 rows: ranks ⌊2·0.05⌋ = 0 and ⌈2·0.95⌉ = 2 > 1 unit.
+    fn given_one_unit_when_calibrating_then_the_interval_spans_its_residuals() {
+        // One unit with 7 rows of 1/7 each: 5 % is its first row, 95 % its last.
         let predicted = vec![10.0; 7];
         let actual: Vec<f64> = (-3..=3).map(|r| 10.0 + r as f64).collect();
         let cal = fit(&predicted, &actual, &[4; 7], 0.9, 1, 1).unwrap();
@@ -522,10 +524,10 @@ mod tests {
 
     #[test]
     fn given_censored_runs_when_calibrating_then_their_weight_passes_to_longer_lives() {
-        // 40 units, residuals 1..=40; units 21..=40 were serviced at residual 20 (censored:
-        // they would have lived longer). Counting the censored as exact would put the
-        // median at 20; Kaplan–Meier hands their weight to larger residuals, of which
-        // there are none seen, so the upper quantile is out of reach.
+        // 40 units, residuals 1..=20 exact; units 21..=40 were serviced at residual 20
+        // (censored: they would have lived longer). Counting the censored as exact would put
+        // the 95 % quantile at 20 as a calibrated bound; Kaplan–Meier hands their weight to
+        // larger residuals, of which there are none seen, so it is out of reach.
         let mut points = Vec::new();
         for u in 1..=40usize {
             let censored = u > 20;
@@ -537,7 +539,7 @@ mod tests {
         assert_eq!((bin.units, bin.censored), (40, 20));
         assert!(bin.upper_open);
         assert_eq!(bin.upper_offset, 20.0, "the largest residual seen: a floor");
-        // Lower rank ⌊41·0.05⌋ = 2 of 40 units: the second smallest.
+        // 5 % of 40 units: the second smallest.
         assert_eq!(bin.lower_offset, 2.0);
         // Half the units were still working at 20: P(residual ≤ 10) is 10/40.
         let p = cal.probability_within(0.0, 10.0).unwrap();
