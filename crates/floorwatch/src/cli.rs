@@ -353,7 +353,7 @@ pub struct DueArgs {
     /// Due when the probability of failing within 7 days is at least this [default: 0.2]
     #[arg(long, value_name = "P", conflicts_with = "due_on_lower_bound")]
     pub due_probability: Option<f64>,
-    /// ... and has been for this many hours [default: 6]
+    /// Only once that probability has held this many hours [default: 6]
     #[arg(long, value_name = "HOURS", conflicts_with = "due_on_lower_bound")]
     pub due_hold_hours: Option<f64>,
     /// Due when the 90 % interval's lower bound is at most 7 days, at once (the rule before

@@ -23,8 +23,9 @@ use serde_json::{Value, json};
 pub const RATE_WINDOW_S: i64 = 60;
 
 /// A machine is due for service when it could plausibly fail within this many days: the
-/// lower bound of its latest prediction's interval is at most this (the rule
-/// `maintenance::AlertOn::Lower` that `floorwatch eval maintenance` scores by default).
+/// lower bound of its latest prediction's interval is at most this
+/// (`maintenance::AlertRule::lower_bound`). Predictions now also carry `due` by the model's
+/// own rule, which `floorwatch eval maintenance` scores; this count does not read it yet.
 pub const DUE_WITHIN_DAYS: f64 = 7.0;
 
 /// One sensor's state.
