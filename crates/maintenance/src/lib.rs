@@ -8,9 +8,12 @@
 //! model serve both. Training ([`train`], [`train_csv`]) fits gradient-boosted trees on
 //! features of each row's recent history, calibrates an interval on out-of-fold residuals,
 //! and measures the result on held-out units; the [`Model`] is a versioned JSON document
-//! carrying its feature set, training metadata and metrics. [`Model::predict`] and
-//! [`predict_csv`] score the last row of each unit. [`lead_time_report`] measures predictions
-//! issued over time against the failures that followed.
+//! carrying its feature set, training metadata, metrics and the [`AlertRule`] that makes a
+//! unit "due". [`Model::predict`] and [`predict_csv`] score the last row of each unit, each
+//! prediction with its interval (about the true remaining life) and its probability of
+//! failing within the rule's horizon. [`TrackRecord`] folds predictions issued over time
+//! and the failures and services that followed into per-unit, per-group and per-version
+//! figures; [`lead_time_report`] is its total.
 //!
 //! This crate does no IO of its own (readers and writers are passed in), reads no clock
 //! (creation time is an option) and keeps no global state; every random choice comes from

@@ -11,25 +11,26 @@
 //! predicts every few minutes, a record needs no more than one an hour) for the quiet
 //! horizon plus the longest lead. What happens next settles them:
 //!
-//! * **A failure at `T`** ends the unit's run. Its predictions since the run began and
-//!   within the window are *scored*: covered when `T - t` lies in `[lower, upper]`, and
-//!   their absolute error `|predicted - (T - t)|`. The prediction at each lead `L` is the
-//!   latest issued in `[T - L - max_staleness, T - L]`. The failure was *caught* when the
-//!   unit was in alert at a prediction issued between `T - horizon` and `T - warning_lead`.
-//!   Every kept prediction (of any run) had a failure within the quiet horizon: none of
-//!   its alerts was false.
+//! * **A failure at `T`** ends the unit's run. Its predictions of the quiet horizon before
+//!   `T` are *scored*: covered when `T - t` lies in `[lower, upper]`, and their absolute
+//!   error `|predicted - (T - t)|`. The prediction at each lead `L` is the latest issued in
+//!   `[T - L - max_staleness, T - L]`. The failure was *caught* when the unit was in alert at
+//!   a prediction issued between `T - horizon` and `T - warning_lead`, and *watched* when the
+//!   run had predictions from `T - horizon` on. Kept predictions not judged yet (of any run)
+//!   are judged with a failure after them: none of their alerts was false, unless the
+//!   failure came later than the quiet horizon.
 //! * **A service** ends the run without a failure: its alerts are counted as alerts
 //!   without failure.
-//! * **A prediction older than the quiet horizon** leaves the window with no failure
-//!   after it: it is *judged*, and if it was an alert, a false one. The time it stood for
-//!   (until the unit's next kept prediction, at most `max_staleness`) counts towards the
-//!   machine-time judged and, for a false alert, the time spent falsely flagged. A unit
-//!   going into a false alert is an *onset*: a crew sent out for nothing.
+//! * **The quiet horizon passes** after a prediction with no failure: it is *judged*, and if
+//!   it was an alert, a false one. The time it stood for (until the unit's next kept
+//!   prediction, at most `max_staleness`) counts towards the machine-time judged and, for a
+//!   false alert, the time spent falsely flagged. A unit going into a false alert is an
+//!   *onset*: a crew sent out for nothing. Alerts are counted when judged.
 //!
 //! Alerts issued more than the horizon before their run's failure are premature. Figures
 //! are kept for every unit, every group and the whole fleet, each per model version (the
 //! version of the prediction; a failure counts for the version of the last prediction
-//! before it). Predictions still in the window when the fold stops are not judged yet.
+//! before it). Predictions of the last quiet horizon when the fold stops are not judged yet.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
