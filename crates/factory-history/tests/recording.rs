@@ -149,6 +149,24 @@ fn given_a_recording_when_training_then_the_model_validates_and_evaluates_on_hel
     assert!(evaluation.false_alerts_per_1000_machine_days.is_some());
     let types: usize = evaluation.by_machine_type.values().map(|t| t.machines).sum();
     assert_eq!(types, evaluation.machines);
+    // The due rules on the recording: a probability that must hold for hours never alerts
+    // more often, on more healthy machines or on more failures than the same probability
+    // at once, and a higher threshold never alerts more than a lower one.
+    let under = |threshold: f64, hours: f64| {
+        let rule = AlertRule::probability(1.0, threshold, hours / 24.0);
+        evaluation.trade_off.iter().find(|w| w.rule == rule).unwrap_or_else(|| panic!("{rule:?} in the trade-off"))
+    };
+    let mut alerted = 0;
+    for threshold in [0.1, 0.2, 0.3, 0.4, 0.5] {
+        let (at_once, held) = (under(threshold, 0.0), under(threshold, 6.0));
+        assert!(held.alerts <= at_once.alerts && held.false_alerts <= at_once.false_alerts, "{held:?} {at_once:?}");
+        assert!(held.predicted <= at_once.predicted);
+        alerted += at_once.alerts;
+    }
+    assert!(alerted > 0, "the model alerts on the recording at some threshold");
+    for pair in [0.1, 0.2, 0.3, 0.4, 0.5].windows(2) {
+        assert!(under(pair[1], 0.0).alerts <= under(pair[0], 0.0).alerts);
+    }
 
     // Deterministic for a seed.
     let (again, _) = train_factory(dir.path(), &options).unwrap();

@@ -1,5 +1,4 @@
-//! `floorwatch rebuild`: drop a plant's read models (and its maintenance track record) and
-//! fold its whole log again.
+//! `floorwatch rebuild`: drop a plant's read models and fold its whole log again.
 
 use anyhow::Result;
 use eventlog::Database;
@@ -16,8 +15,6 @@ pub async fn run(args: RebuildArgs, global: &Global, config: &Config) -> Result<
     readmodels::migrate(&db).await?;
     eprintln!("rebuilding plant {}'s read models from its event log…", args.plant);
     let report = readmodels::rebuild(&db, ProjectionConfig::new(args.plant)).await?;
-    plant::migrate(&db).await?;
-    plant::track_record::rebuild(&db, plant::track_record::TrackConfig::new(args.plant)).await?;
     println!(
         "rebuilt every read model of plant {} (and its maintenance track record) from {} log positions in {:.1} s",
         args.plant, report.events, report.seconds

@@ -1,7 +1,7 @@
 //! The plant node: one per plant. It runs the ingest API that gateways send readings
 //! to (validation, dead letters), the command API people act through, the read-model
-//! projections, the anomaly monitor, the maintenance scorer and its track record, and
-//! telemetry retention, all on the plant's own database.
+//! projections (the maintenance track record among them), the anomaly monitor, the
+//! maintenance scorer, and telemetry retention, all on the plant's own database.
 
 mod api;
 pub mod azure;
@@ -12,7 +12,6 @@ pub mod node;
 pub mod registry;
 pub mod scorer;
 mod tokens;
-pub mod track_record;
 
 pub use tokens::{GatewayTokens, TokenError};
 
@@ -23,7 +22,7 @@ mod embedded {
 }
 
 /// Applies the event log's and the plant node's own migrations (ingest, monitor, model
-/// registry, track record).
+/// registry).
 pub async fn migrate(db: &Database) -> anyhow::Result<()> {
     db.migrate().await?;
     db.run_migrations(embedded::migrations::runner(), "plant_schema_history").await

@@ -1,7 +1,7 @@
 //! The plant node: one process per plant that runs the ingest and command APIs, the
-//! read-model projections, the anomaly monitor, the maintenance scorer and its track
-//! record, and telemetry retention against the plant's database, and stops them all
-//! cleanly.
+//! read-model projections (the maintenance track record among them), the anomaly
+//! monitor, the maintenance scorer and telemetry retention against the plant's database,
+//! and stops them all cleanly.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -176,12 +176,6 @@ pub async fn run(
         let config = config.scorer.clone();
         async move { crate::scorer::run(db, config, stop).await }
     });
-    let track_record = tokio::spawn({
-        let db = db.clone();
-        let stop = stopped(stop_rx.clone());
-        let config = crate::track_record::TrackConfig::new(config.plant_number);
-        async move { crate::track_record::run(db, config, stop).await }
-    });
     let retention = tokio::spawn({
         let db = db.clone();
         let stop = stopped(stop_rx.clone());
@@ -197,7 +191,6 @@ pub async fn run(
     projections.await.context("projections task")??;
     monitor.await.context("monitor task")??;
     scorer.await.context("maintenance scorer task")??;
-    track_record.await.context("track record task")??;
     retention.await.context("retention task")?;
     Ok(())
 }

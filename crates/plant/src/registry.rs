@@ -4,13 +4,13 @@
 //!
 //! Each version's figures are kept twice, in the same terms: as measured before it was
 //! registered (its validation and the evaluation in its training report: the figures of
-//! `floorwatch eval maintenance`), and as it turned out at this plant (its row of the
-//! plant's track record, `maintenance.track_record`, which [`list`] joins in).
+//! `floorwatch eval maintenance`), and as it turned out at this plant (its plant-wide row of
+//! the track record read model, which [`list`] adds).
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use eventlog::{Database, GenericClient};
-use maintenance::{Model, TrackFigures};
+use maintenance::Model;
 use thiserror::Error;
 
 /// Errors a caller branches on; everything else is infrastructure (`anyhow`).
@@ -32,7 +32,7 @@ pub struct RegisteredModel {
     pub active: bool,
     /// How this version's predictions have turned out at the plant so far (none before the
     /// track record saw one of them).
-    pub track_record: Option<TrackFigures>,
+    pub track_record: Option<readmodel_contract::TrackRecord>,
 }
 
 /// Registers a model (a version already registered is left as it is) and, if asked,
@@ -124,18 +124,27 @@ pub async fn active_model(client: &impl GenericClient) -> Result<Option<(String,
 
 /// Every registered model, oldest first, with its track record at the plant.
 pub async fn list(db: &Database) -> Result<Vec<RegisteredModel>> {
-    let rows = db.client().await?.query(include_str!("../sql/registry_list.sql"), &[]).await?;
-    rows.into_iter()
+    let client = db.client().await?;
+    let rows = client.query(include_str!("../sql/registry_list.sql"), &[]).await?;
+    let mut records: std::collections::HashMap<String, readmodel_contract::TrackRecord> =
+        readmodel_contract::model_track_records(&client)
+            .await
+            .context("reading the track record")?
+            .into_iter()
+            .map(|r| (r.model_version.clone(), r))
+            .collect();
+    Ok(rows
+        .into_iter()
         .map(|r| {
-            let track: Option<serde_json::Value> = r.get(5);
-            Ok(RegisteredModel {
-                version: r.get(0),
+            let version: String = r.get(0);
+            RegisteredModel {
+                track_record: records.remove(&version),
+                version,
                 created_at: r.get(1),
                 registered_at: r.get(2),
                 metrics: r.get(3),
                 active: r.get(4),
-                track_record: track.map(serde_json::from_value).transpose().context("reading a track-record row")?,
-            })
+            }
         })
-        .collect()
+        .collect())
 }

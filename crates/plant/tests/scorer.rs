@@ -281,7 +281,7 @@ async fn given_history_and_an_active_model_when_scoring_then_every_machine_gets_
     let failed =
         MachineFailed { machine_id: ms[0].0.clone(), at: at(tick() + DAY_MS), source: "gateway:P1-L01".into() };
     append(&db, &format!("machine-{}", ms[0].0), MACHINE_FAILED, &serde_json::to_value(failed).unwrap(), None).await;
-    plant::track_record::catch_up(&db, plant::track_record::TrackConfig::new(1)).await.unwrap();
+    readmodels::catch_up(&db, ProjectionConfig::new(1)).await.unwrap();
     let listed = registry::list(&db).await.unwrap();
     let record = listed.iter().find(|m| m.version == version).unwrap().track_record.clone().unwrap();
     assert_eq!((record.failures, record.scored), (1, 1));

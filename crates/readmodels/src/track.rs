@@ -1,6 +1,7 @@
 //! The plant's maintenance track record: how its predictions turned out, per machine, per
-//! machine type and for the whole plant, each per model version — a projection of the log
-//! into `maintenance.track_record` and `maintenance.track_failures`.
+//! machine type and for the whole plant, each per model version — the third projection,
+//! into `readmodel.track_record` and `readmodel.track_failures` (readers read them through
+//! `readmodel_contract`, `ReadModel::TrackRecord` and `ReadModel::TrackFailures`).
 //!
 //! The fold is `maintenance::TrackRecord`, the one `floorwatch eval maintenance` runs over
 //! a recording, so the plant's record and the evaluation's figures mean the same: a
@@ -10,8 +11,8 @@
 //! prediction an hour per machine is kept (the latest of the hour), as the evaluation's
 //! hourly predictions are.
 //!
-//! Every row carries the position of the event that last changed it, so "what changed
-//! since N" is `WHERE position > N` (`sql/track_since_*.sql`). The fold's state (a machine's
+//! Every row carries the position of the event that last changed it, and each applied
+//! batch sends `NOTIFY readmodel`, as the other projections do. The fold's state (a machine's
 //! predictions of the last two weeks, the sums) is snapshotted every
 //! `snapshot_every_ms` of prediction time; the stored checkpoint stays at the snapshot, and
 //! after a restart the events since are folded again — rows are written with the values
@@ -24,12 +25,13 @@ use chrono::{DateTime, Utc};
 use domain::events::*;
 use eventlog::{Database, Handler, Payload, RecordedEvent, Subscription, SubscriptionConfig, Transaction};
 use maintenance::{FailureRecord, TrackFigures, TrackOptions, TrackRecord, TrackScope, TrackedPrediction};
-use readmodels::live::PlantLayout;
-use readmodels::live::model::DUE_WITHIN_DAYS;
 use serde::{Deserialize, Serialize};
 
+use crate::live::PlantLayout;
+use crate::live::model::DUE_WITHIN_DAYS;
+
 /// Name of the projection's subscription and state row.
-pub const TRACK_RECORD: &str = "maintenance-track-record";
+pub const TRACK: &str = "readmodel-track-record";
 
 /// Version of the snapshot format; a snapshot of another version is dropped and the log
 /// folded again from the start.
@@ -153,7 +155,7 @@ impl TrackRecordProjection {
                     predicted: p.days,
                     lower: p.lower_days,
                     upper: p.upper_days,
-                    alert: p.due.unwrap_or(p.lower_days <= DUE_WITHIN_DAYS),
+                    alert: crate::live::model::is_due(Some(p.lower_days), p.due),
                     model_version: p.model_version,
                 };
                 self.record.predicted(&p.machine_id, &machine_type, &tracked);
@@ -244,13 +246,13 @@ impl TrackRecordProjection {
 impl Handler for TrackRecordProjection {
     async fn load(&mut self, tx: &Transaction<'_>) -> Result<()> {
         let mut fresh = TrackRecordProjection::new(self.config.clone());
-        let stored = eventlog::checkpoint(tx, TRACK_RECORD).await?;
-        let row = tx.query_opt(include_str!("../sql/track_load_state.sql"), &[&TRACK_RECORD]).await?;
+        let stored = eventlog::checkpoint(tx, TRACK).await?;
+        let row = tx.query_opt(include_str!("../sql/track/load_state.sql"), &[&TRACK]).await?;
         let restored = row.is_some_and(|r| r.get::<_, i64>(0) == stored && fresh.restore(r.get(0), r.get(1)));
         if !restored && stored > 0 {
             // No snapshot to resume from at the checkpoint (an older format, or lost):
             // fold the log again up to it, from the first event.
-            tx.batch_execute(include_str!("../sql/track_reset.sql")).await?;
+            tx.batch_execute(include_str!("../sql/track/reset.sql")).await?;
             fresh = TrackRecordProjection::new(self.config.clone());
             let categories: Vec<String> = CATEGORIES.iter().map(|c| (*c).to_owned()).collect();
             let mut after = 0;
@@ -266,7 +268,7 @@ impl Handler for TrackRecordProjection {
             }
             // Resumable from the checkpoint from now on.
             let bytes = fresh.snapshot()?;
-            tx.execute(include_str!("../sql/track_save_state.sql"), &[&TRACK_RECORD, &stored, &bytes]).await?;
+            tx.execute(include_str!("../sql/track/save_state.sql"), &[&TRACK, &stored, &bytes]).await?;
             fresh.snapshot_position = stored;
             fresh.snapshot_due = false;
         }
@@ -278,12 +280,16 @@ impl Handler for TrackRecordProjection {
         for e in events {
             self.apply_event(e);
         }
+        let changed = !self.figures.is_empty() || !self.failures.is_empty();
         write_figures(tx, self).await?;
         write_failures(tx, self).await?;
         let last = events.last().map_or(0, |e| e.position);
+        if changed {
+            tx.query(include_str!("../sql/notify.sql"), &[&last.to_string()]).await?;
+        }
         if self.snapshot_due {
             let bytes = self.snapshot()?;
-            tx.execute(include_str!("../sql/track_save_state.sql"), &[&TRACK_RECORD, &last, &bytes]).await?;
+            tx.execute(include_str!("../sql/track/save_state.sql"), &[&TRACK, &last, &bytes]).await?;
             self.snapshot_position = last;
             self.snapshot_due = false;
         }
@@ -316,21 +322,48 @@ async fn write_figures(tx: &Transaction<'_>, p: &mut TrackRecordProjection) -> R
     if rows.is_empty() {
         return Ok(());
     }
-    let mut scope = Vec::with_capacity(rows.len());
-    let mut id = Vec::with_capacity(rows.len());
-    let mut version = Vec::with_capacity(rows.len());
-    let mut figures = Vec::with_capacity(rows.len());
-    let mut position = Vec::with_capacity(rows.len());
+    let n = rows.len();
+    let count = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let (mut scope, mut id, mut version, mut position) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut c: [Vec<i64>; 11] = Default::default();
+    let mut d: [Vec<f64>; 3] = Default::default();
     for ((s, v), (f, at)) in rows {
         let (kind, key) = p.scope_row(&s);
         scope.push(kind);
         id.push(key);
         version.push(v);
-        figures.push(serde_json::to_value(&f)?);
         position.push(at);
+        let counts = [
+            f.failures,
+            f.caught,
+            f.watched,
+            f.caught_watched,
+            f.scored,
+            f.covered,
+            f.alerts,
+            f.premature_alerts,
+            f.alerts_without_failure,
+            f.false_alerts,
+            f.false_alert_onsets,
+        ];
+        for (column, value) in c.iter_mut().zip(counts) {
+            column.push(count(value));
+        }
+        for (column, value) in d.iter_mut().zip([f.abs_error_sum, f.false_alert_time, f.judged_time]) {
+            column.push(value);
+        }
     }
-    let stmt = tx.prepare_cached(include_str!("../sql/track_upsert_figures.sql")).await?;
-    tx.execute(&stmt, &[&scope, &id, &version, &figures, &position]).await.context("writing the track record")?;
+    let stmt = tx.prepare_cached(include_str!("../sql/track/upsert_figures.sql")).await?;
+    tx.execute(
+        &stmt,
+        &[
+            &scope, &id, &version, &c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &d[0], &c[6], &c[7], &c[8], &c[9], &d[1],
+            &c[10], &d[2], &position,
+        ],
+    )
+    .await
+    .context("writing the track record")?;
     Ok(())
 }
 
@@ -357,7 +390,7 @@ async fn write_failures(tx: &Transaction<'_>, p: &mut TrackRecordProjection) -> 
             .map(|l| {
                 serde_json::json!({
                     "lead_days": l.lead,
-                    "issued_at": days_since_epoch(l.issued),
+                    "issued_at_ms": days_since_epoch(l.issued).map(|t| t.timestamp_millis()),
                     "predicted_days": l.predicted,
                     "lower_days": l.lower,
                     "upper_days": l.upper,
@@ -376,7 +409,7 @@ async fn write_failures(tx: &Transaction<'_>, p: &mut TrackRecordProjection) -> 
         at_leads.push(serde_json::Value::Array(leads));
         position.push(at);
     }
-    let stmt = tx.prepare_cached(include_str!("../sql/track_upsert_failures.sql")).await?;
+    let stmt = tx.prepare_cached(include_str!("../sql/track/upsert_failures.sql")).await?;
     tx.execute(
         &stmt,
         &[&machine, &failed_at, &machine_type, &version, &caught, &alert_lead, &scored, &covered, &at_leads, &position],
@@ -387,7 +420,7 @@ async fn write_failures(tx: &Transaction<'_>, p: &mut TrackRecordProjection) -> 
 }
 
 fn subscription(db: &Database, batch: usize) -> Subscription {
-    Subscription::new(db.clone(), SubscriptionConfig::new(TRACK_RECORD).categories(&CATEGORIES).batch_max_events(batch))
+    Subscription::new(db.clone(), SubscriptionConfig::new(TRACK).categories(&CATEGORIES).batch_max_events(batch))
 }
 
 /// Runs the projection until `shutdown`.
@@ -400,49 +433,17 @@ pub async fn catch_up(db: &Database, config: TrackConfig) -> Result<i64> {
     subscription(db, 500).catch_up(&mut TrackRecordProjection::new(config)).await
 }
 
-/// Drops the track record and folds the whole log again.
+/// Drops the track record and folds the whole log again (`crate::rebuild` does this with
+/// the other projections).
 pub async fn rebuild(db: &Database, config: TrackConfig) -> Result<i64> {
     {
         let mut client = db.client().await?;
         let tx = client.transaction().await?;
-        tx.execute(
-            "INSERT INTO eventlog.checkpoints (subscriber, position) VALUES ($1, 0) ON CONFLICT DO NOTHING",
-            &[&TRACK_RECORD],
-        )
-        .await?;
-        tx.query("SELECT 1 FROM eventlog.checkpoints WHERE subscriber = $1 FOR UPDATE", &[&TRACK_RECORD]).await?;
-        tx.batch_execute(include_str!("../sql/track_reset.sql")).await?;
-        tx.execute("UPDATE eventlog.checkpoints SET position = 0 WHERE subscriber = $1", &[&TRACK_RECORD]).await?;
+        eventlog::reset_checkpoints(&tx, &[TRACK]).await?;
+        tx.batch_execute(include_str!("../sql/track/reset.sql")).await?;
         tx.commit().await?;
     }
     catch_up(db, config).await
-}
-
-/// One row of `maintenance.track_record`, as readers get it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrackRow {
-    pub scope: String,
-    pub id: String,
-    pub model_version: String,
-    pub figures: TrackFigures,
-    pub position: i64,
-}
-
-/// The rows of one scope (`machine`, `machine_type`, `plant`) and id, every model version.
-pub async fn figures(db: &Database, scope: &str, id: &str) -> Result<Vec<TrackRow>> {
-    let client = db.client().await?;
-    let rows = client.query(include_str!("../sql/track_figures.sql"), &[&scope, &id]).await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(TrackRow {
-                scope: r.get(0),
-                id: r.get(1),
-                model_version: r.get(2),
-                figures: serde_json::from_value(r.get(3)).context("reading a track-record row")?,
-                position: r.get(4),
-            })
-        })
-        .collect()
 }
 
 /// Machine → machine type of the plant's layout, for tests and tools.

@@ -1,8 +1,9 @@
 //! The maintenance track record on a real PostgreSQL: given predictions, failures and
 //! services in the log, the rows per machine, machine type and plant equal the pure fold's
-//! figures; "since N" returns what changed; stopping the projection at random instants and
-//! restarting it (also from a snapshot that cannot be read) gives the same rows; events
-//! about unknown machines and hostile values never reach a row.
+//! figures as readers read them (`readmodel_contract`); "since N" returns what changed;
+//! stopping the projection at random instants and restarting it (also from a snapshot that
+//! cannot be read) gives the same rows; events about unknown machines and hostile values
+//! never reach a row; the reader role can read the record but not the fold's state.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -10,9 +11,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, TimeZone, Utc};
 use domain::events::*;
 use eventlog::{Append, Database, ExpectedVersion, Metadata, NewEvent, StreamName, Subscription, SubscriptionConfig};
-use maintenance::{TrackRecord, TrackScope, TrackedPrediction};
-use plant::track_record::{self, CATEGORIES, TRACK_RECORD, TrackConfig, TrackRecordProjection};
+use maintenance::{TrackFigures, TrackRecord, TrackScope, TrackedPrediction};
 use rand::{Rng, SeedableRng};
+use readmodel_contract::{ReadModel, read_since};
+use readmodels::track::{self, CATEGORIES, TRACK, TrackConfig, TrackRecordProjection};
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
@@ -39,7 +41,6 @@ fn layout_event() -> LayoutConfigured {
 async fn plant_db() -> Database {
     let test_db = pgcluster::testdb::TestDb::new().await.unwrap();
     let db = Database::new(&test_db.url, 8).unwrap();
-    plant::migrate(&db).await.unwrap();
     readmodels::migrate(&db).await.unwrap();
     append(&db, "plant-P1", LAYOUT_CONFIGURED, &serde_json::to_value(layout_event()).unwrap()).await;
     db
@@ -158,7 +159,7 @@ fn folded(events: &[Happened], types: &BTreeMap<String, String>) -> TrackRecord 
 }
 
 fn machines() -> (Vec<String>, BTreeMap<String, String>) {
-    let types: BTreeMap<String, String> = track_record::machine_types(&layout_event()).unwrap().into_iter().collect();
+    let types: BTreeMap<String, String> = track::machine_types(&layout_event()).unwrap().into_iter().collect();
     let ids: Vec<String> = types.keys().take(3).cloned().collect();
     (ids, types)
 }
@@ -168,20 +169,16 @@ async fn rows(db: &Database) -> Vec<String> {
     let client = db.client().await.unwrap();
     let mut out = Vec::new();
     for r in client
-        .query(
-            "SELECT scope, id, model_version, figures::text, position FROM maintenance.track_record ORDER BY 1, 2, 3",
-            &[],
-        )
+        .query("SELECT t::text FROM readmodel.track_record t ORDER BY scope, id, model_version", &[])
         .await
         .unwrap()
     {
-        let (a, b, c, d, e): (String, String, String, String, i64) = (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
-        out.push(format!("{a}|{b}|{c}|{d}|{e}"));
+        out.push(r.get(0));
     }
     for r in client
         .query(
             "SELECT machine_id, failed_at::text, machine_type, model_version, caught, alert_lead_days, scored, covered, \
-             at_leads::text, position FROM maintenance.track_failures ORDER BY 1, 2",
+             at_leads::text, position FROM readmodel.track_failures ORDER BY 1, 2",
             &[],
         )
         .await
@@ -206,20 +203,27 @@ async fn given_predictions_failures_and_services_when_projecting_then_each_scope
     let (ids, types) = machines();
     let events = history(&ids);
     write(&db, &events).await;
-    track_record::catch_up(&db, config()).await.unwrap();
+    track::catch_up(&db, config()).await.unwrap();
     let expected = folded(&events, &types);
 
+    let client = db.client().await.unwrap();
+    let stored = read_since(&client, ReadModel::TrackRecord, 0).await.unwrap().track_record;
     for (scope, kind, id) in [
         (TrackScope::Unit(ids[0].clone()), "machine", ids[0].clone()),
         (TrackScope::Unit(ids[1].clone()), "machine", ids[1].clone()),
         (TrackScope::Group(types[&ids[0]].clone()), "machine_type", types[&ids[0]].clone()),
         (TrackScope::All, "plant", "P1".to_string()),
     ] {
-        let stored = track_record::figures(&db, kind, &id).await.unwrap();
+        let mut rows: Vec<_> = stored.iter().filter(|r| r.scope == kind && r.id == id).collect();
+        rows.sort_by(|a, b| a.model_version.cmp(&b.model_version));
         let want = expected.figures(&scope);
-        assert_eq!(stored.len(), want.len(), "{kind} {id}");
-        for (row, (version, figures)) in stored.iter().zip(want) {
-            assert_eq!((row.model_version.as_str(), &row.figures), (version, figures), "{kind} {id}");
+        assert_eq!(rows.len(), want.len(), "{kind} {id}");
+        for (row, (version, f)) in rows.iter().zip(want) {
+            assert_eq!(row.model_version, version, "{kind} {id}");
+            assert_eq!(counts(row), counts_of(f), "{kind} {id} {version}");
+            assert!((row.judged_days - f.judged_time).abs() < 1e-9);
+            assert_eq!(row.coverage.map(|c| (c * 1e9).round()), f.coverage().map(|c| (c * 1e9).round()));
+            assert_eq!(row.mae_days.map(|c| (c * 1e9).round()), f.mae().map(|c| (c * 1e9).round()));
         }
     }
     let plant = expected.total(&TrackScope::All);
@@ -227,9 +231,8 @@ async fn given_predictions_failures_and_services_when_projecting_then_each_scope
     assert!(plant.alerts_without_failure > 0 && plant.false_alerts > 0, "{plant:?}");
 
     // The failure with what was predicted before it.
-    let client = db.client().await.unwrap();
     let f = client
-        .query_one("SELECT machine_id, caught, model_version, alert_lead_days, jsonb_array_length(at_leads) FROM maintenance.track_failures", &[])
+        .query_one("SELECT machine_id, caught, model_version, alert_lead_days, jsonb_array_length(at_leads) FROM readmodel.track_failures", &[])
         .await
         .unwrap();
     assert_eq!(f.get::<_, String>(0), ids[0]);
@@ -238,16 +241,44 @@ async fn given_predictions_failures_and_services_when_projecting_then_each_scope
     let lead: f64 = f.get(3);
     assert!((5.0..=6.5).contains(&lead), "due about 6 days before: {lead}");
     assert_eq!(f.get::<_, i32>(4), 4);
-    // The summary a planner reads.
-    let s = client
-        .query_one(
-            "SELECT sum(failures)::bigint, sum(caught)::bigint, max(coverage) FROM maintenance.track_summary WHERE scope = 'plant'",
-            &[],
-        )
-        .await
-        .unwrap();
-    assert_eq!((s.get::<_, i64>(0), s.get::<_, i64>(1)), (1, 1));
-    assert!(s.get::<_, Option<f64>>(2).is_some());
+    // As readers get it.
+    let failures = read_since(&client, ReadModel::TrackFailures, 0).await.unwrap().track_failures;
+    assert_eq!(failures.len(), 1);
+    assert!(failures[0].caught && failures[0].at_leads.as_array().is_some_and(|a| a.len() == 4));
+}
+
+/// The counts of a row, in one order.
+fn counts(r: &readmodel_contract::TrackRecord) -> [i64; 11] {
+    [
+        r.failures,
+        r.caught,
+        r.watched,
+        r.caught_watched,
+        r.scored,
+        r.covered,
+        r.alerts,
+        r.premature_alerts,
+        r.alerts_without_failure,
+        r.false_alerts,
+        r.false_alert_onsets,
+    ]
+}
+
+fn counts_of(f: &TrackFigures) -> [i64; 11] {
+    [
+        f.failures,
+        f.caught,
+        f.watched,
+        f.caught_watched,
+        f.scored,
+        f.covered,
+        f.alerts,
+        f.premature_alerts,
+        f.alerts_without_failure,
+        f.false_alerts,
+        f.false_alert_onsets,
+    ]
+    .map(|v| v as i64)
 }
 
 #[tokio::test]
@@ -257,19 +288,19 @@ async fn given_a_position_when_asking_what_changed_since_then_only_later_rows_co
     let events = history(&ids);
     let (early, late) = events.split_at(events.len() / 2);
     write(&db, early).await;
-    let n = track_record::catch_up(&db, config()).await.unwrap();
+    let n = track::catch_up(&db, config()).await.unwrap();
     let client = db.client().await.unwrap();
     let since = |n: i64| {
         let client = &client;
         async move {
-            let a = client.query(include_str!("../sql/track_since_record.sql"), &[&n]).await.unwrap().len();
-            let b = client.query(include_str!("../sql/track_since_failures.sql"), &[&n]).await.unwrap().len();
+            let a = read_since(client, ReadModel::TrackRecord, n).await.unwrap().track_record.len();
+            let b = read_since(client, ReadModel::TrackFailures, n).await.unwrap().track_failures.len();
             (a, b)
         }
     };
     assert_eq!(since(n).await, (0, 0));
     write(&db, late).await;
-    track_record::catch_up(&db, config()).await.unwrap();
+    track::catch_up(&db, config()).await.unwrap();
     let (changed, failures) = since(n).await;
     assert!(changed > 0 && failures == 1, "{changed} {failures}");
     let (all, _) = since(0).await;
@@ -282,17 +313,14 @@ async fn given_stops_at_random_instants_when_restarting_then_the_rows_equal_one_
     let events = history(&ids);
     let reference = plant_db().await;
     write(&reference, &events).await;
-    track_record::catch_up(&reference, config()).await.unwrap();
+    track::catch_up(&reference, config()).await.unwrap();
     let want = rows(&reference).await;
 
     let db = plant_db().await;
     write(&db, &events).await;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
     let sub = |batch: usize| {
-        Subscription::new(
-            db.clone(),
-            SubscriptionConfig::new(TRACK_RECORD).categories(&CATEGORIES).batch_max_events(batch),
-        )
+        Subscription::new(db.clone(), SubscriptionConfig::new(TRACK).categories(&CATEGORIES).batch_max_events(batch))
     };
     let mut stops = 0;
     loop {
@@ -318,17 +346,17 @@ async fn given_stops_at_random_instants_when_restarting_then_the_rows_equal_one_
             db.client()
                 .await
                 .unwrap()
-                .execute("UPDATE maintenance.track_state SET state = '\\x00ff'", &[])
+                .execute("UPDATE readmodel.track_state SET state = '\\x00ff'", &[])
                 .await
                 .unwrap();
         }
     }
     assert!(stops > 5, "the history took {stops} restarts");
-    track_record::catch_up(&db, config()).await.unwrap();
+    track::catch_up(&db, config()).await.unwrap();
     assert_eq!(rows(&db).await, want);
 
     // A rebuild gives the same rows too.
-    track_record::rebuild(&db, config()).await.unwrap();
+    track::rebuild(&db, config()).await.unwrap();
     assert_eq!(rows(&db).await, want);
 }
 
@@ -365,19 +393,31 @@ async fn given_hostile_events_when_projecting_then_they_are_left_out_and_the_pro
     append(&db, &format!("prediction-{}", ids[0]), MAINTENANCE_PREDICTED, &serde_json::to_value(&good).unwrap()).await;
     let fail = MachineFailed { machine_id: ids[0].clone(), at: at(start_ms() + 2 * DAY_MS), source: "gw".into() };
     append(&db, &format!("machine-{}", ids[0]), MACHINE_FAILED, &serde_json::to_value(&fail).unwrap()).await;
-    track_record::catch_up(&db, config()).await.unwrap();
+    track::catch_up(&db, config()).await.unwrap();
 
-    let rows = track_record::figures(&db, "machine", &ids[0]).await.unwrap();
+    let client = db.client().await.unwrap();
+    let rows: Vec<_> = read_since(&client, ReadModel::TrackRecord, 0)
+        .await
+        .unwrap()
+        .track_record
+        .into_iter()
+        .filter(|r| r.scope == "machine" && r.id == ids[0])
+        .collect();
     assert_eq!(rows.len(), 1, "{rows:?}");
-    let f = &rows[0].figures;
+    let f = &rows[0];
     // Only the good prediction counts: scored once, covered (2 days left, interval 1–5),
     // due but only 2 days ahead: not in time.
     assert_eq!((f.failures, f.scored, f.covered, f.caught), (1, 1, 1, 0));
-    let client = db.client().await.unwrap();
     let ids_seen: i64 = client
-        .query_one("SELECT count(DISTINCT id) FROM maintenance.track_record WHERE scope = 'machine'", &[])
+        .query_one("SELECT count(DISTINCT id) FROM readmodel.track_record WHERE scope = 'machine'", &[])
         .await
         .unwrap()
         .get(0);
     assert_eq!(ids_seen, 1);
+
+    // The reader role reads the record, not the fold's state.
+    client.batch_execute("SET ROLE floorwatch_reader").await.unwrap();
+    assert!(client.query("SELECT * FROM readmodel.track_record", &[]).await.is_ok());
+    assert!(client.query("SELECT * FROM readmodel.track_failures", &[]).await.is_ok());
+    assert!(client.query("SELECT * FROM readmodel.track_state", &[]).await.is_err());
 }

@@ -1,4 +1,4 @@
-INSERT INTO maintenance.track_failures
+INSERT INTO readmodel.track_failures
     (machine_id, failed_at, machine_type, model_version, caught, alert_lead_days, scored, covered, at_leads, position)
 SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::bool[], $6::float8[], $7::bigint[],
                      $8::bigint[], $9::jsonb[], $10::bigint[])

@@ -1,1 +1,0 @@
-SELECT position, state FROM maintenance.track_state WHERE name = $1
