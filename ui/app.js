@@ -2,7 +2,7 @@
 // (connection badge, pending commands, clock) current, and handles the keyboard.
 // All data and actions come from the app's commands and its `update` event.
 
-import { call, listen, el, clockTime, errorText } from "./util.js";
+import { call, listen, el, clockTime, dateTime, errorText } from "./util.js";
 import * as floorView from "./views/floor.js";
 import * as anomaliesView from "./views/anomalies.js";
 import * as machineView from "./views/machine.js";
@@ -21,6 +21,7 @@ export const store = {
   maintenance: new Map(),
   // The maintenance track record by "scope id model_version".
   trackRecord: new Map(),
+  nodeTasks: new Map(),
   link: { state: "connecting" },
   asOf: null,
   synced: 0,
@@ -59,6 +60,7 @@ function loadFloor(f) {
   setAll(store.maintenance, f.maintenance, "machine_id");
   store.trackRecord.clear();
   for (const r of f.track_record) store.trackRecord.set(trackKey(r), r);
+  setAll(store.nodeTasks, f.node_tasks || [], "task");
   store.link = f.link;
   store.asOf = f.as_of_ms;
   store.synced = f.synced;
@@ -77,6 +79,7 @@ function merge(changes) {
   for (const r of changes.anomalies) store.anomalies.set(r.anomaly_id, r);
   for (const r of changes.maintenance) store.maintenance.set(r.machine_id, r);
   for (const r of changes.track_record) store.trackRecord.set(trackKey(r), r);
+  for (const r of changes.node_tasks || []) store.nodeTasks.set(r.task, r);
 }
 
 function trackKey(r) {
@@ -135,6 +138,23 @@ function renderLink() {
   } else {
     banner.hidden = true;
   }
+}
+
+// A plant task that is down (anomaly detection, above all) makes a calm floor a lie:
+// say so above everything, with the time it stopped and its last error.
+function renderTasks() {
+  const banner = document.getElementById("tasks-banner");
+  const down = [...store.nodeTasks.values()].filter((t) => t.down);
+  banner.hidden = down.length === 0;
+  banner.replaceChildren(
+    ...down.map((t) =>
+      el("div", { class: "task-down", "data-task": t.task, title: t.last_error || "" }, [
+        `${t.label.charAt(0).toUpperCase()}${t.label.slice(1)} stopped since ` +
+          (Date.now() - t.since_ms > 86400000 ? dateTime(t.since_ms) : clockTime(t.since_ms)),
+        t.task === "monitor" ? ": new anomalies are not being detected." : ".",
+      ]),
+    ),
+  );
 }
 
 function renderPending() {
@@ -352,6 +372,7 @@ async function reloadFloor() {
 
 function renderAll() {
   renderLink();
+  renderTasks();
   renderPending();
   renderAnomalyCount();
   renderPlantName();
@@ -368,6 +389,7 @@ function onUpdate(u) {
       if (current && current.onDelta) current.onDelta(u.changes);
       if (u.changes.anomalies.length) renderAnomalyCount();
       if (u.changes.plant.length) renderPlantName();
+      if (u.changes.node_tasks && u.changes.node_tasks.length) renderTasks();
       window.__fwPerf.updates++;
       if (currentName === "floor" && u.changes.machine_status.length) {
         requestAnimationFrame(() => {

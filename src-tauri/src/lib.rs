@@ -65,6 +65,27 @@ fn forward<R: Runtime>(handle: tauri::AppHandle<R>, supervisor: Supervisor) {
     });
 }
 
+/// Closes the app as its window's close button does when the session ends or someone
+/// asks it to (SIGTERM, SIGINT, SIGHUP): through `RunEvent::Exit`, which waits until
+/// what the window showed is in the cache.
+fn exit_on_signal(handle: tauri::AppHandle) {
+    use tokio::signal::unix::{SignalKind, signal};
+    tauri::async_runtime::spawn(async move {
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
+            (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+        else {
+            tracing::warn!("cannot listen for termination signals; they will end the app without a clean close");
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+            _ = hup.recv() => {}
+        }
+        handle.exit(0);
+    });
+}
+
 /// Opens the window; returns when it is closed.
 pub fn run(options: supervisor::Options, exports: PathBuf) -> Result<(), String> {
     let supervisor = Supervisor::open(options).map_err(|e| e.to_string())?;
@@ -74,8 +95,9 @@ pub fn run(options: supervisor::Options, exports: PathBuf) -> Result<(), String>
             let handle = app.handle().clone();
             let s = supervisor.clone();
             tauri::async_runtime::block_on(async move {
-                forward(handle, s.clone());
+                forward(handle.clone(), s.clone());
                 s.start();
+                exit_on_signal(handle);
             });
             app.manage(App { supervisor, exports });
             Ok(())

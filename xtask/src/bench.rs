@@ -24,7 +24,7 @@ usage: cargo xtask bench [--quick] [--runs N] [--only NAME[,NAME…]] [--no-desk
   --quick        smaller settings (a few minutes in all), for a first look
   --runs N       runs of each benchmark (default 3; figures are their medians)
   --only NAMES   run only these benchmarks (log, ingest, freshness, rebuild,
-                 storage, api, forward, detect, desktop)
+                 storage, api, forward, detect, up, desktop)
   --no-desktop   leave out the desktop app's benchmark even where Xvfb is present
 
 Writes target/bench/results.json (every run's figures) and BENCHMARKS.md.
@@ -196,6 +196,18 @@ const BENCHES: &[Bench] = &[
             fig("/monitor_points_per_s_per_core", "both, as the monitor runs them", "points/s"),
             at_most("/state_bytes_per_sensor", "detector state per sensor", "B", 4096.0),
             fig("/machine_model_bytes_per_sensor", "machine model per sensor", "B"),
+        ],
+    },
+    Bench {
+        name: "up",
+        title: "floorwatch up: the whole factory at real time, its PostgreSQL stalled for a while a third of the way in",
+        full: &["--minutes", "20"],
+        quick: &["--minutes", "3", "--stall-seconds", "30"],
+        figures: &[
+            fig("/rss_mb/after_3_min", "up's resident memory after 3 minutes", "MB"),
+            fig("/rss_mb/max", "up's resident memory, highest sample", "MB"),
+            fig("/rss_mb/end", "up's resident memory at the end", "MB"),
+            fig("/rss_mb/growth_mb_per_hour_second_half", "growth over the second half", "MB/h"),
         ],
     },
 ];

@@ -2,7 +2,9 @@
 //! `cargo run --release -p anomaly_eval --example simulate -- [sensors] [hours] [seed]
 //! [detector JSON] [episode JSON] [ablation] [fault rate factor]`. The JSON arguments override single
 //! settings, e.g. `'{"min_shift_sigmas": 3.0}'`; `ablation` also runs the detector with
-//! each of its parts switched off in turn.
+//! each of its parts switched off in turn. `LAYOUT=FILE` simulates another layout than the
+//! default factory (e.g. `assets/plant-layout-mixed-signals.toml`, the one with mixed kinds of
+//! signal).
 
 use anomaly_eval::{RunOptions, Simulation, evaluate_simulation};
 
@@ -12,6 +14,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let hours: u64 = args.get(2).map_or(Ok(24), |s| s.parse())?;
     let seed: u64 = args.get(3).map_or(Ok(1), |s| s.parse())?;
     let mut options = RunOptions::default();
+    if let Ok(path) = std::env::var("LAYOUT") {
+        options.layout_toml = Some(std::fs::read_to_string(path)?);
+    }
     if let Some(text) = args.get(4).filter(|s| !s.is_empty()) {
         let mut value = serde_json::to_value(&options.detector)?;
         merge(&mut value, serde_json::from_str(text)?);

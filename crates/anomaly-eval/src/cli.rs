@@ -26,6 +26,8 @@ pub struct EvalArgs {
     pub truth: Option<PathBuf>,
     /// Also write the report as JSON here.
     pub json: Option<PathBuf>,
+    /// The layout file a recorded run was simulated with (`None`: the built-in default).
+    pub layout: Option<PathBuf>,
 }
 
 /// Runs the evaluation and returns the table to print.
@@ -41,7 +43,13 @@ pub async fn run_eval(args: &EvalArgs) -> Result<String, EvalError> {
                     )));
                 }
             }
-            evaluate_run_with(dir, &RunOptions::default())?
+            let mut options = RunOptions::default();
+            if let Some(path) = &args.layout {
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| EvalError::Io { path: path.clone(), source })?;
+                options.layout_toml = Some(text);
+            }
+            evaluate_run_with(dir, &options)?
         }
         EvalSource::Database { url } => {
             let truth = args
@@ -120,6 +128,13 @@ pub fn table(r: &Report) -> String {
         r.false_episodes_per_plant_hour_at_10k_sensors_after_first_hour,
         if by_test.is_empty() { String::new() } else { format!("; by test: {}", by_test.join(", ")) }
     );
+    // The sensor kinds most false episodes come from, for tuning.
+    let mut by_kind: Vec<(&String, &usize)> = e.false_by_sensor_kind.iter().collect();
+    by_kind.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    if !by_kind.is_empty() {
+        let top: Vec<String> = by_kind.iter().take(8).map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(out, "false episodes by sensor kind: {}", top.join(", "));
+    }
     let unmet: Vec<String> = r
         .targets
         .iter()

@@ -98,5 +98,5 @@ pub async fn evaluate_log_with(db: &Database, truth_path: &Path, options: &LogOp
     }
     let episodes = fold(events)?;
     let source = format!("database {}", db.config().get_dbname().unwrap_or("?"));
-    Ok(score(&episodes, &truth, span, &plants, &options.rules, &source, "evidence"))
+    Ok(score(&episodes, &truth, span, &plants, &options.rules, &source, "evidence", Some(&layout)))
 }

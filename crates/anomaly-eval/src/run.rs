@@ -184,7 +184,8 @@ pub fn evaluate_run_with(dir: &Path, options: &RunOptions) -> Result<Report, Eva
     let episodes = fold(events)?;
     let end_ms = manifest.last_ts_ms.map_or(manifest.start_ms, |t| t + manifest.step_ms as i64);
     let span = Span { start_ms: manifest.start_ms, end_ms };
-    let mut report = score(&episodes, &truth, span, &plants, &options.rules, &dir.display().to_string(), "raised");
+    let mut report =
+        score(&episodes, &truth, span, &plants, &options.rules, &dir.display().to_string(), "raised", Some(&layout));
     report.monitor = Some(options.describe());
     Ok(report)
 }
@@ -309,7 +310,7 @@ pub fn evaluate_simulation(sim: &Simulation, options: &RunOptions) -> Result<Rep
         "simulation: {} plant(s) × {} sensors, seed {}, {} s",
         sim.plants, sim.sensors_per_plant, sim.seed, sim.duration_s
     );
-    let mut report = score(&episodes, &truth.finish(), span, &plants, &options.rules, &source, "raised");
+    let mut report = score(&episodes, &truth.finish(), span, &plants, &options.rules, &source, "raised", Some(&layout));
     report.monitor = Some(options.describe());
     Ok(report)
 }

@@ -183,7 +183,7 @@ fn episodes_are_matched_false_or_excused_by_the_stated_rules() {
     ];
     let span = Span { start_ms: T0, end_ms: T0 + 4 * 3_600_000 };
     let plants = [PlantSize { id: "P1".into(), sensors: 1_000 }];
-    let r = score(&episodes, &truth, span, &plants, &ScoreRules::default(), "hand-made", "raised");
+    let r = score(&episodes, &truth, span, &plants, &ScoreRules::default(), "hand-made", "raised", None);
     assert_eq!(r.recall_by_kind["level_shift"], Some(1.0));
     assert_eq!(r.median_delay_s_by_kind["level_shift"], Some(4.0));
     assert_eq!(r.episodes.total, 6);
@@ -197,7 +197,7 @@ fn episodes_are_matched_false_or_excused_by_the_stated_rules() {
 
     // Too late for the grace period: the fault is missed and the episode is false.
     let late = vec![episode("P1-L01-M001-z", "P1-L01-M001", 1_000_003, T0 + 3_900_000 + 121_000)];
-    let r = score(&late, &truth, span, &plants, &ScoreRules::default(), "hand-made", "raised");
+    let r = score(&late, &truth, span, &plants, &ScoreRules::default(), "hand-made", "raised", None);
     assert_eq!(r.recall_by_kind["level_shift"], Some(0.0));
     assert_eq!(r.missed.len(), 1);
     assert_eq!(r.episodes.false_episodes, 1);

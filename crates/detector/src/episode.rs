@@ -16,6 +16,10 @@
 //! machine an hour ago, now it is stuck): its evidence is replaced and the episode is
 //! updated, so a fault that begins while an episode is open still reaches the supervisor.
 //!
+//! Episodes are about state ("this machine is still abnormal"), so the tracker judges each
+//! reading by its [`Score::level`] (how abnormal the sensor is now), not by its onset-shaped
+//! `score`: a condition that lasts keeps its episode open however old it is.
+//!
 //! Besides the scores it is given, the tracker scores the machine's sensors against one
 //! another (see [`crate::machine`]): a change of load moves all of a machine's sensors and
 //! is not an anomaly, while one sensor leaving the others is. Those residual scores open
@@ -141,7 +145,7 @@ impl SensorEvidence {
             lower: s.lower,
             upper: s.upper,
             test: s.test,
-            score: s.score,
+            score: s.level,
         }
     }
 
@@ -245,9 +249,8 @@ impl EpisodeTracker {
         if let Some(e) = self.tick(s.ts_ms) {
             events.push(e);
         }
-        // An overdue check carries the last value again, and a reading after a gap is
-        // judged by its gap: neither is a new instant of the machine.
-        if s.test != Test::Dropout {
+        // An overdue check carries the last value again: it is no new instant of the machine.
+        if !s.overdue {
             let mut residuals = Vec::new();
             // The settings were validated when the tracker was made, so this cannot fail.
             let _ = self.model.observe(sensor, s.ts_ms, s.value, &self.cfg.machine, &mut residuals);
@@ -261,6 +264,12 @@ impl EpisodeTracker {
             events.push(e);
         }
         events
+    }
+
+    /// Leaves a sensor out of the machine model (see [`MachineModel::leave_out`]): its own
+    /// scores, from a detector running every test, are all it is judged by.
+    pub fn leave_out_of_model(&mut self, sensor: SensorId) {
+        self.model.leave_out(sensor);
     }
 
     /// Whether every number the tracker keeps (its machine model and the evidence it holds)
@@ -281,11 +290,11 @@ impl EpisodeTracker {
 
     fn absorb(&mut self, sensor: SensorId, s: &Score) -> Option<EpisodeEvent> {
         let cfg = &self.cfg;
-        if s.score < cfg.related_threshold || s.test == Test::None {
+        if s.level < cfg.related_threshold || s.test == Test::None {
             return None;
         }
         if let Some(ep) = &mut self.open {
-            if s.score >= cfg.threshold {
+            if s.level >= cfg.threshold {
                 ep.last_alarm_ms = ep.last_alarm_ms.max(s.ts_ms);
                 let before_sev = ep.severity;
                 // A sensor joining, or one renewed by a new finding, is announced.
@@ -318,7 +327,7 @@ impl EpisodeTracker {
             }
             return None;
         }
-        if s.score < cfg.joint_threshold {
+        if s.level < cfg.joint_threshold {
             return None;
         }
         let horizon = s.ts_ms.saturating_sub(cfg.confirm_window_ms);
@@ -328,7 +337,7 @@ impl EpisodeTracker {
         let mut distinct: Vec<SensorId> = self.pending.iter().map(|e| e.sensor).collect();
         distinct.sort_unstable();
         distinct.dedup();
-        let confirmed = s.score >= cfg.extreme_threshold
+        let confirmed = s.level >= cfg.extreme_threshold
             || strong >= cfg.confirm_readings as usize
             || distinct.len() >= cfg.joint_sensors as usize;
         if !confirmed {

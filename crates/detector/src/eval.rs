@@ -286,7 +286,7 @@ pub fn evaluate(spec: &EvalSpec) -> Result<EvalReport, EvalError> {
             seen[i] = true;
             readings += 1;
             if let Ok(score) = detector.next(&mut states[i], now, value)
-                && score.score >= spec.episodes.related_threshold
+                && score.level >= spec.episodes.related_threshold
             {
                 let m = plant.machine_of(sensor) as usize;
                 for ev in trackers[m].observe(sensor, &score) {
@@ -297,7 +297,7 @@ pub fn evaluate(spec: &EvalSpec) -> Result<EvalReport, EvalError> {
         for (i, was_seen) in seen.iter().enumerate() {
             if !was_seen && states[i].readings() > 0 {
                 let score = detector.overdue(&states[i], now);
-                if score.score >= spec.episodes.related_threshold {
+                if score.level >= spec.episodes.related_threshold {
                     let m = plant.machine_of(i as u32) as usize;
                     for ev in trackers[m].observe(i as u32, &score) {
                         record(m, ev, &mut episodes, &mut open_index);

@@ -42,7 +42,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, ConfigError, Enabled};
-use crate::detector::{Detector, Score, SensorState, Test, clamp_reading, f32_sat};
+use crate::detector::{Detector, Diagnostics, Score, SensorState, Test, clamp_reading, f32_sat};
 use crate::stats::alpha_for_half_life;
 
 /// Instants a sensor must have been seen before the model may speak: its noise scale is
@@ -54,9 +54,14 @@ const OFF_DIRECTION_ALLOWANCE: f64 = 4.0;
 /// Mean energy per sensor (in units of noise variance) above the noise's own 1 from which
 /// an instant starts to teach the direction; it teaches fully one unit further up.
 const EXCITATION_MARGIN: f64 = 1.0;
-/// Participation ratio (effective number of sensors) the operating point's direction must
-/// have: a change of load moves at least two sensors clearly.
-const MIN_SENSORS_IN_DIRECTION: f32 = 1.5;
+/// Sensors that must move with the operating point's direction before it is taken for one:
+/// a change of load moves at least two sensors clearly, whereas a fault or a spike moves one.
+const MIN_SENSORS_IN_DIRECTION: usize = 2;
+/// Share of a sensor's short-term variance the direction must explain for the sensor to
+/// count as moving with it (a correlation of about 0.7). Counted this way rather than by
+/// the direction's weights, which one sensor far less noisy than the others (a speed
+/// against temperatures) would take nearly all of.
+const MIN_SHARE_IN_DIRECTION: f32 = 0.5;
 /// Distance (in units of noise) from the point the other sensors give beyond which a
 /// sensor counts as off it.
 const OUTLIER: f64 = 6.0;
@@ -103,8 +108,8 @@ impl Default for MachineModelConfig {
             // The variance test's window is longer than on raw readings: a residual's noise
             // wanders a little with the other sensors', and noise bursts are large.
             residual: Config {
-                enabled: Enabled { stuck: false, dropout: false, ..Enabled::default() },
-                variance_half_life_readings: 60.0,
+                enabled: Enabled { stuck: false, chatter: false, dropout: false, ..Enabled::default() },
+                variance_half_life_s: 60.0,
                 ..Config::default()
             },
             scale_half_life_rows: 3600.0,
@@ -173,6 +178,14 @@ pub struct MachineModel {
     /// operating point the other sensors are measured against while they are off it.
     #[serde(default)]
     suspect: Vec<bool>,
+    /// Sensors that do not measure the machine's operating point (set points, states,
+    /// counters, batch cycles): left out of the model, judged by their own detector alone.
+    #[serde(default)]
+    left_out: Vec<u32>,
+    /// Each sensor's smallest step while its scale was learned (its resolution, for a
+    /// quantised sensor, whose successive differences are mostly zero).
+    #[serde(default)]
+    step: Vec<f32>,
     #[serde(skip)]
     detector: Cached,
     #[serde(skip)]
@@ -197,6 +210,8 @@ impl Default for MachineModel {
             row: Vec::new(),
             present: Vec::new(),
             suspect: Vec::new(),
+            left_out: Vec::new(),
+            step: Vec::new(),
             detector: Cached(None),
             scratch: Scratch::default(),
         }
@@ -241,13 +256,28 @@ impl MachineModel {
         self.row.push(0.0);
         self.present.push(false);
         self.suspect.push(false);
+        self.step.resize(n + 1, f32::MAX);
         Some(n)
+    }
+
+    /// Leaves a sensor out of the model: a set point, an on/off state, a counter or a batch
+    /// cycle says nothing about how the machine's measurements move together (a counter only
+    /// grows, a batch cycle would pass for the load), and is judged on its own.
+    pub fn leave_out(&mut self, sensor: u32) {
+        if !self.left_out.contains(&sensor) {
+            self.left_out.push(sensor);
+        }
     }
 
     /// Each modelled sensor with its share of the operating point's direction, its noise
     /// scale and its mean, for inspection.
     pub fn loadings(&self) -> Vec<(u32, f32, f32, f64)> {
         (0..self.ids.len()).map(|i| (self.ids[i], self.load[i], self.scale[i], self.mean[i])).collect()
+    }
+
+    /// What the residual detector of `sensor` has learned, for inspection.
+    pub fn residual_diagnostics(&self, sensor: u32) -> Option<Diagnostics> {
+        self.ids.iter().position(|s| *s == sensor).map(|i| self.states[i].diagnostics())
     }
 
     /// Bytes the model occupies in memory, its sensors' residual detector states included.
@@ -268,6 +298,8 @@ impl MachineModel {
             + heap(&self.row)
             + heap(&self.present)
             + heap(&self.suspect)
+            + heap(&self.left_out)
+            + heap(&self.step)
     }
 
     /// Whether every number the model keeps is finite (always true of a model fed through
@@ -285,8 +317,18 @@ impl MachineModel {
         self.eigenvalue
     }
 
+    /// Half of sensor `i`'s resolution (its smallest step while its scale was learned), or 0
+    /// when it has none: the residual of a quantised sensor moves by fractions of a step with
+    /// the other sensors, but a change of its reading by one step is no news.
+    fn resolution(&self, i: usize) -> f64 {
+        self.step.get(i).copied().filter(|s| *s < f32::MAX).map_or(0.0, |s| 0.5 * f64::from(s))
+    }
+
     fn noise(&self, i: usize) -> f64 {
-        f64::from(self.scale[i]).max(1e-9 + 1e-6 * self.mean[i].abs())
+        // A quantised sensor's noise is at least half its resolution: a change of one step
+        // is no news.
+        let step = self.step.get(i).copied().filter(|s| *s < f32::MAX).map_or(0.0, |s| 0.5 * f64::from(s));
+        f64::from(self.scale[i]).max(step).max(1e-9 + 1e-6 * self.mean[i].abs())
     }
 
     /// Takes one reading of one of the machine's sensors. When it completes an instant (or
@@ -299,7 +341,7 @@ impl MachineModel {
         cfg: &MachineModelConfig,
         out: &mut Vec<Residual>,
     ) -> Result<(), ConfigError> {
-        if !cfg.enabled || !value.is_finite() {
+        if !cfg.enabled || !value.is_finite() || self.left_out.contains(&sensor) {
             return Ok(());
         }
         // Learned at the bound, as the sensor's own detector does; its score says so.
@@ -359,6 +401,9 @@ impl MachineModel {
                 let a = a_scale.max(1.0 / (self.seen[i] as f32 + 1.0));
                 let clip = if self.seen[i] > 30 { 4.0 * self.scale[i] } else { f32::MAX };
                 self.scale[i] += a * (0.886_227 * dx.min(clip) - self.scale[i]);
+                if dx > 0.0 && i < self.step.len() {
+                    self.step[i] = self.step[i].min(dx);
+                }
             }
             self.last[i] = x;
             self.seen[i] = self.seen[i].saturating_add(1);
@@ -431,14 +476,14 @@ impl MachineModel {
         scores.clear();
         for i in 0..n {
             let score = if self.present[i] && self.seen[i] >= WARMUP_ROWS {
-                let value = d[i] * self.noise(i);
-                detector.next(&mut self.states[i], self.row_ts, value).ok()
+                let (value, floor) = (d[i] * self.noise(i), self.resolution(i));
+                detector.next_with_floor(&mut self.states[i], self.row_ts, value, floor).ok()
             } else {
                 None
             };
             scores.push(score);
         }
-        let abnormal = |s: &Option<Score>| s.is_some_and(|s| s.score >= cfg.residual.learn_gate_score);
+        let abnormal = |s: &Option<Score>| s.is_some_and(|s| s.level >= cfg.residual.learn_gate_score);
         let abnormal_count = scores.iter().filter(|s| abnormal(s)).count();
         for i in 0..n {
             let Some(score) = scores[i] else { continue };
@@ -538,8 +583,11 @@ impl MachineModel {
             let point = point_without(kept, i, weight[i]);
             let r = d[i] - v * point;
             let noise = self.noise(i);
-            let Ok(score) = detector.next(&mut self.states[i], self.row_ts, r * noise) else { continue };
-            self.suspect[i] = score.score >= cfg.residual.learn_gate_score;
+            let floor = self.resolution(i);
+            let Ok(score) = detector.next_with_floor(&mut self.states[i], self.row_ts, r * noise, floor) else {
+                continue;
+            };
+            self.suspect[i] = score.level >= cfg.residual.learn_gate_score;
             if self.suspect[i] {
                 learn[i] = v * point;
             }
@@ -601,8 +649,13 @@ impl MachineModel {
         }
         let settled = self.seen.iter().all(|n| *n >= WARMUP_ROWS);
         // A direction carried by one sensor alone (a spike, a fault) is no operating point.
-        let fourth: f32 = self.load.iter().map(|v| v.powi(4)).sum();
-        let shared = fourth > 0.0 && 1.0 / fourth >= MIN_SENSORS_IN_DIRECTION;
+        let moving = (0..n)
+            .filter(|&i| {
+                let var = self.cov[i * n + i];
+                var > 0.0 && self.load[i] * self.load[i] * self.eigenvalue >= MIN_SHARE_IN_DIRECTION * var
+            })
+            .count();
+        let shared = moving >= MIN_SENSORS_IN_DIRECTION;
         if settled && shared && self.eigenvalue >= cfg.ready_eigenvalue {
             self.ready_for += 1;
             if self.ready_for == cfg.ready_rows {

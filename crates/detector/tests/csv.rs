@@ -152,3 +152,70 @@ fn a_failing_writer_is_reported() {
     let e = detect_csv(series(50, None).as_bytes(), Broken, &Config::default()).expect_err("broken output");
     assert!(matches!(e, CsvError::Write(_)), "{e:?}");
 }
+
+/// A machine of four sensors that move together with its load (which steps every ten
+/// minutes), sampled each second; sensor `c` shifts alone from row `shift_at` if given.
+fn machine_csv(rows: usize, shift_at: Option<usize>, gap_in_b: bool) -> String {
+    let mut rng = detector::stats::SplitMix::new(8);
+    let gains = [10.0, 25.0, -8.0, 40.0];
+    let mut s = String::from("timestamp,a,b,c,d\n");
+    let mut load = 0.5;
+    for i in 0..rows {
+        if i % 600 == 0 {
+            load = rng.range(0.2, 1.0);
+        }
+        s.push_str(&format!("{}", 1_700_000_000_000i64 + i as i64 * 1000));
+        for (k, g) in gains.iter().enumerate() {
+            let mut v = 50.0 + g * load + 0.3 * rng.normal();
+            if k == 2 && shift_at.is_some_and(|at| i >= at) {
+                v += 6.0;
+            }
+            if k == 1 && gap_in_b && i % 97 == 0 {
+                s.push(',');
+                continue;
+            }
+            s.push_str(&format!(",{v:.3}"));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+#[test]
+fn a_machine_csv_gets_a_row_score_and_a_score_per_sensor() {
+    let input = machine_csv(12_000, Some(11_000), true);
+    let (out, summary) = run(&input).expect("a machine's CSV");
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("timestamp,a,b,c,d,anomaly_score,a_score,b_score,c_score,d_score"));
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| l.split(',').map(|f| if f.is_empty() { f64::NAN } else { f.parse().expect("number") }).collect())
+        .collect();
+    assert_eq!((rows.len(), summary.rows), (12_000, 12_000));
+    // Changes of load move every sensor and raise nothing once the machine is learned.
+    let calm = rows[6_000..11_000].iter().filter(|r| r[5] >= 0.6).count();
+    assert_eq!(calm, 0, "{calm} alarms on changes of load");
+    // Sensor c leaving the others is its alarm, at its onset.
+    let alarm = rows[11_000..11_060].iter().position(|r| r[8] >= 0.6).expect("the shift of c is flagged");
+    assert!(alarm <= 10, "flagged after {alarm} s");
+    assert!(rows[11_000 + alarm][5] >= rows[11_000 + alarm][8], "the row's score is its highest sensor's");
+}
+
+#[test]
+fn a_machine_csv_is_scored_with_earlier_rows_only() {
+    let input = machine_csv(3_000, Some(2_500), false);
+    let (full, _) = run(&input).expect("valid");
+    let truncated: String = input.lines().take(1 + 2_700).map(|l| format!("{l}\n")).collect();
+    let (part, _) = run(&truncated).expect("valid");
+    assert_eq!(full.lines().take(1 + 2_700).collect::<Vec<_>>(), part.lines().collect::<Vec<_>>());
+}
+
+#[test]
+fn a_machine_csv_with_a_bad_cell_names_its_line() {
+    let input = "timestamp,a,b\n1700000000,1.0,2.0\n1700000001,1.0,oops\n";
+    match run(input) {
+        Err(CsvError::BadValue { line, text }) => assert_eq!((line, text.as_str()), (3, "oops")),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(run("timestamp,a\n1700000000,inf\n"), Err(CsvError::NonFinite { .. })));
+    assert!(matches!(run("timestamp\n1700000000\n"), Err(CsvError::MissingHeader { .. })));
+}

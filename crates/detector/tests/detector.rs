@@ -136,7 +136,9 @@ fn given_a_reading_after_a_gap_then_the_gap_itself_is_scored() {
 fn given_a_lasting_new_level_then_the_detector_adapts_instead_of_alarming_forever() {
     let (mut d, mut rng, mut ts) = learned(70.0, 0.5, 9);
     let scores = feed(&mut d, &mut rng, &mut ts, 3 * 3600, |_, e| 80.0 + 0.5 * e);
-    assert!(scores[5].score >= ALARM);
+    // One alarm at the onset; the condition stays visible as the level until accepted.
+    assert!(scores[0].score >= ALARM);
+    assert!(scores[5].level >= ALARM && scores[5].score < ALARM);
     let adapted = scores.iter().position(|s| s.adapted).expect("new level accepted");
     assert!(adapted <= 3600, "adapted after {adapted} readings");
     let late = &scores[scores.len() - 3600..];
@@ -218,27 +220,29 @@ fn given_a_corrupt_checkpoint_then_restoring_fails_cleanly() {
     assert!(SensorState::from_bytes(&bytes).is_err());
 }
 
-/// The state must stay small: 50,000 sensors share one plant node.
-const _: () = assert!(SensorState::MEMORY_BYTES <= 256);
+/// The state must stay small: 50,000 sensors share one plant node (the budget is 4 KiB a
+/// sensor, machine model included; the reading's own state is a small part of it).
+const _: () = assert!(SensorState::MEMORY_BYTES <= 320);
 
 #[test]
 fn a_checkpoint_is_about_the_size_of_the_state() {
     let (d, _, _) = learned(70.0, 0.5, 17);
     let bytes = d.state().to_bytes();
-    assert!(bytes.len() <= 256, "checkpoint is {} bytes", bytes.len());
+    assert!(bytes.len() <= 320, "checkpoint is {} bytes", bytes.len());
 }
 
 #[test]
 fn bad_settings_are_rejected() {
     let bad: Vec<(Config, &str)> = vec![
-        (Config { fast_half_life_readings: 0.0, ..Config::default() }, "fast_half_life_readings"),
-        (Config { scale_half_life_readings: f32::NAN, ..Config::default() }, "scale_half_life_readings"),
-        (Config { warmup_readings: 1, ..Config::default() }, "warmup_readings"),
+        (Config { fast_half_life_s: 0.0, ..Config::default() }, "fast_half_life_s"),
+        (Config { scale_half_life_s: f32::NAN, ..Config::default() }, "scale_half_life_s"),
+        (Config { warmup_s: 1.0, ..Config::default() }, "warmup_s"),
         (Config { learn_gate_score: 1.5, ..Config::default() }, "learn_gate_score"),
         (Config { band_score: 0.0, ..Config::default() }, "band_score"),
-        (Config { shift_half_life_readings: 1000.0, ..Config::default() }, "shift_half_life_readings"),
+        (Config { shift_half_life_s: 1000.0, ..Config::default() }, "shift_half_life_s"),
         (Config { min_shift_sigmas: -1.0, ..Config::default() }, "min_shift_sigmas"),
-        (Config { baseline_half_life_readings: f32::INFINITY, ..Config::default() }, "baseline_half_life_readings"),
+        (Config { baseline_half_life_s: f32::INFINITY, ..Config::default() }, "baseline_half_life_s"),
+        (Config { rare_half_life_s: -1.0, ..Config::default() }, "rare_half_life_s"),
     ];
     for (cfg, field) in bad {
         let err = Detector::new(cfg).expect_err(field);
@@ -250,6 +254,7 @@ fn bad_settings_are_rejected() {
     none.enabled.drift = false;
     none.enabled.variance = false;
     none.enabled.stuck = false;
+    none.enabled.chatter = false;
     none.enabled.dropout = false;
     assert_eq!(Detector::new(none).expect_err("no tests"), ConfigError::NoTests);
 }

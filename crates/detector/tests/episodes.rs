@@ -13,10 +13,13 @@ fn score(ts_ms: i64, value: f64, score: f32, test: Test) -> Score {
         lower: 67.0,
         upper: 73.0,
         score,
+        level: score,
         test,
         gap_ms: 1000,
         adapted: false,
         clamped: false,
+        // A dropout here stands for the monitor's overdue check of a silent sensor.
+        overdue: test == Test::Dropout,
     }
 }
 

@@ -95,14 +95,16 @@ fn given_a_machine_whose_load_changes_then_the_model_learns_it_and_raises_almost
     assert!(cos.abs() > 0.95, "direction {v:?} against gains {GAINS:?}: cos {cos}");
 
     // Six more hours: 24 changes of load, each of up to 2.8 σ·gain, none of them a fault.
+    // Residuals that score nothing are not reported, so the share is taken of every
+    // sensor's residual at every second.
     let scores = run(&mut model, &mut machine, 6 * 3600, |_, _| {});
-    assert!(scores.len() > 100_000, "every sensor scored every second: {}", scores.len());
+    let judged = 6 * 3600 * GAINS.len();
     let raised = alarms(&scores);
     assert!(
-        raised.len() * 1000 < scores.len(),
+        raised.len() * 1000 < judged,
         "{} of {} residuals over the alarm threshold, first {:?}",
         raised.len(),
-        scores.len(),
+        judged,
         raised.first()
     );
 }

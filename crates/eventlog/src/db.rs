@@ -164,6 +164,41 @@ impl Drop for Listener {
     }
 }
 
+/// Runs `sql` that changes an object the whole server shares (a role), from one of the
+/// several databases that may change it at the same instant (every plant node sets the
+/// reader's password at start). PostgreSQL does not queue two updates of one role: the
+/// later one fails with "tuple concurrently updated" once the first commits. That
+/// failure is transient by nature, so it is retried, with a short random back-off.
+pub async fn execute_server_wide(db: &Database, sql: &str) -> Result<()> {
+    const ATTEMPTS: u32 = 20;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let client = db.client().await?;
+        match client.batch_execute(sql).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < ATTEMPTS && is_concurrent_catalog_update(&e) => {
+                let jitter_ms = u64::from(rand_byte()) % 50;
+                tracing::debug!(attempt, "another database changed the same server-wide object; retrying");
+                tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt) + jitter_ms)).await;
+            }
+            Err(e) => return Err(e).context("changing a server-wide object (a role)"),
+        }
+    }
+}
+
+/// PostgreSQL's answer to two transactions updating one catalog row at once.
+fn is_concurrent_catalog_update(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&tokio_postgres::error::SqlState::INTERNAL_ERROR)
+        && e.as_db_error().is_some_and(|d| d.message().contains("tuple concurrently updated"))
+}
+
+/// A byte that differs between processes and calls, to spread retries apart.
+fn rand_byte() -> u8 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    (nanos ^ std::process::id()).to_le_bytes()[0]
+}
+
 /// Quotes an SQL identifier (for LISTEN, which takes no parameters).
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))

@@ -25,7 +25,7 @@ mod snapshot;
 mod subscription;
 
 pub use append::{AppendError, LOG_CHANNEL, append};
-pub use db::{Database, Listener, Notification, quote_ident};
+pub use db::{Database, Listener, Notification, execute_server_wide, quote_ident};
 pub use deadpool_postgres::{Client, GenericClient, Pool, Transaction};
 pub use model::{
     Append, Appended, ExpectedVersion, InvalidInput, MAX_BINARY_PAYLOAD_BYTES, MAX_JSON_PAYLOAD_BYTES, Metadata,
@@ -44,8 +44,8 @@ pub use retention::{
 };
 pub use snapshot::{Snapshot, SnapshotError, load_snapshot, save_snapshot};
 pub use subscription::{
-    Cursor, Handler, Subscription, SubscriptionConfig, checkpoint, ensure_checkpoint, lag, read_through,
-    reset_checkpoints,
+    Cursor, Handler, HealthHook, SubscriberHealth, Subscription, SubscriptionConfig, checkpoint, ensure_checkpoint, lag,
+    read_through, reset_checkpoints,
 };
 
 /// Appends in a transaction of its own and commits: the convenience for writers that

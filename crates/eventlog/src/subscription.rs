@@ -51,6 +51,26 @@ pub struct Cursor {
     pub stored: i64,
 }
 
+/// Told how a running subscriber fares, for whoever supervises it: the subscription
+/// retries an error by itself, forever, so without this a subscriber that fails on
+/// every batch looks alive from outside.
+pub trait SubscriberHealth: Send + Sync {
+    /// A batch failed (or the connection went); the subscription will retry.
+    fn interrupted(&self, error: &anyhow::Error);
+    /// The subscription is connected and reading (a batch applied, or nothing to read).
+    fn reading(&self);
+}
+
+/// A [`SubscriberHealth`] shared by the subscription and its supervisor.
+#[derive(Clone)]
+pub struct HealthHook(pub std::sync::Arc<dyn SubscriberHealth>);
+
+impl std::fmt::Debug for HealthHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HealthHook")
+    }
+}
+
 /// How a subscription reads.
 #[derive(Debug, Clone)]
 pub struct SubscriptionConfig {
@@ -64,6 +84,8 @@ pub struct SubscriptionConfig {
     pub idle_recheck_ms: u64,
     /// Longest pause between attempts after an error.
     pub retry_max_backoff_ms: u64,
+    /// Told of every interruption and of reading again after one.
+    pub health: Option<HealthHook>,
 }
 
 impl SubscriptionConfig {
@@ -74,7 +96,13 @@ impl SubscriptionConfig {
             batch_max_events: 500,
             idle_recheck_ms: 5_000,
             retry_max_backoff_ms: 5_000,
+            health: None,
         }
+    }
+
+    pub fn health(mut self, hook: std::sync::Arc<dyn SubscriberHealth>) -> Self {
+        self.health = Some(HealthHook(hook));
+        self
     }
 
     pub fn categories(mut self, categories: &[&str]) -> Self {
@@ -199,6 +227,9 @@ impl Subscription {
                 () = &mut shutdown => return Ok(()),
                 result = self.run_connected(handler) => {
                     let e = result.expect_err("run_connected only returns on error");
+                    if let Some(h) = &self.config.health {
+                        h.0.interrupted(&e);
+                    }
                     tracing::warn!(subscriber = %self.config.name, error = format!("{e:#}"), retry_in_ms = backoff.as_millis() as u64, "subscription interrupted");
                 }
             }
@@ -219,6 +250,9 @@ impl Subscription {
         let idle = Duration::from_millis(self.config.idle_recheck_ms);
         loop {
             let applied = self.apply_next_batch(&mut client, handler, &mut cursor).await?;
+            if let Some(h) = &self.config.health {
+                h.0.reading();
+            }
             if applied < self.config.batch_max_events {
                 listener.wait(idle).await?;
             }

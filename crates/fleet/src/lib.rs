@@ -55,7 +55,10 @@ pub struct FleetConfig {
     /// Longest pause between retries of one upload.
     pub max_backoff_ms: u64,
     /// Steps whose uploads may be in flight at once when sending as fast as the plant
-    /// accepts (a gateway with a backlog); paced sending keeps one.
+    /// accepts: at `Pace::Max`, coarsely, or in real time while behind the wall clock (a
+    /// gateway with a backlog; with one step at a time a plant whose round trip exceeds a
+    /// second would never catch up). Paced sending of steps not yet due keeps one. It
+    /// bounds what the fleet holds: at most this many steps' batches per plant.
     pub max_steps_in_flight: usize,
 }
 
@@ -86,6 +89,9 @@ pub struct FleetStats {
     pub refused: AtomicU64,
     /// Newest simulated time fully sent, per plant would be ambiguous: the minimum.
     pub sent_through_ms: AtomicI64,
+    /// Per plant, the newest simulated time whose every upload was acknowledged (so a
+    /// restart can resume there, even after a kill).
+    acknowledged_through: Mutex<BTreeMap<u16, i64>>,
     latency_us: Mutex<hdrhistogram::Histogram<u64>>,
     on_accepted: std::sync::OnceLock<AcceptHook>,
 }
@@ -105,6 +111,7 @@ impl Default for FleetStats {
             busy: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             sent_through_ms: AtomicI64::new(i64::MIN),
+            acknowledged_through: Mutex::new(BTreeMap::new()),
             latency_us: Mutex::new(hdrhistogram::Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid bounds")),
             on_accepted: std::sync::OnceLock::new(),
         }
@@ -136,6 +143,21 @@ impl FleetStats {
     /// Upload latency percentile in milliseconds (successful uploads, retries included).
     pub fn latency_ms(&self, percentile: f64) -> f64 {
         self.latency_us.lock().map(|h| h.value_at_percentile(percentile) as f64 / 1000.0).unwrap_or(f64::NAN)
+    }
+
+    /// The newest simulated time plant `plant` had every upload acknowledged through,
+    /// once it has had one step acknowledged.
+    pub fn acknowledged_through(&self, plant: u16) -> Option<i64> {
+        self.acknowledged_through.lock().ok().and_then(|m| m.get(&plant).copied())
+    }
+
+    /// Records that plant `plant` had every upload through `through_ms` acknowledged.
+    pub fn acknowledge(&self, plant: u16, through_ms: i64) {
+        self.sent_through_ms.fetch_max(through_ms, Ordering::Relaxed);
+        if let Ok(mut m) = self.acknowledged_through.lock() {
+            let t = m.entry(plant).or_insert(through_ms);
+            *t = (*t).max(through_ms);
+        }
     }
 
     pub fn reset_latency(&self) {
@@ -184,8 +206,11 @@ pub async fn run_plant_with(
     let mut in_flight = futures_util::stream::FuturesOrdered::new();
     let mut exhausted = false;
     loop {
-        let limit =
-            if config.pace == Pace::Max || coarse(sim.next_ts_ms()) { config.max_steps_in_flight.max(1) } else { 1 };
+        let limit = if config.pace == Pace::Max || coarse(sim.next_ts_ms()) || behind(&config, sim.next_ts_ms()) {
+            config.max_steps_in_flight.max(1)
+        } else {
+            1
+        };
         while !exhausted && in_flight.len() < limit {
             let ts = sim.next_ts_ms();
             if *stop.borrow() || config.end_ms.is_some_and(|end| ts >= end) {
@@ -246,9 +271,15 @@ pub async fn run_plant_with(
             }
         }
         sent_through = ts;
-        stats.sent_through_ms.fetch_max(sent_through, Ordering::Relaxed);
+        stats.acknowledge(target.plant_number, sent_through);
     }
     Ok(sent_through)
+}
+
+/// Whether a real-time plant's next step is already a whole step in the past: it is
+/// catching up, and several steps may be in flight.
+fn behind(config: &FleetConfig, next_ts_ms: i64) -> bool {
+    config.pace == Pace::RealTime && next_ts_ms + 1_000 <= wall_clock_ms()
 }
 
 enum Upload {

@@ -107,7 +107,8 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Drop a plant's read models and rebuild them from its event log
     Rebuild(RebuildArgs),
-    /// Score a `timestamp,value` CSV with the streaming anomaly detector, or serve the
+    /// Score a `timestamp,value` CSV (or a machine's `timestamp,<sensor>,…` CSV) with the streaming
+    /// anomaly detector, or serve the
     /// Azure-Anomaly-Detector-compatible API
     Detect(DetectArgs),
     /// Train a remaining-useful-life model on run-to-failure data, or a days-until-failure
@@ -304,10 +305,13 @@ pub struct RebuildArgs {
 
 #[derive(Debug, Args)]
 pub struct DetectArgs {
-    /// Input CSV with header `timestamp,value` (timestamps: RFC 3339, or epoch seconds or milliseconds)
+    /// Input CSV with header `timestamp,value` (one series), or `timestamp,<sensor>,<sensor>,…`
+    /// (one machine's sensors, one row per instant; an empty cell is a missing reading),
+    /// timestamps RFC 3339 or epoch seconds or milliseconds
     #[arg(long, value_name = "IN.csv", required_unless_present = "serve")]
     pub input: Option<PathBuf>,
-    /// Output CSV with header `timestamp,value,anomaly_score` (- for standard output)
+    /// Output CSV: `timestamp,value,anomaly_score`, or for a machine the input's columns,
+    /// `anomaly_score` (the row's highest) and `<sensor>_score` per sensor (- for standard output)
     #[arg(long, value_name = "OUT.csv", required_unless_present = "serve")]
     pub output: Option<PathBuf>,
     /// Serve the Azure-Anomaly-Detector-compatible API on this address instead
@@ -405,6 +409,10 @@ pub struct EvalAnomaliesArgs {
     /// `false_episodes_per_plant_hour`, …)
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// The layout file the recorded run was simulated with (`simulate --layout`), e.g.
+    /// `assets/plant-layout-mixed-signals.toml` [default: the built-in plant layout]
+    #[arg(long, value_name = "FILE", requires = "from")]
+    pub layout: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -484,6 +492,26 @@ pub enum BenchCommand {
     /// Points per second per core of the streaming detector, of the machine model and of both
     /// as the monitor runs them, and their state per sensor
     Detect(DetectBenchArgs),
+    /// Memory of a real `floorwatch up` over a long run, through a stall of its database
+    /// (uploads refused, retried, caught up): resident set and PSS every 10 s, growth
+    Up(UpBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpBenchArgs {
+    /// Write the figures to this JSON file
+    #[arg(long, value_name = "FILE")]
+    pub json: PathBuf,
+    /// Minutes to run
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=1440))]
+    pub minutes: u64,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=99))]
+    pub plants: u32,
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
+    pub sensors_per_plant: u32,
+    /// Seconds PostgreSQL is stalled (SIGSTOP) a third of the way in; 0 for none
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub stall_seconds: u64,
 }
 
 #[derive(Debug, Args)]

@@ -56,6 +56,13 @@ pub struct PlantConfig {
 #[serde(deny_unknown_fields)]
 pub struct SimulatorConfig {
     pub seed: u64,
+    /// Missing from files copied before it existed: the shipped value.
+    #[serde(default = "default_steps_in_flight")]
+    pub max_steps_in_flight: usize,
+}
+
+fn default_steps_in_flight() -> usize {
+    8
 }
 
 impl Config {
@@ -93,6 +100,11 @@ impl Config {
             (20..=10_000).contains(&c.max_connections),
             "cluster.max_connections must be 20..=10000",
             c.max_connections.to_string(),
+        )?;
+        check(
+            (1..=256).contains(&self.simulator.max_steps_in_flight),
+            "simulator.max_steps_in_flight must be 1..=256",
+            self.simulator.max_steps_in_flight.to_string(),
         )?;
         let p = &self.plant;
         check(
@@ -189,5 +201,11 @@ mod tests {
                 .replace("minute_retention_days = 7\n\n[simulator]", "minute_retention_days = 0\n\n[simulator]"))
             .contains("cloud.minute_retention_days")
         );
+        assert!(
+            err(&DEFAULTS.replace("max_steps_in_flight = 8", "max_steps_in_flight = 0")).contains("1..=256"),
+            "no step in flight would never send"
+        );
+        let older = Config::parse(&DEFAULTS.replace("max_steps_in_flight = 8", "")).unwrap();
+        assert_eq!(older.simulator.max_steps_in_flight, 8, "a file from before the setting still loads");
     }
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use pgcluster::{Cluster, Options, Status};
+use pgcluster::{Cluster, Options};
 
 use crate::config::Config;
 
@@ -58,13 +58,12 @@ impl Server {
     pub fn ensure_running(&self) -> Result<bool> {
         match self {
             Server::External(_) => Ok(false),
-            Server::Private(cluster) => {
-                let was_running = matches!(cluster.status()?, Status::Running { .. });
-                if !was_running {
-                    cluster.start().with_context(|| format!("starting PostgreSQL in {}", cluster.dir().display()))?;
-                }
-                Ok(!was_running)
-            }
+            // Even a server that looks running is waited for: it may be dying (killed a
+            // moment ago) or replaying its WAL after a crash.
+            Server::Private(cluster) => Ok(cluster
+                .ensure_started()
+                .with_context(|| format!("starting PostgreSQL in {}", cluster.dir().display()))?
+                .1),
         }
     }
 

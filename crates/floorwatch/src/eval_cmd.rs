@@ -31,6 +31,6 @@ pub async fn anomalies(args: EvalAnomaliesArgs, global: &Global, config: &Config
             EvalSource::Database { url }
         }
     };
-    print!("{}", run_eval(&EvalArgs { source, truth: args.truth, json: args.json }).await?);
+    print!("{}", run_eval(&EvalArgs { source, truth: args.truth, json: args.json, layout: args.layout }).await?);
     Ok(())
 }

@@ -2,12 +2,15 @@
 //! node per plant (ingest, commands, projections, anomaly monitor), the cloud node with
 //! each plant's forwarder, and the simulator sending like a fleet of gateways — with a
 //! live status screen. Ctrl-C stops it all cleanly; starting again resumes the
-//! simulation where it stopped.
+//! simulation where it stopped (also after a kill: the position is saved as uploads are
+//! acknowledged). A plant node that stops ends the run at once, saying why.
+
+mod liveness;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -26,6 +29,7 @@ use crate::databases::{Server, data_dir, plant_database};
 use crate::factory::FactorySpec;
 use crate::secrets::Secrets;
 use crate::simulate_cmd::{pace, sim_config, whole_second};
+use liveness::{NodeEnded, NodeTask, PositionSaver, RateGuard, first_node_ended, fleet_file};
 
 /// Where the simulation stood when `up` last stopped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,16 +68,23 @@ pub async fn run(args: UpArgs, global: &Global, config: &Config) -> Result<()> {
     let started_cluster = server.ensure_running()?;
     let mut secrets = Secrets::load_or_create(&dir, &spec.layout, &spec.plant_numbers())?;
 
-    let nodes = PlantNodes::start(&server, &spec, &secrets, config).await?;
+    let mut nodes = PlantNodes::start(&server, &spec, &secrets, config).await?;
     let cloud = start_cloud(&server, config, &dir, &mut secrets, &spec.plant_numbers()).await?;
     let links = start_links(&nodes.urls, &cloud, &secrets).await?;
     write_private(&desktop_file(&dir), &nodes.desktop_json(&cloud, &secrets)?)?;
 
     let now = whole_second(Utc::now());
     let resume = FleetState::resume(&dir, &args, config, now);
-    let mut fleet = Fleet::start(&spec, &args, &resume, nodes.targets.clone(), now)?;
+    let mut fleet = Fleet::start(&spec, &args, &resume, nodes.targets.clone(), now, config)?;
     let interactive = std::io::stdout().is_terminal() && !args.plain;
-    show_status(&nodes, &cloud, &spec, &mut fleet, &dir, interactive).await;
+    let mut saver = PositionSaver::new(spec.plant_numbers(), resume.sent_through_ms);
+    let ended = show_status(&mut nodes, &cloud, &spec, &mut fleet, &dir, interactive, |stats| {
+        saver.save_if_moved(stats, |through| resume.save_sent_through(&dir, through))
+    })
+    .await;
+    if let Some(ended) = &ended {
+        eprintln!("\n{ended}\nstopping the factory: a plant without its node would only pile up retries");
+    }
 
     eprintln!("stopping: gateways first, then the plant nodes…");
     if let Some(sent_through) = fleet.stop().await? {
@@ -85,13 +96,16 @@ pub async fn run(args: UpArgs, global: &Global, config: &Config) -> Result<()> {
         eprintln!("stopping PostgreSQL…");
         cluster.stop()?;
     }
+    if let Some(ended) = ended {
+        anyhow::bail!("{ended}");
+    }
     eprintln!("stopped; `floorwatch up` again resumes where this left off");
     Ok(())
 }
 
 /// One plant node per plant, each on its own database and port.
 struct PlantNodes {
-    tasks: Vec<tokio::task::JoinHandle<Result<()>>>,
+    tasks: Vec<NodeTask>,
     stop: watch::Sender<bool>,
     /// What the desktop app connects to, per plant.
     desktop: Vec<DesktopPlant>,
@@ -142,15 +156,20 @@ impl PlantNodes {
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
-            nodes.tasks.push(tokio::spawn(plant::node::run(
+            let serving = Arc::new(AtomicBool::new(false));
+            let task = tokio::spawn(plant::node::run(
                 Database::new(&url, 24)?,
                 spec.node_config(n, config),
                 node_secrets,
                 listener,
                 system_clock(),
                 shutdown,
-                |_| {},
-            )));
+                {
+                    let serving = serving.clone();
+                    move |_| serving.store(true, Ordering::Relaxed)
+                },
+            ));
+            nodes.tasks.push(NodeTask { plant: n, task, serving });
         }
         Ok(nodes)
     }
@@ -166,8 +185,8 @@ impl PlantNodes {
         let _ = self.stop.send(true);
         drop(self.status);
         for node in self.tasks {
-            if let Err(e) = node.await.context("plant node task")? {
-                eprintln!("a plant node stopped with an error: {e:#}");
+            if let Err(e) = node.task.await.context("plant node task")? {
+                eprintln!("plant P{}'s node stopped with an error: {e:#}", node.plant);
             }
         }
         Ok(())
@@ -212,10 +231,6 @@ impl FleetState {
     }
 }
 
-fn fleet_file(dir: &Path) -> PathBuf {
-    dir.join("fleet.json")
-}
-
 /// The simulated factory's gateways, one task per plant.
 struct Fleet {
     /// Every plant's gateways: each ends with the time its readings were sent through.
@@ -233,6 +248,7 @@ impl Fleet {
         state: &FleetState,
         targets: Vec<PlantTarget>,
         now: i64,
+        app_config: &Config,
     ) -> Result<Fleet> {
         let sim = sim_config(args.fault_rate_scale)?;
         let mut plants = Factory::new(&spec.layout, &sim, state.seed, state.start_ms)?.into_plants();
@@ -253,6 +269,7 @@ impl Fleet {
             end_ms: args.duration.map(|d| state.sent_through_ms.max(now) + d.as_millis() as i64),
             // A long pause is caught up a reading a minute, then in real time.
             coarse_until_ms: (behind_ms > 600_000).then_some(now - 60_000),
+            max_steps_in_flight: app_config.simulator.max_steps_in_flight,
             ..FleetConfig::default()
         };
         let stats = Arc::new(FleetStats::default());
@@ -292,26 +309,38 @@ impl Fleet {
     }
 }
 
-/// Shows the status screen until Ctrl-C, or until the fleet finishes a `--duration` run.
+/// Shows the status screen until Ctrl-C, until the fleet finishes a `--duration` run, or
+/// until a plant node stops (returned). Every second `each_second` sees the fleet's
+/// progress (to save it).
 async fn show_status(
-    nodes: &PlantNodes,
+    nodes: &mut PlantNodes,
     cloud: &CloudRun,
     spec: &FactorySpec,
     fleet: &mut Fleet,
     dir: &Path,
     interactive: bool,
-) {
+    mut each_second: impl FnMut(&FleetStats) -> Result<()>,
+) -> Option<NodeEnded> {
     let every = if interactive { Duration::from_secs(1) } else { Duration::from_secs(10) };
     let mut ticker = tokio::time::interval(every);
+    let mut second = tokio::time::interval(Duration::from_secs(1));
+    let mut rates = RateGuard::default();
     let began = Instant::now();
     loop {
         tokio::select! {
             results = &mut fleet.done => {
                 fleet.finished = Some(results);
-                return;
+                return None;
+            }
+            ended = first_node_ended(&mut nodes.tasks) => return Some(ended),
+            _ = second.tick() => {
+                if let Err(e) = each_second(&fleet.stats) {
+                    tracing::warn!(error = format!("{e:#}"), "could not save the simulation's position");
+                }
             }
             _ = ticker.tick() => {
-                let screen = status(&nodes.status, spec, &fleet.stats, dir, began).await
+                let serving: Vec<bool> = nodes.tasks.iter().map(|t| t.serving.load(Ordering::Relaxed)).collect();
+                let screen = status(&nodes.status, &serving, &mut rates, spec, &fleet.stats, dir, began).await
                     + &cloud_status(cloud, &nodes.status).await;
                 if interactive {
                     print!("\x1b[H\x1b[2J{screen}");
@@ -320,7 +349,7 @@ async fn show_status(
                 }
                 let _ = std::io::stdout().flush();
             }
-            _ = tokio::signal::ctrl_c() => return,
+            _ = tokio::signal::ctrl_c() => return None,
         }
     }
 }
@@ -449,7 +478,15 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
     Ok(())
 }
 
-async fn status(dbs: &[(u16, Database)], spec: &FactorySpec, stats: &FleetStats, dir: &Path, began: Instant) -> String {
+async fn status(
+    dbs: &[(u16, Database)],
+    serving: &[bool],
+    rates: &mut RateGuard,
+    spec: &FactorySpec,
+    stats: &FleetStats,
+    dir: &Path,
+    began: Instant,
+) -> String {
     let mut out = format!(
         "Floorwatch — {} plants × {} sensors          {}   (up {}, Ctrl-C stops)\n\n",
         dbs.len(),
@@ -461,16 +498,22 @@ async fn status(dbs: &[(u16, Database)], spec: &FactorySpec, stats: &FleetStats,
         "{:<5} {:<11} {:>11} {:>10} {:>15} {:>16} {:>8} {:>15}\n",
         "plant", "name", "readings/s", "freshness", "reporting", "open anomalies", "due ≤7d", "projection lag"
     ));
-    for (n, db) in dbs {
+    let mut alarms = Vec::new();
+    for (i, (n, db)) in dbs.iter().enumerate() {
         let name = spec.layout.plant_by_number(*n).map(|p| p.name.clone()).unwrap_or_default();
-        let line = match plant_status(db).await {
-            Ok(PlantStatus { rollup: s, lag }) => {
+        let result = if serving.get(i).copied().unwrap_or(false) { Some(plant_status(db).await) } else { None };
+        let line = match result {
+            None => format!("{:<5} {:<11} starting…\n", format!("P{n}"), name),
+            Some(Ok(PlantStatus { rollup: s, lag, down })) => {
+                alarms.extend(down.into_iter().map(|d| format!("P{n} {name}: {d}")));
                 let open = s.open_critical + s.open_major + s.open_minor;
                 format!(
-                    "{:<5} {:<11} {:>11.0} {:>10} {:>15} {:>16} {:>8} {:>15}\n",
+                    "{:<5} {:<11} {:>11} {:>10} {:>15} {:>16} {:>8} {:>15}\n",
                     format!("P{n}"),
                     name,
-                    s.readings_per_s,
+                    rates
+                        .rate(*n, s.position, s.readings_per_s, Instant::now())
+                        .map_or("-".into(), |r| format!("{r:.0}")),
                     s.newest_reading_ms.map_or("-".into(), |t| format!(
                         "{:.1} s",
                         (Utc::now().timestamp_millis() - t) as f64 / 1000.0
@@ -485,9 +528,18 @@ async fn status(dbs: &[(u16, Database)], spec: &FactorySpec, stats: &FleetStats,
                     format!("{lag} events")
                 )
             }
-            Err(e) => format!("{:<5} {:<11} (not ready: {})\n", format!("P{n}"), name, e.root_cause()),
+            Some(Err(e)) => match e.downcast_ref::<NoRollupYet>() {
+                Some(_) => format!("{:<5} {:<11} starting… (waiting for the first readings)\n", format!("P{n}"), name),
+                None => format!("{:<5} {:<11} database unreachable: {}\n", format!("P{n}"), name, e.root_cause()),
+            },
         };
         out.push_str(&line);
+    }
+    if !alarms.is_empty() {
+        out.push('\n');
+        for a in alarms {
+            out.push_str(&format!("!! {a}\n"));
+        }
     }
     out.push_str(&format!(
         "\ngateways: {} readings sent, {} refused, {} retries; upload p99 {:.1} ms\n",
@@ -500,14 +552,30 @@ async fn status(dbs: &[(u16, Database)], spec: &FactorySpec, stats: &FleetStats,
     out
 }
 
+/// The projections have not written the plant's rollup yet (no readings so far).
+#[derive(Debug)]
+struct NoRollupYet;
+
+impl std::fmt::Display for NoRollupYet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("no plant status yet")
+    }
+}
+
+impl std::error::Error for NoRollupYet {}
+
 struct PlantStatus {
     rollup: readmodel_contract::Rollup,
     lag: i64,
+    /// The node's tasks that are down, in words ("anomaly detection stopped since …").
+    down: Vec<String>,
 }
 
 async fn plant_status(db: &Database) -> Result<PlantStatus> {
     let client = db.client().await?;
     let rows = readmodel_contract::read_since(&client, readmodel_contract::ReadModel::PlantStatus, 0).await?;
-    let rollup = rows.plant_status.into_iter().next().context("no plant status yet")?;
-    Ok(PlantStatus { rollup, lag: eventlog::lag(&client, readmodels::LIVE).await? })
+    let rollup = rows.plant_status.into_iter().next().ok_or(NoRollupYet)?;
+    let tasks = readmodel_contract::read_since(&client, readmodel_contract::ReadModel::NodeTasks, 0).await?;
+    let down = liveness::tasks_down(&tasks.node_tasks);
+    Ok(PlantStatus { rollup, lag: eventlog::lag(&client, readmodels::LIVE).await?, down })
 }

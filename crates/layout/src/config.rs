@@ -112,6 +112,66 @@ pub struct SensorSpec {
     /// Change of the value from a fresh machine to one at the end of its life, in the unit.
     #[serde(default)]
     pub wear_response: f64,
+    /// What kind of signal the sensor gives (default: an analog measurement).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub signal: SignalKind,
+    /// Resolution of the reading (0: none): values are multiples of it, as from an
+    /// integer display, 0.5-degree steps or a 12-bit converter.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub resolution: f64,
+    /// The sensor reads exactly `normal_min`, without noise, while its machine is stopped
+    /// (a motor current, a flow through a closed line).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub flat_when_idle: bool,
+    /// The shape of its noise (default Gaussian).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub noise: NoiseKind,
+    /// The sensor reports irregularly (on change, or when its gateway polls it), missing
+    /// about half the sampling slots, instead of every slot.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub irregular: bool,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+/// The kinds of signal a plant's sensors give.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalKind {
+    /// A measurement: `nominal` plus daily cycle, load and wear responses, drift, noise.
+    #[default]
+    Analog,
+    /// A set point: constant, stepping to the machine's recipe value when its load target
+    /// changes (`nominal + load_response × (target − 0.75)`, in steps of a quarter of full
+    /// load); no noise.
+    Setpoint,
+    /// An actuator position (valve, damper) in `normal_min..normal_max`, following its
+    /// machine's load with the load's lag, with a little positioning noise.
+    Valve,
+    /// An on/off state: `normal_max` while the machine runs above idle, `normal_min`
+    /// otherwise; no noise.
+    State,
+    /// A counter (parts, strokes, items): whole numbers, rising by `nominal` a minute at
+    /// typical load, in proportion to the load; it never goes down.
+    Counter,
+    /// A batch cycle: a trapezoid wave between the lower and upper fifth of the normal
+    /// band, its period and duty varying cycle to cycle, plus noise.
+    Batch,
+}
+
+/// The shapes of a sensor's noise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoiseKind {
+    #[default]
+    Gaussian,
+    /// Heavy tails (Laplace: exponential tails, scaled to `noise_sd`).
+    Heavy,
+    /// Gaussian, plus a spike of 5 to 10 `noise_sd` every few minutes by design (impacts,
+    /// switching transients).
+    Spiky,
 }
 
 impl SensorSpec {
@@ -298,6 +358,17 @@ fn check_machine_type(machine_type: &MachineType) -> Result<(), LayoutError> {
                 field: "nominal",
                 value: spec.nominal,
                 rule: "inside normal_min..=normal_max",
+            });
+        }
+        if !(spec.resolution.is_finite()
+            && spec.resolution >= 0.0
+            && spec.resolution <= spec.normal_max - spec.normal_min)
+        {
+            return Err(LayoutError::BadNumber {
+                what,
+                field: "resolution",
+                value: spec.resolution,
+                rule: "zero or more, and at most the width of the normal band",
             });
         }
         for (field, value) in

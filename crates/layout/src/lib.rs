@@ -30,14 +30,19 @@ mod model;
 
 pub use config::{
     LayoutConfig, LineMachines, MAX_KIND_LEN, MAX_LINES_PER_PLANT, MAX_MACHINES_PER_LINE, MAX_PLANT_NUMBER,
-    MAX_SENSORS_PER_KIND, MAX_SENSORS_PER_LAYOUT, MAX_SENSORS_PER_LINE, MAX_SENSORS_PER_PLANT, MachineType,
-    PLANT_ID_STRIDE, PlantConfig, SensorSpec,
+    MAX_SENSORS_PER_KIND, MAX_SENSORS_PER_LAYOUT, MAX_SENSORS_PER_LINE, MAX_SENSORS_PER_PLANT, MachineType, NoiseKind,
+    PLANT_ID_STRIDE, PlantConfig, SensorSpec, SignalKind,
 };
 pub use error::LayoutError;
 pub use model::{Layout, Line, Machine, Plant, Scale, Sensor, SensorId, SensorInfo};
 
 /// The shipped default layout (`assets/plant-layout.toml`): 5 plants of 10,000 sensors.
 pub const DEFAULT_LAYOUT_TOML: &str = include_str!("../../../assets/plant-layout.toml");
+
+/// The same factory with mixed kinds of signal (`assets/plant-layout-mixed-signals.toml`):
+/// about two sensors in five are set points, valves, on/off states, counters, batch
+/// cycles, quantised, flat when idle, spiky, heavy-tailed or irregular.
+pub const MIXED_SIGNALS_LAYOUT_TOML: &str = include_str!("../../../assets/plant-layout-mixed-signals.toml");
 
 impl Layout {
     /// The shipped default layout at the given scale.

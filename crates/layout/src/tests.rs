@@ -157,8 +157,28 @@ fn a_sensor_id_names_its_plant_line_machine_kind_and_range() {
     assert_eq!(info.sensor.index, 2);
     assert_eq!(info.unit(), "°C");
     assert_eq!(info.normal_range(), (22.0, 50.0));
+    // The default factory is all analog.
+    assert_eq!((info.spec.signal, info.spec.resolution), (crate::SignalKind::Analog, 0.0));
     assert_eq!(layout.machine_sensor(info.machine, "TEMP", 2), Some(id));
     assert_eq!(layout.machine_sensor(info.machine, "TEMP", 3), None);
+}
+
+#[test]
+fn the_mixed_signals_layout_names_the_same_machines_with_other_kinds_of_sensor() {
+    let layout = Layout::from_toml(crate::MIXED_SIGNALS_LAYOUT_TOML, &Scale::default()).unwrap();
+    let id = layout.sensor_id("P3-L03-M042-TEMP1").unwrap();
+    let info = layout.sensor(id).unwrap();
+    assert_eq!(info.machine.id, "P3-L03-M042");
+    assert_eq!(info.machine_type.name, "conveyor");
+    assert_eq!(info.normal_range(), (22.0, 50.0));
+    // Read through a 12-bit converter.
+    assert_eq!((info.spec.signal, info.spec.resolution), (crate::SignalKind::Analog, 100.0 / 4096.0));
+    assert_eq!(layout.machine_sensor(info.machine, "TEMP", 1), Some(id));
+    assert_eq!(layout.machine_sensor(info.machine, "TEMP", 2), None);
+    let counter = layout.machine_sensor(info.machine, "COUNT", 1).and_then(|id| layout.sensor(id)).unwrap();
+    assert_eq!(counter.spec.signal, crate::SignalKind::Counter);
+    let analog = Layout::default_with(&Scale::default()).unwrap();
+    assert_eq!(layout.sensors().len(), analog.sensors().len(), "the same factory size");
 }
 
 #[test]
@@ -281,6 +301,25 @@ fn empty_or_inverted_ranges_are_rejected() {
     check_error("noise_sd = 0.5", "noise_sd = nan", Scale::default(), "finite");
     check_error("normal_min = 10.0", "normal_min = -inf", Scale::default(), "finite");
     check_error("life_days = 30", "life_days = 0", Scale::default(), "life_days");
+    check_error("noise_sd = 0.5", "noise_sd = 0.5\nresolution = -0.5", Scale::default(), "resolution");
+    check_error("noise_sd = 0.5", "noise_sd = 0.5\nresolution = nan", Scale::default(), "resolution");
+    check_error("noise_sd = 0.5", "noise_sd = 0.5\nresolution = 1e9", Scale::default(), "resolution");
+}
+
+#[test]
+fn kinds_of_signal_are_read_and_unknown_ones_rejected() {
+    let text = SMALL.replacen(
+        "noise_sd = 0.5",
+        "noise_sd = 0.5\nsignal = \"counter\"\nnoise = \"spiky\"\nirregular = true",
+        1,
+    );
+    let layout = Layout::from_toml(&text, &Scale::default()).unwrap();
+    let spec = layout.sensor_at(0).spec;
+    assert_eq!((spec.signal, spec.noise, spec.irregular), (crate::SignalKind::Counter, crate::NoiseKind::Spiky, true));
+    for bad in ["signal = \"pulse\"", "noise = \"pink\"", "flat_when_idle = \"yes\""] {
+        let text = SMALL.replacen("noise_sd = 0.5", &format!("noise_sd = 0.5\n{bad}"), 1);
+        assert!(Layout::from_toml(&text, &Scale::default()).is_err(), "{bad} accepted");
+    }
 }
 
 #[test]

@@ -37,6 +37,13 @@ use owner::Owner;
 
 const SUPERUSER: &str = "postgres";
 const STATE_FILE: &str = "cluster.json";
+/// How long a start waits for crash recovery: replaying up to `max_wal_size` of WAL
+/// on a loaded machine takes minutes, not seconds.
+const RECOVERY_TIMEOUT: Duration = Duration::from_secs(900);
+/// Starts tried while the processes of a killed server are still leaving.
+const START_ATTEMPTS: u64 = 8;
+/// How long a postmaster just launched has to write its pid file.
+const LAUNCH_GRACE: Duration = Duration::from_secs(5);
 
 /// Settings written into the cluster's configuration at every start.
 #[derive(Debug, Clone)]
@@ -213,22 +220,50 @@ impl Cluster {
         Ok(port)
     }
 
-    /// Starts the server as a daemon that outlives this process (`pg_ctl start`).
-    /// Returns at once when it is already running.
+    /// Starts the server as a daemon that outlives this process (`pg_ctl start`), and
+    /// returns once it accepts logins. A server that is already running is waited for
+    /// too: after a crash of one of its processes it replays its WAL first. A server
+    /// killed outright leaves a stale `postmaster.pid` and processes that take a moment
+    /// to notice; the start removes the one and outlasts the others.
     pub fn start(&self) -> Result<u16> {
+        Ok(self.ensure_started()?.0)
+    }
+
+    /// [`Cluster::start`], also saying whether this call launched the server (`false`:
+    /// it was running and accepts logins).
+    pub fn ensure_started(&self) -> Result<(u16, bool)> {
         if let Status::Running { port, .. } = self.status()? {
-            return Ok(port);
+            match self.wait_ready(port, RECOVERY_TIMEOUT, Duration::ZERO) {
+                Ok(()) => return Ok((port, false)),
+                // It was dying (killed a moment ago): start a new one below.
+                Err(_) if !matches!(self.status()?, Status::Running { .. }) => {}
+                Err(e) => return Err(e),
+            }
         }
         if !self.is_initialised() {
             self.init()?;
         }
-        self.remove_stale_pid_file()?;
-        let port = self.configure()?;
-        let mut cmd = self.command("pg_ctl");
-        cmd.arg("-D").arg(self.data_dir()).arg("-l").arg(self.log_file()).args(["-w", "-t", "120", "start"]);
-        run_quiet(cmd, "pg_ctl start").with_context(|| format!("see {}", self.log_file().display()))?;
-        self.wait_ready(port, Duration::from_secs(60))?;
-        Ok(port)
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.remove_stale_pid_file()?;
+            let port = self.configure()?;
+            let mut cmd = self.command("pg_ctl");
+            // `-W`: do not wait here; crash recovery may outlast any fixed pg_ctl time-out,
+            // and `wait_ready` tells a slow start from a failed one.
+            cmd.arg("-D").arg(self.data_dir()).arg("-l").arg(self.log_file()).args(["-W", "start"]);
+            run_quiet(cmd, "pg_ctl start").with_context(|| format!("see {}", self.log_file().display()))?;
+            match self.wait_ready(port, RECOVERY_TIMEOUT, LAUNCH_GRACE) {
+                Ok(()) => return Ok((port, true)),
+                // Processes of a killed server may still hold its shared memory for a
+                // moment; the new postmaster then exits at once. Try again shortly.
+                Err(e) if attempt < START_ATTEMPTS && !matches!(self.status()?, Status::Running { .. }) => {
+                    tracing::warn!(attempt, error = format!("{e:#}"), "PostgreSQL did not start; trying again");
+                    std::thread::sleep(Duration::from_millis(500 * attempt));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Starts the server as a child of this process that stops when this process ends,
@@ -247,7 +282,7 @@ impl Cluster {
         cmd.arg("-D").arg(self.data_dir()).stdout(Stdio::null()).stderr(log);
         let child = owner::spawn_tied_to_this_process(cmd)?;
         let server = AttachedServer { child: Some(child), cluster: self.clone(), port };
-        self.wait_ready(port, Duration::from_secs(60))?;
+        self.wait_ready(port, RECOVERY_TIMEOUT, LAUNCH_GRACE)?;
         Ok(server)
     }
 
@@ -288,21 +323,65 @@ impl Cluster {
             tracing::warn!(pid, "removing stale postmaster.pid left by a server that is gone");
             fs::remove_file(&pid_file)?;
         }
+        // The socket's lock file names the killed postmaster too. PostgreSQL checks it
+        // with kill(pid, 0), which a zombie passes (a killed server whose parent never
+        // reaps it), and would refuse to start while it stays.
+        for entry in fs::read_dir(self.run_dir()).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if !(name.starts_with(".s.PGSQL.") && name.ends_with(".lock")) {
+                continue;
+            }
+            let pid = fs::read_to_string(entry.path())
+                .ok()
+                .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()));
+            if let Some(pid) = pid
+                && !process_alive(pid)
+            {
+                tracing::warn!(pid, file = name, "removing a stale socket lock file left by a server that is gone");
+                fs::remove_file(entry.path())?;
+            }
+        }
         Ok(())
     }
 
-    fn wait_ready(&self, port: u16, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
+    /// Waits until the superuser can log in and run a query: `pg_isready` alone says yes
+    /// to a server that is about to restart for crash recovery. Gives up when the
+    /// postmaster is gone (after `grace`, the time a new one has to write its pid file)
+    /// or when `timeout` passes; says once when it is waiting for recovery.
+    fn wait_ready(&self, port: u16, timeout: Duration, grace: Duration) -> Result<()> {
+        let began = Instant::now();
+        let deadline = began + timeout;
+        let password = self.state()?.password;
+        let mut told = false;
         loop {
-            let mut cmd = Command::new(self.bin.join("pg_isready"));
-            cmd.args(["-q", "-h", "127.0.0.1", "-t", "2", "-p", &port.to_string()]);
+            let mut cmd = Command::new(self.bin.join("psql"));
+            cmd.args(["-X", "-q", "-At", "-h", "127.0.0.1", "-U", SUPERUSER, "-d", "postgres", "-c", "SELECT 1"])
+                .arg("-p")
+                .arg(port.to_string())
+                .env("PGPASSWORD", &password)
+                .env("PGCONNECT_TIMEOUT", "2")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
             if cmd.status().map(|s| s.success()).unwrap_or(false) {
+                if told {
+                    tracing::info!(waited_s = began.elapsed().as_secs(), "PostgreSQL accepts logins again");
+                }
                 return Ok(());
             }
-            if Instant::now() > deadline {
-                bail!("PostgreSQL did not accept connections within {timeout:?}; see {}", self.log_file().display());
+            let running = matches!(self.status()?, Status::Running { .. });
+            if !running && began.elapsed() >= grace {
+                bail!("PostgreSQL stopped while starting; see {}", self.log_file().display());
             }
-            std::thread::sleep(Duration::from_millis(50));
+            if Instant::now() > deadline {
+                bail!("PostgreSQL did not accept logins within {timeout:?}; see {}", self.log_file().display());
+            }
+            if running && !told && began.elapsed() > Duration::from_secs(2) {
+                told = true;
+                tracing::warn!("PostgreSQL is running but not accepting logins yet (crash recovery?); waiting");
+                eprintln!("PostgreSQL is recovering (replaying its write-ahead log); waiting…");
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -387,8 +466,15 @@ fn read_postmaster_pid(data: &Path) -> Result<Option<u32>> {
 }
 
 fn process_alive(pid: u32) -> bool {
-    // A pid can be reused after a crash; only a postgres process counts.
-    fs::read_to_string(format!("/proc/{pid}/comm")).map(|c| c.trim().starts_with("postgres")).unwrap_or(false)
+    // A pid can be reused after a crash; only a postgres process counts. A killed
+    // postmaster whose parent does not reap it stays a zombie: that is no server.
+    let postgres =
+        fs::read_to_string(format!("/proc/{pid}/comm")).map(|c| c.trim().starts_with("postgres")).unwrap_or(false);
+    let zombie = fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()))
+        .is_some_and(|state| state == 'Z' || state == 'X');
+    postgres && !zombie
 }
 
 fn free_port() -> Result<u16> {

@@ -434,6 +434,20 @@ impl PlantFixture {
         Ok(position)
     }
 
+    /// Reports a plant node task's state as the node's supervisor does (through the same
+    /// `readmodels::record_node_tasks`), e.g. the anomaly monitor failing since `since_ms`.
+    pub async fn report_task(&self, task: &str, state: &'static str, since_ms: i64, error: Option<&str>) -> Result<()> {
+        let report = readmodels::NodeTaskReport {
+            task: task.to_owned(),
+            state,
+            since: chrono::DateTime::from_timestamp_millis(since_ms).context("a time in range")?,
+            restarts: 0,
+            last_error: error.map(str::to_owned),
+            lag_events: None,
+        };
+        readmodels::record_node_tasks(&self.db, &[report]).await
+    }
+
     /// Waits until every projection has applied what it follows up to `position`: the
     /// live projection follows every event, the history projection only uploads (its
     /// position stays at the last one it applied).

@@ -6,11 +6,13 @@
 mod api;
 pub mod azure;
 pub mod commands;
+pub mod health;
 pub mod ingest;
 pub mod monitor;
 pub mod node;
 pub mod registry;
 pub mod scorer;
+pub mod supervise;
 mod tokens;
 
 pub use tokens::{GatewayTokens, TokenError};

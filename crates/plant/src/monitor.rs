@@ -25,12 +25,17 @@ use serde::{Deserialize, Serialize};
 pub const MONITOR: &str = "anomaly-monitor";
 
 /// Version of the detector and the format of its snapshots.
-pub const DETECTOR_VERSION: &str = "floorwatch-detector-1";
+pub const DETECTOR_VERSION: &str = "floorwatch-detector-2";
 
 #[derive(Debug, Clone)]
 pub struct MonitorConfig {
     pub plant_number: u16,
+    /// The detector of the readings of measurements the machine model judges too.
     pub detector: detector::Config,
+    /// The detector of sensors the machine model leaves out (set points, states,
+    /// counters, batch cycles), on the readings alone: each kind runs the tests that mean
+    /// something for it (see [`standalone_tests`]).
+    pub standalone: detector::Config,
     pub episodes: EpisodeConfig,
     /// Plant time between snapshots of the monitor's state.
     pub snapshot_every_ms: i64,
@@ -44,6 +49,7 @@ impl MonitorConfig {
             plant_number,
             // The episode tracker's machine model judges level, noise and spikes.
             detector: detector::Config::beside_machine_model(),
+            standalone: detector::Config::default(),
             episodes: EpisodeConfig::default(),
             snapshot_every_ms: 60_000,
             sweep_every_ms: 1_000,
@@ -69,7 +75,11 @@ struct Snapshot {
 #[derive(Debug)]
 pub struct Monitor {
     config: MonitorConfig,
-    detector: Detector,
+    /// The measurements' detector first, then one per kind of sensor left out of the
+    /// machine model (`STANDALONE` order).
+    detectors: Vec<Detector>,
+    /// Per plant-local sensor: its detector in `detectors`.
+    detector_of: Vec<u8>,
     layout: Option<PlantLayout>,
     sensors: Vec<SensorState>,
     trackers: Vec<EpisodeTracker>,
@@ -85,11 +95,16 @@ pub struct Monitor {
 
 impl Monitor {
     pub fn new(config: MonitorConfig) -> Result<Self> {
-        let detector = Detector::new(config.detector.clone()).context("detector configuration")?;
+        let mut detectors = vec![Detector::new(config.detector.clone()).context("detector configuration")?];
+        for kind in STANDALONE {
+            let cfg = detector::Config { enabled: standalone_tests(kind), ..config.standalone.clone() };
+            detectors.push(Detector::new(cfg).context("standalone detector configuration")?);
+        }
         config.episodes.validate().context("episode configuration")?;
         Ok(Monitor {
             config,
-            detector,
+            detectors,
+            detector_of: Vec::new(),
             layout: None,
             sensors: Vec::new(),
             trackers: Vec::new(),
@@ -110,6 +125,20 @@ impl Monitor {
         self.trackers = (0..machines)
             .map(|m| EpisodeTracker::new(layout.machine(m).id.clone(), self.config.episodes.clone()))
             .collect::<Result<_, _>>()?;
+        // Only measurements that move with the machine's operating point go into its model.
+        self.detector_of = (0..layout.machine_of.len())
+            .map(|ix| {
+                let id = layout.first_sensor_id + ix as u32;
+                let signal = layout.layout.sensor(id).map_or(layout::SignalKind::Analog, |info| info.spec.signal);
+                match STANDALONE.iter().position(|k| *k == signal) {
+                    Some(k) => {
+                        self.trackers[layout.machine_of[ix] as usize].leave_out_of_model(id);
+                        k as u8 + 1
+                    }
+                    None => 0,
+                }
+            })
+            .collect();
         self.emitted.clear();
         self.layout = Some(layout);
         Ok(())
@@ -145,7 +174,8 @@ impl Monitor {
         let mut newest = self.watermark;
         for r in readings {
             let Some(ix) = layout.sensor_ix(r.sensor) else { continue };
-            let Ok(score) = self.detector.next(&mut self.sensors[ix], r.ts_ms, r.value) else { continue };
+            let detector = &self.detectors[usize::from(self.detector_of.get(ix).copied().unwrap_or(0))];
+            let Ok(score) = detector.next(&mut self.sensors[ix], r.ts_ms, r.value) else { continue };
             newest = newest.max(r.ts_ms);
             let machine = layout.machine_of[ix] as usize;
             for ev in self.trackers[machine].observe(r.sensor, &score) {
@@ -165,7 +195,7 @@ impl Monitor {
                 if state.last_ts_ms().is_none_or(|t| t >= newest) {
                     continue;
                 }
-                let score = self.detector.overdue(state, newest);
+                let score = self.detectors[0].overdue(state, newest);
                 if score.test == Test::Dropout {
                     let machine = layout.machine_of[ix] as usize;
                     let id = layout.first_sensor_id + ix as u32;
@@ -357,6 +387,35 @@ fn explain(sensors: &[SensorEvidence]) -> String {
         text.push_str(&format!("; {} moved with it", related.join(", ")));
     }
     text
+}
+
+/// Kinds of sensor the machine model leaves out, each with a detector of its own.
+const STANDALONE: [layout::SignalKind; 4] =
+    [layout::SignalKind::Setpoint, layout::SignalKind::State, layout::SignalKind::Counter, layout::SignalKind::Batch];
+
+/// The tests that mean something for a kind of sensor left out of the machine model: a set
+/// point is written, not measured (only its silence is news); an on/off state can chatter
+/// or fall silent; a counter can stop or fall silent; a batch cycle can be noisy, freeze or
+/// fall silent (its own ramps and plateaus would pass for shifts and spikes: a change of
+/// its level is not judged yet).
+pub fn standalone_tests(kind: layout::SignalKind) -> detector::Enabled {
+    let only = |stuck, chatter| detector::Enabled {
+        spike: false,
+        level_shift: false,
+        drift: false,
+        variance: false,
+        stuck,
+        chatter,
+        dropout: true,
+        ..detector::Enabled::default()
+    };
+    match kind {
+        layout::SignalKind::Setpoint => only(false, false),
+        layout::SignalKind::State => only(false, true),
+        layout::SignalKind::Counter => only(true, false),
+        layout::SignalKind::Batch => detector::Enabled { variance: true, ..only(true, true) },
+        layout::SignalKind::Analog | layout::SignalKind::Valve => detector::Enabled::default(),
+    }
 }
 
 /// The monitor as a log consumer.

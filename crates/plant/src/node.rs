@@ -20,6 +20,7 @@ use crate::commands::{self, CommandState};
 use crate::ingest::{self, Clock, IngestConfig, IngestState, IngestStats, Writer, WriterConfig};
 use crate::monitor::{MONITOR, MonitorConfig, MonitorHandler};
 use crate::scorer::ScorerConfig;
+use crate::supervise::{Backoff, TaskBoard, TaskSlot, stopped, supervise};
 use crate::tokens::GatewayTokens;
 
 /// How a plant node runs.
@@ -40,6 +41,24 @@ pub struct NodeConfig {
     pub shelve: ShelvePolicy,
     /// Minute aggregates are kept this many days (hourly ones forever).
     pub minute_retention_days: u32,
+    /// Supervision of the node's tasks and what `/v1/health` calls far behind.
+    pub tasks: TasksConfig,
+}
+
+/// How the node's tasks are supervised and reported.
+#[derive(Debug, Clone, Copy)]
+pub struct TasksConfig {
+    pub restart: Backoff,
+    /// A task following the log this many events behind makes `/v1/health` answer 503.
+    pub max_lag_events: i64,
+    /// The task states are written to the read models at least this often.
+    pub report_every_ms: u64,
+}
+
+impl Default for TasksConfig {
+    fn default() -> Self {
+        TasksConfig { restart: Backoff::default(), max_lag_events: 5_000, report_every_ms: 10_000 }
+    }
 }
 
 impl NodeConfig {
@@ -56,6 +75,7 @@ impl NodeConfig {
             scorer: ScorerConfig::default(),
             shelve: ShelvePolicy::default(),
             minute_retention_days: 35,
+            tasks: TasksConfig::default(),
         }
     }
 
@@ -129,7 +149,19 @@ pub async fn run(
     on_start: impl FnOnce(NodeHandle) + Send,
 ) -> Result<()> {
     let layout = prepare(&db, &config, &secrets).await?;
-    let (writer, writer_task) = Writer::spawn(db.clone(), config.writer);
+    let board = Arc::new(TaskBoard::default());
+    let (writer, writing) = Writer::new(db.clone(), config.writer);
+    let (stop_writer, writer_stop) = watch::channel(false);
+    let writer_task = supervise(board.slot("writer", None), config.tasks.restart, writer_stop, move |slot, stop| {
+        let writing = writing.clone();
+        async move {
+            slot.running();
+            // A run ends when the API is gone and the queue drained: then only stop.
+            writing.run().await;
+            stopped(stop).await;
+            Ok(())
+        }
+    });
     let stats = Arc::new(IngestStats::default());
     on_start(NodeHandle { stats: stats.clone(), writer: writer.clone() });
     let ingest_state = IngestState {
@@ -137,7 +169,7 @@ pub async fn run(
         layout: layout.clone(),
         plant_number: config.plant_number,
         tokens: Arc::new(secrets.gateway_tokens.clone()),
-        writer,
+        writer: writer.clone(),
         config: config.ingest,
         clock: clock.clone(),
         stats,
@@ -149,56 +181,102 @@ pub async fn run(
         clock: clock.clone(),
         shelve: config.shelve,
     };
-    let app = ingest::router(ingest_state).merge(commands::router(command_state)).merge(crate::azure::router());
+    let health = crate::health::HealthState {
+        board: board.clone(),
+        db: db.clone(),
+        plant_number: config.plant_number,
+        // The last handle moves into the router: when it is gone the writer drains and ends.
+        writer,
+        max_lag_events: config.tasks.max_lag_events,
+    };
+    let app = ingest::router(ingest_state)
+        .merge(commands::router(command_state))
+        .merge(crate::azure::router())
+        .merge(crate::health::router(health));
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let projections = tokio::spawn({
-        let db = db.clone();
-        let stop = stopped(stop_rx.clone());
-        let config = config.projections;
-        async move { readmodels::run(&db, config, stop).await }
-    });
-    let monitor = tokio::spawn({
-        let sub = Subscription::new(
-            db.clone(),
-            SubscriptionConfig::new(MONITOR).categories(&["readings", PLANT]).batch_max_events(200),
-        );
-        let mut handler = MonitorHandler::new(config.monitor.clone())?;
-        let stop = stopped(stop_rx.clone());
-        async move { sub.run(&mut handler, stop).await }
-    });
-    let scorer = tokio::spawn({
-        let db = db.clone();
-        let stop = stopped(stop_rx.clone());
-        let config = config.scorer.clone();
-        async move { crate::scorer::run(db, config, stop).await }
-    });
-    let retention = tokio::spawn({
-        let db = db.clone();
-        let stop = stopped(stop_rx.clone());
-        let days = config.ingest.retention_days;
-        let minute_days = config.minute_retention_days;
-        async move { retain(db, days, minute_days, stop).await }
-    });
+    let tasks = spawn_tasks(&db, &config, &board, &stop_rx)?;
+    let reporter = tokio::spawn(crate::health::report_to_read_models(
+        board.clone(),
+        db.clone(),
+        Duration::from_millis(config.tasks.report_every_ms),
+        stop_rx.clone(),
+    ));
 
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving the plant's HTTP API")?;
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     // The router (and with it every writer handle) is gone: the writer drains and ends.
+    let _ = stop_writer.send(true);
     writer_task.await.context("log writer")?;
     let _ = stop_tx.send(true);
-    projections.await.context("projections task")??;
-    monitor.await.context("monitor task")??;
-    scorer.await.context("maintenance scorer task")??;
-    retention.await.context("retention task")?;
-    Ok(())
+    for task in tasks {
+        task.await.context("a supervised task")?;
+    }
+    let _ = reporter.await;
+    crate::health::write(&board, &db).await;
+    served.context("serving the plant's HTTP API")
+}
+
+/// Starts the node's tasks that follow the log or the clock, each under supervision:
+/// the projections, the anomaly monitor, the maintenance scorer and retention. A task
+/// added to the node belongs here (one line and a slot name), so it is restarted when
+/// it dies and shown on `/v1/health` and in the read models.
+fn spawn_tasks(
+    db: &Database,
+    config: &NodeConfig,
+    board: &Arc<TaskBoard>,
+    stop: &watch::Receiver<bool>,
+) -> Result<Vec<tokio::task::JoinHandle<()>>> {
+    let restart = config.tasks.restart;
+    let mut tasks = Vec::new();
+    for which in [readmodels::Projection::Live, readmodels::Projection::History] {
+        let name = match which {
+            readmodels::Projection::Live => "live projection",
+            readmodels::Projection::History => "history projection",
+        };
+        let (db, projections) = (db.clone(), config.projections);
+        tasks.push(supervise(board.slot(name, Some(which.subscriber())), restart, stop.clone(), move |slot, stop| {
+            let db = db.clone();
+            async move { readmodels::run_projection(&db, which, projections, Arc::new(slot), stopped(stop)).await }
+        }));
+    }
+    // Checked once here, so a bad setting fails the start instead of every restart.
+    MonitorHandler::new(config.monitor.clone())?;
+    let (monitor_db, monitor_config) = (db.clone(), config.monitor.clone());
+    tasks.push(supervise(board.slot("monitor", Some(MONITOR)), restart, stop.clone(), move |slot, stop| {
+        let (db, config) = (monitor_db.clone(), monitor_config.clone());
+        async move {
+            let sub = Subscription::new(
+                db,
+                SubscriptionConfig::new(MONITOR)
+                    .categories(&["readings", PLANT])
+                    .batch_max_events(200)
+                    .health(Arc::new(slot)),
+            );
+            let mut handler = MonitorHandler::new(config)?;
+            sub.run(&mut handler, stopped(stop)).await
+        }
+    }));
+    let (scorer_db, scorer_config) = (db.clone(), config.scorer.clone());
+    tasks.push(supervise(board.slot("scorer", None), restart, stop.clone(), move |slot, stop| {
+        let (db, config) = (scorer_db.clone(), scorer_config.clone());
+        async move { crate::scorer::run_reporting(db, config, Some(slot), stopped(stop)).await }
+    }));
+    let (retention_db, days, minute_days) = (db.clone(), config.ingest.retention_days, config.minute_retention_days);
+    tasks.push(supervise(board.slot("retention", None), restart, stop.clone(), move |slot, stop| {
+        let db = retention_db.clone();
+        async move {
+            retain(db, days, minute_days, &slot, stopped(stop)).await;
+            Ok(())
+        }
+    }));
+    Ok(tasks)
 }
 
 /// Expires old telemetry and read-model partitions once an hour (and at start).
-async fn retain(db: Database, days: u32, minute_days: u32, stop: impl Future<Output = ()>) {
+async fn retain(db: Database, days: u32, minute_days: u32, slot: &TaskSlot, stop: impl Future<Output = ()>) {
     tokio::pin!(stop);
     loop {
+        let mut failed = None;
         let now = chrono::Utc::now();
         let cutoff = now - chrono::Duration::days(i64::from(days));
         let minute_cutoff = now - chrono::Duration::days(i64::from(minute_days));
@@ -208,10 +286,18 @@ async fn retain(db: Database, days: u32, minute_days: u32, stop: impl Future<Out
         match eventlog::expire_telemetry(&db, cutoff).await {
             Ok(r) if !r.dropped.is_empty() => tracing::info!(dropped = ?r.dropped, "expired telemetry"),
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = format!("{e:#}"), "telemetry retention failed"),
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), "telemetry retention failed");
+                failed = Some(e);
+            }
         }
         if let Err(e) = readmodels::expire(&db, cutoff, minute_cutoff).await {
             tracing::warn!(error = format!("{e:#}"), "read-model retention failed");
+            failed = Some(e);
+        }
+        match &failed {
+            Some(e) => slot.failing(e),
+            None => slot.running(),
         }
         tokio::select! {
             () = &mut stop => return,

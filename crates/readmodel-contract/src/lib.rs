@@ -22,7 +22,7 @@ pub use since::{
     CatchUp, Cursors, Fetched, PAGE_ROWS, Progress, ReadError, ReadModel, catch_up, model_track_records, progress,
     read_since,
 };
-pub use status::{MachineCondition, OrderState, SensorStatus};
+pub use status::{MachineCondition, OrderState, SensorStatus, TaskState, task_label};
 
 /// NOTIFY channel of read-model changes; the payload is the position applied.
 pub const CHANNEL: &str = "readmodel";

@@ -272,6 +272,47 @@ pub struct AuditEntry {
     pub summary: String,
 }
 
+/// One task of the plant node (the log writer, a projection, the anomaly monitor, …) as
+/// its supervisor last reported it. Not derived from the log: the node writes it when a
+/// task's state changes (and every few seconds), so a task that cannot write to the log
+/// is still seen to be down. `position` orders these rows among themselves only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeTask {
+    pub task: String,
+    /// A [`crate::status::TaskState`] name.
+    pub state: String,
+    pub since_ms: i64,
+    pub restarts: i32,
+    pub last_error: Option<String>,
+    /// Events of the log the task has not handled yet (subscribers only).
+    pub lag_events: Option<i64>,
+    pub updated_at_ms: i64,
+    pub position: i64,
+    /// What the task does, in a screen's words ([`crate::status::task_label`]).
+    #[serde(default)]
+    pub label: String,
+    /// Whether the task is not doing its work ([`crate::status::TaskState::is_down`]).
+    #[serde(default)]
+    pub down: bool,
+}
+
+impl NodeTask {
+    /// "anomaly detection stopped since 12:03:04" when the task is down, else `None`.
+    /// The time is given in UTC; a screen with a local clock formats `since_ms` itself.
+    pub fn down_since(&self) -> Option<String> {
+        let state = crate::status::TaskState::parse(&self.state)?;
+        if !state.is_down() {
+            return None;
+        }
+        let since = chrono::DateTime::from_timestamp_millis(self.since_ms)?;
+        Some(format!(
+            "{} stopped since {} UTC",
+            crate::status::task_label(&self.task),
+            since.format("%Y-%m-%d %H:%M:%S")
+        ))
+    }
+}
+
 /// Rows of every read model, as fetched in one catch-up or applied as one change.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Changes {
@@ -290,6 +331,8 @@ pub struct Changes {
     pub audit: Vec<AuditEntry>,
     pub track_record: Vec<TrackRecord>,
     pub track_failures: Vec<TrackFailure>,
+    #[serde(default)]
+    pub node_tasks: Vec<NodeTask>,
 }
 
 impl Changes {
@@ -313,6 +356,7 @@ impl Changes {
             + self.audit.len()
             + self.track_record.len()
             + self.track_failures.len()
+            + self.node_tasks.len()
     }
 }
 

@@ -39,10 +39,11 @@ pub enum ReadModel {
     Audit,
     TrackRecord,
     TrackFailures,
+    NodeTasks,
 }
 
 impl ReadModel {
-    pub const ALL: [ReadModel; 15] = [
+    pub const ALL: [ReadModel; 16] = [
         ReadModel::Plant,
         ReadModel::PlantStatus,
         ReadModel::Lines,
@@ -58,6 +59,7 @@ impl ReadModel {
         ReadModel::Audit,
         ReadModel::TrackRecord,
         ReadModel::TrackFailures,
+        ReadModel::NodeTasks,
     ];
 
     pub fn name(self) -> &'static str {
@@ -77,6 +79,7 @@ impl ReadModel {
             ReadModel::Audit => "audit",
             ReadModel::TrackRecord => "track_record",
             ReadModel::TrackFailures => "track_failures",
+            ReadModel::NodeTasks => "node_tasks",
         }
     }
 
@@ -102,6 +105,7 @@ impl ReadModel {
             ReadModel::Audit => include_str!("../sql/since/audit.sql"),
             ReadModel::TrackRecord => include_str!("../sql/since/track_record.sql"),
             ReadModel::TrackFailures => include_str!("../sql/since/track_failures.sql"),
+            ReadModel::NodeTasks => include_str!("../sql/since/node_tasks.sql"),
         }
     }
 
@@ -127,6 +131,7 @@ impl ReadModel {
                 ReadModel::Audit => changes.audit.push(audit(row)?),
                 ReadModel::TrackRecord => changes.track_record.push(track_record(row)?),
                 ReadModel::TrackFailures => changes.track_failures.push(track_failure(row)?),
+                ReadModel::NodeTasks => changes.node_tasks.push(node_task(row)?),
             }
         }
         Ok((rows.len(), newest))
@@ -368,6 +373,23 @@ fn audit(r: &Row) -> Result<AuditEntry, tokio_postgres::Error> {
         machine_id: r.try_get("machine_id")?,
         actor: r.try_get("actor")?,
         summary: r.try_get("summary")?,
+    })
+}
+
+fn node_task(r: &Row) -> Result<NodeTask, tokio_postgres::Error> {
+    let task: String = r.try_get("task")?;
+    let state: String = r.try_get("state")?;
+    Ok(NodeTask {
+        label: crate::status::task_label(&task).to_owned(),
+        down: crate::status::TaskState::parse(&state).is_some_and(crate::status::TaskState::is_down),
+        task,
+        state,
+        since_ms: ms(r.try_get("since")?),
+        restarts: r.try_get("restarts")?,
+        last_error: r.try_get("last_error")?,
+        lag_events: r.try_get("lag_events")?,
+        updated_at_ms: ms(r.try_get("updated_at")?),
+        position: r.try_get("position")?,
     })
 }
 

@@ -123,3 +123,61 @@ mod tests {
         assert_eq!(MachineCondition::parse(""), None);
     }
 }
+
+/// A plant node task's state in `node_tasks`, as the node's supervisor sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    /// Started, not yet at work.
+    Starting,
+    Running,
+    /// At work but its last attempt failed; it retries by itself.
+    Failing,
+    /// It died and waits to be started again.
+    Restarting,
+    /// Stopped with the node.
+    Stopped,
+}
+
+impl TaskState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Starting => "starting",
+            TaskState::Running => "running",
+            TaskState::Failing => "failing",
+            TaskState::Restarting => "restarting",
+            TaskState::Stopped => "stopped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TaskState> {
+        Some(match s {
+            "starting" => TaskState::Starting,
+            "running" => TaskState::Running,
+            "failing" => TaskState::Failing,
+            "restarting" => TaskState::Restarting,
+            "stopped" => TaskState::Stopped,
+            _ => return None,
+        })
+    }
+
+    /// Whether the task is not doing its work: a person must be told.
+    pub fn is_down(self) -> bool {
+        matches!(self, TaskState::Failing | TaskState::Restarting | TaskState::Stopped)
+    }
+}
+
+/// What a plant node task does, in the words a screen uses ("anomaly detection stopped
+/// since …"). Unknown tasks (a newer node's) are shown by their name.
+pub fn task_label(task: &str) -> &str {
+    match task {
+        "writer" => "storing uploads",
+        "live projection" => "live read models",
+        "history projection" => "history and trends",
+        "monitor" => "anomaly detection",
+        "scorer" => "maintenance predictions",
+        "retention" => "data retention",
+        "forwarder" => "forwarding to the cloud",
+        other => other,
+    }
+}

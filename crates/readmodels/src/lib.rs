@@ -42,13 +42,15 @@ pub async fn migrate(db: &Database) -> Result<()> {
     db.run_migrations(embedded::migrations::runner(), "readmodel_schema_history").await
 }
 
-/// Sets the read-only role's password (the role exists once [`migrate`] has run).
+/// Sets the read-only role's password (the role exists once [`migrate`] has run). The
+/// role is the server's, shared by every plant database, whose nodes may set it at the
+/// same instant: see [`eventlog::execute_server_wide`].
 pub async fn set_reader_password(db: &Database, password: &str) -> Result<()> {
-    let client = db.client().await?;
     // ALTER ROLE takes no parameters; the password is quoted as a literal.
     let literal = format!("'{}'", password.replace('\'', "''"));
-    client.batch_execute(&format!("ALTER ROLE {READER_ROLE} PASSWORD {literal}")).await?;
-    Ok(())
+    eventlog::execute_server_wide(db, &format!("ALTER ROLE {READER_ROLE} PASSWORD {literal}"))
+        .await
+        .context("setting the reader role's password")
 }
 
 /// How the projections run.
@@ -67,13 +69,16 @@ impl ProjectionConfig {
     }
 }
 
+fn live_config(batch: usize) -> SubscriptionConfig {
+    SubscriptionConfig::new(LIVE).batch_max_events(batch)
+}
+
+fn history_config(batch: usize) -> SubscriptionConfig {
+    SubscriptionConfig::new(HISTORY).categories(&["readings"]).batch_max_events(batch)
+}
+
 fn subscriptions(db: &Database, batch: usize) -> (Subscription, Subscription) {
-    let live = Subscription::new(db.clone(), SubscriptionConfig::new(LIVE).batch_max_events(batch));
-    let history = Subscription::new(
-        db.clone(),
-        SubscriptionConfig::new(HISTORY).categories(&["readings"]).batch_max_events(batch),
-    );
-    (live, history)
+    (Subscription::new(db.clone(), live_config(batch)), Subscription::new(db.clone(), history_config(batch)))
 }
 
 /// Runs both projections until `shutdown` completes.
@@ -102,6 +107,45 @@ pub async fn run(db: &Database, config: ProjectionConfig, shutdown: impl Future<
     history_task.await.context("history projection task")??;
     track_task.await.context("track record projection task")??;
     Ok(())
+}
+
+/// One of the two projections, to run on its own (under a supervisor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Projection {
+    Live,
+    History,
+}
+
+impl Projection {
+    /// The subscriber's name (its checkpoint).
+    pub fn subscriber(self) -> &'static str {
+        match self {
+            Projection::Live => LIVE,
+            Projection::History => HISTORY,
+        }
+    }
+}
+
+/// Runs one projection until `shutdown`, telling `health` of every interruption and of
+/// reading again, so a supervisor sees a projection that keeps failing.
+pub async fn run_projection(
+    db: &Database,
+    which: Projection,
+    config: ProjectionConfig,
+    health: std::sync::Arc<dyn eventlog::SubscriberHealth>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let batch = config.batch_max_events;
+    match which {
+        Projection::Live => {
+            let live = Subscription::new(db.clone(), live_config(batch).health(health));
+            live.run(&mut LiveProjection::new(config.plant_number), shutdown).await
+        }
+        Projection::History => {
+            let history = Subscription::new(db.clone(), history_config(batch).health(health));
+            history.run(&mut HistoryProjection::new(config.history_grace_ms), shutdown).await
+        }
+    }
 }
 
 /// Applies everything in the log now; returns the live projection's position.
@@ -189,4 +233,45 @@ pub async fn expire(
         }
     }
     Ok(dropped)
+}
+
+/// One task of the plant node as its supervisor reports it (see `readmodel.node_tasks`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeTaskReport {
+    pub task: String,
+    /// A `readmodel_contract::TaskState` name.
+    pub state: &'static str,
+    pub since: chrono::DateTime<chrono::Utc>,
+    pub restarts: u32,
+    pub last_error: Option<String>,
+    pub lag_events: Option<i64>,
+}
+
+/// Longest error text kept per task: enough to read the cause, never a flood.
+const TASK_ERROR_CHARS: usize = 2_000;
+
+/// Writes the node's task states; rows that changed get a new position and readers are
+/// woken. An error's text may carry anything a device sent (a NUL, which PostgreSQL
+/// text refuses, or megabytes): it is made storable and cut short.
+pub async fn record_node_tasks(db: &Database, tasks: &[NodeTaskReport]) -> Result<()> {
+    let mut client = db.client().await?;
+    let tx = client.transaction().await?;
+    let upsert = tx.prepare_cached(include_str!("../sql/upsert_node_task.sql")).await?;
+    let mut newest = None::<i64>;
+    for t in tasks {
+        let error = t.last_error.as_deref().map(storable_text);
+        let restarts = i32::try_from(t.restarts).unwrap_or(i32::MAX);
+        let row = tx.query_opt(&upsert, &[&t.task, &t.state, &t.since, &restarts, &error, &t.lag_events]).await?;
+        if let Some(row) = row {
+            newest = newest.max(Some(row.get::<_, i64>(0)));
+        }
+    }
+    if let Some(position) = newest {
+        tx.execute(include_str!("../sql/notify.sql"), &[&position.to_string()]).await?;
+    }
+    tx.commit().await.context("recording the node's task states")
+}
+
+fn storable_text(text: &str) -> String {
+    text.chars().take(TASK_ERROR_CHARS).map(|c| if c == '\0' { '\u{FFFD}' } else { c }).collect()
 }

@@ -59,6 +59,15 @@ pub struct FaultConfig {
     pub dropout_rate_per_sensor_hour: f64,
     /// Two to five sensors of one machine move together, ramping up then holding.
     pub machine_fault_rate_per_machine_hour: f64,
+    /// A machine's set point steps and one to three of its process values ignore it
+    /// (machines with a set point only).
+    pub setpoint_ignored_rate_per_machine_hour: f64,
+    /// A valve or damper freezes as its machine's load changes (per valve sensor).
+    pub valve_stuck_rate_per_sensor_hour: f64,
+    /// A counter stops counting (per counter).
+    pub counter_stopped_rate_per_sensor_hour: f64,
+    /// A quantised sensor drifts (per quantised sensor).
+    pub quantised_drift_rate_per_sensor_hour: f64,
     /// A spike lasts 1 to this many readings.
     pub spike_max_readings: u32,
     pub level_shift_min_s: f64,
@@ -85,6 +94,10 @@ impl Default for FaultConfig {
             noise_burst_rate_per_sensor_hour: 3e-4,
             dropout_rate_per_sensor_hour: 3e-4,
             machine_fault_rate_per_machine_hour: 3e-3,
+            setpoint_ignored_rate_per_machine_hour: 3e-3,
+            valve_stuck_rate_per_sensor_hour: 4e-3,
+            counter_stopped_rate_per_sensor_hour: 4e-3,
+            quantised_drift_rate_per_sensor_hour: 1.5e-3,
             spike_max_readings: 3,
             level_shift_min_s: 300.0,
             level_shift_max_s: 3_600.0,
@@ -113,6 +126,10 @@ impl FaultConfig {
             noise_burst_rate_per_sensor_hour: 0.0,
             dropout_rate_per_sensor_hour: 0.0,
             machine_fault_rate_per_machine_hour: 0.0,
+            setpoint_ignored_rate_per_machine_hour: 0.0,
+            valve_stuck_rate_per_sensor_hour: 0.0,
+            counter_stopped_rate_per_sensor_hour: 0.0,
+            quantised_drift_rate_per_sensor_hour: 0.0,
             ..FaultConfig::default()
         }
     }
@@ -127,6 +144,10 @@ impl FaultConfig {
             noise_burst_rate_per_sensor_hour: self.noise_burst_rate_per_sensor_hour * factor,
             dropout_rate_per_sensor_hour: self.dropout_rate_per_sensor_hour * factor,
             machine_fault_rate_per_machine_hour: self.machine_fault_rate_per_machine_hour * factor,
+            setpoint_ignored_rate_per_machine_hour: self.setpoint_ignored_rate_per_machine_hour * factor,
+            valve_stuck_rate_per_sensor_hour: self.valve_stuck_rate_per_sensor_hour * factor,
+            counter_stopped_rate_per_sensor_hour: self.counter_stopped_rate_per_sensor_hour * factor,
+            quantised_drift_rate_per_sensor_hour: self.quantised_drift_rate_per_sensor_hour * factor,
             ..self.clone()
         }
     }
@@ -220,6 +241,10 @@ impl SimConfig {
             ("faults.noise_burst_rate_per_sensor_hour", f.noise_burst_rate_per_sensor_hour),
             ("faults.dropout_rate_per_sensor_hour", f.dropout_rate_per_sensor_hour),
             ("faults.machine_fault_rate_per_machine_hour", f.machine_fault_rate_per_machine_hour),
+            ("faults.setpoint_ignored_rate_per_machine_hour", f.setpoint_ignored_rate_per_machine_hour),
+            ("faults.valve_stuck_rate_per_sensor_hour", f.valve_stuck_rate_per_sensor_hour),
+            ("faults.counter_stopped_rate_per_sensor_hour", f.counter_stopped_rate_per_sensor_hour),
+            ("faults.quantised_drift_rate_per_sensor_hour", f.quantised_drift_rate_per_sensor_hour),
         ] {
             if !(value.is_finite() && (0.0..=MAX_FAULT_RATE_PER_HOUR).contains(&value)) {
                 return Err(ConfigError::Invalid { field, value, rule: "between 0 and 60 per hour" });

@@ -17,10 +17,18 @@ pub enum FaultKind {
     Dropout,
     /// Several sensors of one machine at once.
     Machine,
+    /// A machine's set point changes and its process values do not follow.
+    SetpointIgnored,
+    /// A valve or damper stops moving while its machine's load asks it to.
+    ValveStuck,
+    /// A counter stops counting while its machine runs.
+    CounterStopped,
+    /// A quantised sensor drifts away, step by step.
+    QuantisedDrift,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 7] = [
+    pub const ALL: [FaultKind; 11] = [
         FaultKind::Spike,
         FaultKind::LevelShift,
         FaultKind::Drift,
@@ -28,7 +36,17 @@ impl FaultKind {
         FaultKind::NoiseBurst,
         FaultKind::Dropout,
         FaultKind::Machine,
+        FaultKind::SetpointIgnored,
+        FaultKind::ValveStuck,
+        FaultKind::CounterStopped,
+        FaultKind::QuantisedDrift,
     ];
+
+    /// Kinds that pick their own sensors (a valve, a counter, a quantised sensor), whatever
+    /// the general rule of which fault a kind of signal admits.
+    pub(crate) fn is_of_its_own(self) -> bool {
+        matches!(self, FaultKind::ValveStuck | FaultKind::CounterStopped | FaultKind::QuantisedDrift)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -39,6 +57,10 @@ impl FaultKind {
             FaultKind::NoiseBurst => "noise_burst",
             FaultKind::Dropout => "dropout",
             FaultKind::Machine => "machine",
+            FaultKind::SetpointIgnored => "setpoint_ignored",
+            FaultKind::ValveStuck => "valve_stuck",
+            FaultKind::CounterStopped => "counter_stopped",
+            FaultKind::QuantisedDrift => "quantised_drift",
         }
     }
 }
@@ -63,6 +85,15 @@ pub enum FaultShape {
     /// Sensor `i` of the record gets `deltas[i] × min(1, (t − start) / ramp_ms)` added:
     /// the sensors move together, ramping up, then holding.
     Machine { deltas: Vec<f64>, ramp_ms: i64 },
+    /// The machine's load target changes at `start_ms` (its set points step with it) and the
+    /// listed process values keep reading as at load `load` instead of following.
+    SetpointIgnored { load: f64 },
+    /// Every reading of the valve repeats `value` while the machine's load changes.
+    ValveStuck { value: f64 },
+    /// Every reading of the counter repeats `value` while the machine runs.
+    CounterStopped { value: f64 },
+    /// As a drift, on a quantised sensor: the readings stay multiples of its resolution.
+    QuantisedDrift { delta_at_end: f64 },
 }
 
 impl FaultShape {
@@ -75,6 +106,10 @@ impl FaultShape {
             FaultShape::NoiseBurst { .. } => FaultKind::NoiseBurst,
             FaultShape::Dropout => FaultKind::Dropout,
             FaultShape::Machine { .. } => FaultKind::Machine,
+            FaultShape::SetpointIgnored { .. } => FaultKind::SetpointIgnored,
+            FaultShape::ValveStuck { .. } => FaultKind::ValveStuck,
+            FaultShape::CounterStopped { .. } => FaultKind::CounterStopped,
+            FaultShape::QuantisedDrift { .. } => FaultKind::QuantisedDrift,
         }
     }
 }

@@ -93,6 +93,20 @@ impl MachineSim {
         machine
     }
 
+    /// The load the machine is heading for (its set points follow it).
+    pub fn target(&self) -> f64 {
+        self.target
+    }
+
+    /// When the load target next changes.
+    pub fn next_load_change_ms(&self) -> i64 {
+        self.next_load_change_ms
+    }
+
+    pub fn running(&self) -> bool {
+        self.status == MachineStatus::Running
+    }
+
     pub fn state(&self) -> MachineState {
         MachineState {
             load: self.load,

@@ -1,12 +1,12 @@
 //! One plant's simulation: its sensors' signals, its machines and its faults, step by step.
 
 use crate::config::{ConfigError, SimConfig, check_step_ms};
-use crate::event::{FactoryEvent, FaultRecord, MaintenanceKind, SensorRef};
+use crate::event::{FactoryEvent, FaultKind, FaultRecord, MaintenanceKind, SensorRef};
 use crate::fault::{ActiveFault, FaultBook, NO_FAULT, SensorScale};
 use crate::machine::{Change, MachineSim, MachineState};
 use crate::seed::{Purpose, SimRng, stream};
 use crate::{GatewayBatch, Step};
-use layout::Layout;
+use layout::{Layout, NoiseKind, SignalKind};
 use rand::RngExt;
 use rand_distr::StandardNormal;
 use std::ops::Range;
@@ -23,6 +23,10 @@ const DRIFT_TIME_MS: f64 = 2.0 * 86_400_000.0;
 /// every step would cost a second random draw per reading.
 const DRIFT_UPDATE_MS: i64 = 600_000;
 const MS_PER_DAY: i64 = 86_400_000;
+/// Below this load a machine idles: its states read off, its flat-when-idle sensors rest.
+const IDLE_LOAD: f64 = 0.2;
+/// A normally spiky sensor spikes about once in this many readings.
+const SPIKE_EVERY_READINGS: f64 = 240.0;
 
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum SimError {
@@ -51,6 +55,23 @@ struct SensorSim {
     load_gain: f64,
     wear_gain: f64,
     noise_sd: f64,
+    signal: SignalKind,
+    noise: NoiseKind,
+    resolution: f64,
+    flat_when_idle: bool,
+    irregular: bool,
+    /// The normal band: a state's off and on values, a valve's closed and open positions,
+    /// the rest value of a flat-when-idle sensor.
+    low: f64,
+    high: f64,
+    /// A counter's count (fractional between whole parts) and its rate per millisecond at
+    /// typical load.
+    count: f64,
+    count_per_ms: f64,
+    /// The current batch cycle: start, length and share of it spent high.
+    cycle_start_ms: i64,
+    cycle_ms: i64,
+    duty: f64,
 }
 
 /// A plant of the factory, simulated on its own. Its output depends only on the layout,
@@ -158,7 +179,20 @@ impl PlantSim {
             let drift_sd = spec.drift_sd * rng.random_range(0.5..1.5);
             let drift = drift_sd * rng.sample::<f64, _>(StandardNormal);
             let noise_sd = spec.noise_sd * rng.random_range(0.8..1.25);
+            let count_per_ms = spec.nominal.max(0.0) / 60_000.0 * rng.random_range(0.8..1.25);
             sensors.push(SensorSim {
+                signal: spec.signal,
+                noise: spec.noise,
+                resolution: spec.resolution,
+                flat_when_idle: spec.flat_when_idle,
+                irregular: spec.irregular,
+                low: spec.normal_min,
+                high: spec.normal_max,
+                count: 0.0,
+                count_per_ms,
+                cycle_start_ms: start_ms,
+                cycle_ms: 0,
+                duty: 0.5,
                 id: s.id,
                 level: spec.nominal + width * rng.random_range(-0.04..0.04),
                 drift,
@@ -170,15 +204,22 @@ impl PlantSim {
                 noise_sd,
                 rng,
             });
-            scales.push(SensorScale { width, noise_sd });
+            let follows_load = spec.signal == SignalKind::Analog && spec.load_response.abs() > 10.0 * spec.noise_sd;
+            scales.push(SensorScale {
+                width,
+                noise_sd,
+                signal: spec.signal,
+                resolution: spec.resolution,
+                follows_load,
+            });
         }
         let machine_sensors: Vec<Range<usize>> =
             machine_list.iter().map(|m| m.sensors.start - first_sensor..m.sensors.end - first_sensor).collect();
         let faults = FaultBook::new(
             stream(seed, number, Purpose::Faults, 0),
             &config.faults,
-            sensors.len(),
-            machine_list.len(),
+            &scales,
+            &machine_sensors,
             start_ms,
         );
         let mut in_scope = vec![false; machine_list.len()];
@@ -298,6 +339,20 @@ impl PlantSim {
         }
         self.started.clear();
         self.faults.arrive(ts, self.step_ms, &self.scales, &self.machine_sensors, &mut self.started);
+        for &slot in &self.started {
+            let Some(fault) = self.faults.get(slot) else { continue };
+            if matches!(fault.kind, FaultKind::SetpointIgnored | FaultKind::ValveStuck) {
+                // These faults show when the machine is asked to change: they begin at its
+                // next change of load target (if it comes within the hour).
+                let change = self.machines[fault.machine].next_load_change_ms();
+                if change > ts && change - ts <= 3_600_000 {
+                    let fault = self.faults.get_mut(slot as u32);
+                    let length = fault.end_ms - fault.start_ms;
+                    fault.start_ms = change;
+                    fault.end_ms = change + length;
+                }
+            }
+        }
 
         if ts - self.last_drift_ms >= DRIFT_UPDATE_MS {
             let keep = (-((ts - self.last_drift_ms) as f64) / DRIFT_TIME_MS).exp();
@@ -390,30 +445,149 @@ impl PlantSim {
             batch.readings.clear();
             batch.sequence = ts.max(0) as u64;
         }
+        let dt = self.last_ts_ms.map_or(0, |last| ts - last);
         let Self { scope, machines, machine_sensors, machine_line, sensors, faults, .. } = self;
         for &m in scope.iter() {
             let machine = &machines[m];
-            let load = machine.load - TYPICAL_LOAD;
-            let wear = machine.wear * machine.wear;
+            let idle = !machine.running() || machine.load < IDLE_LOAD;
             let readings = &mut batches[machine_line[m]].readings;
             let range = machine_sensors[m].clone();
             let first = range.start;
             for (offset, s) in sensors[range].iter_mut().enumerate() {
                 let z: f64 = s.rng.sample(StandardNormal);
-                let base =
-                    s.level + s.drift + s.day_sin * sin_t + s.day_cos * cos_t + s.load_gain * load + s.wear_gain * wear;
                 let slot = faults.sensor_fault[first + offset];
-                let value = if slot == NO_FAULT {
-                    base + s.noise_sd * z
-                } else {
-                    match faults.get_mut(slot).apply(first + offset, base, z, s.noise_sd, ts) {
+                let mut fault = (slot != NO_FAULT).then(|| faults.get_mut(slot));
+                // A process value ignoring its set point stays where the load left it.
+                let load = match fault.as_deref_mut() {
+                    Some(f) if f.kind == FaultKind::SetpointIgnored && ts >= f.start_ms => {
+                        *f.load.get_or_insert(machine.load)
+                    }
+                    _ => machine.load,
+                };
+                let (base, noise) = s.signal_at(ts, dt, load, machine, idle, z, sin_t, cos_t);
+                let value = match fault {
+                    None => base + noise,
+                    Some(f) => match f.apply(first + offset, base, noise, z, ts) {
                         Some(v) => v,
                         None => continue,
-                    }
+                    },
                 };
+                let value = s.finish(value);
+                if s.irregular && s.rng.random::<f64>() < 0.5 {
+                    continue;
+                }
                 // Readings are f32 values, so a batch stores each in 4 bytes.
                 readings.push(Reading { sensor: s.id, ts_ms: ts, value: f64::from(value as f32) });
             }
+        }
+    }
+}
+
+impl SensorSim {
+    /// The sensor's healthy value without noise, and its noise, at `ts` (`dt` after the
+    /// last step) for its machine at `load` (`z` is the step's standard normal draw).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn signal_at(
+        &mut self,
+        ts: i64,
+        dt: i64,
+        load: f64,
+        machine: &MachineSim,
+        idle: bool,
+        z: f64,
+        sin_t: f64,
+        cos_t: f64,
+    ) -> (f64, f64) {
+        let width = self.high - self.low;
+        match self.signal {
+            SignalKind::Analog => {
+                if self.flat_when_idle && !machine.running() {
+                    return (self.low, 0.0);
+                }
+                let wear = machine.wear * machine.wear;
+                let base = self.level
+                    + self.drift
+                    + self.day_sin * sin_t
+                    + self.day_cos * cos_t
+                    + self.load_gain * (load - TYPICAL_LOAD)
+                    + self.wear_gain * wear;
+                (base, self.noise_draw(z))
+            }
+            SignalKind::Setpoint => {
+                // Recipes in steps of a quarter of full load.
+                let recipe = (machine.target() * 4.0).round() / 4.0;
+                (self.level + self.load_gain * (recipe - TYPICAL_LOAD), 0.0)
+            }
+            SignalKind::Valve => {
+                let opening = if machine.running() { load.clamp(0.0, 1.0) } else { 0.0 };
+                (self.low + width * opening + self.drift, self.noise_draw(z))
+            }
+            SignalKind::State => (if idle { self.low } else { self.high }, 0.0),
+            SignalKind::Counter => {
+                if machine.running() {
+                    self.count += self.count_per_ms * dt.max(0) as f64 * load / TYPICAL_LOAD;
+                }
+                (self.count.floor(), 0.0)
+            }
+            SignalKind::Batch => {
+                if ts >= self.cycle_start_ms + self.cycle_ms {
+                    self.cycle_start_ms = ts;
+                    self.cycle_ms = self.rng.random_range(300_000..900_000);
+                    self.duty = self.rng.random_range(0.3..0.7);
+                }
+                let (lo, hi) = (self.low + 0.2 * width, self.high - 0.2 * width);
+                if idle {
+                    return (lo, self.noise_draw(z));
+                }
+                // A trapezoid: ramps up and down over a tenth of the cycle each.
+                let phase = (ts - self.cycle_start_ms) as f64 / self.cycle_ms.max(1) as f64;
+                let ramp = 0.1;
+                let up = (phase / ramp).min(1.0);
+                let down = ((self.duty + ramp - phase) / ramp).clamp(0.0, 1.0);
+                (lo + (hi - lo) * up.min(down) + self.drift, self.noise_draw(z))
+            }
+        }
+    }
+
+    /// The noise of one reading, from the step's standard normal draw.
+    #[inline]
+    fn noise_draw(&mut self, z: f64) -> f64 {
+        match self.noise {
+            NoiseKind::Gaussian => self.noise_sd * z,
+            NoiseKind::Heavy => {
+                // Laplace (exponential tails), scaled to noise_sd: the sign from the step's
+                // normal draw, the magnitude from an exponential draw.
+                let u: f64 = self.rng.random::<f64>().max(1e-300);
+                self.noise_sd * z.signum() * -u.ln() / std::f64::consts::SQRT_2
+            }
+            NoiseKind::Spiky => {
+                let spike = if self.rng.random::<f64>() < 1.0 / SPIKE_EVERY_READINGS {
+                    let sign = if self.rng.random::<bool>() { 1.0 } else { -1.0 };
+                    sign * self.rng.random_range(5.0..10.0) * self.noise_sd
+                } else {
+                    0.0
+                };
+                self.noise_sd * z + spike
+            }
+        }
+    }
+
+    /// The value as the sensor reports it: an on/off state is on or off, a counter whole,
+    /// a quantised sensor a multiple of its resolution.
+    #[inline]
+    fn finish(&self, value: f64) -> f64 {
+        match self.signal {
+            SignalKind::State => {
+                if value > 0.5 * (self.low + self.high) {
+                    self.high
+                } else {
+                    self.low
+                }
+            }
+            SignalKind::Counter => value.max(0.0).floor(),
+            _ if self.resolution > 0.0 => (value / self.resolution).round() * self.resolution,
+            _ => value,
         }
     }
 }

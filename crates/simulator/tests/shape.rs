@@ -48,7 +48,10 @@ fn the_default_factory_generates_fifty_thousand_readings_a_second() {
 
 #[test]
 fn default_fault_rates_give_tens_of_faults_an_hour_of_every_kind() {
-    let layout = Layout::default_with(&Scale { plants: Some(1), ..Scale::default() }).unwrap();
+    // The factory with mixed kinds of signal: it has the valves, counters, set points and
+    // quantised sensors the faults of every kind need.
+    let scale = Scale { plants: Some(1), ..Scale::default() };
+    let layout = Layout::from_toml(layout::MIXED_SIGNALS_LAYOUT_TOML, &scale).unwrap();
     let hours = 6;
     let steps = run(&layout, &SimConfig::with_step_ms(60_000), 2, hours * 60);
     let mut by_kind = std::collections::BTreeMap::new();

@@ -93,6 +93,7 @@ fn row_key_and_machine(changes: &Changes) -> Vec<(ReadModel, String, Option<Stri
     rows(&mut out, ReadModel::TrackFailures, &c.track_failures, |r| {
         (format!("{}@{}", r.machine_id, r.failed_at_ms), Some(r.machine_id.clone()), r.position)
     });
+    rows(&mut out, ReadModel::NodeTasks, &c.node_tasks, |r| (r.task.clone(), None, r.position));
     out
 }
 
@@ -159,6 +160,7 @@ impl Cache {
             anomalies: self.rows(ReadModel::Anomalies)?,
             maintenance: self.rows(ReadModel::Maintenance)?,
             track_record: self.rows(ReadModel::TrackRecord)?,
+            node_tasks: self.rows(ReadModel::NodeTasks)?,
             ..Changes::default()
         };
         let mut state = PlantState::default();

@@ -235,7 +235,12 @@ impl Shared {
     }
 
     /// Applies one catch-up to memory, the cache and the screen.
+    ///
+    /// What a person has seen must be in the cache when the window closes: the cache is
+    /// held from before the screen is given the rows until they are committed, so
+    /// [`Shared::flush`] (at exit) waits for the rows on screen to be stored.
     pub(crate) fn apply(&self, fetched: Fetched, now: i64) -> Result<(), CacheError> {
+        let mut cache = lock(&self.cache);
         let watched = lock(&self.watched).clone();
         let (delta, critical) = {
             let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
@@ -265,7 +270,8 @@ impl Shared {
         for anomaly in critical {
             let _ = self.updates.send(Update::Critical { anomaly: Box::new(anomaly) });
         }
-        let stored = self.with_cache(|c| c.store(&fetched.changes, &fetched.cursors, fetched.synced, now));
+        let stored = cache.store(&fetched.changes, &fetched.cursors, fetched.synced, now);
+        drop(cache);
         if self.outbox_len.load(Ordering::SeqCst) > 0 {
             self.forget_applied_commands();
             self.publish_commands();
@@ -275,6 +281,11 @@ impl Shared {
 }
 
 impl Shared {
+    /// Waits until every row given to the screen is committed to the cache.
+    pub(crate) fn flush(&self) {
+        drop(lock(&self.cache));
+    }
+
     /// Accepted commands are shown as pending until the row they change carries their
     /// position: the projections apply them at different paces, so the slowest
     /// projection's position would keep them pending for longer than needed.
@@ -427,6 +438,9 @@ impl Supervisor {
     /// Stops following, and stops the demo factory if this app started it.
     pub async fn shutdown(&self) {
         self.shared.stop.send_replace(true);
+        // A catch-up being stored now holds what the window showed last.
+        let shared = self.shared.clone();
+        let _ = tokio::task::spawn_blocking(move || shared.flush()).await;
         if let Some(mut demo) = self.shared.demo.lock().await.take() {
             demo.stop().await;
         }

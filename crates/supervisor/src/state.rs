@@ -24,6 +24,8 @@ pub struct PlantState {
     /// The track record by (scope, id, model version): every machine's, machine type's and
     /// the plant's, for the maintenance list.
     pub track_record: BTreeMap<(String, String, String), TrackRecord>,
+    /// The plant node's tasks as its supervisor last reported them.
+    pub node_tasks: BTreeMap<String, NodeTask>,
 }
 
 /// Keeps the incoming row only if it is newer than the one held.
@@ -122,6 +124,7 @@ impl PlantState {
                 |r| r.position,
             ),
             track_failures: changes.track_failures,
+            node_tasks: merge(&mut self.node_tasks, changes.node_tasks, |r| r.task.clone(), |r| r.position),
         }
     }
 
@@ -160,6 +163,7 @@ impl PlantState {
             anomalies,
             maintenance: self.maintenance.values().cloned().collect(),
             track_record: self.track_record.values().cloned().collect(),
+            node_tasks: self.node_tasks.values().cloned().collect(),
         }
     }
 
@@ -189,6 +193,9 @@ pub struct Floor {
     pub anomalies: Vec<Anomaly>,
     pub maintenance: Vec<Maintenance>,
     pub track_record: Vec<TrackRecord>,
+    /// The plant node's tasks: a screen says when one is down ("anomaly detection stopped
+    /// since …").
+    pub node_tasks: Vec<NodeTask>,
 }
 
 #[cfg(test)]

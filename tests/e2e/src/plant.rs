@@ -66,6 +66,12 @@ impl FixturePlant {
         self.fixture.lock().await.as_ref().map(|f| f.sensor_ids(machine_id)).unwrap_or_default()
     }
 
+    /// Reports a plant node task's state, as the node's supervisor does.
+    pub async fn report_task(&self, task: &str, state: &'static str, since_ms: i64, error: Option<&str>) -> Result<()> {
+        let guard = self.fixture.lock().await;
+        guard.as_ref().context("no fixture")?.report_task(task, state, since_ms, error).await
+    }
+
     /// Writes an hour of history for a machine's sensors and its maintenance record.
     pub async fn write_history(&self, machine_id: &str) -> Result<()> {
         let ids = self.sensor_ids(machine_id).await;

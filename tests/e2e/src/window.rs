@@ -48,6 +48,14 @@ fn descendants(root: u32) -> Vec<u32> {
     found
 }
 
+/// Whether `pid` is still running (a zombie has ended).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()))
+        .is_some_and(|state| state != 'Z' && state != 'X')
+}
+
 /// An answer that means the element was replaced while the driver held it.
 fn is_rerender(e: &fantoccini::error::CmdError) -> bool {
     e.is_stale_element_reference() || e.to_string().to_ascii_lowercase().contains("stale element")
@@ -110,6 +118,23 @@ impl AppWindow {
         let _ = window.client.set_window_size(1280, 800).await;
         window.wait_css("#link-badge", 30).await?;
         Ok(window)
+    }
+
+    /// Closes the app as a person or the desktop session does (SIGTERM to the app, which
+    /// it answers as its close button: a clean exit), waits for it to end, then closes the
+    /// WebDriver session. Ending the session alone may take the app down without a close.
+    pub async fn close_like_a_person(self) -> Result<()> {
+        let app = self.driver.id().map(descendants).unwrap_or_default().into_iter().find(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.starts_with("floorwatch-desk"))
+        });
+        let app = app.context("the app's process was not found under tauri-driver")?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(app as i32), nix::sys::signal::Signal::SIGTERM)?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while alive(app) {
+            anyhow::ensure!(std::time::Instant::now() < deadline, "the app did not close within 60 s of SIGTERM");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.close().await
     }
 
     /// Closes the session and stops tauri-driver with SIGTERM (SIGKILL would orphan

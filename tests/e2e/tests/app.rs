@@ -151,6 +151,57 @@ async fn stopping_postgres_shows_offline_with_cached_data_and_restarting_catches
     w.close().await
 }
 
+/// What a person saw is in the cache when the window closes, at full plant size: the
+/// window is closed the moment the floor of 10,000 sensors is painted, the database
+/// stops, and the app opened again shows that floor from its cache (how fast is
+/// `desktop-bench`'s cold start).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_plant_seen_just_before_closing_is_shown_again_offline() -> anyhow::Result<()> {
+    let mut plant = FixturePlant::start(Layout::full()).await?;
+    let dir = tempfile::tempdir()?;
+    let w = AppWindow::launch("cache-full", dir.path(), &settings_for(Some(plant.connection()))).await?;
+    w.wait_js("670 tiles", "document.querySelectorAll('.tile[data-machine]').length === 670", 180).await?;
+    w.close_like_a_person().await?;
+
+    plant.stop_database().await?;
+    let mut w = AppWindow::launch("cache-full-restart", dir.path(), &settings_for(Some(plant.connection()))).await?;
+    w.wait_js("670 tiles from the cache", "document.querySelectorAll('.tile[data-machine]').length === 670", 30)
+        .await?;
+    let reporting = w.text("#kpi-reporting").await?;
+    assert!(
+        reporting.contains("10000") || reporting.contains("10,000"),
+        "the plant's figures came back too: {reporting}"
+    );
+    w.screenshot("cached-full-plant").await?;
+    w.close().await
+}
+
+/// A plant whose anomaly detection has stopped must not look calm: the app says so
+/// above the floor, with the time it stopped, and takes it away when it runs again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_says_when_anomaly_detection_has_stopped() -> anyhow::Result<()> {
+    let plant = FixturePlant::start(Layout::full()).await?;
+    let dir = tempfile::tempdir()?;
+    let mut w = AppWindow::launch("detection-stopped", dir.path(), &settings_for(Some(plant.connection()))).await?;
+    w.wait_js("the live badge", r#"document.getElementById('link-badge').dataset.state === 'live'"#, 120).await?;
+    w.wait_js("670 tiles", "document.querySelectorAll('.tile[data-machine]').length === 670", 120).await?;
+    assert!(w.js("return document.getElementById('tasks-banner').hidden").await?.as_bool().unwrap_or(false));
+
+    let since = supervisor::now_ms() - 30 * 60_000;
+    plant.report_task("monitor", "failing", since, Some("checkpoint holds non-finite numbers")).await?;
+    w.wait_js(
+        "the banner",
+        "(document.querySelector('#tasks-banner [data-task=\"monitor\"]') || {}).textContent?.startsWith('Anomaly detection stopped since ')",
+        30,
+    )
+    .await?;
+    w.screenshot("detection-stopped").await?;
+
+    plant.report_task("monitor", "running", supervisor::now_ms(), None).await?;
+    w.wait_js("the banner gone", "document.getElementById('tasks-banner').hidden", 30).await?;
+    w.close().await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_run_offers_the_demo_factory() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;

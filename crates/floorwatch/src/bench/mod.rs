@@ -11,6 +11,7 @@ mod ingest;
 mod log;
 mod rebuild;
 mod stack;
+mod up;
 
 use anyhow::Result;
 use pgcluster::{AttachedServer, Cluster, Options};
@@ -28,6 +29,10 @@ pub async fn run(cmd: BenchCommand, global: &Global, config: &Config) -> Result<
         print!("{table}");
         return Ok(());
     }
+    if let BenchCommand::Up(args) = cmd {
+        // A whole `floorwatch up` in its own data directory, with its own cluster.
+        return up::run(args).await;
+    }
     let server = BenchServer::start(global, config)?;
     match cmd {
         BenchCommand::Log(args) => log::run(args, &server).await,
@@ -38,6 +43,7 @@ pub async fn run(cmd: BenchCommand, global: &Global, config: &Config) -> Result<
         BenchCommand::Api(args) => api::run(args, &server, config).await,
         BenchCommand::Forward(args) => forward::run(args, &server, config).await,
         BenchCommand::Detect(_) => unreachable!("handled above without a database"),
+        BenchCommand::Up(_) => unreachable!("handled above with its own cluster"),
     }
 }
 

@@ -10,10 +10,9 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::{get, post};
+use axum::routing::post;
 use layout::Layout;
 use serde::Serialize;
-use serde_json::json;
 
 use super::json::{BodyError, check_json};
 use super::machine_message;
@@ -101,13 +100,8 @@ pub fn router(state: IngestState) -> Router {
         .route("/v1/machine-telemetry", post(machine_message))
         .route("/v1/gateways/{gateway}/machine-events", post(machine_event))
         .route("/v1/gateways/{gateway}/production", post(super::production::production))
-        .route("/v1/health", get(health))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
-}
-
-async fn health(State(s): State<IngestState>) -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok", "plant": s.plant_number, "queued_uploads": s.writer.queued() }))
 }
 
 fn body_or_error(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {

@@ -17,4 +17,4 @@ pub use json::{BodyError, check_json};
 pub use machine_message::{MachineMessage, parse as parse_machine_message};
 pub use production::{MAX_REPORTS, ProductionOutcome};
 pub use validate::{Checked, Rejection, Validator};
-pub use writer::{Stored, Upload, WriteError, Writer, WriterConfig};
+pub use writer::{Stored, Upload, WriteError, Writer, WriterConfig, WriterLoop};

@@ -74,9 +74,20 @@ pub struct Writer {
 
 impl Writer {
     pub fn spawn(db: Database, config: WriterConfig) -> (Writer, tokio::task::JoinHandle<()>) {
+        let (writer, writing) = Writer::new(db, config);
+        (writer, tokio::spawn(async move { writing.run().await }))
+    }
+
+    /// The writer and the loop that stores what it queues, to run (and run again after a
+    /// panic) under a supervisor.
+    pub fn new(db: Database, config: WriterConfig) -> (Writer, WriterLoop) {
         let (tx, rx) = mpsc::channel(config.queue_uploads.max(1));
-        let task = tokio::spawn(run(db, rx, config.uploads_per_transaction.max(1)));
-        (Writer { tx }, task)
+        let writing = WriterLoop {
+            db,
+            rx: std::sync::Arc::new(tokio::sync::Mutex::new(rx)),
+            per_tx: config.uploads_per_transaction.max(1),
+        };
+        (Writer { tx }, writing)
     }
 
     /// Queues an upload and waits until it is stored. Refuses at once when the queue
@@ -93,7 +104,24 @@ impl Writer {
     }
 }
 
-async fn run(db: Database, mut rx: mpsc::Receiver<Job>, per_tx: usize) {
+/// The loop that stores queued uploads. A run ends when every [`Writer`] is gone and
+/// the queue is drained; a run that died (a panic) can be started again, and goes on
+/// with the queue as it is (the uploads it held were answered with an error).
+#[derive(Clone)]
+pub struct WriterLoop {
+    db: Database,
+    rx: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    per_tx: usize,
+}
+
+impl WriterLoop {
+    pub async fn run(&self) {
+        let mut rx = self.rx.lock().await;
+        run(self.db.clone(), &mut rx, self.per_tx).await;
+    }
+}
+
+async fn run(db: Database, rx: &mut mpsc::Receiver<Job>, per_tx: usize) {
     let mut jobs = Vec::with_capacity(per_tx);
     let mut backoff = Duration::from_millis(50);
     while rx.recv_many(&mut jobs, per_tx).await > 0 {

@@ -196,11 +196,28 @@ impl Scorer {
 
 /// Runs the scorer until `shutdown`; errors are logged and retried at the next poll.
 pub async fn run(db: Database, config: ScorerConfig, shutdown: impl Future<Output = ()>) -> Result<()> {
+    run_reporting(db, config, None, shutdown).await
+}
+
+/// [`run`], telling a supervisor's `slot` whether each poll succeeded.
+pub async fn run_reporting(
+    db: Database,
+    config: ScorerConfig,
+    slot: Option<crate::supervise::TaskSlot>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
     let poll = Duration::from_millis(config.poll_ms);
     let mut scorer = Scorer::new(config)?;
     tokio::pin!(shutdown);
     loop {
-        match scorer.score_once(&db).await {
+        let outcome = scorer.score_once(&db).await;
+        if let Some(slot) = &slot {
+            match &outcome {
+                Ok(_) => slot.running(),
+                Err(e) => slot.failing(e),
+            }
+        }
+        match outcome {
             Ok(ScoreOutcome::Scored { tick_ms, model_version, predictions, skipped }) => tracing::info!(
                 tick_ms,
                 model_version,

@@ -16,6 +16,17 @@ pub fn small_layout(plants: u32, sensors_per_plant: u32, lines_per_plant: u32) -
     Layout::default_with(&scale).unwrap()
 }
 
+/// The factory with mixed kinds of signal: set points, valves, states, counters, quantised,
+/// idle-flat, spiky, heavy-tailed and irregular sensors beside the analog ones.
+pub fn small_mixed_layout(plants: u32, sensors_per_plant: u32, lines_per_plant: u32) -> Layout {
+    let scale = Scale {
+        plants: Some(plants),
+        sensors_per_plant: Some(sensors_per_plant),
+        lines_per_plant: Some(lines_per_plant),
+    };
+    Layout::from_toml(layout::MIXED_SIGNALS_LAYOUT_TOML, &scale).unwrap()
+}
+
 /// Only faults of `kind`, at `rate` per sensor (or machine) and hour, with durations cut
 /// down so that a short run holds many complete faults.
 pub fn only(kind: FaultKind, rate: f64) -> SimConfig {
@@ -42,6 +53,10 @@ pub fn only(kind: FaultKind, rate: f64) -> SimConfig {
         FaultKind::NoiseBurst => faults.noise_burst_rate_per_sensor_hour = rate,
         FaultKind::Dropout => faults.dropout_rate_per_sensor_hour = rate,
         FaultKind::Machine => faults.machine_fault_rate_per_machine_hour = rate,
+        FaultKind::SetpointIgnored => faults.setpoint_ignored_rate_per_machine_hour = rate,
+        FaultKind::ValveStuck => faults.valve_stuck_rate_per_sensor_hour = rate,
+        FaultKind::CounterStopped => faults.counter_stopped_rate_per_sensor_hour = rate,
+        FaultKind::QuantisedDrift => faults.quantised_drift_rate_per_sensor_hour = rate,
     }
     SimConfig { faults, ..SimConfig::default() }
 }

@@ -32,16 +32,24 @@ use tokio::sync::Mutex;
 struct Args {
     minutes: f64,
     json: PathBuf,
+    /// The data directory of a running `floorwatch up`: measure the app on its plant 1
+    /// instead of a fixture plant.
+    up: Option<PathBuf>,
 }
 
 fn args() -> Result<Args> {
-    let mut a = Args { minutes: 20.0, json: floorwatch_e2e::repo_root().join("target/bench/desktop.json") };
+    let mut a = Args { minutes: 20.0, json: floorwatch_e2e::repo_root().join("target/bench/desktop.json"), up: None };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--minutes" => a.minutes = it.next().context("--minutes N")?.parse()?,
             "--json" => a.json = it.next().context("--json FILE")?.into(),
-            other => anyhow::bail!("unknown argument {other}; usage: desktop-bench [--minutes N] [--json FILE]"),
+            "--up" => a.up = Some(it.next().context("--up DATA_DIR")?.into()),
+            other => {
+                anyhow::bail!(
+                    "unknown argument {other}; usage: desktop-bench [--minutes N] [--json FILE] [--up DATA_DIR]"
+                )
+            }
         }
     }
     Ok(a)
@@ -187,19 +195,118 @@ fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
+/// One memory sample of the app and its WebKit processes, printed as it is taken.
+fn memory_sample(app_path: &str, minute: f64) -> Value {
+    let (own, webkit, group) = memory_of_app(app_path);
+    let mut total = own;
+    total.add(webkit);
+    let resident = group_resident_kb(&group);
+    eprintln!(
+        "{minute:6.1} min: resident {} MB; PSS app {} MB + WebKit {} MB = {} MB (RSS summed {} MB, {} processes); load {}",
+        resident.map_or_else(|| "?".to_owned(), |kb| (kb / 1024).to_string()),
+        own.pss / 1024,
+        webkit.pss / 1024,
+        total.pss / 1024,
+        total.rss / 1024,
+        group.len(),
+        loadavg(),
+    );
+    let mut total_mb = total.mb();
+    total_mb["resident_mb"] = json!(resident.map(|kb| (kb as f64 / 1024.0 * 10.0).round() / 10.0));
+    json!({
+        "minute": minute,
+        "app": own.mb(),
+        "webkit": webkit.mb(),
+        "total": total_mb,
+        "processes": group.len(),
+        "load": loadavg(),
+    })
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// Growth: the mean of the last quarter of the run against the mean of its second quarter
+/// (the first quarter is left out: caches fill while the app warms up).
+fn memory_summary(samples: &[Value], key: &str) -> Value {
+    let v: Vec<f64> = samples.iter().filter_map(|s| s["total"][key].as_f64()).collect();
+    let mean = |v: &[f64]| if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
+    let q = v.len() / 4;
+    json!({
+        "max_mb": v.iter().cloned().fold(f64::NAN, f64::max),
+        "mean_second_quarter_mb": mean(&v[q..(2 * q).min(v.len())]),
+        "mean_last_quarter_mb": mean(&v[v.len() - q.min(v.len())..]),
+    })
+}
+
+/// The app on plant 1 of a running `floorwatch up` (its real factory drives every update):
+/// memory over the run, as for the fixture plant.
+async fn soak_on_up(args: &Args, data_dir: &std::path::Path, app_path: &str) -> Result<()> {
+    let text = std::fs::read_to_string(data_dir.join("desktop.json")).context("reading the factory's desktop.json")?;
+    let desktop: Value = serde_json::from_str(&text)?;
+    let p = &desktop["plants"][0];
+    let connection = supervisor::config::Connection {
+        plant: p["plant"].as_str().context("plant")?.to_owned(),
+        database_url: p["database_url"].as_str().context("database_url")?.to_owned(),
+        command_url: p["command_url"].as_str().context("command_url")?.to_owned(),
+        command_token: p["command_token"].as_str().unwrap_or_default().to_owned(),
+    };
+    let dir = tempfile::tempdir()?;
+    let mut w = AppWindow::launch("bench-up", dir.path(), &settings_for(Some(connection))).await?;
+    w.wait_js("live", "document.getElementById('link-badge').dataset.state === 'live'", 300).await?;
+    w.wait_js("the floor", "document.querySelectorAll('.tile[data-machine]').length > 0", 120).await?;
+    let machines = w.count(".tile[data-machine]").await?;
+    let started = Instant::now();
+    let mut samples = Vec::new();
+    while started.elapsed() < Duration::from_secs_f64(args.minutes * 60.0) {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        samples.push(memory_sample(app_path, started.elapsed().as_secs_f64() / 60.0));
+    }
+    let not_ok = w
+        .js("return [...document.querySelectorAll('.tile[data-machine]')].filter(t => !/\\bok\\b/.test(t.className)).length;")
+        .await?;
+    w.screenshot("after-soak-on-up").await?;
+    w.close().await?;
+    let out = json!({
+        "build": if app_path.contains("/release/") { "release" } else { "debug" },
+        "plant": { "source": "floorwatch up, plant 1", "machines": machines, "machines_not_ok_at_end": not_ok },
+        "memory": {
+            "minutes": args.minutes,
+            "resident": memory_summary(&samples, "resident_mb"),
+            "pss": memory_summary(&samples, "pss_mb"),
+            "rss_summed": memory_summary(&samples, "rss_mb"),
+            "private": memory_summary(&samples, "private_mb"),
+            "samples": samples,
+        },
+    });
+    if let Some(parent) = args.json.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&args.json, serde_json::to_string_pretty(&out)?)?;
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let args = args()?;
     let app_path = floorwatch_e2e::app_path().canonicalize()?.display().to_string();
+    if let Some(dir) = &args.up {
+        return soak_on_up(&args, dir, &app_path).await;
+    }
     eprintln!("starting a fixture plant of 10,000 sensors…");
     let mut plant = FixturePlant::start(Layout::full()).await?;
     let dir = tempfile::tempdir()?;
     let settings = settings_for(Some(plant.connection()));
 
-    // Fill the cache once with the whole plant, then measure cold starts from it.
+    // Show the whole plant once and close the window the moment it is painted, as a person
+    // would (what was shown must be in the cache by then), then measure cold starts from it.
     let w = AppWindow::launch("bench", dir.path(), &settings).await?;
     w.wait_js("670 tiles", "document.querySelectorAll('.tile[data-machine]').length === 670", 120).await?;
-    w.close().await?;
+    w.close_like_a_person().await?;
     plant.stop_database().await?;
     let mut cold = Vec::new();
     for _ in 0..3 {
@@ -256,29 +363,7 @@ async fn main() -> Result<()> {
     let total = Duration::from_secs_f64(args.minutes * 60.0);
     while started.elapsed() < total {
         tokio::time::sleep(Duration::from_secs(30)).await;
-        let (own, webkit, group) = memory_of_app(&app_path);
-        let mut total = own;
-        total.add(webkit);
-        let resident = group_resident_kb(&group);
-        let minute = started.elapsed().as_secs_f64() / 60.0;
-        eprintln!(
-            "{minute:6.1} min: resident {} MB; PSS app {} MB + WebKit {} MB = {} MB (RSS summed {} MB, {} processes)",
-            resident.map_or_else(|| "?".to_owned(), |kb| (kb / 1024).to_string()),
-            own.pss / 1024,
-            webkit.pss / 1024,
-            total.pss / 1024,
-            total.rss / 1024,
-            group.len(),
-        );
-        let mut total_mb = total.mb();
-        total_mb["resident_mb"] = json!(resident.map(|kb| (kb as f64 / 1024.0 * 10.0).round() / 10.0));
-        samples.push(json!({
-            "minute": minute,
-            "app": own.mb(),
-            "webkit": webkit.mb(),
-            "total": total_mb,
-            "processes": group.len(),
-        }));
+        samples.push(memory_sample(&app_path, started.elapsed().as_secs_f64() / 60.0));
     }
     ticker.abort();
     let perf = w.js("return window.__fwPerf;").await?;
@@ -297,18 +382,6 @@ async fn main() -> Result<()> {
         .filter(|d| *d < 5000.0)
         .collect();
     let rows: Vec<f64> = floor.iter().filter_map(|p| p["rows"].as_f64()).collect();
-    let series = |key: &str| -> Vec<f64> { samples.iter().filter_map(|s| s["total"][key].as_f64()).collect() };
-    let mean = |v: &[f64]| if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
-    // Growth: the mean of the last quarter of the run against the mean of its second quarter
-    // (the first quarter is left out: caches fill while the app warms up).
-    let summary = |v: Vec<f64>| {
-        let q = v.len() / 4;
-        json!({
-            "max_mb": v.iter().cloned().fold(f64::NAN, f64::max),
-            "mean_second_quarter_mb": mean(&v[q..(2 * q).min(v.len())]),
-            "mean_last_quarter_mb": mean(&v[v.len() - q.min(v.len())..]),
-        })
-    };
     let out: Value = json!({
         "build": if app_path.contains("/release/") { "release" } else { "debug" },
         "plant": { "sensors": 10000, "machines": 670, "update_hz": 1 },
@@ -329,10 +402,10 @@ async fn main() -> Result<()> {
         },
         "memory": {
             "minutes": args.minutes,
-            "resident": summary(series("resident_mb")),
-            "pss": summary(series("pss_mb")),
-            "rss_summed": summary(series("rss_mb")),
-            "private": summary(series("private_mb")),
+            "resident": memory_summary(&samples, "resident_mb"),
+            "pss": memory_summary(&samples, "pss_mb"),
+            "rss_summed": memory_summary(&samples, "rss_mb"),
+            "private": memory_summary(&samples, "private_mb"),
             "samples": samples,
         },
     });

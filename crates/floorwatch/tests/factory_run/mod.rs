@@ -1,0 +1,379 @@
+//! Runs `floorwatch up` as an operator does — started, killed, paused, started again — in
+//! its own data directory, and checks what it left: the plants' logs and read models.
+//! Shared by the kill test and the pause-and-resume test; a longer chaos run grows from
+//! the same pieces (more kills, more kinds of kill, more invariants).
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+
+pub const PLANTS: u32 = 2;
+pub const SENSORS_PER_PLANT: u32 = 300;
+
+/// A small factory in its own data directory, on free ports.
+pub struct FactoryRun {
+    pub dir: PathBuf,
+    config: PathBuf,
+    up: Option<Child>,
+    starts: u32,
+    /// When the current `up` was started (ms since the epoch).
+    started_ms: i64,
+}
+
+impl FactoryRun {
+    pub fn new(name: &str) -> Result<FactoryRun> {
+        // The cluster's files belong to the server user, who must reach the directory.
+        let dir = std::env::temp_dir().join(format!("floorwatch-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let config = dir.join("floorwatch.toml");
+        let defaults = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/floorwatch.toml"))?;
+        // Any free port: never collide with another factory on this machine.
+        let text = defaults.replace("http_base_port = 8080", "http_base_port = 0");
+        ensure!(text != defaults, "the shipped configuration no longer sets http_base_port = 8080");
+        std::fs::write(&config, text)?;
+        Ok(FactoryRun { dir, config, up: None, starts: 0, started_ms: 0 })
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// Starts `floorwatch up` (faults off, so every sensor reports every second).
+    pub fn start(&mut self) -> Result<()> {
+        ensure!(self.up.is_none(), "already running");
+        self.starts += 1;
+        self.started_ms = chrono::Utc::now().timestamp_millis();
+        let log = std::fs::File::create(self.dir.join(format!("up-{}.log", self.starts)))?;
+        let child = Command::new(env!("CARGO_BIN_EXE_floorwatch"))
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--config")
+            .arg(&self.config)
+            .args(["up", "--plain", "--fault-rate-scale", "0"])
+            .args(["--plants", &PLANTS.to_string(), "--sensors-per-plant", &SENSORS_PER_PLANT.to_string()])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting floorwatch up")?;
+        self.up = Some(child);
+        Ok(())
+    }
+
+    /// What the current (or last) start printed.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(self.dir.join(format!("up-{}.log", self.starts))).unwrap_or_default()
+    }
+
+    /// Fails when `up` has exited: it must run until it is stopped.
+    pub fn check_running(&mut self) -> Result<()> {
+        let child = self.up.as_mut().context("not started")?;
+        if let Some(status) = child.try_wait()? {
+            self.up = None;
+            bail!("floorwatch up exited ({status}) on start {}:\n{}", self.starts, tail(&self.output(), 40));
+        }
+        Ok(())
+    }
+
+    /// Waits until every plant has a reading sent by this start (newer than it) and
+    /// from the last `fresh` of wall-clock time.
+    pub async fn wait_all_fresh(&mut self, fresh: Duration, timeout: Duration) -> Result<Duration> {
+        let began = Instant::now();
+        loop {
+            self.check_running()?;
+            let since_start =
+                Duration::from_millis((chrono::Utc::now().timestamp_millis() - self.started_ms).max(0) as u64);
+            if let Ok(ages) = self.reading_ages().await
+                && ages.len() == PLANTS as usize
+                && ages.values().all(|a| *a <= fresh && *a < since_start)
+            {
+                return Ok(began.elapsed());
+            }
+            if began.elapsed() > timeout {
+                bail!(
+                    "not every plant reached real time within {timeout:?} (ages {:?}):\n{}",
+                    self.reading_ages().await.ok(),
+                    tail(&self.output(), 40)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// How old each plant's newest reading is, by the wall clock.
+    pub async fn reading_ages(&self) -> Result<BTreeMap<u32, Duration>> {
+        let mut out = BTreeMap::new();
+        let now = chrono::Utc::now().timestamp_millis();
+        for n in 1..=PLANTS {
+            let client = self.connect(n).await?;
+            let newest: Option<chrono::DateTime<chrono::Utc>> =
+                client.query_one("SELECT max(newest_reading) FROM readmodel.plant_status", &[]).await?.get(0);
+            if let Some(t) = newest {
+                out.insert(n, Duration::from_millis((now - t.timestamp_millis()).max(0) as u64));
+            }
+        }
+        Ok(out)
+    }
+
+    fn cluster(&self) -> Result<pgcluster::Cluster> {
+        pgcluster::Cluster::new(self.data_dir().join("postgres"), pgcluster::Options::default())
+    }
+
+    pub async fn connect(&self, plant: u32) -> Result<tokio_postgres::Client> {
+        let url = self.cluster()?.url(&format!("floorwatch_p{plant}"))?;
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        Ok(client)
+    }
+
+    /// SIGKILL to `up`, as a power cut or the OOM killer would.
+    pub fn kill_up(&mut self) -> Result<()> {
+        let mut child = self.up.take().context("not running")?;
+        child.kill()?;
+        child.wait()?;
+        Ok(())
+    }
+
+    /// SIGKILL to PostgreSQL's postmaster; its other processes are left to notice.
+    pub fn kill_postgres(&self) -> Result<()> {
+        let pid_file = self.data_dir().join("postgres/data/postmaster.pid");
+        let text = std::fs::read_to_string(&pid_file).context("reading postmaster.pid")?;
+        let pid: i32 = text.lines().next().context("an empty postmaster.pid")?.trim().parse()?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL)?;
+        Ok(())
+    }
+
+    /// Ctrl-C, and waits for the clean stop (which stops PostgreSQL too).
+    pub fn stop(&mut self) -> Result<()> {
+        let mut child = self.up.take().context("not running")?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT)?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Some(status) = child.try_wait()? {
+                ensure!(status.success(), "a clean stop failed ({status}):\n{}", tail(&self.output(), 40));
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                bail!("floorwatch up did not stop within 120 s of Ctrl-C:\n{}", tail(&self.output(), 40));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Starts the stopped cluster for the checks (not the factory).
+    pub fn start_database(&self) -> Result<()> {
+        self.cluster()?.start()?;
+        Ok(())
+    }
+
+    pub fn stop_database(&self) -> Result<()> {
+        self.cluster()?.stop()
+    }
+
+    /// Every reading in plant `plant`'s log, per gateway: (timestamps, readings), checked
+    /// for doubles. Gateways send one batch per second with one reading per sensor.
+    pub async fn readings(&self, plant: u32) -> Result<ReadingsCheck> {
+        let url = self.cluster()?.url(&format!("floorwatch_p{plant}"))?;
+        let db = eventlog::Database::new(&url, 2)?;
+        let client = db.client().await?;
+        let mut per_gateway: BTreeMap<String, BTreeMap<i64, u64>> = BTreeMap::new();
+        let mut doubled = 0u64;
+        let mut seen: BTreeSet<(u32, i64)> = BTreeSet::new();
+        let mut after = 0i64;
+        loop {
+            let events = eventlog::read_all(&client, after, 1000, Some(&["readings".to_owned()])).await?;
+            let Some(last) = events.last() else { break };
+            after = last.position;
+            for e in &events {
+                let stream = e.stream.to_string();
+                for r in e.readings().context("a stored batch does not decode")? {
+                    if !seen.insert((r.sensor, r.ts_ms)) {
+                        doubled += 1;
+                    }
+                    *per_gateway.entry(stream.clone()).or_default().entry(r.ts_ms).or_default() += 1;
+                }
+            }
+        }
+        let mut gaps = Vec::new();
+        for (gateway, seconds) in &per_gateway {
+            let (Some(first), Some(last)) = (seconds.keys().next(), seconds.keys().next_back()) else { continue };
+            let expected = (last - first) / 1000 + 1;
+            if seconds.len() as i64 != expected {
+                let missing: Vec<i64> =
+                    (0..expected).map(|i| first + i * 1000).filter(|t| !seconds.contains_key(t)).take(5).collect();
+                gaps.push(format!("{gateway}: {} of {expected} seconds, missing e.g. {missing:?}", seconds.len()));
+            }
+        }
+        Ok(ReadingsCheck { readings: seen.len() as u64, doubled, gaps, gateways: per_gateway.len() })
+    }
+
+    /// A digest of every read-model table of plant `plant` (the supervisor's task rows
+    /// aside: they are not derived from the log).
+    pub async fn read_model_digests(&self, plant: u32) -> Result<BTreeMap<String, (i64, String)>> {
+        let client = self.connect(plant).await?;
+        let tables: Vec<String> = client
+            .query(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = 'readmodel' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+                   AND c.relname NOT IN ('node_tasks')",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut out = BTreeMap::new();
+        for t in tables {
+            // A projection's row says when it was last written (wall clock): not part of
+            // what a rebuild must reproduce.
+            let row_text = if t == "projections" { "(t.name, t.position, t.memory)::text" } else { "t::text" };
+            let row = client
+                .query_one(
+                    &format!(
+                        "SELECT count(*), coalesce(md5(string_agg(md5({row_text}), '' ORDER BY md5({row_text}))), '')
+                         FROM readmodel.{t} t"
+                    ),
+                    &[],
+                )
+                .await?;
+            out.insert(t, (row.get(0), row.get(1)));
+        }
+        Ok(out)
+    }
+
+    /// Applies what the projections had not applied when the factory stopped (a node
+    /// stops its projections where they are), as the next start would.
+    pub async fn catch_up_projections(&self, plant: u32) -> Result<()> {
+        let url = self.cluster()?.url(&format!("floorwatch_p{plant}"))?;
+        let db = eventlog::Database::new(&url, 2)?;
+        readmodels::catch_up(&db, readmodels::ProjectionConfig::new(plant as u16)).await?;
+        Ok(())
+    }
+
+    /// Keeps a copy of plant `plant`'s read models (schema `live_copy`), to show how
+    /// they differ from a rebuild.
+    pub async fn copy_read_models(&self, plant: u32) -> Result<()> {
+        let client = self.connect(plant).await?;
+        client.batch_execute("DROP SCHEMA IF EXISTS live_copy CASCADE; CREATE SCHEMA live_copy").await?;
+        for t in self.read_model_digests(plant).await?.keys() {
+            client.batch_execute(&format!("CREATE TABLE live_copy.{t} AS SELECT * FROM readmodel.{t}")).await?;
+        }
+        Ok(())
+    }
+
+    /// A few rows of `table` that differ between the copy and the rebuilt read models.
+    pub async fn differing_rows(&self, plant: u32, table: &str) -> Result<String> {
+        let client = self.connect(plant).await?;
+        let mut out = String::new();
+        for (label, a, b) in [("live only", "live_copy", "readmodel"), ("rebuild only", "readmodel", "live_copy")] {
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT x::text FROM (SELECT * FROM {a}.{table} EXCEPT SELECT * FROM {b}.{table}) x LIMIT 4"
+                    ),
+                    &[],
+                )
+                .await?;
+            for r in rows {
+                out.push_str(&format!("  {label}: {}\n", r.get::<_, String>(0)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `floorwatch rebuild --plant N` on the stopped factory's database.
+    pub fn rebuild(&self, plant: u32) -> Result<()> {
+        let out = Command::new(env!("CARGO_BIN_EXE_floorwatch"))
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--config")
+            .arg(&self.config)
+            .args(["rebuild", "--plant", &plant.to_string()])
+            .output()?;
+        ensure!(out.status.success(), "rebuild failed: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(())
+    }
+
+    /// Where the simulation's position is kept.
+    pub fn fleet_file(&self) -> PathBuf {
+        self.data_dir().join("fleet.json")
+    }
+
+    pub fn data_dir_path(&self) -> PathBuf {
+        self.data_dir()
+    }
+}
+
+impl Drop for FactoryRun {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.up.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Ok(c) = self.cluster() {
+            let _ = c.stop();
+        }
+        if std::env::var_os("FLOORWATCH_KEEP_RUN").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// What a plant's log holds.
+#[derive(Debug)]
+pub struct ReadingsCheck {
+    pub readings: u64,
+    /// Readings of one sensor at one instant stored more than once.
+    pub doubled: u64,
+    /// Gateways whose seconds are not contiguous from their first to their last.
+    pub gaps: Vec<String>,
+    pub gateways: usize,
+}
+
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A small random generator for kill instants, from a seed that is printed so a failing
+/// run can be repeated (`FLOORWATCH_KILL_SEED`).
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn from_env() -> (Rng, u64) {
+        let seed = std::env::var("FLOORWATCH_KILL_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| chrono::Utc::now().timestamp_nanos_opt().unwrap_or(1) as u64 | 1);
+        (Rng(seed), seed)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1)
+    }
+}
+
+/// Waits `d` while checking `up` is still running.
+pub async fn run_for(run: &mut FactoryRun, d: Duration) -> Result<()> {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        run.check_running()?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+pub fn path_exists(p: &Path) -> bool {
+    p.exists()
+}

@@ -1,0 +1,95 @@
+//! `floorwatch up` killed with SIGKILL at random instants — every other time its
+//! PostgreSQL too — recovers on every first start; at the end nothing a gateway sent is
+//! doubled or missing, and every read model equals a fresh rebuild from its log.
+//!
+//! `FLOORWATCH_KILLS` sets how many kills (4 by default: a few minutes);
+//! `FLOORWATCH_KILL_SEED` repeats a run's instants. It prints what it checked.
+#![allow(clippy::unwrap_used)]
+
+mod factory_run;
+
+use std::time::Duration;
+
+use factory_run::{FactoryRun, PLANTS, Rng, run_for};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_recovers_on_every_first_start_after_sigkill_and_loses_or_doubles_nothing() {
+    let kills: u32 = std::env::var("FLOORWATCH_KILLS").ok().and_then(|k| k.parse().ok()).unwrap_or(4);
+    let (mut rng, seed) = Rng::from_env();
+    let mut run = FactoryRun::new("kill").unwrap();
+    let mut report = vec![format!("kill test: {kills} kills, seed {seed} (FLOORWATCH_KILL_SEED repeats it)")];
+    eprintln!("{}", report[0]);
+
+    run.start().unwrap();
+    let took = run.wait_all_fresh(Duration::from_secs(5), Duration::from_secs(300)).await.unwrap();
+    report.push(format!("first start: every plant in real time after {:.1} s", took.as_secs_f64()));
+    for k in 1..=kills {
+        // A random instant: anywhere from the middle of starting to well into running.
+        run_for(&mut run, Duration::from_millis(500 + rng.below(9_500))).await.unwrap();
+        let with_postgres = k % 2 == 0;
+        if with_postgres {
+            run.kill_postgres().unwrap();
+        }
+        run.kill_up().unwrap();
+        run.start().unwrap();
+        let took = run
+            .wait_all_fresh(Duration::from_secs(5), Duration::from_secs(600))
+            .await
+            .unwrap_or_else(|e| panic!("the first start after kill {k} did not recover: {e:#}"));
+        report.push(format!(
+            "kill {k} (floorwatch up{}): the first start recovered; every plant in real time after {:.1} s",
+            if with_postgres { " and PostgreSQL" } else { "" },
+            took.as_secs_f64()
+        ));
+    }
+    run_for(&mut run, Duration::from_secs(3)).await.unwrap();
+    run.stop().unwrap();
+
+    run.start_database().unwrap();
+    for plant in 1..=PLANTS {
+        let r = run.readings(plant).await.unwrap();
+        report.push(format!(
+            "plant {plant}: {} readings from {} gateways, {} doubled, {} gateways with a gap",
+            r.readings,
+            r.gateways,
+            r.doubled,
+            r.gaps.len()
+        ));
+        assert_eq!(r.doubled, 0, "plant {plant}: readings stored twice");
+        assert!(r.gaps.is_empty(), "plant {plant}: seconds missing after a kill: {:#?}", r.gaps);
+    }
+    let before: Vec<_> = {
+        let mut v = Vec::new();
+        for plant in 1..=PLANTS {
+            run.catch_up_projections(plant).await.unwrap();
+            v.push(run.read_model_digests(plant).await.unwrap());
+            run.copy_read_models(plant).await.unwrap();
+        }
+        v
+    };
+    run.stop_database().unwrap();
+    for plant in 1..=PLANTS {
+        run.rebuild(plant).unwrap();
+    }
+    run.start_database().unwrap();
+    for plant in 1..=PLANTS {
+        let after = run.read_model_digests(plant).await.unwrap();
+        let live = &before[plant as usize - 1];
+        assert_eq!(live.keys().collect::<Vec<_>>(), after.keys().collect::<Vec<_>>());
+        let differing: Vec<&String> = live.iter().filter(|(t, d)| after.get(*t) != Some(d)).map(|(t, _)| t).collect();
+        if !differing.is_empty() {
+            let mut rows = String::new();
+            for t in &differing {
+                rows.push_str(&format!("{t}:\n{}", run.differing_rows(plant, t).await.unwrap()));
+            }
+            panic!("plant {plant}: read models differ from a fresh rebuild: {differing:?}\n{rows}");
+        }
+        report.push(format!(
+            "plant {plant}: {} read-model tables ({} rows) equal a fresh rebuild",
+            live.len(),
+            live.values().map(|(n, _)| n).sum::<i64>()
+        ));
+    }
+    run.stop_database().unwrap();
+    println!("{}", report.join("\n"));
+}
