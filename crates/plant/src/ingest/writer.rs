@@ -185,6 +185,9 @@ fn prepare(jobs: &[Job]) -> (Vec<Append>, Vec<usize>, Vec<(usize, String)>) {
 }
 
 async fn write(db: &Database, jobs: &[Job], appends: &[Append]) -> anyhow::Result<Vec<eventlog::Appended>> {
+    // Before the transaction that takes the log's head: creating a day partition waits
+    // for the log's open readers, and one of them may be waiting for the head.
+    eventlog::ensure_partitions(db, &eventlog::telemetry_days(appends)).await?;
     let mut client = db.client().await?;
     let tx = client.transaction().await?;
     let mut gateway = Vec::new();
