@@ -19,6 +19,8 @@ export const store = {
   status: new Map(),
   anomalies: new Map(),
   maintenance: new Map(),
+  // The maintenance track record by "scope id model_version".
+  trackRecord: new Map(),
   nodeTasks: new Map(),
   link: { state: "connecting" },
   asOf: null,
@@ -57,6 +59,8 @@ function loadFloor(f) {
   setAll(store.status, f.machine_status, "machine_id");
   setAll(store.anomalies, f.anomalies, "anomaly_id");
   setAll(store.maintenance, f.maintenance, "machine_id");
+  store.trackRecord.clear();
+  for (const r of f.track_record) store.trackRecord.set(trackKey(r), r);
   setAll(store.nodeTasks, f.node_tasks || [], "task");
   store.link = f.link;
   store.asOf = f.as_of_ms;
@@ -76,7 +80,19 @@ function merge(changes) {
   for (const r of changes.machine_status) store.status.set(r.machine_id, r);
   for (const r of changes.anomalies) store.anomalies.set(r.anomaly_id, r);
   for (const r of changes.maintenance) store.maintenance.set(r.machine_id, r);
+  for (const r of changes.track_record) store.trackRecord.set(trackKey(r), r);
   for (const r of changes.node_tasks || []) store.nodeTasks.set(r.task, r);
+}
+
+function trackKey(r) {
+  return `${r.scope} ${r.id} ${r.model_version}`;
+}
+
+/** The track-record rows of one scope (`machine`, `machine_type`, `plant`) and id, every model version. */
+export function trackOf(scope, id) {
+  const rows = [];
+  for (const r of store.trackRecord.values()) if (r.scope === scope && r.id === id) rows.push(r);
+  return rows;
 }
 
 /** Commands not yet applied, by the anomaly or machine they concern. */

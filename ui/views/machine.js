@@ -1,9 +1,10 @@
 // A machine: its state, the maintenance prediction and how it moved, live trend charts
 // of every sensor (drawn by the app with plotters; hover reads a value), its anomalies,
-// work orders and event history.
+// work orders and event history, and how past predictions for it and its type turned out.
 
 import { go, openDialog, isDark, toast } from "../app.js";
 import { call, el, age, dateTime, days, reading, number, lineLabel, errorText } from "../util.js";
+import { total, sentence, versionTable, atLead } from "../track.js";
 
 const RANGES = [
   ["15m", 15 * 60e3],
@@ -73,6 +74,51 @@ function predictionCard() {
       el("button", { id: "record-service", text: "Record service…", onclick: recordService }),
     ),
   );
+  return card;
+}
+
+/** How far to trust today's number: how this machine's and its type's past predictions turned out. */
+function trackCard() {
+  const t = page.track || { machine: [], machine_type: [], failures: [] };
+  const type = page.machine.machine_type;
+  const card = el(
+    "section.card.track-card",
+    { id: "track-record" },
+    el("h2", { text: "Track record of the predictions" }),
+    el("p", { id: "track-machine" }, el("b", { text: "This machine: " }), sentence(total(t.machine))),
+    el("p", { id: "track-type" }, el("b", { text: `Every ${type}: ` }), sentence(total(t.machine_type))),
+  );
+  if (t.failures.length) {
+    const leads = [7, 3, 1];
+    const alerted = (f) =>
+      f.caught ? `in time, ${days(f.alert_lead_days)} d ahead` : f.alert_lead_days === null || f.alert_lead_days === undefined ? "not alerted" : `${days(f.alert_lead_days)} d ahead`;
+    card.append(
+      el("h3", { text: "Failures: what was predicted before them" }),
+      el(
+        "table.track",
+        { id: "track-failures" },
+        el("thead", {}, el("tr", {}, ["Failed", "Model", "Alert", ...leads.map((l) => `${l} d before`), "Interval held"].map((h) => el("th", { text: h })))),
+        el(
+          "tbody",
+          {},
+          t.failures.slice(0, 10).map((f) =>
+            el(
+              "tr",
+              {},
+              el("td", { text: dateTime(f.failed_at_ms) }),
+              el("td", { text: f.model_version || "no prediction" }),
+              el(`td${f.caught ? "" : ".missed"}`, { text: alerted(f) }),
+              leads.map((l) => el("td.num", {}, atLead(f, l))),
+              el("td.num", { text: f.scored ? `${f.covered} of ${f.scored}` : "—" }),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+  if (t.machine_type.length) {
+    card.append(el("h3", { text: `Every ${type}, by model version` }), versionTable(t.machine_type));
+  }
   return card;
 }
 
@@ -343,6 +389,7 @@ async function load() {
       rangeButtons(),
     ),
     el("div.machine-top", {}, predictionCard(), summaryCard()),
+    trackCard(),
     chartGrid,
     historySection(),
   );
@@ -392,7 +439,9 @@ function touchesMachine(changes) {
     changes.anomalies.some((a) => a.machine_id === machineId) ||
     changes.maintenance.some((x) => x.machine_id === machineId) ||
     changes.audit.some((x) => x.machine_id === machineId) ||
-    changes.work_orders.some((x) => x.machine_id === machineId)
+    changes.work_orders.some((x) => x.machine_id === machineId) ||
+    changes.track_failures.some((x) => x.machine_id === machineId) ||
+    changes.track_record.some((x) => (x.scope === "machine" && x.id === machineId) || (page && x.scope === "machine_type" && x.id === page.machine.machine_type))
   );
 }
 

@@ -1,8 +1,10 @@
 // Maintenance: machines by predicted days to service, with the prediction's interval,
-// open work orders, and the actions to schedule and record service.
+// open work orders, how past predictions for each machine (or its type) turned out, and
+// the actions to schedule and record service.
 
-import { store, go, openDialog, toast } from "../app.js";
+import { store, go, openDialog, toast, trackOf } from "../app.js";
 import { call, el, dateTime, days, lineLabel, shortMachine } from "../util.js";
+import { total, short, sentence } from "../track.js";
 
 let root = null;
 let tbody = null;
@@ -45,6 +47,16 @@ function intervalBar(p) {
   return bar;
 }
 
+/** The machine's own track record, or its type's while the machine has none. */
+function trackCell(m) {
+  const own = total(trackOf("machine", m.machine_id));
+  const type = total(trackOf("machine_type", m.machine_type));
+  const title = `This machine: ${sentence(own)}\nEvery ${m.machine_type}: ${sentence(type)}`;
+  if (own.failures || own.scored) return el("td.track-cell", { title, text: short(own) });
+  if (type.failures || type.scored) return el("td.track-cell", { title }, el("span.muted", { text: `type: ${short(type)}` }));
+  return el("td.track-cell.muted", { title, text: "—" });
+}
+
 function render() {
   rows = listed();
   dueShown = new Set(rows.filter((r) => r.due).map((r) => r.m.machine_id));
@@ -65,6 +77,7 @@ function render() {
         // Due, as on the plant floor and in its KPI: what the plant's read model says.
         el(`td.num${due ? ".due-soon" : ""}`, { text: Number.isFinite(d) ? `${days(d)} d` : "—" }),
         el("td", {}, intervalBar(p)),
+        trackCell(m),
         el("td", {}, order, pending.map((c) => el(`div.${c.state === "failed" ? "tag-failed" : "tag-pending"}`, { text: `${c.label}: ${c.state === "failed" ? "refused" : "pending"}` }))),
         el("td.num", { text: p && p.last_performed_at_ms ? dateTime(p.last_performed_at_ms) : "—" }),
         el(
@@ -76,7 +89,7 @@ function render() {
       );
     }),
   );
-  if (!rows.length) tbody.append(el("tr", {}, el("td", { colspan: "7", class: "muted", text: "No machine is predicted to need service in this horizon." })));
+  if (!rows.length) tbody.append(el("tr", {}, el("td", { colspan: "8", class: "muted", text: "No machine is predicted to need service in this horizon." })));
 }
 
 function select(id) {
@@ -138,7 +151,7 @@ export function mount(node) {
     el(
       "div.card",
       { style: "padding:0" },
-      el("table", {}, el("thead", {}, el("tr", {}, ["Machine", "Line", "Service in", "Interval", "Work order", "Last service", ""].map((t) => el("th", { text: t })))), tbody),
+      el("table", {}, el("thead", {}, el("tr", {}, ["Machine", "Line", "Service in", "Interval", "Track record", "Work order", "Last service", ""].map((t) => el("th", { text: t })))), tbody),
     ),
   );
   render();
@@ -150,7 +163,7 @@ export function unmount() {
 
 export function onDelta(changes) {
   const dueChanged = changes.machine_status.some((s) => Boolean(s.due) !== dueShown.has(s.machine_id));
-  if (changes.maintenance.length || changes.machines.length || dueChanged) render();
+  if (changes.maintenance.length || changes.machines.length || changes.track_record.length || dueChanged) render();
 }
 
 export function onCommands() {

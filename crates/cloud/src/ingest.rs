@@ -74,7 +74,7 @@ fn import_error(e: ImportError) -> ApiError {
             // A value the database cannot hold: sending it again will not help.
             ApiError::bad("malformed_batch", format!("the batch holds a value the log cannot store: {e}"))
         }
-        ImportError::Database(_) | ImportError::Pool(_) => {
+        ImportError::Database(_) | ImportError::Pool(_) | ImportError::MissingPartitions(_) => {
             tracing::warn!(error = %e, "storing a forwarded batch failed");
             ApiError::unavailable("the cloud's log is unavailable; retry later")
         }

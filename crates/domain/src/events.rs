@@ -24,6 +24,23 @@ pub mod finite {
     }
 }
 
+/// [`finite`] for a number that may be absent: absent stays absent, a present one must be
+/// finite, and a `null` reads as absent.
+pub mod finite_option {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(v) => super::finite::serialize(v, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        Option::<f64>::deserialize(d)
+    }
+}
+
 pub const LAYOUT_CONFIGURED: &str = "LayoutConfigured";
 pub const ANOMALY_DETECTED: &str = "AnomalyDetected";
 pub const ANOMALY_UPDATED: &str = "AnomalyUpdated";
@@ -177,6 +194,14 @@ pub struct MaintenancePredicted {
     #[serde(with = "finite")]
     pub upper_days: f64,
     pub model_version: String,
+    /// The probability that the machine fails within the model's alert horizon, when the
+    /// model gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "finite_option")]
+    pub failure_probability: Option<f64>,
+    /// Whether the machine is due by the model's alert rule. Absent in events written before
+    /// the scorer decided it: then due means the lower bound is at most 7 days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<bool>,
 }
 
 /// Kind of work order.
@@ -272,8 +297,12 @@ mod tests {
                 lower_days: 1.0,
                 upper_days: 2.0,
                 model_version: "v".into(),
+                failure_probability: None,
+                due: None,
             };
-            assert!(serde_json::to_value(p).is_err(), "days {bad}");
+            assert!(serde_json::to_value(&p).is_err(), "days {bad}");
+            let p = MaintenancePredicted { days: 3.0, failure_probability: Some(bad), ..p };
+            assert!(serde_json::to_value(p).is_err(), "failure_probability {bad}");
         }
         let fine = serde_json::to_value(detected(0.9, 1e300)).expect("finite numbers are written");
         assert_eq!(fine["sensors"][0]["observed"], 1e300);

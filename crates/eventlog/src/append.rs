@@ -7,6 +7,7 @@ use deadpool_postgres::{GenericClient, Transaction};
 use thiserror::Error;
 
 use crate::model::{Append, Appended, ExpectedVersion, InvalidInput, Payload, StreamName};
+use crate::retention::{days_of, missing_partitions};
 
 /// NOTIFY channel that carries the newest position after every append.
 pub const LOG_CHANNEL: &str = "floorwatch_log";
@@ -22,6 +23,10 @@ pub enum AppendError {
     Database(#[from] tokio_postgres::Error),
     #[error("no database connection: {0}")]
     Pool(String),
+    /// Telemetry for days without a partition: create them first
+    /// ([`crate::ensure_partitions`], as [`crate::append_and_commit`] does) and try again.
+    #[error("no telemetry partition for {0:?}")]
+    MissingPartitions(Vec<NaiveDate>),
 }
 
 impl AppendError {
@@ -30,7 +35,7 @@ impl AppendError {
         match self {
             AppendError::Conflict { .. } => true,
             AppendError::Database(e) => e.is_closed() || e.code().is_some_and(|c| c.code().starts_with("40")),
-            AppendError::Pool(_) => true,
+            AppendError::Pool(_) | AppendError::MissingPartitions(_) => true,
             AppendError::Invalid(_) => false,
         }
     }
@@ -71,6 +76,10 @@ impl<T> Rows<T> {
 /// already stored return what the first append stored, marked `duplicate`, and write
 /// nothing. The transaction holds the log's head row from here until it ends, so keep
 /// what follows an append short.
+///
+/// The day partitions of its telemetry must exist ([`telemetry_days`],
+/// [`crate::ensure_partitions`]); creating one here, under the head, could wait for a
+/// reader that waits for the head.
 pub async fn append(tx: &Transaction<'_>, appends: &[Append]) -> Result<Vec<Appended>, AppendError> {
     for a in appends {
         a.validate()?;
@@ -108,6 +117,14 @@ async fn stored_keys(tx: &Transaction<'_>, appends: &[Append]) -> Result<HashMap
         );
     }
     Ok(known)
+}
+
+/// The days whose telemetry partitions `appends` need.
+pub fn telemetry_days(appends: &[Append]) -> Vec<NaiveDate> {
+    days_of(appends.iter().flat_map(|a| &a.events).filter_map(|e| match &e.payload {
+        Payload::Telemetry { occurred_at, .. } => Some(*occurred_at),
+        Payload::Json(_) => None,
+    }))
 }
 
 /// The current version of every stream appended to (absent: no events yet).
@@ -235,15 +252,16 @@ impl Plan {
         Ok(())
     }
 
-    /// Telemetry batches go to the day partitions of their readings, created if missing.
+    /// Telemetry batches go to the day partitions of their readings, which the caller
+    /// created beforehand.
     async fn write_telemetry(&self, tx: &Transaction<'_>) -> Result<(), AppendError> {
         if self.telemetry.position.is_empty() {
             return Ok(());
         }
-        let mut days: Vec<NaiveDate> = self.occurred_at.iter().map(|t| t.date_naive()).collect();
-        days.sort();
-        days.dedup();
-        tx.query(&tx.prepare_cached(include_str!("../sql/ensure_partitions.sql")).await?, &[&days]).await?;
+        let missing = missing_partitions(tx, &days_of(self.occurred_at.iter().copied())).await?;
+        if !missing.is_empty() {
+            return Err(AppendError::MissingPartitions(missing));
+        }
         let stmt = tx.prepare_cached(include_str!("../sql/insert_telemetry.sql")).await?;
         let t = &self.telemetry;
         tx.execute(

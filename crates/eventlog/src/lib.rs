@@ -24,7 +24,7 @@ mod retention;
 mod snapshot;
 mod subscription;
 
-pub use append::{AppendError, LOG_CHANNEL, append};
+pub use append::{AppendError, LOG_CHANNEL, append, telemetry_days};
 pub use db::{Database, Listener, Notification, execute_server_wide, quote_ident};
 pub use deadpool_postgres::{Client, GenericClient, Pool, Transaction};
 pub use model::{
@@ -49,9 +49,10 @@ pub use subscription::{
 };
 
 /// Appends in a transaction of its own and commits: the convenience for writers that
-/// write nothing else.
+/// write nothing else. Creates the telemetry partitions it needs first, before the head.
 pub async fn append_and_commit(db: &Database, appends: &[Append]) -> Result<Vec<Appended>, AppendError> {
     let mut client = db.pool().get().await.map_err(|e| AppendError::Pool(e.to_string()))?;
+    retention::create_partitions(&mut client, &telemetry_days(appends)).await?;
     let tx = client.transaction().await?;
     let result = append(&tx, appends).await?;
     tx.commit().await?;

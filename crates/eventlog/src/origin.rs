@@ -19,6 +19,7 @@ use deadpool_postgres::{GenericClient, Transaction};
 use thiserror::Error;
 
 use crate::model::{InvalidInput, NewEvent, Payload, StreamName};
+use crate::retention::{create_partitions, days_of, missing_partitions};
 
 /// One event of another log, as it is imported.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,6 +78,10 @@ pub enum ImportError {
     Database(#[from] tokio_postgres::Error),
     #[error("no database connection: {0}")]
     Pool(String),
+    /// Telemetry for days without a partition: create them first
+    /// ([`crate::ensure_partitions`], as [`import_and_commit`] does) and try again.
+    #[error("no telemetry partition for {0:?}")]
+    MissingPartitions(Vec<NaiveDate>),
 }
 
 impl ImportError {
@@ -86,7 +91,7 @@ impl ImportError {
             ImportError::Database(e) => {
                 e.is_closed() || e.code().is_some_and(|c| c.code().starts_with("40") || c.code().starts_with("08"))
             }
-            ImportError::Pool(_) => true,
+            ImportError::Pool(_) | ImportError::MissingPartitions(_) => true,
             _ => false,
         }
     }
@@ -123,6 +128,10 @@ pub fn check_batch(origin: u16, after: i64, events: &[ImportedEvent]) -> Result<
 /// Stores the events of `origin` that follow position `after`, in the caller's
 /// transaction; events already stored are left out. Holds the origin's row and then the
 /// log's head until the transaction ends.
+///
+/// The day partitions of its telemetry must exist ([`crate::ensure_partitions`]):
+/// creating one here, under the head, would wait for every open reader of the telemetry
+/// table, and every plant's imports would queue behind that wait.
 pub async fn import(
     tx: &Transaction<'_>,
     origin: u16,
@@ -166,10 +175,10 @@ pub async fn import(
         }
     }
     if !binary.position.is_empty() {
-        let mut days: Vec<NaiveDate> = occurred_at.iter().map(|t| t.date_naive()).collect();
-        days.sort();
-        days.dedup();
-        tx.query(&tx.prepare_cached(include_str!("../sql/ensure_partitions.sql")).await?, &[&days]).await?;
+        let missing = missing_partitions(tx, &days_of(occurred_at.iter().copied())).await?;
+        if !missing.is_empty() {
+            return Err(ImportError::MissingPartitions(missing));
+        }
         let c = &binary;
         tx.execute(
             &tx.prepare_cached(include_str!("../sql/import_telemetry.sql")).await?,
@@ -220,7 +229,8 @@ pub async fn import(
     Ok(Imported { acknowledged: newest.origin_position, stored: fresh.len(), already_stored, position })
 }
 
-/// Imports in a transaction of its own and commits.
+/// Imports in a transaction of its own and commits. Creates the telemetry partitions the
+/// batch needs first, before any lock of the import.
 pub async fn import_and_commit(
     db: &crate::Database,
     origin: u16,
@@ -229,6 +239,11 @@ pub async fn import_and_commit(
 ) -> Result<Imported, ImportError> {
     check_batch(origin, after, events)?;
     let mut client = db.pool().get().await.map_err(|e| ImportError::Pool(e.to_string()))?;
+    let days = days_of(events.iter().filter_map(|e| match &e.event.payload {
+        Payload::Telemetry { occurred_at, .. } => Some(*occurred_at),
+        Payload::Json(_) => None,
+    }));
+    create_partitions(&mut client, &days).await?;
     let tx = client.transaction().await?;
     let imported = import(&tx, origin, after, events).await?;
     tx.commit().await?;

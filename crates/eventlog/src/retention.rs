@@ -1,6 +1,7 @@
 //! Retention of telemetry batches: one partition per day of the readings' time,
 //! created ahead of need and dropped whole once older than the window.
 
+use anyhow::Context;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use deadpool_postgres::GenericClient;
 
@@ -47,15 +48,51 @@ pub struct RetentionReport {
     pub idempotency_keys_expired: u64,
 }
 
-/// Creates the partitions for `days` that do not exist yet.
+/// Creates the partitions for `days` that do not exist yet, in a short transaction of its
+/// own. Writers call this before they take the log's head ([`crate::append_and_commit`],
+/// [`crate::import_and_commit`]): creating a partition waits until every transaction that
+/// has read the telemetry table ends, and such a reader may itself be waiting for the
+/// head (a consumer that appends in its batch). Under the head that wait was a deadlock.
+///
+/// Readers still never skip an event: a partition commits before any event in it, and
+/// it cannot be created while a transaction that has read the telemetry table is open,
+/// so a reader sees it in every statement that can see its events.
 pub async fn ensure_partitions(db: &Database, days: &[NaiveDate]) -> anyhow::Result<()> {
     let mut client = db.client().await?;
+    create_partitions(&mut client, days).await.context("creating telemetry day partitions")
+}
+
+pub(crate) async fn create_partitions(
+    client: &mut deadpool_postgres::Client,
+    days: &[NaiveDate],
+) -> Result<(), tokio_postgres::Error> {
+    // Nearly always there: one catalog lookup and no lock.
+    if days.is_empty() || missing_partitions(&*client, days).await?.is_empty() {
+        return Ok(());
+    }
     let tx = client.transaction().await?;
-    // Partition DDL is serialised with appends, which may create partitions too.
-    tx.query(&tx.prepare_cached(include_str!("../sql/lock_head.sql")).await?, &[]).await?;
+    tx.query(&tx.prepare_cached(include_str!("../sql/lock_partitions.sql")).await?, &[]).await?;
     tx.query(&tx.prepare_cached(include_str!("../sql/ensure_partitions.sql")).await?, &[&days]).await?;
-    tx.commit().await?;
-    Ok(())
+    tx.commit().await
+}
+
+/// The days of `days` without a telemetry partition. Inside a writer's transaction, after
+/// it took the head, so retention (which drops partitions under the head) cannot drop one
+/// in between.
+pub(crate) async fn missing_partitions(
+    client: &impl GenericClient,
+    days: &[NaiveDate],
+) -> Result<Vec<NaiveDate>, tokio_postgres::Error> {
+    let stmt = client.prepare_cached(include_str!("../sql/missing_partitions.sql")).await?;
+    Ok(client.query(&stmt, &[&days]).await?.iter().map(|r| r.get(0)).collect())
+}
+
+/// The days of `at`, each once, in order.
+pub(crate) fn days_of(at: impl Iterator<Item = DateTime<Utc>>) -> Vec<NaiveDate> {
+    let mut days: Vec<NaiveDate> = at.map(|t| t.date_naive()).collect();
+    days.sort();
+    days.dedup();
+    days
 }
 
 /// Creates partitions for `now`'s day and the next two, so appends rarely create one.

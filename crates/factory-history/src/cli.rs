@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use maintenance::Model;
+use maintenance::{AlertRule, Model};
 
 use crate::error::Error;
 use crate::evaluate::{FactoryEvaluation, evaluate_factory};
@@ -24,11 +24,13 @@ pub fn train_to_file(
 
 /// Evaluates on a recording, with the model in `model_path` if given (else one trained on
 /// the recording's other machines), and writes the evaluation as JSON to `json_path` if
-/// given.
+/// given. The "due" rule scored is `rule` if given, else the model's own (a model from
+/// before models carried one: the interval's lower bound), else the options'.
 pub fn eval_maintenance(
     dir: &Path,
     model_path: Option<&Path>,
     json_path: Option<&Path>,
+    rule: Option<AlertRule>,
     options: &FactoryTrainOptions,
 ) -> Result<FactoryEvaluation, Error> {
     let model = match model_path {
@@ -39,7 +41,14 @@ pub fn eval_maintenance(
         }
         None => None,
     };
-    let result = evaluate_factory(dir, model.as_ref(), options)?;
+    let mut options = options.clone();
+    let horizon = options.lead.alert.horizon;
+    options.lead.alert = match (rule, &model) {
+        (Some(rule), _) => rule,
+        (None, Some(m)) => m.alert().copied().unwrap_or(AlertRule::lower_bound(horizon)),
+        (None, None) => options.lead.alert,
+    };
+    let result = evaluate_factory(dir, model.as_ref(), &options)?;
     if let Some(path) = json_path {
         let text = serde_json::to_string_pretty(&result.evaluation).map_err(|e| Error::Json(e.to_string()))?;
         std::fs::write(path, text).map_err(|source| Error::Write { path: path.to_path_buf(), source })?;
@@ -66,10 +75,7 @@ pub fn summary(evaluation: &crate::MaintenanceEvaluation) -> String {
         }
     }
     let share = |s: Option<f64>| s.map_or("n/a".to_string(), |s| format!("{:.1} %", 100.0 * s));
-    let rule = |w: &maintenance::EarlyWarning| match w.alert_on {
-        maintenance::AlertOn::Lower => "the interval's lower bound",
-        maintenance::AlertOn::Predicted => "the point prediction",
-    };
+    let number = |v: Option<f64>, digits: usize| v.map_or("n/a".to_string(), |v| format!("{v:.digits$}"));
     // Alerts as a share of predictions, so a rule that always alerts shows at a glance.
     let of_predictions = |n: usize| {
         if evaluation.predictions == 0 {
@@ -78,19 +84,65 @@ pub fn summary(evaluation: &crate::MaintenanceEvaluation) -> String {
             format!(" ({:.1} % of predictions)", 100.0 * n as f64 / evaluation.predictions as f64)
         }
     };
-    for (label, w) in [("", &evaluation.early_warning), ("  compare: ", &evaluation.other_rule_warning)] {
+    let w = &evaluation.early_warning;
+    text.push_str(&format!(
+        "due when {}: failures alerted ≥ {} days ahead: {} ({} of the {} watched for the week before them); {} alerts{}, {} premature (> {} days before the failure), {} in runs without a failure\n",
+        rule_in_hours(&w.rule),
+        w.lead,
+        share(w.share),
+        share(w.watched_share),
+        w.watched_failures,
+        w.alerts,
+        of_predictions(w.alerts),
+        w.premature_alerts,
+        w.rule.horizon,
+        w.alerts_without_failure
+    ));
+    text.push_str(&format!(
+        "alerts on machines that did not fail within {} days: {} hourly alerts per 1,000 machine-days; {} times a machine became falsely due\n",
+        evaluation.quiet_days,
+        number(evaluation.false_alerts_per_1000_machine_days, 0),
+        number(w.false_alert_onsets_per_1000, 1)
+    ));
+    text.push_str(&format!(
+        "intervals in the {} days before failures: coverage {}, MAE {} days\n",
+        evaluation.quiet_days,
+        number(evaluation.coverage_before_failures, 3),
+        number(evaluation.mae_days_before_failures, 2)
+    ));
+    text.push_str("trade-off (rule: failures alerted ≥ 3 days ahead, all | watched | false hourly alerts per 1,000 machine-days | false onsets per 1,000 machine-days | alerts):\n");
+    for t in &evaluation.trade_off {
+        let marker = if t.rule == evaluation.alert_rule { "*" } else { " " };
         text.push_str(&format!(
-            "{label}failures predicted ≥ {} days ahead: {} (alert when {} ≤ {} days); {} alerts{}, {} of them premature (> {} days before the failure), {} in runs without a failure\n",
-            w.lead,
-            share(w.share),
-            rule(w),
-            w.alert_horizon,
-            w.alerts,
-            of_predictions(w.alerts),
-            w.premature_alerts,
-            w.alert_horizon,
-            w.alerts_without_failure
+            "{marker} {:<46} {:>7} | {:>7} | {:>6} | {:>6} | {:>6}\n",
+            rule_in_hours(&t.rule),
+            share(t.share),
+            share(t.watched_share),
+            number(t.false_alert_time_per_1000.map(|d| d * 24.0), 0),
+            number(t.false_alert_onsets_per_1000, 1),
+            t.alerts
         ));
     }
+    if !evaluation.by_machine_type.is_empty() {
+        text.push_str("by machine type (machines, failures, alerted ≥ 3 days ahead: all, watched; coverage before failures, MAE, false hourly alerts per 1,000 machine-days):\n");
+        for (machine_type, r) in &evaluation.by_machine_type {
+            text.push_str(&format!(
+                "  {machine_type:<12} {:>4} {:>4} {:>7} {:>7} {:>6} {:>6} {:>6}\n",
+                r.machines,
+                r.failures,
+                share(r.caught_share),
+                share(r.caught_watched_share),
+                number(r.coverage_before_failures, 3),
+                number(r.mae_days_before_failures, 2),
+                number(r.false_alerts_per_1000_machine_days, 0)
+            ));
+        }
+    }
     text
+}
+
+/// A rule for people, its persistence in hours (the factory's time unit is the day).
+fn rule_in_hours(rule: &AlertRule) -> String {
+    let at_once = AlertRule { persist: 0.0, ..*rule }.describe();
+    if rule.persist > 0.0 { format!("{at_once}, held for {:.0} h", rule.persist * 24.0) } else { at_once }
 }

@@ -1,16 +1,20 @@
 //! How well days-until-failure predictions anticipated the failures that happened: MAE in
-//! days at 1, 3, 7 and 14 days before each failure, and the share of failures predicted at
-//! least 3 days ahead (`maintenance::lead_time_report` explains both).
+//! days at 1, 3, 7 and 14 days before each failure, the share of failures alerted at least 3
+//! days ahead, false alerts per 1,000 machine-days, the trade-off between the two under
+//! several alert rules, and each machine type's track record (`maintenance::track_record`
+//! and `maintenance::lead_time_report` define them all).
 //!
 //! Two sources of predictions: a model scored hour by hour over held-out machines of a
 //! recording (the same feature code as the plant's scorer), or predictions a plant
 //! actually issued (its `maintenance_predictions` read model), against a recording's
 //! ground truth.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 
-use maintenance::{AlertOn, EarlyWarning, LeadTimeOptions, LeadTimeReport, Model, Outcome, OutcomeKind, Prediction};
+use maintenance::{
+    AlertRule, EarlyWarning, LeadTimeOptions, Model, Outcome, OutcomeKind, Prediction, TrackScope, report_of,
+};
 use serde::{Deserialize, Serialize};
 use simulator::{FactoryEvent, MaintenanceKind};
 
@@ -33,42 +37,63 @@ pub struct MaintenanceEvaluation {
     pub mae_days_at: BTreeMap<String, Option<f64>>,
     /// Failures that had a prediction at each lead.
     pub failures_at: BTreeMap<String, usize>,
-    /// Share of failures with an alert (a prediction whose value under `alert_on` — by
-    /// default the interval's lower bound — is at most the alert horizon) issued between
-    /// the alert horizon and the warning lead before it.
+    /// Share of failures with an alert under `alert_rule` issued between the alert horizon
+    /// and the warning lead before it.
     pub predicted_3d_ahead_share: Option<f64>,
-    pub alert_on: AlertOn,
-    /// The figures behind the share, with the alerts raised, the premature ones and those
-    /// in runs that ended without a failure (so "always alert" would show).
+    /// The same share among the failures watched through their whole alert window (the
+    /// machine had predictions from at least 7 days before): a failure in the recording's
+    /// first days could not have been warned of.
+    pub watched_failures: usize,
+    pub predicted_3d_ahead_share_watched: Option<f64>,
+    /// The rule that decides "due" (the model's, as the plant's scorer applies it).
+    pub alert_rule: AlertRule,
+    /// The figures behind the share: alerts raised, premature ones, those in runs that
+    /// ended without a failure, and false alerts (no failure within 14 days) per 1,000
+    /// machine-days, so "always alert" would show.
     pub early_warning: EarlyWarning,
-    /// The same figures under the other rule, for comparison.
-    pub other_rule_warning: EarlyWarning,
+    /// An alert is false when the machine does not fail within this many days of it.
+    pub quiet_days: f64,
+    /// Alerting hourly predictions on machines that did not fail within `quiet_days`, per
+    /// 1,000 machine-days judged (`early_warning.false_alert_time_per_1000` in hours).
+    pub false_alerts_per_1000_machine_days: Option<f64>,
+    /// The same figures under other rules: the trade-off between failures caught in time
+    /// and false alerts.
+    pub trade_off: Vec<EarlyWarning>,
+    /// Interval coverage of the predictions issued in the 14 days before each failure (the
+    /// truth is known there), and their mean absolute error in days.
+    pub coverage_before_failures: Option<f64>,
+    pub mae_days_before_failures: Option<f64>,
+    /// The track record of each machine type, under `alert_rule`.
+    pub by_machine_type: BTreeMap<String, TypeRecord>,
 }
 
-impl MaintenanceEvaluation {
-    /// `chosen` is the report under the configured rule, `other` under the other one; the
-    /// errors at each lead do not depend on the rule.
-    fn from_reports(
-        model_version: Option<String>,
-        machines: usize,
-        predictions: usize,
-        chosen: LeadTimeReport,
-        other: LeadTimeReport,
-    ) -> Self {
-        let key = |lead: f64| if lead.fract() == 0.0 { format!("{lead:.0}") } else { lead.to_string() };
-        MaintenanceEvaluation {
-            model_version,
-            machines,
-            predictions,
-            failures: chosen.failures,
-            mae_days_at: chosen.mae_at.iter().map(|e| (key(e.lead), e.mae)).collect(),
-            failures_at: chosen.mae_at.iter().map(|e| (key(e.lead), e.failures)).collect(),
-            predicted_3d_ahead_share: chosen.early_warning.share,
-            alert_on: chosen.early_warning.alert_on,
-            early_warning: chosen.early_warning,
-            other_rule_warning: other.early_warning,
+/// How one machine type's predictions turned out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TypeRecord {
+    pub machines: usize,
+    pub failures: u64,
+    pub caught_share: Option<f64>,
+    pub watched_failures: u64,
+    pub caught_watched_share: Option<f64>,
+    pub coverage_before_failures: Option<f64>,
+    pub mae_days_before_failures: Option<f64>,
+    pub false_alerts_per_1000_machine_days: Option<f64>,
+}
+
+/// Hours in a day: the factory's predictions are hourly and its time unit is the day.
+const HOURS: f64 = 24.0;
+
+/// The rules `floorwatch eval maintenance` compares with the chosen one: the interval's
+/// lower bound and the point prediction at once, and the probability of failing within
+/// the horizon at a few thresholds, at once and held for 6 or 12 hours.
+pub fn trade_off_rules(horizon: f64) -> Vec<AlertRule> {
+    let mut rules = vec![AlertRule::lower_bound(horizon), AlertRule::point(horizon)];
+    for persist_hours in [0.0, 6.0, 12.0] {
+        for threshold in [0.1, 0.2, 0.3, 0.4, 0.5] {
+            rules.push(AlertRule::probability(horizon, threshold, persist_hours / HOURS));
         }
     }
+    rules
 }
 
 /// Scores `model` at every hour of the given machines' runs and evaluates the predictions
@@ -91,7 +116,12 @@ pub fn evaluate_model(
         }
     }
     let outcomes = history.outcomes(machines);
-    evaluate(Some(model.version()?), wanted.len(), &predictions, &outcomes, lead)
+    let types: BTreeMap<String, String> = machines
+        .iter()
+        .map(|&m| (history.machines[m].id.clone(), history.machines[m].schema.machine_type().to_string()))
+        .collect();
+    let version = model.version()?;
+    evaluate(Some(version.clone()), wanted.len(), &predictions, &outcomes, &types, |_| version.clone(), lead)
 }
 
 fn evaluate(
@@ -99,18 +129,59 @@ fn evaluate(
     machines: usize,
     predictions: &[Prediction],
     outcomes: &[Outcome],
+    types: &BTreeMap<String, String>,
+    version_of: impl Fn(usize) -> String + Copy,
     lead: &LeadTimeOptions,
 ) -> Result<MaintenanceEvaluation, Error> {
-    let chosen = maintenance::lead_time_report(predictions, outcomes, lead)?;
-    let other = maintenance::lead_time_report(
-        predictions,
-        outcomes,
-        &LeadTimeOptions { alert_on: lead.alert_on.other(), ..lead.clone() },
-    )?;
-    Ok(MaintenanceEvaluation::from_reports(model_version, machines, predictions.len(), chosen, other))
+    let type_of = |unit: &str| types.get(unit).cloned().unwrap_or_default();
+    let record = maintenance::track_predictions(predictions, outcomes, type_of, version_of, lead)?;
+    let all = record.total(&TrackScope::All);
+    let chosen = report_of(&all, lead);
+    let mut trade_off = Vec::new();
+    for rule in trade_off_rules(lead.alert.horizon) {
+        let options = LeadTimeOptions { alert: rule, ..lead.clone() };
+        trade_off.push(maintenance::lead_time_report(predictions, outcomes, &options)?.early_warning);
+    }
+    let mut by_machine_type = BTreeMap::new();
+    for machine_type in types.values().collect::<BTreeSet<_>>() {
+        let f = record.total(&TrackScope::Group(machine_type.clone()));
+        by_machine_type.insert(
+            machine_type.clone(),
+            TypeRecord {
+                machines: types.values().filter(|t| *t == machine_type).count(),
+                failures: f.failures,
+                caught_share: f.caught_share(),
+                watched_failures: f.watched,
+                caught_watched_share: f.caught_watched_share(),
+                coverage_before_failures: f.coverage(),
+                mae_days_before_failures: f.mae(),
+                false_alerts_per_1000_machine_days: f.false_alert_time_per_1000().map(|d| d * HOURS),
+            },
+        );
+    }
+    let key = |lead: f64| if lead.fract() == 0.0 { format!("{lead:.0}") } else { lead.to_string() };
+    Ok(MaintenanceEvaluation {
+        model_version,
+        machines,
+        predictions: predictions.len(),
+        failures: chosen.failures,
+        mae_days_at: chosen.mae_at.iter().map(|e| (key(e.lead), e.mae)).collect(),
+        failures_at: chosen.mae_at.iter().map(|e| (key(e.lead), e.failures)).collect(),
+        predicted_3d_ahead_share: chosen.early_warning.share,
+        watched_failures: chosen.early_warning.watched_failures,
+        predicted_3d_ahead_share_watched: chosen.early_warning.watched_share,
+        alert_rule: lead.alert,
+        quiet_days: lead.quiet_horizon,
+        false_alerts_per_1000_machine_days: chosen.early_warning.false_alert_time_per_1000.map(|d| d * HOURS),
+        early_warning: chosen.early_warning,
+        trade_off,
+        coverage_before_failures: all.coverage(),
+        mae_days_before_failures: all.mae(),
+        by_machine_type,
+    })
 }
 
-/// A prediction a plant issued (a `maintenance_predictions` row).
+/// A prediction a plant issued (a `MaintenancePredicted` event).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IssuedPrediction {
     pub machine: String,
@@ -119,6 +190,9 @@ pub struct IssuedPrediction {
     pub lower_days: f64,
     pub upper_days: f64,
     pub model_version: String,
+    /// The probability of failing within the alert horizon, when the model gave one.
+    #[serde(default)]
+    pub failure_probability: Option<f64>,
 }
 
 /// Evaluates predictions a plant issued against a recording's ground truth (failures and
@@ -139,11 +213,13 @@ pub fn evaluate_issued(
             predicted_rul: p.days,
             lower: p.lower_days,
             upper: p.upper_days,
+            failure_probability: p.failure_probability,
         })
         .collect();
-    let versions: std::collections::BTreeSet<&str> = predictions.iter().map(|p| p.model_version.as_str()).collect();
+    let versions: BTreeSet<&str> = predictions.iter().map(|p| p.model_version.as_str()).collect();
     let version = (versions.len() == 1).then(|| versions.iter().map(|v| (*v).to_string()).collect());
-    evaluate(version, machines.len(), &converted, &outcomes, lead)
+    let types = BTreeMap::new();
+    evaluate(version, machines.len(), &converted, &outcomes, &types, |i| predictions[i].model_version.clone(), lead)
 }
 
 /// Every failure and preventive service in a recording's ground truth (unit = machine id,

@@ -26,8 +26,8 @@ mod train;
 
 pub use error::Error;
 pub use evaluate::{
-    FactoryEvaluation, IssuedPrediction, MaintenanceEvaluation, evaluate_factory, evaluate_issued, evaluate_model,
-    read_outcomes,
+    FactoryEvaluation, IssuedPrediction, MaintenanceEvaluation, TypeRecord, evaluate_factory, evaluate_issued,
+    evaluate_model, read_outcomes, trade_off_rules,
 };
 pub use history::{
     FactoryHistory, MAX_READINGS, MachineHistory, ReadOptions, Run, RunEndKind, Stop, StopKind, read_history,

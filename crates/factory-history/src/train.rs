@@ -36,7 +36,8 @@ pub struct FactoryTrainOptions {
     /// Recorded in the model (ms since the Unix epoch).
     pub created_at_ms: i64,
     pub booster: BoosterParams,
-    /// How the held-out machines are evaluated over time.
+    /// How the held-out machines are evaluated over time; its alert rule is recorded in the
+    /// model and is what the plant's scorer calls "due".
     pub lead: LeadTimeOptions,
 }
 
@@ -93,6 +94,7 @@ impl FactoryTrainOptions {
             time_unit: "days".into(),
             features: FeatureConfig { windows: self.windows_days.clone(), baseline_window: self.baseline_days },
             booster: self.booster.clone(),
+            alert: Some(self.lead.alert),
         }
     }
 }

@@ -10,7 +10,7 @@ use factory_history::{
     read_history, read_outcomes, train_factory,
 };
 use layout::{Layout, Scale};
-use maintenance::{AlertOn, BoosterParams, LeadTimeOptions, OutcomeKind, SensorHour};
+use maintenance::{AlertOn, AlertRule, BoosterParams, LeadTimeOptions, OutcomeKind, SensorHour};
 use simulator::{Factory, FaultConfig, SimConfig};
 
 /// 2026-01-01T00:00:00Z.
@@ -60,8 +60,8 @@ fn train_options() -> FactoryTrainOptions {
             leads: vec![0.25, 0.5, 1.0],
             max_staleness: 0.25,
             warning_lead: 0.25,
-            alert_horizon: 1.0,
-            ..LeadTimeOptions::default()
+            alert: AlertRule::probability(1.0, 0.3, 0.125),
+            quiet_horizon: 2.0,
         },
         ..FactoryTrainOptions::default()
     }
@@ -142,6 +142,33 @@ fn given_a_recording_when_training_then_the_model_validates_and_evaluates_on_hel
     let evaluation = report.evaluation.clone().unwrap();
     assert_eq!(evaluation.machines, report.validation_machines);
     assert_eq!(evaluation.mae_days_at.keys().cloned().collect::<Vec<_>>(), ["0.25", "0.5", "1"]);
+    // The model carries the rule the evaluation scored, and the plant's scorer will apply.
+    assert_eq!(model.alert(), Some(&options.lead.alert));
+    assert_eq!(evaluation.alert_rule, options.lead.alert);
+    assert_eq!(evaluation.trade_off.len(), factory_history::trade_off_rules(1.0).len());
+    assert!(evaluation.false_alerts_per_1000_machine_days.is_some());
+    let types: usize = evaluation.by_machine_type.values().map(|t| t.machines).sum();
+    assert_eq!(types, evaluation.machines);
+    // The due rules on the recording: a probability that must hold for hours never alerts
+    // more often, on more healthy machines or on more failures than the same probability
+    // at once, and a higher threshold never alerts more than a lower one.
+    let under = |threshold: f64, hours: f64| {
+        let rule = AlertRule::probability(1.0, threshold, hours / 24.0);
+        evaluation.trade_off.iter().find(|w| w.rule == rule).unwrap_or_else(|| panic!("{rule:?} in the trade-off"))
+    };
+    let mut alerted = 0;
+    for threshold in [0.1, 0.2, 0.3, 0.4, 0.5] {
+        let (at_once, held) = (under(threshold, 0.0), under(threshold, 6.0));
+        assert!(held.alerts <= at_once.alerts && held.false_alerts <= at_once.false_alerts, "{held:?} {at_once:?}");
+        assert!(held.predicted <= at_once.predicted);
+        alerted += at_once.alerts;
+    }
+    let any_rule: u64 = evaluation.trade_off.iter().map(|w| w.alerts as u64).sum();
+    assert!(any_rule > 0, "the model alerts on the recording under some rule of the trade-off");
+    eprintln!("alerts at the probability thresholds: {alerted}; under every rule of the trade-off: {any_rule}");
+    for pair in [0.1, 0.2, 0.3, 0.4, 0.5].windows(2) {
+        assert!(under(pair[1], 0.0).alerts <= under(pair[0], 0.0).alerts);
+    }
 
     // Deterministic for a seed.
     let (again, _) = train_factory(dir.path(), &options).unwrap();
@@ -175,6 +202,7 @@ fn given_issued_predictions_when_evaluating_against_the_ground_truth_then_errors
                 lower_days: days - 0.5,
                 upper_days: days + 0.5,
                 model_version: "rul-test".into(),
+                failure_probability: None,
             }
         })
         .collect();
@@ -182,8 +210,8 @@ fn given_issued_predictions_when_evaluating_against_the_ground_truth_then_errors
         leads: vec![0.25, 0.5],
         max_staleness: 0.1,
         warning_lead: 0.25,
-        alert_horizon: 1.0,
-        ..LeadTimeOptions::default()
+        alert: AlertRule::lower_bound(1.0),
+        quiet_horizon: 2.0,
     };
     let e = evaluate_issued(&issued, dir.path(), &lead).unwrap();
     assert_eq!((e.machines, e.predictions), (1, 24));
@@ -193,14 +221,15 @@ fn given_issued_predictions_when_evaluating_against_the_ground_truth_then_errors
         assert!((mae.unwrap() - 0.5).abs() < 1e-6, "{:?}", e.mae_days_at);
     }
     // The predictions say ≤ 1 day from half a day before the failure on: warned in time.
-    // Their lower bounds are the truth: an alert from a day before (the default rule).
-    assert_eq!(e.alert_on, AlertOn::Lower);
-    assert_eq!((e.early_warning.alert_on, e.other_rule_warning.alert_on), (AlertOn::Lower, AlertOn::Predicted));
+    // Their lower bounds are the truth: an alert from a day before.
+    assert_eq!(e.alert_rule.on, AlertOn::Lower);
     assert_eq!(e.early_warning.predicted, 1);
-    assert_eq!(e.other_rule_warning.predicted, 1);
-    assert_eq!(e.other_rule_warning.alerts, 12);
-    // On the lower bound every prediction of the day alerts; none is premature.
+    // On the lower bound every prediction of the day alerts; none is premature or false.
     assert_eq!((e.early_warning.alerts, e.early_warning.premature_alerts), (24, 0));
+    assert_eq!(e.early_warning.false_alerts, 0);
+    // On the point prediction, only the last half day.
+    let point = e.trade_off.iter().find(|w| w.rule.on == AlertOn::Predicted).unwrap();
+    assert_eq!((point.predicted, point.alerts), (1, 12));
     let json = serde_json::to_value(&e).unwrap();
     assert!(json["mae_days_at"]["0.5"].is_number() && json["predicted_3d_ahead_share"].is_number());
 }

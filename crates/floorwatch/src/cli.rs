@@ -413,6 +413,24 @@ pub struct TrainArgs {
     /// Nominal coverage of the prediction interval
     #[arg(long, default_value_t = 0.9)]
     pub interval_level: f64,
+    #[command(flatten)]
+    pub due: DueArgs,
+}
+
+/// When a factory model calls a machine due within 7 days (recorded in the model; the
+/// plant's scorer applies it).
+#[derive(Debug, Args, Clone, Copy)]
+pub struct DueArgs {
+    /// Due when the probability of failing within 7 days is at least this [default: 0.2]
+    #[arg(long, value_name = "P", conflicts_with = "due_on_lower_bound")]
+    pub due_probability: Option<f64>,
+    /// Only once that probability has held this many hours [default: 6]
+    #[arg(long, value_name = "HOURS", conflicts_with = "due_on_lower_bound")]
+    pub due_hold_hours: Option<f64>,
+    /// Due when the 90 % interval's lower bound is at most 7 days, at once (the rule before
+    /// probabilities; many more alerts)
+    #[arg(long)]
+    pub due_on_lower_bound: bool,
 }
 
 #[derive(Debug, Args)]
@@ -433,9 +451,10 @@ pub enum EvalCommand {
     /// detection delay per fault kind, false episodes per plant-hour
     Anomalies(EvalAnomaliesArgs),
     /// Maintenance predictions against a recorded factory's failures: MAE in days at 1, 3,
-    /// 7 and 14 days before failure, share of failures predicted at least 3 days ahead (an
-    /// alert when the interval's lower bound is at most 7 days, as the plant's "due"; the
-    /// point estimate's figures beside), premature alerts and alerts without a failure
+    /// 7 and 14 days before failure, share of failures alerted at least 3 days ahead by the
+    /// "due" rule the plant applies, alerts on machines that did not fail within 14 days
+    /// per 1,000 machine-days, the trade-off under other rules, interval coverage before
+    /// failures, and each machine type's track record
     Maintenance(EvalMaintenanceArgs),
 }
 
@@ -472,11 +491,15 @@ pub struct EvalMaintenanceArgs {
     /// and evaluate on the rest]
     #[arg(long, value_name = "FILE")]
     pub model: Option<PathBuf>,
-    /// Write the figures as JSON (`mae_days_at`, `predicted_3d_ahead_share`, …)
+    /// Write the figures as JSON (`mae_days_at`, `predicted_3d_ahead_share`,
+    /// `false_alerts_per_1000_machine_days`, `trade_off`, `by_machine_type`, …)
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// The rule scored (with --model: the model's own rule unless one is given here)
+    #[command(flatten)]
+    pub due: DueArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,8 +11,9 @@ use crate::databases::{Server, plant_database};
 pub fn maintenance(args: EvalMaintenanceArgs) -> Result<()> {
     let options =
         factory_history::FactoryTrainOptions { seed: args.seed, ..factory_history::FactoryTrainOptions::default() };
+    let rule = crate::train_cmd::due_rule(&args.due)?;
     let result =
-        factory_history::cli::eval_maintenance(&args.from, args.model.as_deref(), args.json.as_deref(), &options)
+        factory_history::cli::eval_maintenance(&args.from, args.model.as_deref(), args.json.as_deref(), rule, &options)
             .with_context(|| format!("evaluating on {}", args.from.display()))?;
     print!("{}", factory_history::cli::summary(&result.evaluation));
     Ok(())

@@ -16,7 +16,7 @@ pub async fn run(args: RebuildArgs, global: &Global, config: &Config) -> Result<
     eprintln!("rebuilding plant {}'s read models from its event log…", args.plant);
     let report = readmodels::rebuild(&db, ProjectionConfig::new(args.plant)).await?;
     println!(
-        "rebuilt every read model of plant {} from {} log positions in {:.1} s",
+        "rebuilt every read model of plant {} (and its maintenance track record) from {} log positions in {:.1} s",
         args.plant, report.events, report.seconds
     );
     Ok(())

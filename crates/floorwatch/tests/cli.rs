@@ -98,6 +98,18 @@ fn bad_arguments_are_refused_with_a_reason() {
         (&["cloud", "token", "create", "--role", "viewer", "--plant", "0"], "0"),
         (&["forward", "--plant", "x"], "invalid value"),
         (&["simulate", "--speed", "max"], "needs --duration"),
+        (&["eval", "maintenance", "--from", "/nonexistent", "--due-probability", "1.5"], "between 0 and 1"),
+        (&["eval", "maintenance", "--from", "/nonexistent", "--due-probability", "NaN"], "between 0 and 1"),
+        (&["eval", "maintenance", "--from", "/nonexistent", "--due-hold-hours=-3"], "between 0 and the horizon"),
+        (&["eval", "maintenance", "--from", "/nonexistent", "--due-hold-hours", "1e300"], "between 0 and the horizon"),
+        (
+            &["eval", "maintenance", "--from", "/x", "--due-probability", "0.3", "--due-on-lower-bound"],
+            "cannot be used",
+        ),
+        (
+            &["train", "--factory", "/nonexistent", "--model", "/tmp/m.json", "--due-probability", "0"],
+            "between 0 and 1",
+        ),
     ] {
         let o = floorwatch(args);
         assert!(!o.status.success(), "{args:?} succeeded");
@@ -160,6 +172,8 @@ fn train_and_predict_on_run_to_failure_data() {
         "60",
     ]);
     assert!(o.status.success(), "{}", text(&o));
+    // Validation against the capped truth and, for the interval, the true remaining life.
+    assert!(text(&o).contains("against the true remaining life"), "{}", text(&o));
     let partial: String = csv
         .lines()
         .enumerate()

@@ -129,20 +129,24 @@ impl FeatureMatrix {
 }
 
 /// Which rows of each unit to produce features for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Rows {
     Every,
     Last,
     /// Every k-th row counting back from the last (k ≥ 1).
     Stride(usize),
+    /// Every row within this much time of the last one.
+    Recent(f64),
 }
 
 impl Rows {
-    fn selects(self, row: usize, len: usize) -> bool {
+    fn selects(self, row: usize, times: &[f64]) -> bool {
+        let len = times.len();
         match self {
             Rows::Every => true,
             Rows::Last => row + 1 == len,
             Rows::Stride(k) => (len - 1 - row).is_multiple_of(k.max(1)),
+            Rows::Recent(span) => times.last().is_some_and(|&last| times[row] >= last - span),
         }
     }
 }
@@ -228,8 +232,8 @@ impl FeatureSet {
             .iter()
             .enumerate()
             .flat_map(|(u, unit)| {
-                let len = unit.len();
-                (0..len).filter(move |&r| rows.selects(r, len)).map(move |r| (u, r))
+                let times = unit.times();
+                (0..unit.len()).filter(move |&r| rows.selects(r, times)).map(move |r| (u, r))
             })
             .collect();
         let n = origin.len();
@@ -245,7 +249,7 @@ impl FeatureSet {
             let mut slot = vec![usize::MAX; len];
             let mut count = 0;
             for (r, s) in slot.iter_mut().enumerate() {
-                if rows.selects(r, len) {
+                if rows.selects(r, unit.times()) {
                     *s = out_row + count;
                     count += 1;
                 }

@@ -2,36 +2,38 @@
 //!
 //! Every unit's timeline is cut into *runs* by its outcomes (failures and maintenance): a
 //! prediction issued at `t` belongs to the run that ends at the first outcome at or after
-//! `t`. Only runs that end in a failure are scored.
+//! `t`. Only runs that end in a failure are scored for error and warning.
 //!
 //! * **Error at a lead `L`**: for a failure at `T`, the latest prediction of its run issued
 //!   in `[T - L - max_staleness, T - L]`; its error is `|predicted - (T - t)|`. The mean
 //!   over failures that have such a prediction is the MAE at `L`.
 //! * **Early warning**: a failure at `T` counts as *predicted at least `lead` ahead* when
-//!   some prediction of its run, issued at `t` with `T - alert_horizon ≤ t ≤ T - lead`,
-//!   raised an alert: the lower bound of its interval (by default; or its point prediction,
-//!   [`AlertOn`]) was at most `alert_horizon`. The alert had to be issued while the failure
-//!   was at most `alert_horizon` away, so it was true when issued, and at least `lead`
-//!   before the failure, so there was time to act. Alerts issued more than `alert_horizon`
-//!   before their run's failure are counted as premature, and alerts in runs that end in
-//!   maintenance or are still open as without failure, so a model that always alerts
-//!   shows up as such.
+//!   the unit was in alert (by the [`AlertRule`], persistence included) at some prediction
+//!   of its run issued at `t` with `T - horizon ≤ t ≤ T - lead`: the alert was true when
+//!   issued, and left time to act. Alerts issued more than the horizon before their run's
+//!   failure are counted as premature, and alerts in runs that end in maintenance or are
+//!   still open as without failure, so a model that always alerts shows up as such.
+//! * **False alerts**: an alert at `t` on a unit with no failure in `(t, t + quiet_horizon]`
+//!   (14 days by default: a service in between counts as no failure). Alerts too close to
+//!   the end of the unit's observation to tell are left out, with the time they cover. The
+//!   figure is the machine-time spent falsely flagged per 1,000 machine-time units judged
+//!   (each prediction stands for the time until the unit's next one, at most
+//!   `max_staleness`), so it does not depend on how often predictions are issued; and the
+//!   number of times a unit *became* falsely flagged (alert onsets: a crew sent out) per
+//!   1,000.
 //!
-//! Why the lower bound by default: a planner wants to hear about a machine that *could*
-//! plausibly fail within the horizon, not only about one that most likely will — a missed
-//! failure costs an unplanned stop, an early alert costs a service a few days early. The
-//! point prediction is the middle of the interval, so alerting on it misses about half of
-//! the failures that come sooner than predicted. The plant's "due within 7 days" count
-//! (`readmodels`) uses the same rule.
-//!
-//! Times and lengths are in one unit (days for the factory).
+//! The plant's "due within 7 days" is the same [`AlertRule`] (`maintenance::AlertRule`,
+//! recorded in the model and applied by the scorer). Times and lengths are in one unit
+//! (days for the factory).
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::alert::AlertRule;
 use crate::error::{Error, Location};
 use crate::model::Prediction;
+use crate::track_record::{TrackFigures, TrackOptions, TrackRecord, TrackScope, TrackedPrediction};
 
 /// What ended a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,60 +51,33 @@ pub struct Outcome {
     pub kind: OutcomeKind,
 }
 
-/// Which value of a prediction raises an alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertOn {
-    /// The point prediction (later alerts: misses failures that come sooner than predicted).
-    Predicted,
-    /// The lower bound of the interval: the machine could plausibly fail within the horizon
-    /// (the default).
-    Lower,
-}
-
-impl AlertOn {
-    /// The value of `p` this rule compares with the alert horizon.
-    pub fn value(self, p: &Prediction) -> f64 {
-        match self {
-            AlertOn::Predicted => p.predicted_rul,
-            AlertOn::Lower => p.lower,
-        }
-    }
-
-    /// The other rule.
-    pub fn other(self) -> AlertOn {
-        match self {
-            AlertOn::Predicted => AlertOn::Lower,
-            AlertOn::Lower => AlertOn::Predicted,
-        }
-    }
-}
-
 /// Parameters of the lead-time evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LeadTimeOptions {
     /// Leads before failure at which the error is measured.
     pub leads: Vec<f64>,
-    /// How much older than `T - L` the prediction used at lead `L` may be.
+    /// How much older than `T - L` the prediction used at lead `L` may be; also the most
+    /// time one prediction stands for in the false-alert figures.
     pub max_staleness: f64,
     /// The lead for the early-warning share.
     pub warning_lead: f64,
-    /// An alert says "failure within this horizon".
-    pub alert_horizon: f64,
-    /// Which value raises an alert.
-    pub alert_on: AlertOn,
+    /// When a prediction is an alert.
+    pub alert: AlertRule,
+    /// An alert on a unit that does not fail within this long after it is false.
+    pub quiet_horizon: f64,
 }
 
 impl Default for LeadTimeOptions {
-    /// Days: errors at 1, 3, 7 and 14 days, warnings at least 3 days ahead of failure from
-    /// predictions whose lower bound is at most 7 days, predictions at most 1 day stale.
+    /// Days: errors at 1, 3, 7 and 14 days, warnings at least 3 days ahead of failure under
+    /// the factory's alert rule, alerts false when no failure follows within 14 days,
+    /// predictions at most 1 day stale.
     fn default() -> Self {
         LeadTimeOptions {
             leads: vec![1.0, 3.0, 7.0, 14.0],
             max_staleness: 1.0,
             warning_lead: 3.0,
-            alert_horizon: 7.0,
-            alert_on: AlertOn::Lower,
+            alert: AlertRule::factory_default(),
+            quiet_horizon: 14.0,
         }
     }
 }
@@ -117,23 +92,34 @@ pub struct LeadError {
     pub mae: Option<f64>,
 }
 
-/// Early-warning figures.
+/// Early-warning and false-alert figures under one alert rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EarlyWarning {
     pub lead: f64,
-    pub alert_horizon: f64,
-    /// Which value raised the alerts.
-    pub alert_on: AlertOn,
+    pub rule: AlertRule,
     /// Failures predicted at least `lead` ahead.
     pub predicted: usize,
     /// `predicted / failures`; `None` when there were no failures.
     pub share: Option<f64>,
-    /// Predictions that raised an alert.
+    /// Failures watched through their whole alert window (predictions from at least the
+    /// horizon before them), and the share of them predicted at least `lead` ahead.
+    pub watched_failures: usize,
+    pub watched_share: Option<f64>,
+    /// Judged predictions in alert.
     pub alerts: usize,
-    /// Alerts issued more than `alert_horizon` before their run's failure.
+    /// Alerts issued more than the horizon before their run's failure.
     pub premature_alerts: usize,
     /// Alerts in runs that ended in maintenance or had not ended.
     pub alerts_without_failure: usize,
+    /// Alerts on units that did not fail within the quiet horizon.
+    pub false_alerts: usize,
+    /// Machine-time judged: predictions whose quiet horizon passed, or a failure came.
+    pub judged_time: f64,
+    /// Machine-time spent in a false alert per 1,000 units of judged machine-time
+    /// (machine-days per 1,000 machine-days in the factory; × 24 for hourly predictions).
+    pub false_alert_time_per_1000: Option<f64>,
+    /// Times a unit went into a false alert, per 1,000 units of judged machine-time.
+    pub false_alert_onsets_per_1000: Option<f64>,
 }
 
 /// Lead-time evaluation of predictions against failures.
@@ -161,18 +147,19 @@ impl LeadTimeOptions {
                 reason: format!("{} is not a finite length ≥ 0", self.max_staleness),
             });
         }
-        if !positive(self.warning_lead) || !positive(self.alert_horizon) {
+        self.alert.validate()?;
+        if !positive(self.warning_lead) || !positive(self.quiet_horizon) {
             return Err(Error::InvalidOption {
                 name: "warning_lead",
-                reason: "the warning lead and the alert horizon must be positive and finite".into(),
+                reason: "the warning lead and the quiet horizon must be positive and finite".into(),
             });
         }
-        if self.alert_horizon < self.warning_lead {
+        if self.alert.horizon < self.warning_lead {
             return Err(Error::InvalidOption {
-                name: "alert_horizon",
+                name: "alert.horizon",
                 reason: format!(
                     "{} is shorter than the warning lead {}: no alert could count",
-                    self.alert_horizon, self.warning_lead
+                    self.alert.horizon, self.warning_lead
                 ),
             });
         }
@@ -186,17 +173,72 @@ pub fn lead_time_report(
     outcomes: &[Outcome],
     options: &LeadTimeOptions,
 ) -> Result<LeadTimeReport, Error> {
+    let record = track_predictions(predictions, outcomes, |_| String::new(), |_| String::new(), options)?;
+    Ok(report_of(&record.total(&TrackScope::All), options))
+}
+
+/// The report behind a set of track-record figures (of the fleet, a group or a unit).
+pub fn report_of(figures: &TrackFigures, options: &LeadTimeOptions) -> LeadTimeReport {
+    let mae_at = options
+        .leads
+        .iter()
+        .enumerate()
+        .map(|(k, &lead)| LeadError {
+            lead,
+            failures: figures.lead_count.get(k).copied().unwrap_or(0) as usize,
+            mae: figures.lead_mae(k),
+        })
+        .collect();
+    LeadTimeReport {
+        failures: figures.failures as usize,
+        mae_at,
+        early_warning: EarlyWarning {
+            lead: options.warning_lead,
+            rule: options.alert,
+            predicted: figures.caught as usize,
+            share: figures.caught_share(),
+            watched_failures: figures.watched as usize,
+            watched_share: figures.caught_watched_share(),
+            alerts: figures.alerts as usize,
+            premature_alerts: figures.premature_alerts as usize,
+            alerts_without_failure: figures.alerts_without_failure as usize,
+            false_alerts: figures.false_alerts as usize,
+            judged_time: figures.judged_time,
+            false_alert_time_per_1000: figures.false_alert_time_per_1000(),
+            false_alert_onsets_per_1000: figures.false_alert_onsets_per_1000(),
+        },
+    }
+}
+
+/// One unit's predictions (with their index in the input) and outcomes.
+type UnitEvents<'a> = (Vec<(usize, &'a Prediction)>, Vec<&'a Outcome>);
+
+/// Folds `predictions` and `outcomes` into a [`TrackRecord`] in time order, each unit in
+/// the group `group_of(unit)` names and each prediction of the model version
+/// `version_of(index)` names, with alerts decided by `options.alert` run by run.
+pub fn track_predictions(
+    predictions: &[Prediction],
+    outcomes: &[Outcome],
+    group_of: impl Fn(&str) -> String,
+    version_of: impl Fn(usize) -> String,
+    options: &LeadTimeOptions,
+) -> Result<TrackRecord, Error> {
     options.validate()?;
-    let mut by_unit: HashMap<&str, (Vec<&Prediction>, Vec<&Outcome>)> = HashMap::new();
+    let mut by_unit: HashMap<&str, UnitEvents<'_>> = HashMap::new();
     for (i, p) in predictions.iter().enumerate() {
-        if !p.time.is_finite() || !p.predicted_rul.is_finite() || !p.lower.is_finite() {
+        if !p.time.is_finite()
+            || !p.predicted_rul.is_finite()
+            || !p.lower.is_finite()
+            || !p.upper.is_finite()
+            || p.failure_probability.is_some_and(|q| !q.is_finite())
+        {
             return Err(Error::NotFinite {
                 at: Location::UnitRow(i + 1),
                 column: "prediction".into(),
                 value: format!("{} at {}", p.predicted_rul, p.time),
             });
         }
-        by_unit.entry(p.unit.as_str()).or_default().0.push(p);
+        by_unit.entry(p.unit.as_str()).or_default().0.push((i, p));
     }
     for (i, o) in outcomes.iter().enumerate() {
         if !o.time.is_finite() {
@@ -208,88 +250,56 @@ pub fn lead_time_report(
         }
         by_unit.entry(o.unit.as_str()).or_default().1.push(o);
     }
-
-    let mut failures = 0usize;
-    let mut lead_errors: Vec<Vec<f64>> = vec![Vec::new(); options.leads.len()];
-    let mut warned = 0usize;
-    let mut alerts = 0usize;
-    let mut premature = 0usize;
-    let mut without_failure = 0usize;
-    let alert_value = |p: &Prediction| options.alert_on.value(p);
+    let mut record = TrackRecord::new(TrackOptions {
+        leads: options.leads.clone(),
+        max_staleness: options.max_staleness,
+        warning_lead: options.warning_lead,
+        horizon: options.alert.horizon,
+        quiet_horizon: options.quiet_horizon,
+        resolution: 0.0,
+    });
     // Units in a fixed order so float sums do not depend on hash order.
     let mut units: Vec<_> = by_unit.into_iter().collect();
     units.sort_by(|a, b| a.0.cmp(b.0));
-    for (_, (mut preds, mut outs)) in units {
-        preds.sort_by(|a, b| a.time.total_cmp(&b.time));
+    for (unit, (mut preds, mut outs)) in units {
+        let group = group_of(unit);
+        preds.sort_by(|a, b| a.1.time.total_cmp(&b.1.time));
         outs.sort_by(|a, b| a.time.total_cmp(&b.time));
         let mut next = 0usize;
-        let run_ends = outs.iter().map(Some).chain(std::iter::once(None));
-        // Walk runs in time order; each takes the predictions issued after the previous
-        // run's end and at or before its own end (an open last run takes the rest).
-        for end in run_ends {
+        // A prediction issued at `t` belongs to the run that ends at the first outcome at
+        // or after `t`: its alert state is decided within that run.
+        for end in outs.iter().map(Some).chain(std::iter::once(None)) {
             let end_time = end.map_or(f64::INFINITY, |o| o.time);
             let start = next;
-            while next < preds.len() && preds[next].time <= end_time {
+            while next < preds.len() && preds[next].1.time <= end_time {
                 next += 1;
             }
-            let run = &preds[start..next];
-            let failure = end.filter(|o| o.kind == OutcomeKind::Failure).map(|o| o.time);
-            for p in run.iter().filter(|p| alert_value(p) <= options.alert_horizon) {
-                alerts += 1;
-                match failure {
-                    Some(t) if t - p.time > options.alert_horizon => premature += 1,
-                    Some(_) => {}
-                    None => without_failure += 1,
-                }
+            let run: Vec<&Prediction> = preds[start..next].iter().map(|(_, p)| *p).collect();
+            for (&(index, p), alert) in preds[start..next].iter().zip(options.alert.states(&run)) {
+                let tracked = TrackedPrediction {
+                    time: p.time,
+                    predicted: p.predicted_rul,
+                    lower: p.lower,
+                    upper: p.upper,
+                    alert,
+                    model_version: version_of(index),
+                };
+                record.predicted(unit, &group, &tracked);
             }
-            if let Some(t_fail) = failure {
-                failures += 1;
-                for (k, &lead) in options.leads.iter().enumerate() {
-                    let latest = run.iter().rev().find(|p| p.time <= t_fail - lead);
-                    if let Some(p) = latest.filter(|p| p.time >= t_fail - lead - options.max_staleness) {
-                        lead_errors[k].push((p.predicted_rul - (t_fail - p.time)).abs());
-                    }
-                }
-                let caught = run.iter().any(|p| {
-                    p.time <= t_fail - options.warning_lead
-                        && p.time >= t_fail - options.alert_horizon
-                        && alert_value(p) <= options.alert_horizon
-                });
-                if caught {
-                    warned += 1;
-                }
+            match end {
+                Some(o) if o.kind == OutcomeKind::Failure => record.failed(unit, &group, o.time),
+                Some(o) => record.serviced(unit, &group, o.time),
+                None => {}
             }
         }
     }
-    let mae_at = options
-        .leads
-        .iter()
-        .zip(&lead_errors)
-        .map(|(&lead, errors)| LeadError {
-            lead,
-            failures: errors.len(),
-            mae: (!errors.is_empty()).then(|| errors.iter().sum::<f64>() / errors.len() as f64),
-        })
-        .collect();
-    Ok(LeadTimeReport {
-        failures,
-        mae_at,
-        early_warning: EarlyWarning {
-            lead: options.warning_lead,
-            alert_horizon: options.alert_horizon,
-            alert_on: options.alert_on,
-            predicted: warned,
-            share: (failures > 0).then(|| warned as f64 / failures as f64),
-            alerts,
-            premature_alerts: premature,
-            alerts_without_failure: without_failure,
-        },
-    })
+    Ok(record)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alert::AlertOn;
 
     fn pred(unit: &str, time: f64, predicted: f64) -> Prediction {
         Prediction {
@@ -298,6 +308,7 @@ mod tests {
             predicted_rul: predicted,
             lower: (predicted - 2.0).max(0.0),
             upper: predicted + 2.0,
+            failure_probability: None,
         }
     }
 
@@ -314,9 +325,9 @@ mod tests {
         (0..=until as i64).map(|d| pred(unit, d as f64, (fail_at - d as f64 + bias).max(0.0))).collect()
     }
 
-    /// The default options, alerting on the point prediction.
+    /// The default options, alerting on the point prediction at once.
     fn on_point() -> LeadTimeOptions {
-        LeadTimeOptions { alert_on: AlertOn::Predicted, ..LeadTimeOptions::default() }
+        LeadTimeOptions { alert: AlertRule::point(7.0), ..LeadTimeOptions::default() }
     }
 
     #[test]
@@ -332,6 +343,7 @@ mod tests {
         assert_eq!(report.early_warning.predicted, 1);
         assert_eq!(report.early_warning.share, Some(1.0));
         assert_eq!(report.early_warning.premature_alerts, 0);
+        assert_eq!(report.early_warning.false_alerts, 0);
     }
 
     #[test]
@@ -349,13 +361,20 @@ mod tests {
     }
 
     #[test]
-    fn given_an_always_alarming_model_when_scoring_then_premature_alerts_show_it() {
+    fn given_an_always_alarming_model_when_scoring_then_premature_and_false_alerts_show_it() {
         let predictions: Vec<Prediction> = (0..=19).map(|d| pred("m1", d as f64, 0.0)).collect();
-        for options in [LeadTimeOptions::default(), on_point()] {
+        for options in [LeadTimeOptions { alert: AlertRule::lower_bound(7.0), ..on_point() }, on_point()] {
             let report = lead_time_report(&predictions, &[failure("m1", 20.0)], &options).unwrap();
-            assert_eq!(report.early_warning.predicted, 1);
-            assert_eq!(report.early_warning.alerts, 20);
-            assert_eq!(report.early_warning.premature_alerts, 13);
+            let w = &report.early_warning;
+            assert_eq!(w.predicted, 1);
+            assert_eq!(w.alerts, 20);
+            assert_eq!(w.premature_alerts, 13);
+            // Days 0..=5 had no failure within the next 14 days: false, one onset; each
+            // stood for a day of the 20 judged.
+            assert_eq!(w.false_alerts, 6);
+            assert_eq!(w.judged_time, 20.0);
+            assert_eq!(w.false_alert_time_per_1000, Some(300.0));
+            assert_eq!(w.false_alert_onsets_per_1000, Some(50.0));
         }
     }
 
@@ -369,6 +388,8 @@ mod tests {
         let report = lead_time_report(&predictions, &outcomes, &on_point()).unwrap();
         assert_eq!(report.failures, 2);
         assert_eq!(report.early_warning.alerts_without_failure, 2);
+        // Nothing failed within 14 days of days 9 and 10.
+        assert_eq!(report.early_warning.false_alerts, 2);
         assert_eq!(report.mae_at[3].failures, 0);
         assert_eq!(report.mae_at[3].mae, None);
         assert_eq!(report.mae_at[0].failures, 1);
@@ -377,17 +398,76 @@ mod tests {
     }
 
     #[test]
-    fn given_the_default_lower_bound_rule_when_scoring_then_alerts_come_earlier() {
+    fn given_the_lower_bound_rule_when_scoring_then_alerts_come_earlier() {
         // Predicted 9 at day 14 (6 days ahead): no alert on the point, an alert on the lower
         // bound (7). Then nothing until day 18.
         let predictions = vec![pred("m1", 14.0, 9.0), pred("m1", 18.0, 2.0)];
         let point = lead_time_report(&predictions, &[failure("m1", 20.0)], &on_point()).unwrap();
         assert_eq!(point.early_warning.predicted, 0);
-        assert_eq!(point.early_warning.alert_on, AlertOn::Predicted);
-        let lower = lead_time_report(&predictions, &[failure("m1", 20.0)], &LeadTimeOptions::default()).unwrap();
-        assert_eq!(lower.early_warning.alert_on, AlertOn::Lower);
+        assert_eq!(point.early_warning.rule.on, AlertOn::Predicted);
+        let lower = LeadTimeOptions { alert: AlertRule::lower_bound(7.0), ..on_point() };
+        let lower = lead_time_report(&predictions, &[failure("m1", 20.0)], &lower).unwrap();
         assert_eq!(lower.early_warning.predicted, 1);
         assert_eq!(lower.early_warning.alerts, 2);
+    }
+
+    /// Hourly predictions of `unit` over `[from, to)` days with a failure probability each.
+    fn hourly(unit: &str, from: f64, to: f64, probability: impl Fn(f64) -> f64) -> Vec<Prediction> {
+        let hours = ((to - from) * 24.0).round() as i64;
+        (0..hours)
+            .map(|h| {
+                let t = from + h as f64 / 24.0;
+                Prediction { failure_probability: Some(probability(t)), ..pred(unit, t, 10.0) }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn given_one_hour_dips_when_alerts_must_persist_then_only_the_sustained_rise_alerts() {
+        // A healthy machine whose probability jumps to 0.9 for one hour every day, and a
+        // failing one whose probability stays at 0.9 from 6 days before its failure.
+        let mut predictions = hourly("healthy", 0.0, 40.0, |t| if (t.fract() - 0.5).abs() < 0.01 { 0.9 } else { 0.1 });
+        predictions.extend(hourly("failing", 0.0, 30.0, |t| if t >= 24.0 { 0.9 } else { 0.1 }));
+        let outcomes = [failure("failing", 30.0)];
+        let at_once = LeadTimeOptions { alert: AlertRule::probability(7.0, 0.5, 0.0), ..on_point() };
+        let held = LeadTimeOptions { alert: AlertRule::probability(7.0, 0.5, 0.25), ..on_point() };
+        let a = lead_time_report(&predictions, &outcomes, &at_once).unwrap().early_warning;
+        let b = lead_time_report(&predictions, &outcomes, &held).unwrap().early_warning;
+        assert_eq!((a.predicted, b.predicted), (1, 1));
+        // Each daily dip alerted at once (26 of the 40 days judged), never when held.
+        assert_eq!(a.false_alerts, 26);
+        assert!(a.false_alert_onsets_per_1000.unwrap() > 0.0);
+        assert_eq!(b.false_alerts, 0);
+        assert_eq!(b.false_alert_onsets_per_1000, Some(0.0));
+        // Held for 6 hours (six hourly predictions): the failing machine's alert starts at
+        // its sixth prediction above the threshold.
+        assert_eq!(a.alerts - b.alerts, 26 + 5);
+    }
+
+    #[test]
+    fn given_per_unit_groups_and_versions_when_tracking_then_each_scope_has_its_figures() {
+        let mut predictions = daily("m1", 20.0, 19.0, 0.0);
+        predictions.extend(daily("m2", 12.0, 11.0, 0.0));
+        let outcomes = [failure("m1", 20.0), failure("m2", 12.0)];
+        let n1 = 20;
+        let record = track_predictions(
+            &predictions,
+            &outcomes,
+            |u| if u == "m1" { "press".into() } else { "oven".into() },
+            |i| if i < n1 { "rul-a".into() } else { "rul-b".into() },
+            &on_point(),
+        )
+        .unwrap();
+        let all = record.total(&TrackScope::All);
+        assert_eq!((all.failures, all.caught), (2, 2));
+        let press = record.figures(&TrackScope::Group("press".into()));
+        assert_eq!(press.len(), 1);
+        assert_eq!((press[0].0, press[0].1.failures), ("rul-a", 1));
+        let oven = record.figures(&TrackScope::Unit("m2".into()));
+        assert_eq!(oven[0].0, "rul-b");
+        // Exact predictions: every one scored is covered, with no error.
+        assert_eq!(all.coverage(), Some(1.0));
+        assert_eq!(all.mae(), Some(0.0));
     }
 
     #[test]
@@ -396,12 +476,19 @@ mod tests {
             LeadTimeOptions { leads: vec![], ..Default::default() },
             LeadTimeOptions { leads: vec![-1.0], ..Default::default() },
             LeadTimeOptions { max_staleness: f64::NAN, ..Default::default() },
-            LeadTimeOptions { alert_horizon: 2.0, ..Default::default() },
+            LeadTimeOptions { alert: AlertRule::point(2.0), ..Default::default() },
+            LeadTimeOptions { alert: AlertRule::probability(7.0, 1.5, 0.0), ..Default::default() },
+            LeadTimeOptions { alert: AlertRule::probability(7.0, 0.5, f64::INFINITY), ..Default::default() },
+            LeadTimeOptions { quiet_horizon: 0.0, ..Default::default() },
         ];
         for options in bad {
-            assert!(matches!(lead_time_report(&[], &[], &options), Err(Error::InvalidOption { .. })));
+            assert!(matches!(lead_time_report(&[], &[], &options), Err(Error::InvalidOption { .. })), "{options:?}");
         }
         let nan = [pred("m1", f64::NAN, 1.0)];
         assert!(lead_time_report(&nan, &[], &LeadTimeOptions::default()).is_err());
+        let nan = [Prediction { failure_probability: Some(f64::NAN), ..pred("m1", 1.0, 1.0) }];
+        assert!(lead_time_report(&nan, &[], &LeadTimeOptions::default()).is_err());
+        let inf = [Outcome { unit: "m1".into(), time: f64::INFINITY, kind: OutcomeKind::Failure }];
+        assert!(lead_time_report(&[], &inf, &LeadTimeOptions::default()).is_err());
     }
 }

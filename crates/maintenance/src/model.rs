@@ -4,10 +4,11 @@
 use forust_ml::{GradientBooster, Matrix};
 use serde::{Deserialize, Serialize};
 
+use crate::alert::AlertRule;
 use crate::error::Error;
 use crate::features::{FeatureMatrix, FeatureSet, MAX_FEATURE_CELLS, Rows};
-use crate::interval::IntervalCalibration;
-use crate::metrics::Accuracy;
+use crate::interval::{CalibrationTruth, IntervalCalibration};
+use crate::metrics::{Accuracy, BucketAccuracy};
 use crate::table::HistoryTable;
 
 /// Version of the model file format this build writes and reads.
@@ -17,7 +18,8 @@ pub const MODEL_KIND: &str = "floorwatch.maintenance.rul";
 
 /// One prediction: remaining useful life of a unit as of `time`, with its interval.
 /// All values are in the table's time unit and at least 0; with a RUL cap, a prediction
-/// equal to the cap means "at least the cap".
+/// equal to the cap means "at least the cap", while the interval is about the true
+/// remaining life and may reach past the cap.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prediction {
     pub unit: String,
@@ -26,6 +28,10 @@ pub struct Prediction {
     pub predicted_rul: f64,
     pub lower: f64,
     pub upper: f64,
+    /// The probability that the unit fails within the model's alert horizon
+    /// ([`Model::alert`]); `None` when the model has no alert rule or no percentiles.
+    #[serde(default)]
+    pub failure_probability: Option<f64>,
 }
 
 /// What the model predicts.
@@ -96,11 +102,21 @@ pub struct ValidationMetrics {
     pub interval_level: f64,
     /// Each validation history cut at random rows (at least `min_history_rows` long), one
     /// prediction per cut at its last row: the shape of the usual C-MAPSS test protocol.
+    /// Truth capped at the RUL cap, as the literature scores C-MAPSS.
     pub truncated: Option<Accuracy>,
     pub truncations_per_unit: usize,
     pub min_history_rows: usize,
     /// A prediction at every labelled row of every validation unit.
     pub every_row: Option<Accuracy>,
+    /// The same cuts against the true remaining life as given (uncapped), on the cuts whose
+    /// run ended in a failure (a censored run's remaining life is unknown): what the
+    /// interval promises to cover.
+    #[serde(default)]
+    pub truncated_as_given: Option<Accuracy>,
+    /// The cuts with a known remaining life by bucket of predicted life (late, mid, early),
+    /// against the truth as given.
+    #[serde(default)]
+    pub truncated_by_bucket: Vec<BucketAccuracy>,
 }
 
 /// Everything about a model except its trees: what a model registry row shows.
@@ -112,6 +128,7 @@ pub struct ModelSummary {
     pub interval: IntervalCalibration,
     pub training: TrainingMetadata,
     pub metrics: Option<ValidationMetrics>,
+    pub alert: Option<AlertRule>,
     /// Number of trees.
     pub trees: usize,
 }
@@ -126,6 +143,10 @@ pub struct Model {
     interval: IntervalCalibration,
     training: TrainingMetadata,
     metrics: Option<ValidationMetrics>,
+    /// When a prediction of this model means "due" (files written before models carried
+    /// one have none: the plant then uses the interval's lower bound).
+    #[serde(default)]
+    alert: Option<AlertRule>,
     booster: GradientBooster,
 }
 
@@ -138,6 +159,7 @@ impl std::fmt::Debug for Model {
             .field("interval", &self.interval)
             .field("training", &self.training)
             .field("metrics", &self.metrics)
+            .field("alert", &self.alert)
             .field("trees", &self.booster.trees.len())
             .finish()
     }
@@ -156,6 +178,7 @@ impl Model {
         target: Target,
         interval: IntervalCalibration,
         training: TrainingMetadata,
+        alert: Option<AlertRule>,
         booster: GradientBooster,
     ) -> Model {
         Model {
@@ -166,6 +189,7 @@ impl Model {
             interval,
             training,
             metrics: None,
+            alert,
             booster,
         }
     }
@@ -204,6 +228,11 @@ impl Model {
         self.metrics.as_ref()
     }
 
+    /// When a prediction of this model means "due within the horizon", if the model says.
+    pub fn alert(&self) -> Option<&AlertRule> {
+        self.alert.as_ref()
+    }
+
     /// Everything but the trees, for a registry row or a report.
     pub fn summary(&self) -> ModelSummary {
         ModelSummary {
@@ -213,6 +242,7 @@ impl Model {
             interval: self.interval.clone(),
             training: self.training.clone(),
             metrics: self.metrics.clone(),
+            alert: self.alert,
             trees: self.booster.trees.len(),
         }
     }
@@ -233,6 +263,17 @@ impl Model {
     pub fn predict_every_row(&self, table: &HistoryTable) -> Result<Vec<Prediction>, Error> {
         table.check_non_empty()?;
         self.predict_rows(table, Rows::Every)
+    }
+
+    /// A prediction at each row of every unit within `span` of the unit's last row (the
+    /// last included): what an alert that must persist looks at. Rows further back are
+    /// only read as the features' history.
+    pub fn predict_recent(&self, table: &HistoryTable, span: f64) -> Result<Vec<Prediction>, Error> {
+        table.check_non_empty()?;
+        if !(span.is_finite() && span >= 0.0) {
+            return Err(Error::InvalidOption { name: "span", reason: format!("{span} is not a finite length ≥ 0") });
+        }
+        self.predict_rows(table, Rows::Recent(span))
     }
 
     /// Features are computed a group of units at a time, so a long table (a whole plant
@@ -276,6 +317,7 @@ impl Model {
                     predicted_rul: predicted,
                     lower,
                     upper,
+                    failure_probability: self.failure_probability(predicted),
                 }
             })
             .collect()
@@ -286,16 +328,23 @@ impl Model {
         raw_predictions(&self.booster, m, self.target.rul_cap)
     }
 
-    /// The interval around a clamped point prediction: at least 0, at most the cap, and
-    /// containing the prediction.
+    /// The interval around a clamped point prediction: at least 0 and containing the
+    /// prediction. Calibrated on the truth as given, the upper bound may exceed the cap (a
+    /// young unit's life does); a file calibrated on the capped target stops at the cap.
     pub(crate) fn bounds(&self, predicted: f64) -> (f64, f64) {
         let (lo, hi) = self.interval.offsets(predicted);
         let lower = (predicted + lo).max(0.0).min(predicted);
         let mut upper = predicted + hi;
-        if let Some(cap) = self.target.rul_cap {
+        if let (Some(cap), CalibrationTruth::Capped) = (self.target.rul_cap, self.interval.truth) {
             upper = upper.min(cap);
         }
         (lower, upper.max(predicted))
+    }
+
+    /// The probability of failing within the alert horizon for a point prediction.
+    pub(crate) fn failure_probability(&self, predicted: f64) -> Option<f64> {
+        let rule = self.alert.as_ref()?;
+        self.interval.probability_within(predicted, rule.horizon)
     }
 
     /// A short name for this exact model: `rul-` and the first 12 hex digits of the SHA-256
@@ -350,6 +399,9 @@ impl Model {
             return Err(format!("RUL cap {cap} is not positive"));
         }
         self.interval.validate()?;
+        if let Some(rule) = &self.alert {
+            rule.validate().map_err(|e| e.to_string())?;
+        }
         validate_booster(&self.booster, self.feature_set.features.len())
     }
 }

@@ -10,6 +10,8 @@
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Location};
 
 /// At most this many feature columns in one table.
@@ -313,6 +315,15 @@ impl RunEnd {
         }
     }
 
+    /// The true remaining life of a row at `time`, uncapped: exact for a failed run; for a
+    /// censored run only a lower bound (the unit was still working at the run's end).
+    pub fn remaining(&self, time: f64) -> RemainingLife {
+        match *self {
+            RunEnd::Failed { at } => RemainingLife { value: at - time, censored: false },
+            RunEnd::Censored { at } => RemainingLife { value: at - time, censored: true },
+        }
+    }
+
     /// The training label of a row at `time`, or `None` when the row's remaining life is
     /// not known well enough: for a censored run, a row is labelled only when the run lasted
     /// at least `cap` beyond it, because the capped target is then exactly `cap`.
@@ -324,6 +335,14 @@ impl RunEnd {
             (RunEnd::Censored { .. }, _) => None,
         }
     }
+}
+
+/// The true remaining life of a row as far as it is known: `value` exactly, or — when the
+/// run was `censored` (serviced, or still running) — more than `value`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RemainingLife {
+    pub value: f64,
+    pub censored: bool,
 }
 
 /// Unit histories together with how each run ended: what training needs.

@@ -4,9 +4,11 @@
 //! 1. Units are shuffled with the seed; the first `validation_units` are held out and
 //!    touch nothing but the metrics.
 //! 2. The rest are split by unit into `calibration_folds` folds. For each fold, trees are
-//!    fitted on the other folds and predict the fold's rows; these out-of-fold residuals
-//!    calibrate the interval (cross-conformal: every training unit serves as calibration
-//!    data without a unit ever predicting itself), counted by unit (`interval.rs` says why).
+//!    fitted on the other folds and predict the fold's rows from the `min_history_rows`-th
+//!    on — censored runs' rows too; these out-of-fold residuals against the remaining life
+//!    as given calibrate the interval (cross-conformal: every training unit serves as
+//!    calibration data without a unit ever predicting itself), counted by unit
+//!    (`interval.rs` says why).
 //! 3. The final trees are fitted on all training units, and scored on the validation units
 //!    at every labelled row and on histories cut at random rows.
 //!
@@ -22,12 +24,13 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::alert::AlertRule;
 use crate::error::Error;
 use crate::features::{FeatureConfig, FeatureMatrix, FeatureSet, Rows};
-use crate::interval::{IntervalCalibration, check_level};
-use crate::metrics::{Accuracy, Scored};
+use crate::interval::{CalibrationPoint, IntervalCalibration, check_level};
+use crate::metrics::{Accuracy, BucketAccuracy, Scored, bucket_edges, by_bucket};
 use crate::model::{BoosterParams, Model, Target, TrainingMetadata, ValidationMetrics, raw_predictions};
-use crate::table::TrainingSet;
+use crate::table::{RemainingLife, TrainingSet};
 
 /// At most this many trees.
 pub const MAX_ITERATIONS: usize = 10_000;
@@ -69,6 +72,10 @@ pub struct TrainOptions {
     pub time_unit: String,
     pub features: FeatureConfig,
     pub booster: BoosterParams,
+    /// When a prediction means "due", recorded in the model (its horizon is also the one
+    /// of each prediction's failure probability); `None`: the model says nothing.
+    #[serde(default)]
+    pub alert: Option<AlertRule>,
 }
 
 impl Default for TrainOptions {
@@ -90,6 +97,7 @@ impl Default for TrainOptions {
             time_unit: "cycles".into(),
             features: FeatureConfig::default(),
             booster: BoosterParams::default(),
+            alert: None,
         }
     }
 }
@@ -114,6 +122,9 @@ impl TrainOptions {
             return invalid("interval_bins", "at least 1 bin is needed".into());
         }
         self.features.validate()?;
+        if let Some(rule) = &self.alert {
+            rule.validate()?;
+        }
         let b = &self.booster;
         if b.iterations == 0 || b.iterations > MAX_ITERATIONS {
             return invalid("booster.iterations", format!("give 1 to {MAX_ITERATIONS}"));
@@ -152,6 +163,9 @@ pub struct ValidationPoint {
     pub upper: f64,
     /// The true (capped) remaining life.
     pub actual_rul: f64,
+    /// The true remaining life as given (uncapped); `None` when the run was censored.
+    #[serde(default)]
+    pub actual_rul_as_given: Option<f64>,
 }
 
 /// What training did, beyond what the model records.
@@ -203,12 +217,15 @@ pub fn train(set: &TrainingSet, options: &TrainOptions) -> Result<(Model, TrainR
 
     let train_set = set.subset(&training);
     let feature_set = FeatureSet::fit(train_set.table(), options.features.clone())?;
-    let (x, y, unit_of_row) = labelled(&feature_set, &train_set, options.rul_cap, options.training_row_stride)?;
+    let rows = TrainingRows::of(&feature_set, &train_set, options)?;
+    let x = rows.all.take(&rows.fit);
+    let y: Vec<f64> = rows.fit.iter().map(|&i| rows.label[i].unwrap_or(f64::NAN)).collect();
     if y.is_empty() {
         return Err(Error::NoTrainingRows);
     }
 
-    // Out-of-fold predictions by unit folds, in the shuffled order so folds mix units.
+    // Out-of-fold predictions by unit folds, in the shuffled order so folds mix units: the
+    // trees of the other folds predict every calibration row of a fold's units.
     let folds = options.calibration_folds.min(training.len());
     let mut fold_of_unit = vec![0usize; training.len()];
     let mut shuffled: Vec<usize> = (0..training.len()).collect();
@@ -216,30 +233,30 @@ pub fn train(set: &TrainingSet, options: &TrainOptions) -> Result<(Model, TrainR
     for (k, &u) in shuffled.iter().enumerate() {
         fold_of_unit[u] = k % folds;
     }
-    let mut oof = vec![f64::NAN; y.len()];
+    let fold_of_row = |i: usize| fold_of_unit[rows.unit[i]];
+    let mut oof = vec![f64::NAN; rows.unit.len()];
     for fold in 0..folds {
-        let (fit_rows, held_rows): (Vec<usize>, Vec<usize>) =
-            (0..y.len()).partition(|&r| fold_of_unit[unit_of_row[r]] != fold);
-        if fit_rows.is_empty() || held_rows.is_empty() {
+        let fit: Vec<usize> = rows.fit.iter().copied().filter(|&i| fold_of_row(i) != fold).collect();
+        let held: Vec<usize> = rows.calibrate.iter().copied().filter(|&i| fold_of_row(i) == fold).collect();
+        if fit.is_empty() || held.is_empty() {
             continue;
         }
-        let fit_y: Vec<f64> = fit_rows.iter().map(|&r| y[r]).collect();
+        let fit_y: Vec<f64> = fit.iter().map(|&i| rows.label[i].unwrap_or(f64::NAN)).collect();
         let booster =
-            fit_booster(&x.take(&fit_rows), &fit_y, &options.booster, options.seed.wrapping_add(1 + fold as u64))?;
-        let held = raw_predictions(&booster, &x.take(&held_rows), options.rul_cap);
-        for (&r, p) in held_rows.iter().zip(held) {
-            oof[r] = p;
+            fit_booster(&rows.all.take(&fit), &fit_y, &options.booster, options.seed.wrapping_add(1 + fold as u64))?;
+        let predicted = raw_predictions(&booster, &rows.all.take(&held), options.rul_cap);
+        for (&i, p) in held.iter().zip(predicted) {
+            oof[i] = p;
         }
     }
-    let scored_rows: Vec<usize> = (0..y.len()).filter(|&r| !oof[r].is_nan()).collect();
-    let oof_pred: Vec<f64> = scored_rows.iter().map(|&r| oof[r]).collect();
-    let oof_true: Vec<f64> = scored_rows.iter().map(|&r| y[r]).collect();
+    let scored: Vec<usize> = rows.calibrate.iter().copied().filter(|&i| !oof[i].is_nan()).collect();
     let group_of_unit = calibration_groups(&train_set, options.calibration_groups.as_ref());
-    let oof_group: Vec<usize> = scored_rows.iter().map(|&r| group_of_unit[unit_of_row[r]]).collect();
+    let calibration: Vec<CalibrationPoint> = scored
+        .iter()
+        .map(|&i| CalibrationPoint { predicted: oof[i], truth: rows.remaining[i], unit: group_of_unit[rows.unit[i]] })
+        .collect();
     let interval = IntervalCalibration::fit(
-        &oof_pred,
-        &oof_true,
-        &oof_group,
+        &calibration,
         options.interval_level,
         options.interval_bins,
         options.interval_min_bin_points,
@@ -262,15 +279,16 @@ pub fn train(set: &TrainingSet, options: &TrainOptions) -> Result<(Model, TrainR
             calibration_folds: folds,
             booster: options.booster.clone(),
         },
+        options.alert,
         booster,
     );
     let out_of_fold = {
-        let points: Vec<Scored> = oof_pred
+        let points: Vec<Scored> = scored
             .iter()
-            .zip(&oof_true)
-            .map(|(&p, &a)| {
-                let (lower, upper) = model.bounds(p);
-                Scored { predicted: p, lower, upper, actual: a }
+            .filter_map(|&i| {
+                let actual = rows.label[i]?;
+                let (lower, upper) = model.bounds(oof[i]);
+                Some(Scored { predicted: oof[i], lower, upper, actual })
             })
             .collect();
         Accuracy::of(&points, training.len())
@@ -308,26 +326,53 @@ fn calibration_groups(set: &TrainingSet, groups: Option<&BTreeMap<String, String
         .collect()
 }
 
-/// Features and capped labels of every labelled row, with the training-unit index of each.
-fn labelled(
-    feature_set: &FeatureSet,
-    set: &TrainingSet,
-    cap: Option<f64>,
-    stride: usize,
-) -> Result<(FeatureMatrix, Vec<f64>, Vec<usize>), Error> {
-    let all = feature_set.matrix(set.table(), Rows::Stride(stride))?;
-    let mut keep = Vec::new();
-    let mut y = Vec::new();
-    let mut unit_of_row = Vec::new();
-    for (i, &(u, r)) in all.origin.iter().enumerate() {
-        let time = set.table().units()[u].times()[r];
-        if let Some(label) = set.ends()[u].label(time, cap) {
-            keep.push(i);
-            y.push(label);
-            unit_of_row.push(u);
+/// The rows of the training units: features of every `training_row_stride`-th row, with
+/// the capped label where it is known (what the trees fit) and the remaining life as
+/// given (what the interval is calibrated against).
+struct TrainingRows {
+    all: FeatureMatrix,
+    /// Per row of `all`: its unit, capped label and remaining life.
+    unit: Vec<usize>,
+    label: Vec<Option<f64>>,
+    remaining: Vec<RemainingLife>,
+    /// Rows with a label: what the trees are fitted on.
+    fit: Vec<usize>,
+    /// Rows at least `min_history_rows` into their unit's history (a shorter unit's last
+    /// row): the cut histories the interval is calibrated on, censored runs included.
+    calibrate: Vec<usize>,
+}
+
+impl TrainingRows {
+    fn of(feature_set: &FeatureSet, set: &TrainingSet, options: &TrainOptions) -> Result<TrainingRows, Error> {
+        let all = feature_set.matrix(set.table(), Rows::Stride(options.training_row_stride))?;
+        let n = all.origin.len();
+        let mut rows = TrainingRows {
+            unit: Vec::with_capacity(n),
+            label: Vec::with_capacity(n),
+            remaining: Vec::with_capacity(n),
+            fit: Vec::new(),
+            calibrate: Vec::new(),
+            all: FeatureMatrix { data: Vec::new(), rows: 0, cols: 0, origin: Vec::new() },
+        };
+        for (i, &(u, r)) in all.origin.iter().enumerate() {
+            let time = set.table().units()[u].times()[r];
+            let end = set.ends()[u];
+            let label = end.label(time, options.rul_cap);
+            rows.unit.push(u);
+            rows.label.push(label);
+            rows.remaining.push(end.remaining(time));
+            if label.is_some() {
+                rows.fit.push(i);
+            }
+            // A unit shorter than that still calibrates with its last rows.
+            let len = set.table().units()[u].len();
+            if r + 1 >= options.min_history_rows.min(len) {
+                rows.calibrate.push(i);
+            }
         }
+        rows.all = all;
+        Ok(rows)
     }
-    Ok((all.take(&keep), y, unit_of_row))
 }
 
 fn fit_booster(x: &FeatureMatrix, y: &[f64], params: &BoosterParams, seed: u64) -> Result<GradientBooster, Error> {
@@ -368,8 +413,9 @@ fn validate(
         let rows = &every[offset..offset + unit.len()];
         offset += unit.len();
         let mut eligible = Vec::new();
+        let end = set.ends()[u];
         for (r, p) in rows.iter().enumerate() {
-            let Some(actual) = set.ends()[u].label(p.time, options.rul_cap) else {
+            let Some(actual) = end.label(p.time, options.rul_cap) else {
                 continue;
             };
             every_row.push(Scored { predicted: p.predicted_rul, lower: p.lower, upper: p.upper, actual });
@@ -380,6 +426,7 @@ fn validate(
         let picked: Vec<_> = eligible.choose_multiple(rng, options.truncations_per_unit).copied().collect();
         for (r, actual) in picked {
             let p = &rows[r];
+            let remaining = end.remaining(p.time);
             cuts.push(ValidationPoint {
                 unit: unit.id().to_string(),
                 time: p.time,
@@ -387,6 +434,7 @@ fn validate(
                 lower: p.lower,
                 upper: p.upper,
                 actual_rul: actual,
+                actual_rul_as_given: (!remaining.censored).then_some(remaining.value),
             });
         }
     }
@@ -396,12 +444,41 @@ fn validate(
         .iter()
         .map(|c| Scored { predicted: c.predicted_rul, lower: c.lower, upper: c.upper, actual: c.actual_rul })
         .collect();
+    let cut = cut_figures(&cuts, options.rul_cap);
     let metrics = ValidationMetrics {
         interval_level: options.interval_level,
         truncated: Accuracy::of(&truncated, units),
         truncations_per_unit: options.truncations_per_unit,
         min_history_rows: options.min_history_rows,
         every_row: Accuracy::of(&every_row, units),
+        truncated_as_given: cut.as_given,
+        truncated_by_bucket: cut.by_bucket,
     };
     Ok((metrics, cuts))
+}
+
+/// Figures of cut-history predictions against the truth as given (the cuts of failed
+/// runs), overall and by bucket of predicted life.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CutFigures {
+    pub as_given: Option<Accuracy>,
+    pub by_bucket: Vec<BucketAccuracy>,
+}
+
+/// [`CutFigures`] of validation points (from one model or pooled over several folds).
+pub fn cut_figures(points: &[ValidationPoint], rul_cap: Option<f64>) -> CutFigures {
+    let mut unit_index: HashMap<&str, usize> = HashMap::new();
+    let mut scored = Vec::new();
+    let mut unit_of = Vec::new();
+    for p in points {
+        let Some(actual) = p.actual_rul_as_given else { continue };
+        let next = unit_index.len();
+        unit_of.push(*unit_index.entry(p.unit.as_str()).or_insert(next));
+        scored.push(Scored { predicted: p.predicted_rul, lower: p.lower, upper: p.upper, actual });
+    }
+    let predicted: Vec<f64> = scored.iter().map(|s| s.predicted).collect();
+    CutFigures {
+        as_given: Accuracy::of(&scored, unit_index.len()),
+        by_bucket: by_bucket(&scored, &unit_of, bucket_edges(rul_cap, &predicted)),
+    }
 }

@@ -132,6 +132,10 @@ pub fn reader_url(admin_url: &str) -> String {
     }
 }
 
+/// How long before the seed its first maintenance predictions were made: before the
+/// history [`PlantFixture::write_maintenance_history`] writes.
+pub const FIRST_PREDICTION_AGE_MS: i64 = 60 * 86_400_000;
+
 impl PlantFixture {
     /// Installs the event log and the read models in the database of `admin_url` (as the
     /// plant node does), gives the reader its password, and starts the projections.
@@ -184,7 +188,10 @@ impl PlantFixture {
     }
 
     /// Configures the plant's layout, reports every sensor once and gives every machine a
-    /// maintenance prediction; returns the log position once every read model shows it.
+    /// maintenance prediction, made [`FIRST_PREDICTION_AGE_MS`] ago (a machine's
+    /// predictions come in time order, and [`Self::write_maintenance_history`] adds older
+    /// history than a prediction made now would allow); returns the log position once every
+    /// read model shows it.
     pub async fn seed(&mut self, layout: Layout, now_ms: i64) -> Result<i64> {
         let event = layout.event()?;
         let scale = Scale {
@@ -205,11 +212,13 @@ impl PlantFixture {
             // Spread over two months, some within the week: (n % 60) as the scorer's inputs would.
             let k = ((n + 1) % 60) as f64;
             let p = MaintenancePredicted {
-                at: at(now_ms)?,
+                at: at(now_ms - FIRST_PREDICTION_AGE_MS)?,
                 days: 3.0 + k,
                 lower_days: 1.0 + k * 0.8,
                 upper_days: 6.0 + k * 1.3,
                 model_version: "fixture-1".into(),
+                failure_probability: None,
+                due: None,
                 machine_id,
             };
             appends.push(prediction(&p)?);
@@ -340,10 +349,35 @@ impl PlantFixture {
         Ok(())
     }
 
-    /// A machine's maintenance history: a prediction a day over the last two weeks, and a
+    /// A machine's maintenance history: a failure forty days ago with the predictions of
+    /// the twelve days before it (every six hours, each a day too late, due from five days
+    /// before), so the track record has something to show; a prediction a day over the
+    /// last two weeks; and a
     /// planned service scheduled and recorded twenty days ago, decided by the rules.
     pub async fn write_maintenance_history(&mut self, machine_id: &str, now_ms: i64) -> Result<()> {
         let mut appends = Vec::new();
+        let failed_ms = now_ms - 40 * 86_400_000;
+        for q in 0..48i64 {
+            let left = (48 - q) as f64 / 4.0;
+            let days = (left + 1.0).max(0.0);
+            let p = MaintenancePredicted {
+                machine_id: machine_id.to_owned(),
+                at: at(failed_ms - (48 - q) * 6 * 3_600_000)?,
+                days,
+                lower_days: (days - 2.5).max(0.0),
+                upper_days: days + 3.0,
+                model_version: "fixture-1".into(),
+                failure_probability: Some(if left <= 5.0 { 0.6 } else { 0.05 }),
+                due: Some(left <= 5.0),
+            };
+            appends.push(prediction(&p)?);
+        }
+        let failed = MachineFailed { machine_id: machine_id.to_owned(), at: at(failed_ms)?, source: "fixture".into() };
+        appends.push(Append::new(
+            StreamName::of("machine", machine_id)?,
+            ExpectedVersion::Any,
+            vec![NewEvent::json(MACHINE_FAILED, 1, &failed, Metadata::from_source("fixture"))?],
+        ));
         for d in 0..14i64 {
             let days = 30.0 - d as f64 * 1.6;
             let p = MaintenancePredicted {
@@ -353,6 +387,8 @@ impl PlantFixture {
                 lower_days: days * 0.7,
                 upper_days: days * 1.4,
                 model_version: "fixture-1".into(),
+                failure_probability: None,
+                due: None,
             };
             appends.push(prediction(&p)?);
         }

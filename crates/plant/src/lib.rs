@@ -1,7 +1,7 @@
 //! The plant node: one per plant. It runs the ingest API that gateways send readings
 //! to (validation, dead letters), the command API people act through, the read-model
-//! projections, the anomaly monitor, the maintenance scorer, and telemetry retention, all
-//! on the plant's own database.
+//! projections (the maintenance track record among them), the anomaly monitor, the
+//! maintenance scorer, and telemetry retention, all on the plant's own database.
 
 mod api;
 pub mod azure;

@@ -1,6 +1,7 @@
 //! The plant node: one process per plant that runs the ingest and command APIs, the
-//! read-model projections, the anomaly monitor, the maintenance scorer and telemetry retention against the
-//! plant's database, and stops them all cleanly.
+//! read-model projections (the maintenance track record among them), the anomaly
+//! monitor, the maintenance scorer and telemetry retention against the plant's database,
+//! and stops them all cleanly.
 
 use std::future::Future;
 use std::sync::Arc;

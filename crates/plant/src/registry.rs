@@ -1,6 +1,11 @@
 //! The plant's model registry (`maintenance.models`): every predictive-maintenance model
 //! version registered here, its metrics and its document, and which one is active (at
 //! most one, enforced by a unique index). The scorer uses the active model.
+//!
+//! Each version's figures are kept twice, in the same terms: as measured before it was
+//! registered (its validation and the evaluation in its training report: the figures of
+//! `floorwatch eval maintenance`), and as it turned out at this plant (its plant-wide row of
+//! the track record read model, which [`list`] adds).
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -25,6 +30,9 @@ pub struct RegisteredModel {
     pub registered_at: DateTime<Utc>,
     pub metrics: serde_json::Value,
     pub active: bool,
+    /// How this version's predictions have turned out at the plant so far (none before the
+    /// track record saw one of them).
+    pub track_record: Option<readmodel_contract::TrackRecord>,
 }
 
 /// Registers a model (a version already registered is left as it is) and, if asked,
@@ -44,6 +52,7 @@ pub async fn register(
         "interval_level": model.interval().level,
         "rul_cap": model.target().rul_cap,
         "time_unit": model.target().time_unit,
+        "alert": model.alert(),
         "training_units": model.training().units,
         "training_rows": model.training().rows,
         "seed": model.training().seed,
@@ -113,17 +122,29 @@ pub async fn active_model(client: &impl GenericClient) -> Result<Option<(String,
     }
 }
 
-/// Every registered model, oldest first.
+/// Every registered model, oldest first, with its track record at the plant.
 pub async fn list(db: &Database) -> Result<Vec<RegisteredModel>> {
-    let rows = db.client().await?.query(include_str!("../sql/registry_list.sql"), &[]).await?;
+    let client = db.client().await?;
+    let rows = client.query(include_str!("../sql/registry_list.sql"), &[]).await?;
+    let mut records: std::collections::HashMap<String, readmodel_contract::TrackRecord> =
+        readmodel_contract::model_track_records(&client)
+            .await
+            .context("reading the track record")?
+            .into_iter()
+            .map(|r| (r.model_version.clone(), r))
+            .collect();
     Ok(rows
         .into_iter()
-        .map(|r| RegisteredModel {
-            version: r.get(0),
-            created_at: r.get(1),
-            registered_at: r.get(2),
-            metrics: r.get(3),
-            active: r.get(4),
+        .map(|r| {
+            let version: String = r.get(0);
+            RegisteredModel {
+                track_record: records.remove(&version),
+                version,
+                created_at: r.get(1),
+                registered_at: r.get(2),
+                metrics: r.get(3),
+                active: r.get(4),
+            }
         })
         .collect())
 }

@@ -10,8 +10,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use domain::events::*;
 use eventlog::{Append, Database, ExpectedVersion, Metadata, NewEvent, StreamName};
 use maintenance::{
-    BoosterParams, FactoryColumns, FeatureConfig, HOUR_MS, HistoryTable, MachineSchema, Model, RunEnd, SensorHour,
-    TrainOptions, TrainingSet,
+    AlertRule, BoosterParams, FactoryColumns, FeatureConfig, HOUR_MS, HistoryTable, MachineSchema, Model, RunEnd,
+    SensorHour, TrainOptions, TrainingSet,
 };
 use plant::registry;
 use plant::scorer::{ScoreOutcome, Scorer, ScorerConfig};
@@ -118,9 +118,16 @@ fn model(schemas: &[&MachineSchema]) -> Model {
         time_unit: "days".into(),
         features: FeatureConfig { windows: vec![0.25, 1.0], baseline_window: 0.25 },
         booster: BoosterParams { iterations: 40, learning_rate: 0.2, min_leaf_weight: 5.0, ..BoosterParams::default() },
+        alert: Some(rule()),
         ..TrainOptions::default()
     };
     maintenance::train(&TrainingSet::new(table, &ends).unwrap(), &options).unwrap().0
+}
+
+/// The test models' alert rule: due when failing within 1.5 days is at least 30 % likely,
+/// held for 3 hours.
+fn rule() -> AlertRule {
+    AlertRule::probability(1.5, 0.3, 3.0 / 24.0)
 }
 
 async fn insert_hours(db: &Database, rows: &[SensorHour]) {
@@ -236,7 +243,26 @@ async fn given_history_and_an_active_model_when_scoring_then_every_machine_gets_
     for e in &events {
         assert_eq!(e.at.timestamp_millis(), tick());
         assert!(e.lower_days <= e.days && e.days <= e.upper_days && e.lower_days >= 0.0, "{e:?}");
+        assert!(e.failure_probability.is_some_and(|p| (0.0..=1.0).contains(&p)), "{e:?}");
     }
+    // Due by the model's rule: the worn machine, not the fresh one.
+    assert_eq!((worn.due, fresh.due), (Some(true), Some(false)), "{worn:?} {fresh:?}");
+
+    // The scorer read only the baseline and the recent hours, and decided "due" as the
+    // evaluation decides it from the whole history, hour by hour.
+    let service = tick() - (3.4 * DAY_MS as f64) as i64;
+    let (id, schema) = &ms[0];
+    let columns = FactoryColumns::new(model.feature_set().columns.clone());
+    let mut full = HistoryTable::new(columns.names().to_vec()).unwrap();
+    full.start_unit(id, maintenance::days_of_ms(service)).unwrap();
+    for (time, row) in columns.rows(schema, &hours(schema, maintenance::hour_of_ms(service) + HOUR_MS, tick(), 4.0)) {
+        full.push_row(id, time, &row).unwrap();
+    }
+    let every = model.predict_every_row(&full).unwrap();
+    let refs: Vec<&maintenance::Prediction> = every.iter().collect();
+    let states = rule().states(&refs);
+    assert_eq!(worn.due, states.last().copied());
+    assert_eq!(worn.failure_probability, every.last().unwrap().failure_probability);
 
     // The live projection shows the latest prediction per machine.
     readmodels::catch_up(&db, ProjectionConfig::new(1)).await.unwrap();
@@ -250,6 +276,17 @@ async fn given_history_and_an_active_model_when_scoring_then_every_machine_gets_
 
     // Same plant time: nothing more to do.
     assert_eq!(scorer.score_once(&db).await.unwrap(), ScoreOutcome::UpToDate { tick_ms: tick() });
+
+    // The worn machine fails a day later: the registry shows how this version did.
+    let failed =
+        MachineFailed { machine_id: ms[0].0.clone(), at: at(tick() + DAY_MS), source: "gateway:P1-L01".into() };
+    append(&db, &format!("machine-{}", ms[0].0), MACHINE_FAILED, &serde_json::to_value(failed).unwrap(), None).await;
+    readmodels::catch_up(&db, ProjectionConfig::new(1)).await.unwrap();
+    let listed = registry::list(&db).await.unwrap();
+    let record = listed.iter().find(|m| m.version == version).unwrap().track_record.clone().unwrap();
+    assert_eq!((record.failures, record.scored), (1, 1));
+    assert_eq!(record.caught, 0, "due only a day ahead: not in time");
+    assert_eq!(listed[0].metrics["alert"], serde_json::to_value(rule()).unwrap());
 }
 
 #[tokio::test]

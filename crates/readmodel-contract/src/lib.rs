@@ -18,7 +18,10 @@ pub mod status;
 
 pub use forwarding::{ForwardingLag, forwarding_lag};
 pub use rows::*;
-pub use since::{CatchUp, Cursors, Fetched, PAGE_ROWS, Progress, ReadError, ReadModel, catch_up, progress, read_since};
+pub use since::{
+    CatchUp, Cursors, Fetched, PAGE_ROWS, Progress, ReadError, ReadModel, catch_up, model_track_records, progress,
+    read_since,
+};
 pub use status::{MachineCondition, OrderState, SensorStatus, TaskState, task_label};
 
 /// NOTIFY channel of read-model changes; the payload is the position applied.

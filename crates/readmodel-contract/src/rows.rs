@@ -194,6 +194,54 @@ pub struct Prediction {
     pub position: i64,
 }
 
+/// How a model version's predictions turned out for one machine, one machine type or the
+/// whole plant (`scope`: `machine` | `machine_type` | `plant`; `model_version` `""`:
+/// failures no prediction preceded). Failures were *caught* when the machine was due 3 to
+/// 7 days before, *watched* when it was predicted on through the week before. The
+/// predictions of the 14 days before failures are *scored* (coverage of their interval,
+/// mean absolute error in days); an alert with no failure within 14 days is false.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackRecord {
+    pub scope: String,
+    pub id: String,
+    pub model_version: String,
+    pub failures: i64,
+    pub caught: i64,
+    pub watched: i64,
+    pub caught_watched: i64,
+    pub scored: i64,
+    pub covered: i64,
+    pub alerts: i64,
+    pub premature_alerts: i64,
+    pub alerts_without_failure: i64,
+    pub false_alerts: i64,
+    pub false_alert_onsets: i64,
+    pub judged_days: f64,
+    pub coverage: Option<f64>,
+    pub mae_days: Option<f64>,
+    pub false_alert_hours_per_1000_machine_days: Option<f64>,
+    pub position: i64,
+}
+
+/// One failure with what was predicted before it: `at_leads` holds the prediction at 1,
+/// 3, 7 and 14 days before (each `{lead_days, issued_at_ms, predicted_days, lower_days,
+/// upper_days, actual_days}`), `alert_lead_days` how long before the failure the machine's
+/// last alert began, `scored`/`covered` its predictions of the 14 days before and those
+/// whose interval held the truth.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackFailure {
+    pub machine_id: String,
+    pub failed_at_ms: i64,
+    pub machine_type: String,
+    pub model_version: Option<String>,
+    pub caught: bool,
+    pub alert_lead_days: Option<f64>,
+    pub scored: i64,
+    pub covered: i64,
+    pub at_leads: serde_json::Value,
+    pub position: i64,
+}
+
 /// A work order. `kind`: a `domain::events::OrderKind`; `state`: an [`crate::OrderState`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkOrder {
@@ -281,6 +329,8 @@ pub struct Changes {
     pub predictions: Vec<Prediction>,
     pub work_orders: Vec<WorkOrder>,
     pub audit: Vec<AuditEntry>,
+    pub track_record: Vec<TrackRecord>,
+    pub track_failures: Vec<TrackFailure>,
     #[serde(default)]
     pub node_tasks: Vec<NodeTask>,
 }
@@ -304,6 +354,8 @@ impl Changes {
             + self.predictions.len()
             + self.work_orders.len()
             + self.audit.len()
+            + self.track_record.len()
+            + self.track_failures.len()
             + self.node_tasks.len()
     }
 }

@@ -37,11 +37,13 @@ pub enum ReadModel {
     Predictions,
     WorkOrders,
     Audit,
+    TrackRecord,
+    TrackFailures,
     NodeTasks,
 }
 
 impl ReadModel {
-    pub const ALL: [ReadModel; 14] = [
+    pub const ALL: [ReadModel; 16] = [
         ReadModel::Plant,
         ReadModel::PlantStatus,
         ReadModel::Lines,
@@ -55,6 +57,8 @@ impl ReadModel {
         ReadModel::Predictions,
         ReadModel::WorkOrders,
         ReadModel::Audit,
+        ReadModel::TrackRecord,
+        ReadModel::TrackFailures,
         ReadModel::NodeTasks,
     ];
 
@@ -73,6 +77,8 @@ impl ReadModel {
             ReadModel::Predictions => "maintenance_predictions",
             ReadModel::WorkOrders => "maintenance_log",
             ReadModel::Audit => "audit",
+            ReadModel::TrackRecord => "track_record",
+            ReadModel::TrackFailures => "track_failures",
             ReadModel::NodeTasks => "node_tasks",
         }
     }
@@ -97,6 +103,8 @@ impl ReadModel {
             ReadModel::Predictions => include_str!("../sql/since/maintenance_predictions.sql"),
             ReadModel::WorkOrders => include_str!("../sql/since/maintenance_log.sql"),
             ReadModel::Audit => include_str!("../sql/since/audit.sql"),
+            ReadModel::TrackRecord => include_str!("../sql/since/track_record.sql"),
+            ReadModel::TrackFailures => include_str!("../sql/since/track_failures.sql"),
             ReadModel::NodeTasks => include_str!("../sql/since/node_tasks.sql"),
         }
     }
@@ -121,6 +129,8 @@ impl ReadModel {
                 ReadModel::Predictions => changes.predictions.push(prediction(row)?),
                 ReadModel::WorkOrders => changes.work_orders.push(work_order(row)?),
                 ReadModel::Audit => changes.audit.push(audit(row)?),
+                ReadModel::TrackRecord => changes.track_record.push(track_record(row)?),
+                ReadModel::TrackFailures => changes.track_failures.push(track_failure(row)?),
                 ReadModel::NodeTasks => changes.node_tasks.push(node_task(row)?),
             }
         }
@@ -134,6 +144,45 @@ pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
 
 fn opt_ms(t: Option<DateTime<Utc>>) -> Option<i64> {
     t.map(ms)
+}
+
+fn track_record(r: &Row) -> Result<TrackRecord, tokio_postgres::Error> {
+    Ok(TrackRecord {
+        scope: r.try_get("scope")?,
+        id: r.try_get("id")?,
+        model_version: r.try_get("model_version")?,
+        failures: r.try_get("failures")?,
+        caught: r.try_get("caught")?,
+        watched: r.try_get("watched")?,
+        caught_watched: r.try_get("caught_watched")?,
+        scored: r.try_get("scored")?,
+        covered: r.try_get("covered")?,
+        alerts: r.try_get("alerts")?,
+        premature_alerts: r.try_get("premature_alerts")?,
+        alerts_without_failure: r.try_get("alerts_without_failure")?,
+        false_alerts: r.try_get("false_alerts")?,
+        false_alert_onsets: r.try_get("false_alert_onsets")?,
+        judged_days: r.try_get("judged_days")?,
+        coverage: r.try_get("coverage")?,
+        mae_days: r.try_get("mae_days")?,
+        false_alert_hours_per_1000_machine_days: r.try_get("false_alert_hours_per_1000_machine_days")?,
+        position: r.try_get("position")?,
+    })
+}
+
+fn track_failure(r: &Row) -> Result<TrackFailure, tokio_postgres::Error> {
+    Ok(TrackFailure {
+        machine_id: r.try_get("machine_id")?,
+        failed_at_ms: ms(r.try_get("failed_at")?),
+        machine_type: r.try_get("machine_type")?,
+        model_version: r.try_get("model_version")?,
+        caught: r.try_get("caught")?,
+        alert_lead_days: r.try_get("alert_lead_days")?,
+        scored: r.try_get("scored")?,
+        covered: r.try_get("covered")?,
+        at_leads: r.try_get("at_leads")?,
+        position: r.try_get("position")?,
+    })
 }
 
 fn plant(r: &Row) -> Result<Plant, tokio_postgres::Error> {
@@ -362,6 +411,12 @@ pub async fn progress(client: &Client) -> Result<Progress, ReadError> {
         Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => Err(ReadError::NotInstalled),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Every model version's plant-wide track record.
+pub async fn model_track_records(client: &Client) -> Result<Vec<TrackRecord>, ReadError> {
+    let rows = client.query(include_str!("../sql/track_of_models.sql"), &[]).await?;
+    Ok(rows.iter().map(track_record).collect::<Result<_, _>>()?)
 }
 
 /// Every row of `model` changed after `position`, read page by page (outside a

@@ -1,12 +1,15 @@
 //! The plant's read models (schema `readmodel`) and the projections that build them.
 //!
-//! Two projections follow the log, each with its own checkpoint:
+//! Three projections follow the log, each with its own checkpoint:
 //! * [`live`] — sensor state, machine/line/plant roll-ups, anomalies, maintenance, the
 //!   layout tables and the audit trail, written after every batch;
 //! * [`history`] — raw readings per sensor per minute and per-minute/per-hour aggregates,
-//!   written as each minute closes.
+//!   written as each minute closes;
+//! * [`track`] — the maintenance track record: how predictions turned out per machine,
+//!   machine type and model version, and each failure with what was predicted before it
+//!   (the fold is `maintenance::TrackRecord`, the evaluation's own).
 //!
-//! Both are pure folds (`model`) plus a [`eventlog::Handler`] that writes what changed
+//! Each is a pure fold plus a [`eventlog::Handler`] that writes what changed
 //! in the same transaction as the checkpoint and sends `NOTIFY readmodel, '<position>'`.
 //! [`rebuild`] drops every row and folds the whole log again; the result equals the
 //! live tables row for row. [`forwarding`] is the plant's link to the cloud, written by
@@ -16,6 +19,7 @@
 pub mod forwarding;
 pub mod history;
 pub mod live;
+pub mod track;
 
 use std::future::Future;
 
@@ -24,6 +28,7 @@ use eventlog::{Database, Subscription, SubscriptionConfig};
 
 pub use history::{HISTORY, HistoryProjection};
 pub use live::{LIVE, LiveProjection};
+pub use track::{TRACK, TrackConfig, TrackRecordProjection};
 
 pub use readmodel_contract::{CHANNEL, READER_ROLE};
 
@@ -88,13 +93,19 @@ pub async fn run(db: &Database, config: ProjectionConfig, shutdown: impl Future<
         tokio::spawn(async move { live.run(&mut LiveProjection::new(config.plant_number), stop).await })
     };
     let history_task = {
-        let stop = stopped(stop_rx);
+        let stop = stopped(stop_rx.clone());
         tokio::spawn(async move { history.run(&mut HistoryProjection::new(config.history_grace_ms), stop).await })
+    };
+    let track_task = {
+        let stop = stopped(stop_rx);
+        let db = db.clone();
+        tokio::spawn(async move { track::run(db, TrackConfig::new(config.plant_number), stop).await })
     };
     shutdown.await;
     let _ = stop_tx.send(true);
     live_task.await.context("live projection task")??;
     history_task.await.context("history projection task")??;
+    track_task.await.context("track record projection task")??;
     Ok(())
 }
 
@@ -142,6 +153,7 @@ pub async fn catch_up(db: &Database, config: ProjectionConfig) -> Result<i64> {
     let (live, history) = subscriptions(db, config.batch_max_events);
     let position = live.catch_up(&mut LiveProjection::new(config.plant_number)).await?;
     history.catch_up(&mut HistoryProjection::new(config.history_grace_ms)).await?;
+    track::catch_up(db, TrackConfig::new(config.plant_number)).await?;
     Ok(position)
 }
 
@@ -159,17 +171,23 @@ pub async fn rebuild(db: &Database, config: ProjectionConfig) -> Result<RebuildR
     {
         let mut client = db.client().await?;
         let tx = client.transaction().await?;
-        eventlog::reset_checkpoints(&tx, &[LIVE, HISTORY]).await?;
+        eventlog::reset_checkpoints(&tx, &[LIVE, HISTORY, TRACK]).await?;
         tx.batch_execute(include_str!("../sql/reset_projections.sql")).await?;
+        tx.batch_execute(include_str!("../sql/track/reset.sql")).await?;
         tx.commit().await?;
     }
     // Big batches: a rebuild wants throughput, not latency.
     let (live, history) = subscriptions(db, 2_000);
     let mut live_handler = LiveProjection::new(config.plant_number);
     let mut history_handler = HistoryProjection::new(config.history_grace_ms);
-    let (a, b) = tokio::join!(live.catch_up(&mut live_handler), history.catch_up(&mut history_handler));
+    let (a, b, c) = tokio::join!(
+        live.catch_up(&mut live_handler),
+        history.catch_up(&mut history_handler),
+        track::catch_up(db, TrackConfig::new(config.plant_number))
+    );
     let events = a?;
     b?;
+    c?;
     Ok(RebuildReport { events, seconds: started.elapsed().as_secs_f64() })
 }
 

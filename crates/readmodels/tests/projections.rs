@@ -189,6 +189,8 @@ async fn predictions_and_work_orders_fill_maintenance() {
             lower_days,
             upper_days,
             model_version: "v1".into(),
+            failure_probability: None,
+            due: None,
         };
         append_json(&db, &format!("prediction-{m}"), MAINTENANCE_PREDICTED, &p).await;
         readmodels::catch_up(&db, config()).await.unwrap();

@@ -97,6 +97,8 @@ async fn domain_events(db: &Database, s: usize) {
                 lower_days: 1.0,
                 upper_days: 9.0,
                 model_version: "v".into(),
+                failure_probability: None,
+                due: None,
             };
             append_json(db, &format!("prediction-{}", m.id), MAINTENANCE_PREDICTED, &p).await;
         }
@@ -202,6 +204,8 @@ async fn since_n_returns_exactly_the_rows_that_changed() {
         lower_days: 15.0,
         upper_days: 30.0,
         model_version: "v".into(),
+        failure_probability: None,
+        due: None,
     };
     append_json(&db, &format!("prediction-{m}"), MAINTENANCE_PREDICTED, &p).await;
     readmodels::catch_up(&db, ProjectionConfig::new(1)).await.unwrap();

@@ -23,8 +23,9 @@ pub enum CacheError {
     Encode(#[from] serde_json::Error),
 }
 
-/// A machine's predictions, work orders and audit entries.
-pub type MachineHistory = (Vec<Prediction>, Vec<WorkOrder>, Vec<AuditEntry>);
+/// A machine's predictions, work orders, audit entries and failures with what was
+/// predicted before them.
+pub type MachineHistory = (Vec<Prediction>, Vec<WorkOrder>, Vec<AuditEntry>, Vec<TrackFailure>);
 
 /// The newest rows of a machine's history kept per machine.
 const MACHINE_HISTORY_ROWS: i64 = 500;
@@ -85,6 +86,13 @@ fn row_key_and_machine(changes: &Changes) -> Vec<(ReadModel, String, Option<Stri
         (r.order_id.clone(), Some(r.machine_id.clone()), r.position)
     });
     rows(&mut out, ReadModel::Audit, &c.audit, |r| (r.position.to_string(), r.machine_id.clone(), r.position));
+    rows(&mut out, ReadModel::TrackRecord, &c.track_record, |r| {
+        let machine = (r.scope == "machine").then(|| r.id.clone());
+        (format!("{} {} {}", r.scope, r.id, r.model_version), machine, r.position)
+    });
+    rows(&mut out, ReadModel::TrackFailures, &c.track_failures, |r| {
+        (format!("{}@{}", r.machine_id, r.failed_at_ms), Some(r.machine_id.clone()), r.position)
+    });
     rows(&mut out, ReadModel::NodeTasks, &c.node_tasks, |r| (r.task.clone(), None, r.position));
     out
 }
@@ -151,6 +159,7 @@ impl Cache {
             sensor_state: self.rows(ReadModel::SensorState)?,
             anomalies: self.rows(ReadModel::Anomalies)?,
             maintenance: self.rows(ReadModel::Maintenance)?,
+            track_record: self.rows(ReadModel::TrackRecord)?,
             node_tasks: self.rows(ReadModel::NodeTasks)?,
             ..Changes::default()
         };
@@ -234,12 +243,13 @@ impl Cache {
         Ok(self.meta("synced_position")?.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 
-    /// A machine's recent predictions, work orders and audit entries, newest first.
+    /// A machine's recent predictions, work orders, audit entries and failures, newest first.
     pub fn machine_history(&self, machine_id: &str) -> Result<MachineHistory, CacheError> {
         Ok((
             self.machine_rows(ReadModel::Predictions, machine_id)?,
             self.machine_rows(ReadModel::WorkOrders, machine_id)?,
             self.machine_rows(ReadModel::Audit, machine_id)?,
+            self.machine_rows(ReadModel::TrackFailures, machine_id)?,
         ))
     }
 

@@ -136,6 +136,18 @@ pub struct MachineView {
     pub work_orders: Vec<WorkOrder>,
     pub audit: Vec<AuditEntry>,
     pub anomalies: Vec<Anomaly>,
+    /// How past predictions turned out: for this machine and for its machine type (every
+    /// model version), and the machine's failures with what was predicted before them.
+    pub track: MachineTrack,
+}
+
+/// A machine's track record and its type's.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MachineTrack {
+    pub machine: Vec<TrackRecord>,
+    pub machine_type: Vec<TrackRecord>,
+    /// Newest first.
+    pub failures: Vec<TrackFailure>,
 }
 
 /// One drawn trend: the SVG, where its plot area is, and the points for reading values.
@@ -337,12 +349,14 @@ fn screen_delta(mut d: Changes, watched: Option<&str>) -> Changes {
             d.predictions.retain(|p| p.machine_id == m);
             d.work_orders.retain(|w| w.machine_id == m);
             d.audit.retain(|a| a.machine_id.as_deref() == Some(m));
+            d.track_failures.retain(|f| f.machine_id == m);
         }
         None => {
             d.sensors.clear();
             d.sensor_state.clear();
             d.predictions.clear();
             d.audit.clear();
+            d.track_failures.clear();
         }
     }
     d
@@ -482,7 +496,7 @@ impl Supervisor {
 
     /// A machine's page; its sensor rows are pushed with every update from now on.
     pub fn machine(&self, machine_id: &str) -> Result<MachineView, AppError> {
-        let (machine, status, sensors, states, maintenance, mut anomalies) = {
+        let (machine, status, sensors, states, maintenance, mut anomalies, mut track) = {
             let state = self.shared.state();
             let machine = state.machines.get(machine_id).cloned().ok_or_else(|| {
                 AppError::new(ErrorCode::NotFound, format!("no machine {machine_id:?} in this plant"))
@@ -490,6 +504,11 @@ impl Supervisor {
             let (sensors, states) = state.machine_sensors(machine_id);
             let anomalies: Vec<Anomaly> =
                 state.anomalies.values().filter(|a| a.machine_id == machine_id).cloned().collect();
+            let track = MachineTrack {
+                machine: state.track_of("machine", machine_id),
+                machine_type: state.track_of("machine_type", &machine.machine_type),
+                failures: Vec::new(),
+            };
             (
                 machine,
                 state.machine_status.get(machine_id).cloned(),
@@ -497,14 +516,29 @@ impl Supervisor {
                 states,
                 state.maintenance.get(machine_id).cloned(),
                 anomalies,
+                track,
             )
         };
         anomalies.sort_by_key(|a| std::cmp::Reverse(a.started_at_ms));
         anomalies.truncate(100);
-        let (mut predictions, work_orders, audit) = self.shared.with_cache(|c| c.machine_history(machine_id))?;
+        let (mut predictions, work_orders, audit, mut failures) =
+            self.shared.with_cache(|c| c.machine_history(machine_id))?;
         predictions.sort_by_key(|p| p.predicted_at_ms);
+        failures.sort_by_key(|f| std::cmp::Reverse(f.failed_at_ms));
+        track.failures = failures;
         *lock(&self.shared.watched) = Some(machine_id.to_string());
-        Ok(MachineView { machine, status, sensors, states, maintenance, predictions, work_orders, audit, anomalies })
+        Ok(MachineView {
+            machine,
+            status,
+            sensors,
+            states,
+            maintenance,
+            predictions,
+            work_orders,
+            audit,
+            anomalies,
+            track,
+        })
     }
 
     /// No machine page is open: stop pushing sensor rows.

@@ -21,6 +21,9 @@ pub struct PlantState {
     pub sensor_state: HashMap<i32, SensorState>,
     pub anomalies: HashMap<String, Anomaly>,
     pub maintenance: HashMap<String, Maintenance>,
+    /// The track record by (scope, id, model version): every machine's, machine type's and
+    /// the plant's, for the maintenance list.
+    pub track_record: BTreeMap<(String, String, String), TrackRecord>,
     /// The plant node's tasks as its supervisor last reported them.
     pub node_tasks: BTreeMap<String, NodeTask>,
 }
@@ -114,6 +117,13 @@ impl PlantState {
             predictions: changes.predictions,
             work_orders: changes.work_orders,
             audit: changes.audit,
+            track_record: merge(
+                &mut self.track_record,
+                changes.track_record,
+                |r| (r.scope.clone(), r.id.clone(), r.model_version.clone()),
+                |r| r.position,
+            ),
+            track_failures: changes.track_failures,
             node_tasks: merge(&mut self.node_tasks, changes.node_tasks, |r| r.task.clone(), |r| r.position),
         }
     }
@@ -131,6 +141,7 @@ impl PlantState {
             .chain(self.sensor_state.values().map(|r| r.position))
             .chain(self.anomalies.values().map(|r| r.position))
             .chain(self.maintenance.values().map(|r| r.position))
+            .chain(self.track_record.values().map(|r| r.position))
             .max()
             .unwrap_or(0)
     }
@@ -151,8 +162,14 @@ impl PlantState {
             machine_status: self.machine_status.values().cloned().collect(),
             anomalies,
             maintenance: self.maintenance.values().cloned().collect(),
+            track_record: self.track_record.values().cloned().collect(),
             node_tasks: self.node_tasks.values().cloned().collect(),
         }
+    }
+
+    /// The track record of one scope and id (`machine`, `machine_type`), every model version.
+    pub fn track_of(&self, scope: &str, id: &str) -> Vec<TrackRecord> {
+        self.track_record.values().filter(|r| r.scope == scope && r.id == id).cloned().collect()
     }
 
     /// A machine's sensors (by name) and their last values.
@@ -175,6 +192,7 @@ pub struct Floor {
     pub machine_status: Vec<MachineStatus>,
     pub anomalies: Vec<Anomaly>,
     pub maintenance: Vec<Maintenance>,
+    pub track_record: Vec<TrackRecord>,
     /// The plant node's tasks: a screen says when one is down ("anomaly detection stopped
     /// since …").
     pub node_tasks: Vec<NodeTask>,

@@ -249,9 +249,23 @@ async fn history_and_maintenance_reach_the_machine_page_and_its_charts() {
     let app = plant.app();
     app.start();
     until(20, "live", || app.link().is_live()).await;
+    // The track record folds the failure forty days ago: the machine was due from five
+    // days before it, and every interval of the week before held the truth.
+    until(20, "the track record", || app.machine("P1-L01-M001").is_ok_and(|p| !p.track.failures.is_empty())).await;
     let page = app.machine("P1-L01-M001").unwrap();
-    assert_eq!(page.predictions.len(), 15, "the one made when the plant started and 14 past ones");
+    assert_eq!(page.predictions.len(), 63, "the one made when the plant started, 48 before the failure, 14 past ones");
     assert_eq!(page.work_orders.len(), 1);
+    let failure = &page.track.failures[0];
+    assert!(failure.caught, "{failure:?}");
+    assert_eq!(failure.model_version.as_deref(), Some("fixture-1"));
+    assert!(failure.scored > 0 && failure.covered == failure.scored, "{failure:?}");
+    let own: Vec<_> = page.track.machine.iter().filter(|r| r.model_version == "fixture-1").collect();
+    assert_eq!(own.len(), 1, "{:?}", page.track.machine);
+    assert_eq!((own[0].failures, own[0].caught), (1, 1));
+    assert_eq!(own[0].coverage, Some(1.0));
+    let of_type: i64 = page.track.machine_type.iter().map(|r| r.failures).sum();
+    assert_eq!(of_type, 1, "the machine's type counts its failure: {:?}", page.track.machine_type);
+    assert!(page.track.machine_type.iter().all(|r| r.id == page.machine.machine_type));
     let style = supervisor::chart::ChartStyle::default();
     // Two hours of history in 285 columns: every column of the last hour, a twelfth of a
     // day, and 2–3 hour buckets. A 30-day column is 2.5 hours wide, so that chart ends at

@@ -39,11 +39,29 @@ async fn the_plant_floor_shows_every_machine_and_a_machine_page_draws_its_trends
     assert!(readout.contains('·'), "hover shows time and value: {readout}");
     w.screenshot("machine-page").await?;
 
-    // Maintenance: machines by predicted days to service.
+    // How far to trust the number: the failure forty days ago was alerted five days ahead,
+    // with what was predicted a week, three days and a day before it.
+    w.wait_js(
+        "the machine's track record",
+        "(document.getElementById('track-machine') || {}).textContent?.includes('1 of 1 failures alerted 3–7 days ahead')",
+        30,
+    )
+    .await?;
+    assert!(w.text("#track-machine").await?.contains("intervals held 100 %"));
+    assert!(w.text("#track-type").await?.contains("1 of 1 failures"));
+    assert_eq!(w.count("#track-failures tbody tr").await?, 1);
+    let week_before = w.text("#track-failures tbody tr td:nth-child(4)").await?;
+    assert!(week_before.contains("was 7"), "the prediction a week before, beside the truth: {week_before}");
+    w.js("document.getElementById('track-record').scrollIntoView(); return true;").await?;
+    w.screenshot("machine-track-record").await?;
+
+    // Maintenance: machines by predicted days to service, with their track record.
     w.go("#/maintenance").await?;
     w.wait_css("#maintenance-rows tr[data-machine]", 10).await?;
     let first = w.text("#maintenance-rows tr[data-machine] td:nth-child(3)").await?;
     assert!(first.ends_with(" d"), "{first}");
+    let track = w.text(r#"#maintenance-rows tr[data-machine="P1-L02-M003"] td:nth-child(5)"#).await?;
+    assert_eq!(track, "1/1 in time · 100 %");
     w.screenshot("maintenance").await?;
 
     // Dark theme, from the settings screen.

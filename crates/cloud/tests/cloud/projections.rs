@@ -114,6 +114,8 @@ pub async fn plant_story(plant: &Plant, t0: i64, seconds: i64) {
                 lower_days: 3.5,
                 upper_days: 9.0,
                 model_version: "rul-1".into(),
+                failure_probability: None,
+                due: None,
             };
             plant.append(&format!("prediction-{m1}"), MAINTENANCE_PREDICTED, &p).await;
         }

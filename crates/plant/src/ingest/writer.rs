@@ -263,6 +263,9 @@ async fn store_together(db: &Database, jobs: &[Job]) -> anyhow::Result<Vec<Resul
 }
 
 async fn write(db: &Database, uploads: &[Upload], appends: &[Append]) -> anyhow::Result<Vec<eventlog::Appended>> {
+    // Before the transaction that takes the log's head: creating a day partition waits
+    // for the log's open readers, and one of them may be waiting for the head.
+    eventlog::ensure_partitions(db, &eventlog::telemetry_days(appends)).await?;
     let mut client = db.client().await?;
     let tx = client.transaction().await?;
     let mut gateway = Vec::new();

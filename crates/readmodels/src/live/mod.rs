@@ -94,6 +94,7 @@ impl Handler for LiveProjection {
                         scheduled_for: row.get(8),
                         last_performed_at: row.get(9),
                         position: row.get(10),
+                        due: row.get(11),
                     },
                 );
             }
@@ -480,10 +481,11 @@ async fn write_maintenance(tx: &Transaction<'_>, model: &LiveModel, changes: &Ch
         let scheduled: Vec<Option<DateTime<Utc>>> = rows.iter().map(|(_, r)| r.scheduled_for).collect();
         let performed: Vec<Option<DateTime<Utc>>> = rows.iter().map(|(_, r)| r.last_performed_at).collect();
         let positions: Vec<i64> = rows.iter().map(|(_, r)| r.position).collect();
+        let due: Vec<Option<bool>> = rows.iter().map(|(_, r)| r.due).collect();
         let stmt = tx.prepare_cached(include_str!("../../sql/upsert_maintenance.sql")).await?;
         tx.execute(
             &stmt,
-            &[&ids, &days, &lower, &upper, &at, &version, &order, &kind, &scheduled, &performed, &positions],
+            &[&ids, &days, &lower, &upper, &at, &version, &order, &kind, &scheduled, &performed, &positions, &due],
         )
         .await?;
     }

@@ -22,9 +22,10 @@ use serde_json::{Value, json};
 /// Seconds of readings the rate (`readings_per_s`) is averaged over.
 pub const RATE_WINDOW_S: i64 = 60;
 
-/// A machine is due for service when it could plausibly fail within this many days: the
-/// lower bound of its latest prediction's interval is at most this (the rule
-/// `maintenance::AlertOn::Lower` that `floorwatch eval maintenance` scores by default).
+/// "Due within 7 days": the horizon of the due count. A prediction says itself whether its
+/// machine is due (`MaintenancePredicted::due`, the model's own rule, which `floorwatch eval
+/// maintenance` scores); one from before predictions said so is due when the lower bound
+/// of its interval is at most this many days (`maintenance::AlertRule::lower_bound`).
 pub const DUE_WITHIN_DAYS: f64 = 7.0;
 
 /// One sensor's state.
@@ -88,12 +89,18 @@ pub struct MachineAgg {
     /// Days within which the machine could plausibly fail: the lower bound of its latest
     /// prediction's interval, so "service in N days" is the latest safe time to service.
     pub due_in_days: Option<f64>,
+    /// Whether its latest prediction calls it due ([`is_due`]).
+    pub due: bool,
 }
 
-/// Whether a machine with this `due_in_days` counts as due: the one definition of "due
+/// Whether a machine whose latest prediction has this lower bound and says `due` (or,
+/// from before predictions said so, nothing) counts as due: the one definition of "due
 /// within 7 days" (the `service` status, `machines_due_7d`, `machine_status.due`).
-pub fn is_due(due_in_days: Option<f64>) -> bool {
-    due_in_days.is_some_and(|d| d <= DUE_WITHIN_DAYS)
+pub fn is_due(lower_days: Option<f64>, due: Option<bool>) -> bool {
+    match (due, lower_days) {
+        (Some(due), Some(_)) => due,
+        (_, lower) => lower.is_some_and(|d| d <= DUE_WITHIN_DAYS),
+    }
 }
 
 impl MachineAgg {
@@ -114,7 +121,7 @@ impl MachineAgg {
     }
 
     pub fn is_due(&self) -> bool {
-        is_due(self.due_in_days)
+        self.due
     }
 }
 
@@ -290,7 +297,16 @@ pub struct MaintenanceRow {
     pub open_order_kind: Option<String>,
     pub scheduled_for: Option<DateTime<Utc>>,
     pub last_performed_at: Option<DateTime<Utc>>,
+    /// Whether the latest prediction called the machine due (`None`: it did not say).
+    pub due: Option<bool>,
     pub position: i64,
+}
+
+impl MaintenanceRow {
+    /// Whether this row makes its machine due.
+    pub fn is_due(&self) -> bool {
+        is_due(self.lower_days, self.due)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -574,9 +590,10 @@ impl LiveModel {
         for a in &anomalies {
             self.count_anomaly(a, 1, position);
         }
-        let due: Vec<(String, Option<f64>)> = self.maintenance.iter().map(|(m, r)| (m.clone(), r.lower_days)).collect();
-        for (machine, days) in due {
-            self.set_due(&machine, days, position);
+        let due: Vec<(String, Option<f64>, bool)> =
+            self.maintenance.iter().map(|(m, r)| (m.clone(), r.lower_days, r.is_due())).collect();
+        for (machine, days, is) in due {
+            self.set_due(&machine, days, is, position);
         }
         self.changes.reset = true;
         self.changes.layout = true;
@@ -829,7 +846,9 @@ impl LiveModel {
         row.upper_days = Some(p.upper_days);
         row.predicted_at = Some(p.at);
         row.model_version = Some(p.model_version.clone());
+        row.due = p.due;
         row.position = position;
+        let due = row.is_due();
         self.changes.maintenance.insert(p.machine_id.clone());
         self.changes.predictions.push(PredictionRow {
             machine_id: p.machine_id.clone(),
@@ -840,17 +859,18 @@ impl LiveModel {
             model_version: p.model_version,
             position,
         });
-        self.set_due(&p.machine_id, Some(p.lower_days), position);
+        self.set_due(&p.machine_id, Some(p.lower_days), due, position);
     }
 
-    /// Sets a machine's `due_in_days` (its latest lower bound) and the due counts.
-    fn set_due(&mut self, machine_id: &str, days: Option<f64>, position: i64) {
+    /// Sets a machine's `due_in_days` (its latest lower bound), whether it is due, and the
+    /// due counts.
+    fn set_due(&mut self, machine_id: &str, days: Option<f64>, is: bool, position: i64) {
         let Some(layout) = self.layout.as_ref() else { return };
         let Some(m) = layout.machine_ix(machine_id) else { return };
         let l = layout.line_of[m] as usize;
-        let was = is_due(self.machines[m].due_in_days);
-        let is = is_due(days);
+        let was = self.machines[m].due;
         self.machines[m].due_in_days = days;
+        self.machines[m].due = is;
         if was != is {
             let delta: i32 = if is { 1 } else { -1 };
             self.lines[l].machines_due_7d = self.lines[l].machines_due_7d.saturating_add_signed(delta);
@@ -1027,7 +1047,8 @@ impl LiveModel {
             && let Some(m) = layout.machine_ix(&machine_id)
         {
             self.machines[m].due_in_days = row.lower_days;
-            if is_due(row.lower_days) {
+            self.machines[m].due = row.is_due();
+            if row.is_due() {
                 let l = layout.line_of[m] as usize;
                 self.lines[l].machines_due_7d += 1;
                 self.plant.machines_due_7d += 1;

@@ -104,6 +104,8 @@ pub const TABLES: &[(&str, &str)] = &[
     ("maintenance_predictions", "machine_id, predicted_at"),
     ("maintenance_log", "order_id"),
     ("audit", "position"),
+    ("track_record", "scope, id, model_version"),
+    ("track_failures", "machine_id, failed_at"),
 ];
 
 /// Every read-model table as JSON rows in key order.

@@ -168,6 +168,18 @@ impl Log {
     }
 
     fn predicted(&mut self, machine: &str, days: f64, lower_days: f64, upper_days: f64) -> &mut Log {
+        self.predicted_saying(machine, days, lower_days, upper_days, None)
+    }
+
+    /// A prediction that says whether its machine is due (the model's own rule).
+    fn predicted_saying(
+        &mut self,
+        machine: &str,
+        days: f64,
+        lower_days: f64,
+        upper_days: f64,
+        due: Option<bool>,
+    ) -> &mut Log {
         let body = MaintenancePredicted {
             machine_id: machine.into(),
             at: at(100),
@@ -175,6 +187,8 @@ impl Log {
             lower_days,
             upper_days,
             model_version: "m1".into(),
+            failure_probability: due.map(|d| if d { 0.6 } else { 0.02 }),
+            due,
         };
         self.json(&format!("prediction-{machine}"), MAINTENANCE_PREDICTED, json!(body), Some("scorer"))
     }
@@ -541,6 +555,44 @@ fn a_machine_is_due_while_its_latest_lower_bound_is_within_the_week() {
         maintenance P1-L01-M001 days Some(12.0) lower Some(7.5) open order None last service None p4
         prediction P1-L01-M001 12 (7.5–20) p4
         audit p4 MaintenancePredicted Some("P1-L01-M001") Some("scorer"): service predicted in 12.0 days (7.5–20.0)
+    "#]],
+    );
+}
+
+#[test]
+fn a_prediction_that_says_whether_its_machine_is_due_is_taken_at_its_word() {
+    let mut log = Log::new();
+    log.all_ok(0);
+    // A low lower bound the model's rule does not call due, then a high one it does.
+    log.batch().predicted_saying(M1, 12.0, 3.0, 20.0, Some(false));
+    log.batch().predicted_saying(M1, 9.0, 8.0, 20.0, Some(true));
+    check(
+        &log,
+        expect![[r#"
+        -- batch 1
+        layout replaced
+        sensor 1000000 35 ok at 0s p2
+        sensor 1000001 35 ok at 0s p2
+        sensor 1000002 35 ok at 0s p2
+        sensor 1000003 35 ok at 0s p2
+        machine P1-L01-M001 ok sensors 2 reporting 2 stale 0 warning 0 anomalous 0 open 0/0/0 newest 0s due_in - due false p2
+        machine P1-L02-M001 ok sensors 2 reporting 2 stale 0 warning 0 anomalous 0 open 0/0/0 newest 0s due_in - due false p2
+        line P1-L01 sensors 2 reporting 2 stale 0 warning 0 anomalous 0 open 0/0/0 newest 0s due 0 rate 2 p2
+        line P1-L02 sensors 2 reporting 2 stale 0 warning 0 anomalous 0 open 0/0/0 newest 0s due 0 rate 2 p2
+        plant P1 sensors 4 reporting 4 stale 0 warning 0 anomalous 0 open 0/0/0 newest 0s due 0 rate 4 p2
+        audit p1 LayoutConfigured None None: plant layout configured
+        -- batch 2
+        machine P1-L01-M001 ok sensors 2 reporting 2 stale 0 warning 0 anomalous 0 open 0/0/0 newest 0s due_in 3 due false p3
+        maintenance P1-L01-M001 days Some(12.0) lower Some(3.0) open order None last service None p3
+        prediction P1-L01-M001 12 (3–20) p3
+        audit p3 MaintenancePredicted Some("P1-L01-M001") Some("scorer"): service predicted in 12.0 days (3.0–20.0)
+        -- batch 3
+        machine P1-L01-M001 service sensors 2 reporting 2 stale 0 warning 0 anomalous 0 open 0/0/0 newest 0s due_in 8 due true p4
+        line P1-L01 sensors 2 reporting 2 stale 0 warning 0 anomalous 0 open 0/0/0 newest 0s due 1 rate 2 p4
+        plant P1 sensors 4 reporting 4 stale 0 warning 0 anomalous 0 open 0/0/0 newest 0s due 1 rate 4 p4
+        maintenance P1-L01-M001 days Some(9.0) lower Some(8.0) open order None last service None p4
+        prediction P1-L01-M001 9 (8–20) p4
+        audit p4 MaintenancePredicted Some("P1-L01-M001") Some("scorer"): service predicted in 9.0 days (8.0–20.0)
     "#]],
     );
 }

@@ -12,12 +12,24 @@
 //! Features are those the model was trained on (`maintenance::FactoryColumns` over the
 //! `sensor_hour` read model): each machine's complete clock hours since its last
 //! service, or since its first reading when none is recorded. Only the hours the features
-//! can use are read: the run's baseline and the longest trailing window. A machine under
-//! maintenance (an open work order due at or before the tick), of a type the model does
-//! not know, or without readings, gets no prediction. With no active model the scorer
-//! does nothing, and says so once.
+//! can use are read: the run's baseline and the longest trailing window before each hour
+//! the alert rule looks back on. A machine under maintenance (an open work order due at or
+//! before the tick), of a type the model does not know, or without readings, gets no
+//! prediction. With no active model the scorer does nothing, and says so once.
+//!
+//! Each prediction carries the probability of failure within the horizon and whether the
+//! machine is *due* by the model's alert rule (`maintenance::AlertRule`, the rule the
+//! evaluation scored), which may ask the condition to have held over the last hours: the
+//! model predicts each of those hours again from the same history.
+//!
+//! `plan.rs` is the pure part (eligibility, hours to read, features, events), `store.rs`
+//! every query; this file runs them.
 
-use std::collections::{BTreeMap, HashMap};
+mod plan;
+mod store;
+
+pub use plan::{MachineRow, Skipped, alert_rule};
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +38,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use domain::events::{MAINTENANCE_PREDICTED, MaintenancePredicted, PREDICTION};
 use eventlog::{Append, Database, ExpectedVersion, GenericClient, Metadata, NewEvent, StreamName};
-use maintenance::{DAY_MS, FactoryColumns, HOUR_MS, HistoryTable, MachineSchema, Model, SensorHour};
+use maintenance::{DAY_MS, FactoryColumns, Model};
 
 use crate::registry;
 
@@ -87,27 +99,12 @@ pub enum ScoreOutcome {
     },
 }
 
-/// Machines left without a prediction at a tick, by reason.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Skipped {
-    pub in_maintenance: usize,
-    pub unknown_to_model: usize,
-    pub without_readings: usize,
-}
-
 /// The scorer's state between looks: the model in use.
 #[derive(Debug)]
 pub struct Scorer {
     config: ScorerConfig,
     model: Option<(String, Arc<Model>)>,
     said_no_model: bool,
-}
-
-struct MachineRow {
-    id: String,
-    machine_type: String,
-    last_performed_at: Option<DateTime<Utc>>,
-    in_maintenance: bool,
 }
 
 impl Scorer {
@@ -119,14 +116,9 @@ impl Scorer {
     /// Scores the current tick if it is due and a model is active.
     pub async fn score_once(&mut self, db: &Database) -> Result<ScoreOutcome> {
         let mut client = db.client().await?;
-        let plant_time: Option<DateTime<Utc>> =
-            client.query_one(include_str!("../sql/scorer_plant_time.sql"), &[]).await?.get(0);
-        let Some(plant_time) = plant_time else { return Ok(ScoreOutcome::NoPlantTime) };
+        let Some(plant_time) = store::plant_time(&client).await? else { return Ok(ScoreOutcome::NoPlantTime) };
         let tick_ms = plant_time.timestamp_millis().div_euclid(self.config.interval_ms) * self.config.interval_ms;
-        let last: Option<DateTime<Utc>> = client
-            .query_opt(include_str!("../sql/scorer_load_state.sql"), &[&self.config.name])
-            .await?
-            .map(|r| r.get(0));
+        let last = store::last_tick(&client, &self.config.name).await?;
         if last.is_some_and(|t| t.timestamp_millis() >= tick_ms) {
             return Ok(ScoreOutcome::UpToDate { tick_ms });
         }
@@ -159,11 +151,7 @@ impl Scorer {
             appends.push(Append::new(stream, ExpectedVersion::Any, vec![event]).idempotent(key));
         }
         let tx = client.transaction().await?;
-        tx.execute(
-            include_str!("../sql/scorer_save_state.sql"),
-            &[&self.config.name, &tick, &version, &(events.len() as i32)],
-        )
-        .await?;
+        store::save_tick(&tx, &self.config.name, tick, &version, events.len()).await?;
         if !appends.is_empty() {
             eventlog::append(&tx, &appends).await?;
         }
@@ -180,123 +168,27 @@ impl Scorer {
         tick_ms: i64,
     ) -> Result<(Vec<MaintenancePredicted>, Skipped)> {
         let tick = DateTime::from_timestamp_millis(tick_ms).context("tick out of range")?;
-        let machines: Vec<MachineRow> = client
-            .query(include_str!("../sql/scorer_machines.sql"), &[])
-            .await?
-            .into_iter()
-            .map(|r| {
-                let open: Option<String> = r.get(3);
-                let due: Option<DateTime<Utc>> = r.get(4);
-                MachineRow {
-                    id: r.get(0),
-                    machine_type: r.get(1),
-                    last_performed_at: r.get(2),
-                    in_maintenance: open.is_some() && due.is_none_or(|d| d <= tick),
-                }
-            })
-            .collect();
-        let mut sensors: HashMap<String, Vec<(u32, String)>> = HashMap::new();
-        for r in client.query(include_str!("../sql/scorer_sensors.sql"), &[]).await? {
-            let id: i32 = r.get(0);
-            sensors.entry(r.get(1)).or_default().push((id as u32, r.get(2)));
-        }
+        let machines = store::machines(client).await?;
+        let sensors = store::sensors(client).await?;
         let columns = FactoryColumns::new(model.feature_set().columns.clone());
-        let mut skipped = Skipped::default();
-        let mut eligible = Vec::new();
-        for m in &machines {
-            if m.in_maintenance {
-                skipped.in_maintenance += 1;
-                continue;
-            }
-            let list = sensors.get(&m.id).map(Vec::as_slice).unwrap_or_default();
-            let schema = match MachineSchema::new(&m.machine_type, list.iter().map(|(id, kind)| (*id, kind.as_str()))) {
-                Ok(s) if columns.covers(&s) => s,
-                _ => {
-                    skipped.unknown_to_model += 1;
-                    continue;
-                }
-            };
-            eligible.push((m, schema));
-        }
-
-        let config = &model.feature_set().config;
-        let until_ms = maintenance::hour_of_ms(tick_ms);
-        let until = DateTime::from_timestamp_millis(until_ms).context("tick out of range")?;
-        let baseline_ms = (config.baseline_window * DAY_MS as f64).ceil() as i64;
-        let window_start_ms = until_ms - (config.longest_window() * DAY_MS as f64).ceil() as i64 - HOUR_MS;
+        let (eligible, mut skipped) = plan::eligible(&machines, &sensors, &columns, tick);
+        let rule = plan::alert_rule(model);
+        let window = plan::Window::new(&model.feature_set().config, &rule, tick_ms)?;
         let mut out = Vec::new();
         for chunk in eligible.chunks(self.config.batch_machines) {
             let ids: Vec<&str> = chunk.iter().map(|(m, _)| m.id.as_str()).collect();
             let since: Vec<DateTime<Utc>> =
                 chunk.iter().map(|(m, _)| m.last_performed_at.unwrap_or(DateTime::UNIX_EPOCH)).collect();
-            let mut first: HashMap<String, DateTime<Utc>> = HashMap::new();
-            for r in client.query(include_str!("../sql/scorer_first_hours.sql"), &[&ids, &since, &until]).await? {
-                first.insert(r.get(0), r.get(1));
-            }
-            let mut q_ids = Vec::new();
-            let mut q_first = Vec::new();
-            let mut q_baseline_end = Vec::new();
-            for id in &ids {
-                if let Some(f) = first.get(*id) {
-                    q_ids.push(*id);
-                    q_first.push(*f);
-                    q_baseline_end.push(
-                        DateTime::from_timestamp_millis(f.timestamp_millis().saturating_add(baseline_ms))
-                            .context("baseline out of range")?,
-                    );
-                }
-            }
-            skipped.without_readings += ids.len() - q_ids.len();
-            if q_ids.is_empty() {
+            let first = store::first_hours(client, &ids, &since, window.until).await?;
+            let ranges: Vec<plan::HourRange<'_>> =
+                ids.iter().filter_map(|id| first.get(*id).map(|f| window.range(id, *f))).collect::<Result<_>>()?;
+            skipped.without_readings += ids.len() - ranges.len();
+            if ranges.is_empty() {
                 continue;
             }
-            let window_start =
-                vec![DateTime::from_timestamp_millis(window_start_ms).context("window out of range")?; q_ids.len()];
-            let untils = vec![until; q_ids.len()];
-            let mut hours: BTreeMap<String, Vec<SensorHour>> = BTreeMap::new();
-            for r in client
-                .query(
-                    include_str!("../sql/scorer_hours.sql"),
-                    &[&q_ids, &q_first, &q_baseline_end, &window_start, &untils],
-                )
-                .await?
-            {
-                let hour: DateTime<Utc> = r.get(2);
-                hours.entry(r.get(0)).or_default().push(SensorHour {
-                    sensor: r.get::<_, i32>(1) as u32,
-                    hour_ms: hour.timestamp_millis(),
-                    count: i64::from(r.get::<_, i32>(3)),
-                    min: r.get(4),
-                    max: r.get(5),
-                    mean: r.get(6),
-                });
-            }
-            let mut table = HistoryTable::new(columns.names().to_vec())?;
-            for (m, schema) in chunk {
-                let Some(hs) = hours.get(&m.id) else { continue };
-                let origin = m.last_performed_at.map(|t| maintenance::days_of_ms(t.timestamp_millis()));
-                table.start_unit_with(&m.id, origin)?;
-                for (time, row) in columns.rows(schema, hs) {
-                    table.push_row(&m.id, time, &row)?;
-                }
-            }
-            if table.units().is_empty() {
-                continue;
-            }
-            for p in model.predict(&table)? {
-                // The features are as of the end of the last complete hour; the prediction
-                // is issued at the tick, that much later.
-                let age = (maintenance::days_of_ms(tick_ms) - p.time).max(0.0);
-                let days = (p.predicted_rul - age).max(0.0);
-                out.push(MaintenancePredicted {
-                    machine_id: p.unit,
-                    at: tick,
-                    days,
-                    lower_days: (p.lower - age).max(0.0).min(days),
-                    upper_days: (p.upper - age).max(days),
-                    model_version: version.to_owned(),
-                });
-            }
+            let hours = store::hours(client, &ranges).await?;
+            let table = plan::table(&columns, chunk, &hours)?;
+            out.extend(plan::predictions(model, &rule, &table, tick_ms, version)?);
         }
         Ok((out, skipped))
     }

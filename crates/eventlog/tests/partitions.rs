@@ -1,0 +1,192 @@
+//! A new day's telemetry partition while a reader of the log is in the middle of a batch,
+//! against a real PostgreSQL: creating the partition waits for that reader, so it must not
+//! happen while holding the log's head (the reader may need the head before it can end,
+//! as a consumer that appends in its batch does). The write completes once the reader
+//! ends, and every event is then read once, in order, with no gap.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use eventlog::*;
+use pgcluster::testdb::TestDb;
+use serde_json::json;
+use telemetry::Reading;
+
+/// Generous: this checks that the write finishes at all, not how fast.
+const LIVENESS: Duration = Duration::from_secs(20);
+
+async fn log() -> Database {
+    let db = TestDb::new().await.unwrap();
+    Database::connect_and_migrate(&db.url, 8).await.unwrap()
+}
+
+fn day(d: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_772_366_400 + d * 86_400 + 3_600, 0).unwrap()
+}
+
+fn readings_at(t: DateTime<Utc>, value: f64) -> NewEvent {
+    let ms = t.timestamp_millis();
+    NewEvent::readings(&[Reading::new(1_000_001, ms, value)], (ms - 1, ms + 1), Metadata::from_source("gateway:P1-L01"))
+        .unwrap()
+}
+
+fn note(n: i64) -> NewEvent {
+    NewEvent::json("NoteAdded", 1, &json!({ "n": n }), Metadata::by("alice")).unwrap()
+}
+
+/// The plant's event at `position`: odd positions are telemetry batches on day `day(d)`,
+/// even ones notes.
+fn plant_event(position: i64, d: i64) -> ImportedEvent {
+    let (stream, event) = if position % 2 == 1 {
+        ("readings-P1-L01", readings_at(day(d), position as f64))
+    } else {
+        ("anomaly-P1.7", note(position))
+    };
+    ImportedEvent {
+        origin_position: position,
+        origin_recorded_at: day(d),
+        stream: StreamName::new(stream).unwrap(),
+        version: position as u64,
+        idempotency_key: Some(format!("P1-L01:{position}")),
+        event,
+    }
+}
+
+/// Waits until some other session of the database waits for a lock (the write that needs
+/// the new partition, queued behind the reader).
+async fn until_a_session_waits_for_a_lock(db: &Database) {
+    let client = db.client().await.unwrap();
+    for _ in 0..400 {
+        let waiting: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the write never waited for the reader: the test no longer covers a partition being created");
+}
+
+/// A consumer's batch: reads the log (telemetry included), then appends what it
+/// concluded, in the same transaction, once `go` says so.
+async fn reader_batch(db: Database, read: tokio::sync::oneshot::Sender<()>, go: tokio::sync::oneshot::Receiver<()>) {
+    let mut client = db.client().await.unwrap();
+    let tx = client.transaction().await.unwrap();
+    read_all(&tx, 0, 100, None).await.unwrap();
+    read.send(()).unwrap();
+    go.await.unwrap();
+    append(&tx, &[Append::new(StreamName::new("anomaly-P1.9").unwrap(), ExpectedVersion::Any, vec![note(-1)])])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Every event of the log, read the way a subscriber reads it.
+async fn everything(db: &Database) -> Vec<RecordedEvent> {
+    let client = db.client().await.unwrap();
+    read_all(&client, 0, 1_000, None).await.unwrap()
+}
+
+#[tokio::test]
+async fn an_import_that_needs_a_new_day_partition_completes_while_a_consumer_reads_and_appends() {
+    let db = log().await;
+    import_and_commit(&db, 1, 0, &[plant_event(1, 0), plant_event(2, 0)]).await.unwrap();
+
+    let (read_tx, read_rx) = tokio::sync::oneshot::channel();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel();
+    let reader = tokio::spawn(reader_batch(db.clone(), read_tx, go_rx));
+    read_rx.await.unwrap();
+
+    // Day 2 has no partition yet.
+    let importing = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            tokio::time::timeout(LIVENESS, import_and_commit(&db, 1, 2, &[plant_event(3, 2), plant_event(4, 2)])).await
+        })
+    };
+    until_a_session_waits_for_a_lock(&db).await;
+    go_tx.send(()).unwrap();
+
+    let imported = importing.await.unwrap().expect("the import stalled behind the reader").unwrap();
+    assert_eq!((imported.acknowledged, imported.stored), (4, 2));
+    tokio::time::timeout(LIVENESS, reader).await.expect("the reader stalled").unwrap();
+
+    let events = everything(&db).await;
+    let positions: Vec<i64> = events.iter().map(|e| e.position).collect();
+    assert_eq!(positions, (1..=5).collect::<Vec<_>>(), "every position once, none skipped");
+    let plant: Vec<i64> = events.iter().filter_map(|e| e.origin.map(|o| o.position)).collect();
+    assert_eq!(plant, vec![1, 2, 3, 4], "the plant's events once each, in its order");
+    let day2 = events.iter().find(|e| e.origin.is_some_and(|o| o.position == 3)).unwrap();
+    assert_eq!(day2.readings().unwrap()[0].value, 3.0);
+    let client = db.client().await.unwrap();
+    assert_eq!(head_position(&client).await.unwrap(), 5);
+    assert_eq!(origin_position(&client, 1).await.unwrap().acknowledged, 4);
+}
+
+#[tokio::test]
+async fn an_append_that_needs_a_new_day_partition_completes_while_a_consumer_reads_and_appends() {
+    let db = log().await;
+    let readings = StreamName::new("readings-P1-L01").unwrap();
+    append_and_commit(&db, &[Append::new(readings.clone(), ExpectedVersion::Any, vec![readings_at(day(0), 1.0)])])
+        .await
+        .unwrap();
+
+    let (read_tx, read_rx) = tokio::sync::oneshot::channel();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel();
+    let reader = tokio::spawn(reader_batch(db.clone(), read_tx, go_rx));
+    read_rx.await.unwrap();
+
+    let appending = {
+        let db = db.clone();
+        let a = Append::new(readings, ExpectedVersion::Any, vec![readings_at(day(3), 2.0)]).idempotent("P1-L01:2");
+        tokio::spawn(async move { tokio::time::timeout(LIVENESS, append_and_commit(&db, &[a])).await })
+    };
+    until_a_session_waits_for_a_lock(&db).await;
+    go_tx.send(()).unwrap();
+
+    let appended = appending.await.unwrap().expect("the append stalled behind the reader").unwrap();
+    assert_eq!(appended[0].first_version, 2);
+    tokio::time::timeout(LIVENESS, reader).await.expect("the reader stalled").unwrap();
+
+    let events = everything(&db).await;
+    let positions: Vec<i64> = events.iter().map(|e| e.position).collect();
+    assert_eq!(positions, vec![1, 2, 3], "every position once, none skipped");
+    let values: Vec<f64> = events.iter().flat_map(|e| e.readings().unwrap()).map(|r| r.value).collect::<Vec<_>>();
+    assert_eq!(values, vec![1.0, 2.0]);
+}
+
+#[tokio::test]
+async fn a_write_in_the_callers_transaction_never_creates_a_partition_under_the_head() {
+    let db = log().await;
+    let readings = StreamName::new("readings-P1-L01").unwrap();
+    let mut client = db.client().await.unwrap();
+
+    let tx = client.transaction().await.unwrap();
+    let err = append(&tx, &[Append::new(readings.clone(), ExpectedVersion::Any, vec![readings_at(day(5), 1.0)])])
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, AppendError::MissingPartitions(days) if *days == vec![day(5).date_naive()]), "{err}");
+    assert!(err.is_retryable());
+    tx.rollback().await.unwrap();
+
+    let tx = client.transaction().await.unwrap();
+    let err = import(&tx, 1, 0, &[plant_event(1, 6)]).await.unwrap_err();
+    assert!(matches!(&err, ImportError::MissingPartitions(days) if *days == vec![day(6).date_naive()]), "{err}");
+    assert!(err.is_transient());
+    tx.rollback().await.unwrap();
+
+    // Created first, the same writes go through.
+    ensure_partitions(&db, &[day(5).date_naive(), day(6).date_naive()]).await.unwrap();
+    let tx = client.transaction().await.unwrap();
+    append(&tx, &[Append::new(readings, ExpectedVersion::Any, vec![readings_at(day(5), 1.0)])]).await.unwrap();
+    import(&tx, 1, 0, &[plant_event(1, 6)]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(everything(&db).await.iter().map(|e| e.position).collect::<Vec<_>>(), vec![1, 2]);
+}

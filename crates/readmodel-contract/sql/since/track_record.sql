@@ -1,0 +1,13 @@
+-- Rows of readmodel.track_record changed since a position, in pages: $1 is the position
+-- reached, $2 the page_key of the last row read at that position (NULL: none yet). The
+-- shares are derived here, once, for every reader.
+SELECT scope || ' ' || id || ' ' || model_version AS page_key, scope, id, model_version, failures, caught, watched,
+       caught_watched, scored, covered, alerts, premature_alerts, alerts_without_failure, false_alerts,
+       false_alert_onsets, judged_days,
+       covered::float8 / nullif(scored, 0) AS coverage,
+       abs_error_days / nullif(scored, 0) AS mae_days,
+       1000 * 24 * false_alert_days / nullif(judged_days, 0) AS false_alert_hours_per_1000_machine_days,
+       position
+FROM readmodel.track_record
+WHERE position >= $1 AND (position > $1 OR scope || ' ' || id || ' ' || model_version > $2)
+ORDER BY position, scope || ' ' || id || ' ' || model_version LIMIT $3

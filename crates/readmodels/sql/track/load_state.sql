@@ -1,0 +1,1 @@
+SELECT position, state FROM readmodel.track_state WHERE name = $1
