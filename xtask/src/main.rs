@@ -8,6 +8,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 
 mod bench;
+mod chaos;
 mod desktop;
 mod e2e;
 
@@ -21,6 +22,9 @@ usage: cargo xtask <command> [args…]
   bench   run every benchmark in release mode, three times each, and write their
           medians against their targets to BENCHMARKS.md and
           target/bench/results.json (`cargo xtask bench --help` for options)
+  chaos   kill the running factory at random instants (SIGKILL, PostgreSQL too) and
+          check nothing was lost or doubled anywhere, then fuzz every decoder
+          (`--short` for a few minutes; `cargo xtask chaos --help` for options)
   e2e     end-to-end tests of the desktop app's real window under Xvfb; screenshots
           go to target/e2e-screenshots/
 ";
@@ -31,6 +35,7 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("test") => test(),
         Some("bench") => bench::run(&args[1..]),
+        Some("chaos") => chaos::run(&args[1..]),
         Some("e2e") => e2e::run(),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");

@@ -139,7 +139,8 @@ fn all_finite(v: &[f64]) -> bool {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    // PROPTEST_CASES raises the count (`cargo xtask chaos` does).
+    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(64), ..ProptestConfig::default() })]
 
     #[test]
     fn entire_detection_answers_finite_figures_or_a_400(req in detect_request()) {

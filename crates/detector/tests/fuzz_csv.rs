@@ -81,7 +81,8 @@ fn check(input: &[u8]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    // PROPTEST_CASES raises the count (`cargo xtask chaos` does).
+    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(128), ..ProptestConfig::default() })]
 
     #[test]
     fn csv_shaped_input_is_scored_or_refused_by_line(doc in document()) {

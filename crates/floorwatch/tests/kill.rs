@@ -1,6 +1,8 @@
 //! `floorwatch up` killed with SIGKILL at random instants — every other time its
 //! PostgreSQL too — recovers on every first start; at the end nothing a gateway sent is
-//! doubled or missing, and every read model equals a fresh rebuild from its log.
+//! doubled or missing, every plant event up to the last one forwarded is in the cloud's
+//! log exactly once (the cloud node and the forwarders die with `up`), and every read
+//! model equals a fresh rebuild from its log.
 //!
 //! `FLOORWATCH_KILLS` sets how many kills (4 by default: a few minutes);
 //! `FLOORWATCH_KILL_SEED` repeats a run's instants. It prints what it checked.
@@ -57,6 +59,27 @@ async fn up_recovers_on_every_first_start_after_sigkill_and_loses_or_doubles_not
         ));
         assert_eq!(r.doubled, 0, "plant {plant}: readings stored twice");
         assert!(r.gaps.is_empty(), "plant {plant}: seconds missing after a kill: {:#?}", r.gaps);
+        // The cloud node and every plant's forwarder run inside `up`: each kill killed them too.
+        let c = run.cloud_copy(plant).await.unwrap();
+        report.push(format!(
+            "plant {plant} in the cloud: {} of {} events copied, {} missing, {} doubled ({} not yet forwarded at the stop)",
+            c.copied,
+            c.plant_events,
+            c.missing.len(),
+            c.doubled_or_foreign.len(),
+            c.plant_events - c.copied - c.missing.len()
+        ));
+        assert!(
+            c.missing.is_empty(),
+            "plant {plant}: events the cloud skipped: {:?}",
+            &c.missing[..c.missing.len().min(20)]
+        );
+        assert!(
+            c.doubled_or_foreign.is_empty(),
+            "plant {plant}: cloud copies twice or foreign: {:?}",
+            c.doubled_or_foreign
+        );
+        assert!(c.copied > 0, "plant {plant}: nothing reached the cloud");
     }
     let before: Vec<_> = {
         let mut v = Vec::new();

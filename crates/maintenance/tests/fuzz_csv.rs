@@ -126,7 +126,8 @@ fn check(input: &[u8]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    // PROPTEST_CASES raises the count (`cargo xtask chaos` does).
+    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(96), ..ProptestConfig::default() })]
 
     #[test]
     fn csv_shaped_input_is_predicted_or_refused(doc in document()) {

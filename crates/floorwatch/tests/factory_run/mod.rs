@@ -35,6 +35,9 @@ impl FactoryRun {
         // Any free port: never collide with another factory on this machine.
         let text = defaults.replace("http_base_port = 8080", "http_base_port = 0");
         ensure!(text != defaults, "the shipped configuration no longer sets http_base_port = 8080");
+        let plants_only = text.clone();
+        let text = text.replace("http_port = 8090", "http_port = 0");
+        ensure!(text != plants_only, "the shipped configuration no longer sets the cloud's http_port = 8090");
         std::fs::write(&config, text)?;
         Ok(FactoryRun { dir, config, up: None, starts: 0, started_ms: 0 })
     }
@@ -323,6 +326,53 @@ impl Drop for FactoryRun {
         if std::env::var_os("FLOORWATCH_KEEP_RUN").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+/// How plant `plant`'s log arrived in the cloud's log.
+#[derive(Debug)]
+pub struct CloudCheck {
+    /// Events in the plant's log.
+    pub plant_events: usize,
+    /// Of them, in the cloud's log (the forwarder ships in order: a prefix).
+    pub copied: usize,
+    /// Plant positions up to the last one copied that the cloud lacks.
+    pub missing: Vec<i64>,
+    /// Cloud copies of one plant position beyond the first, or of positions the plant
+    /// never recorded.
+    pub doubled_or_foreign: Vec<i64>,
+}
+
+impl FactoryRun {
+    /// Compares plant `plant`'s log with the cloud's copy of it: every plant event up to
+    /// the last one forwarded is there exactly once, none skipped.
+    pub async fn cloud_copy(&self, plant: u32) -> Result<CloudCheck> {
+        let plant_db = self.connect(plant).await?;
+        let url = self.cluster()?.url("floorwatch_cloud")?;
+        let (cloud, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        let positions: Vec<i64> = plant_db
+            .query("SELECT position FROM eventlog.all_events ORDER BY position", &[])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let copies: Vec<i64> = cloud
+            .query(
+                "SELECT origin_position FROM eventlog.all_events WHERE origin = $1 ORDER BY origin_position",
+                &[&(plant as i16)],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let recorded: BTreeSet<i64> = positions.iter().copied().collect();
+        let mut seen = BTreeSet::new();
+        let doubled_or_foreign: Vec<i64> =
+            copies.iter().copied().filter(|p| !seen.insert(*p) || !recorded.contains(p)).collect();
+        let through = copies.last().copied().unwrap_or(0);
+        let missing: Vec<i64> = positions.iter().copied().filter(|p| *p <= through && !seen.contains(p)).collect();
+        Ok(CloudCheck { plant_events: positions.len(), copied: seen.len(), missing, doubled_or_foreign })
     }
 }
 
