@@ -254,6 +254,13 @@ async fn the_anomaly_detector_routes_need_their_key_limit_bodies_and_keep_detect
     assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
 
     // A long detection and, while it runs, a health check: the check is answered first.
+    // The node first reports every task running (right after its start a task may still
+    // be starting, and health then answers 503).
+    let started = Instant::now();
+    while http.get(format!("{}/v1/health", node.base)).send().await.unwrap().status() != StatusCode::OK {
+        assert!(started.elapsed() < Duration::from_secs(60), "the node's tasks never all ran");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let detection = tokio::spawn({
         let request = http.post(&url).header("Ocp-Apim-Subscription-Key", "k3y-for-the-anomaly-detector").json(&body);
         async move {
