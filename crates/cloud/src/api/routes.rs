@@ -1,5 +1,7 @@
 //! The query API's handlers: who asks, which parameters, which query.
 
+use std::collections::BTreeSet;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
@@ -268,19 +270,34 @@ pub struct AnomalyParams {
     limit: Option<String>,
 }
 
-pub async fn anomalies(
-    State(s): State<ApiState>,
-    caller: Caller,
-    Params(p): Params<AnomalyParams>,
-) -> Result<Json<Page<queries::AnomalyOut>>, ApiError> {
-    let mut asked = params::plants(p.plant.as_deref())?;
-    let machine = p.machine.as_deref().map(|m| params::id("machine", m)).transpose()?;
+/// What a list narrowed by plant and machine asks for.
+struct Scope {
+    /// The plants named, narrowed to the machine's plant when a machine is named.
+    asked: Option<BTreeSet<u16>>,
+    machine: Option<String>,
+    /// The plants among them the caller may read.
+    plants: Option<Vec<i16>>,
+}
+
+/// The scope of a list: a named machine must belong to a plant the caller may read.
+fn scope(caller: &Caller, plant: Option<&str>, machine: Option<&str>) -> Result<Scope, ApiError> {
+    let mut asked = params::plants(plant)?;
+    let machine = machine.map(|m| params::id("machine", m)).transpose()?;
     if let Some(m) = &machine {
         let plant = params::plant_of(m)?;
         asked.get_or_insert_with(|| [plant].into()).retain(|&x| x == plant);
         caller.read(plant)?;
     }
     let plants = caller.readable(asked.as_ref())?;
+    Ok(Scope { asked, machine, plants })
+}
+
+pub async fn anomalies(
+    State(s): State<ApiState>,
+    caller: Caller,
+    Params(p): Params<AnomalyParams>,
+) -> Result<Json<Page<queries::AnomalyOut>>, ApiError> {
+    let Scope { asked, machine, plants } = scope(&caller, p.plant.as_deref(), p.machine.as_deref())?;
     known(
         &s,
         queries::Named {
@@ -387,14 +404,7 @@ pub async fn maintenance_log(
     caller: Caller,
     Params(p): Params<LogParams>,
 ) -> Result<Json<Page<queries::LogOut>>, ApiError> {
-    let mut asked = params::plants(p.plant.as_deref())?;
-    let machine = p.machine.as_deref().map(|m| params::id("machine", m)).transpose()?;
-    if let Some(m) = &machine {
-        let plant = params::plant_of(m)?;
-        asked.get_or_insert_with(|| [plant].into()).retain(|&x| x == plant);
-        caller.read(plant)?;
-    }
-    let plants = caller.readable(asked.as_ref())?;
+    let Scope { asked, machine, plants } = scope(&caller, p.plant.as_deref(), p.machine.as_deref())?;
     known(
         &s,
         queries::Named {
