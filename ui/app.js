@@ -176,7 +176,7 @@ function renderUser() {
   const u = store.user;
   btn.hidden = !store.configured;
   btn.classList.toggle("signed-out", !u);
-  btn.textContent = !u ? "Sign in" : u.name ? `${u.name} · ${u.role}` : "Signed in (not yet confirmed)";
+  btn.textContent = !u ? "Sign in" : u.name ? [u.name, u.role].filter(Boolean).join(" · ") : "Signed in (not yet confirmed)";
 }
 
 /** Asks for a person's token and signs in with it; `then` runs after a success. */

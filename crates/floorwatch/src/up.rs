@@ -43,7 +43,8 @@ struct FleetState {
 }
 
 /// What the desktop app needs to connect (written to `DATA_DIR/desktop.json`): the plant,
-/// and the demo supervisor's token it signs in with.
+/// and the demo supervisor's token it signs in with, with that person's name and role so
+/// the app can show who is signed in before it first reaches the plant.
 #[derive(Debug, Serialize)]
 struct DesktopPlant {
     plant: String,
@@ -52,6 +53,7 @@ struct DesktopPlant {
     command_url: String,
     token: String,
     user: String,
+    role: String,
 }
 
 pub fn desktop_file(dir: &Path) -> PathBuf {
@@ -148,6 +150,7 @@ impl PlantNodes {
                 command_url: base.clone(),
                 token: people.supervisor_token.clone(),
                 user: crate::people::DEMO_SUPERVISOR.into(),
+                role: access::Role::Supervisor.as_str().into(),
             });
             nodes.targets.push(PlantTarget {
                 plant_number: n,

@@ -202,6 +202,8 @@ pub struct DesktopPlant {
     pub token: String,
     #[serde(default)]
     pub user: String,
+    #[serde(default)]
+    pub role: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -227,7 +229,7 @@ impl DesktopFile {
             command_url: p.command_url.clone(),
             token: p.token.clone(),
             user: p.user.clone(),
-            role: String::new(),
+            role: p.role.clone(),
         })
     }
 }
@@ -284,11 +286,14 @@ mod tests {
     #[test]
     fn the_demo_file_gives_plant_one() {
         let f = DesktopFile::parse(
-            r#"{"plants":[{"plant":"P1","name":"Lyon","database_url":"postgresql://floorwatch_reader:x@127.0.0.1:5/floorwatch_p1","command_url":"http://127.0.0.1:6","token":"fwt_t","user":"Demo supervisor"}]}"#,
+            r#"{"plants":[{"plant":"P1","name":"Lyon","database_url":"postgresql://floorwatch_reader:x@127.0.0.1:5/floorwatch_p1","command_url":"http://127.0.0.1:6","token":"fwt_t","user":"Demo supervisor","role":"supervisor"}]}"#,
         )
         .unwrap();
         let c = f.first_connection().unwrap();
-        assert_eq!((c.plant.as_str(), c.token.as_str(), c.user.as_str()), ("P1", "fwt_t", "Demo supervisor"));
+        assert_eq!(
+            (c.plant.as_str(), c.token.as_str(), c.user.as_str(), c.role.as_str()),
+            ("P1", "fwt_t", "Demo supervisor", "supervisor")
+        );
         assert!(DesktopFile::parse(r#"{"plants":[]}"#).is_err());
         assert!(DesktopFile::parse("[").is_err());
     }
