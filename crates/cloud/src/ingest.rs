@@ -1,6 +1,16 @@
 //! The forwarders' side of the cloud: where the cloud stands for a plant, and storing a
 //! batch of the plant's events. Authenticated as that plant's forwarder: the plant in
 //! the path (and in the batch) must be the one the credential is for.
+//!
+//! A forwarder keeps a few requests in flight, each following the one before, and they
+//! may reach the log out of turn. A batch that follows events not stored yet waits
+//! ([`Sequencer`]) while this node is storing that plant's batches, and is checked
+//! meanwhile; a batch whose predecessor does not come is refused as a gap, as before.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -9,6 +19,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use eventlog::ImportError;
 use forwarder::wire::{Ack, CONTENT_TYPE, WireBatch};
+use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::api::error::ApiError;
 use crate::api::params::plant_number;
@@ -51,13 +63,96 @@ pub async fn events(
         forwarder::wire::WireError::Plant { .. } => ApiError::forbidden(e.to_string()),
         _ => ApiError::bad("malformed_batch", e.to_string()),
     })?;
-    let imported = eventlog::import_and_commit(&s.db, plant, after, &events).await.map_err(import_error)?;
+    let turn = s.sequencer.plant(plant);
+    let started = Instant::now();
+    let imported = loop {
+        let result = {
+            let _storing = turn.storing();
+            eventlog::import_and_commit(&s.db, plant, after, &events).await
+        };
+        match result {
+            Err(ImportError::Gap { acknowledged, .. }) if turn.wait_beyond(acknowledged, started).await => {}
+            result => break result.map_err(import_error)?,
+        }
+    };
+    turn.stored(imported.acknowledged);
     Ok(Json(Ack {
         acknowledged: imported.acknowledged,
         cloud_position: imported.position,
         stored: imported.stored,
         already_stored: imported.already_stored,
     }))
+}
+
+/// Longest a batch waits for the ones before it.
+const TURN_WAIT: Duration = Duration::from_secs(10);
+/// How long a batch waits for a predecessor while none of the plant's is being stored
+/// here (it may still be on its way).
+const IN_TRANSIT: Duration = Duration::from_secs(1);
+
+/// Each plant's turn at the log on this node, so a batch that arrived before its
+/// predecessor waits for it.
+#[derive(Debug, Default)]
+pub struct Sequencer {
+    plants: Mutex<HashMap<u16, Arc<Turn>>>,
+}
+
+impl Sequencer {
+    fn plant(&self, plant: u16) -> Arc<Turn> {
+        let mut plants = self.plants.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        plants.entry(plant).or_insert_with(|| Arc::new(Turn { stored: watch::channel(0).0, storing: 0.into() })).clone()
+    }
+}
+
+/// One plant's: what is stored through, and how many of its batches are being stored.
+#[derive(Debug)]
+struct Turn {
+    stored: watch::Sender<i64>,
+    storing: AtomicUsize,
+}
+
+struct Storing<'a>(&'a AtomicUsize);
+
+impl Drop for Storing<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Turn {
+    fn storing(&self) -> Storing<'_> {
+        self.storing.fetch_add(1, Ordering::SeqCst);
+        Storing(&self.storing)
+    }
+
+    fn stored(&self, acknowledged: i64) {
+        self.stored.send_if_modified(|a| {
+            let newer = acknowledged > *a;
+            *a = (*a).max(acknowledged);
+            newer
+        });
+    }
+
+    /// Waits until the plant's log is stored beyond `acknowledged` (what a refused import
+    /// saw): true when it is, false when no batch of the plant was stored here for
+    /// [`IN_TRANSIT`] or the batch has waited [`TURN_WAIT`] since `started`.
+    async fn wait_beyond(&self, acknowledged: i64, started: Instant) -> bool {
+        let mut rx = self.stored.subscribe();
+        let mut idle_since = Instant::now();
+        loop {
+            if *rx.borrow_and_update() > acknowledged {
+                return true;
+            }
+            let now = Instant::now();
+            if self.storing.load(Ordering::SeqCst) > 0 {
+                idle_since = now;
+            }
+            if now >= started + TURN_WAIT || now >= idle_since + IN_TRANSIT {
+                return false;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(20), rx.changed()).await;
+        }
+    }
 }
 
 fn import_error(e: ImportError) -> ApiError {

@@ -119,10 +119,31 @@ impl Deltas {
             entry.0.add(sums);
             entry.1 = entry.1.max(*position);
         }
-        write_rows(tx, include_str!("../sql/add_kpi_hour.sql"), &self.hours).await?;
-        write_rows(tx, include_str!("../sql/add_kpi_day.sql"), &days).await
+        write_rows(tx, &ADD[0], &self.hours).await?;
+        write_rows(tx, &ADD[1], &days).await
     }
 }
+
+/// A KPI table: the hour and the day table hold the same columns but for the bucket's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KpiTable {
+    pub table: &'static str,
+    pub bucket: &'static str,
+}
+
+pub const KPI_HOUR: KpiTable = KpiTable { table: "kpi_hour", bucket: "hour" };
+pub const KPI_DAY: KpiTable = KpiTable { table: "kpi_day", bucket: "day" };
+
+impl KpiTable {
+    /// `sql` written for both tables (`{table}`, `{bucket}`), for this one. Only the two
+    /// constant names above ever go in.
+    pub fn sql(self, sql: &str) -> String {
+        sql.replace("{table}", self.table).replace("{bucket}", self.bucket)
+    }
+}
+
+static ADD: std::sync::LazyLock<[String; 2]> =
+    std::sync::LazyLock::new(|| [KPI_HOUR, KPI_DAY].map(|t| t.sql(include_str!("../sql/add_kpi.sql"))));
 
 async fn write_rows(tx: &Transaction<'_>, sql: &str, rows: &BTreeMap<Key, (Sums, i64)>) -> Result<()> {
     let plants: Vec<i16> = rows.keys().map(|(p, ..)| *p as i16).collect();

@@ -52,24 +52,17 @@ pub struct AnomalyRow {
     pub position: i64,
 }
 
-/// A row of `cloud.maintenance`.
+/// A row of `cloud.maintenance`: the plant's maintenance row of the machine (latest
+/// prediction, open order, last service; `position` the cloud's), with where the machine
+/// is and its last failure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MaintenanceRow {
     pub plant: u16,
     pub machine_id: String,
     pub line_id: String,
     pub machine_type: String,
-    pub predicted_days: Option<f64>,
-    pub lower_days: Option<f64>,
-    pub upper_days: Option<f64>,
-    pub predicted_at: Option<DateTime<Utc>>,
-    pub model_version: Option<String>,
-    pub open_order_id: Option<String>,
-    pub open_order_kind: Option<String>,
-    pub scheduled_for: Option<DateTime<Utc>>,
-    pub last_performed_at: Option<DateTime<Utc>>,
+    pub machine: readmodels::live::model::MaintenanceRow,
     pub last_failure_at: Option<DateTime<Utc>>,
-    pub position: i64,
 }
 
 /// A row of `cloud.maintenance_log`.
@@ -228,12 +221,8 @@ impl OperationsProjection {
                     return Err("a prediction with a non-finite number of days".into());
                 }
                 let row = self.maintenance_row(b, plant, &p.machine_id, position);
-                if row.predicted_at.is_none_or(|t| t <= p.at) {
-                    row.predicted_days = Some(p.days);
-                    row.lower_days = Some(p.lower_days);
-                    row.upper_days = Some(p.upper_days);
-                    row.predicted_at = Some(p.at);
-                    row.model_version = Some(p.model_version.clone());
+                if row.machine.predicted_at.is_none_or(|t| t <= p.at) {
+                    row.machine.take_prediction(&p);
                 }
                 let group = group_of(&self.layouts, plant, &p.machine_id, None);
                 let millidays = (p.days * 1000.0).round().clamp(-1e15, 1e15) as i64;
@@ -258,9 +247,9 @@ impl OperationsProjection {
             MAINTENANCE_SCHEDULED => {
                 let s: MaintenanceScheduled = e.json().map_err(bad)?;
                 let row = self.maintenance_row(b, plant, &s.machine_id, position);
-                row.open_order_id = Some(s.order_id.clone());
-                row.open_order_kind = Some(s.kind.as_str().to_owned());
-                row.scheduled_for = Some(s.scheduled_for);
+                row.machine.open_order_id = Some(s.order_id.clone());
+                row.machine.open_order_kind = Some(s.kind.as_str().to_owned());
+                row.machine.scheduled_for = Some(s.scheduled_for);
                 let entry = b.log.entry((plant, s.order_id.clone())).or_insert_with(|| LogRow {
                     plant,
                     entry_id: s.order_id.clone(),
@@ -284,12 +273,12 @@ impl OperationsProjection {
             MAINTENANCE_PERFORMED => {
                 let p: MaintenancePerformed = e.json().map_err(bad)?;
                 let row = self.maintenance_row(b, plant, &p.machine_id, position);
-                if row.open_order_id.as_deref() == Some(p.order_id.as_str()) {
-                    row.open_order_id = None;
-                    row.open_order_kind = None;
-                    row.scheduled_for = None;
+                if row.machine.open_order_id.as_deref() == Some(p.order_id.as_str()) {
+                    row.machine.open_order_id = None;
+                    row.machine.open_order_kind = None;
+                    row.machine.scheduled_for = None;
                 }
-                row.last_performed_at = row.last_performed_at.max(Some(p.performed_at));
+                row.machine.last_performed_at = row.machine.last_performed_at.max(Some(p.performed_at));
                 let entry = b.log.entry((plant, p.order_id.clone())).or_insert_with(|| LogRow {
                     plant,
                     entry_id: p.order_id.clone(),
@@ -381,19 +370,10 @@ impl OperationsProjection {
             machine_id: machine_id.to_owned(),
             line_id: group.line_id.clone(),
             machine_type: group.machine_type.clone(),
-            predicted_days: None,
-            lower_days: None,
-            upper_days: None,
-            predicted_at: None,
-            model_version: None,
-            open_order_id: None,
-            open_order_kind: None,
-            scheduled_for: None,
-            last_performed_at: None,
+            machine: readmodels::live::model::MaintenanceRow::default(),
             last_failure_at: None,
-            position,
         });
-        row.position = position;
+        row.machine.position = position;
         row
     }
 
@@ -537,17 +517,20 @@ async fn load_rows(tx: &Transaction<'_>, b: &mut Batch) -> Result<()> {
                 machine_id: r.get(1),
                 line_id: r.get(2),
                 machine_type: r.get(3),
-                predicted_days: r.get(4),
-                lower_days: r.get(5),
-                upper_days: r.get(6),
-                predicted_at: r.get(7),
-                model_version: r.get(8),
-                open_order_id: r.get(9),
-                open_order_kind: r.get(10),
-                scheduled_for: r.get(11),
-                last_performed_at: r.get(12),
+                machine: readmodels::live::model::MaintenanceRow {
+                    predicted_days: r.get(4),
+                    lower_days: r.get(5),
+                    upper_days: r.get(6),
+                    predicted_at: r.get(7),
+                    model_version: r.get(8),
+                    open_order_id: r.get(9),
+                    open_order_kind: r.get(10),
+                    scheduled_for: r.get(11),
+                    last_performed_at: r.get(12),
+                    position: r.get(14),
+                    due: r.get(15),
+                },
                 last_failure_at: r.get(13),
-                position: r.get(14),
             };
             b.maintenance.insert((row.plant, row.machine_id.clone()), row);
         }
@@ -626,7 +609,7 @@ async fn write(tx: &Transaction<'_>, b: Batch) -> Result<()> {
         let o = |f: &dyn Fn(&MaintenanceRow) -> Option<String>| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
         let d = |f: &dyn Fn(&MaintenanceRow) -> Option<f64>| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
         let t = |f: &dyn Fn(&MaintenanceRow) -> Option<DateTime<Utc>>| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
-        let positions: Vec<i64> = rows.iter().map(|r| r.position).collect();
+        let positions: Vec<i64> = rows.iter().map(|r| r.machine.position).collect();
         tx.execute(
             include_str!("../sql/upsert_maintenance.sql"),
             &[
@@ -634,17 +617,18 @@ async fn write(tx: &Transaction<'_>, b: Batch) -> Result<()> {
                 &s(&|r| r.machine_id.clone()),
                 &s(&|r| r.line_id.clone()),
                 &s(&|r| r.machine_type.clone()),
-                &d(&|r| r.predicted_days),
-                &d(&|r| r.lower_days),
-                &d(&|r| r.upper_days),
-                &t(&|r| r.predicted_at),
-                &o(&|r| r.model_version.clone()),
-                &o(&|r| r.open_order_id.clone()),
-                &o(&|r| r.open_order_kind.clone()),
-                &t(&|r| r.scheduled_for),
-                &t(&|r| r.last_performed_at),
+                &d(&|r| r.machine.predicted_days),
+                &d(&|r| r.machine.lower_days),
+                &d(&|r| r.machine.upper_days),
+                &t(&|r| r.machine.predicted_at),
+                &o(&|r| r.machine.model_version.clone()),
+                &o(&|r| r.machine.open_order_id.clone()),
+                &o(&|r| r.machine.open_order_kind.clone()),
+                &t(&|r| r.machine.scheduled_for),
+                &t(&|r| r.machine.last_performed_at),
                 &t(&|r| r.last_failure_at),
                 &positions,
+                &rows.iter().map(|r| r.machine.due).collect::<Vec<_>>(),
             ],
         )
         .await?;

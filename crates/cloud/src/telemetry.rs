@@ -165,6 +165,11 @@ impl Handler for TelemetryProjection {
 
 /// Writes each round (one plant's minute: no sensor twice) in order: the minute rows,
 /// then their hour and day rows, so values combine in the same order every time.
+///
+/// The statements go to the server pipelined (sent in order without waiting for each
+/// answer; it runs them in that order): a batch of a backfill holds a round for every
+/// minute of it, and a round trip each would keep the transaction, and with it the
+/// cloud log's telemetry table, open for that long.
 async fn write_rounds(
     tx: &Transaction<'_>,
     layouts: &Layouts,
@@ -181,27 +186,70 @@ async fn write_rounds(
     let minute = tx.prepare_cached(include_str!("../sql/upsert_sensor_minute.sql")).await?;
     let hour = tx.prepare_cached(include_str!("../sql/upsert_sensor_hour.sql")).await?;
     let day = tx.prepare_cached(include_str!("../sql/upsert_sensor_day.sql")).await?;
-    for (plant, round) in rounds {
-        if round.rows.is_empty() {
-            continue;
-        }
-        let n = round.rows.len();
-        let plant_key = *plant as i16;
+    struct Columns {
+        plant: i16,
+        sensors: Vec<i32>,
+        counts: Vec<i32>,
+        mins: Vec<f64>,
+        maxs: Vec<f64>,
+        means: Vec<f64>,
+        minutes: Vec<DateTime<Utc>>,
+        hours: Vec<DateTime<Utc>>,
+        days: Vec<DateTime<Utc>>,
+        position: i64,
+    }
+    let written: Vec<(u16, &Round, Columns)> = rounds
+        .iter()
+        .filter(|(_, round)| !round.rows.is_empty())
+        .map(|(plant, round)| {
+            let n = round.rows.len();
+            let at = ts(round.minute_ms);
+            let columns = Columns {
+                plant: *plant as i16,
+                sensors: round.rows.iter().map(|r| r.sensor as i32).collect(),
+                counts: round.rows.iter().map(|r| r.count).collect(),
+                mins: round.rows.iter().map(|r| r.min).collect(),
+                maxs: round.rows.iter().map(|r| r.max).collect(),
+                means: round.rows.iter().map(|r| r.mean).collect(),
+                minutes: vec![at; n],
+                hours: vec![hour_of(at); n],
+                days: vec![day_of(at); n],
+                position: round.position,
+            };
+            (*plant, round, columns)
+        })
+        .collect();
+    type Params<'a> = [&'a (dyn tokio_postgres::types::ToSql + Sync); 8];
+    fn params(c: &Columns, t: usize) -> Params<'_> {
+        let times = match t {
+            0 => &c.minutes,
+            1 => &c.days,
+            _ => &c.hours,
+        };
+        [&c.plant, &c.sensors, times, &c.counts, &c.mins, &c.maxs, &c.means, &c.position]
+    }
+    let by_round: Vec<[Params<'_>; 3]> =
+        written.iter().map(|(_, _, c)| [params(c, 0), params(c, 1), params(c, 2)]).collect();
+    let mut minute_and_day = Vec::with_capacity(written.len() * 2);
+    let mut hours = Vec::with_capacity(written.len());
+    for [m, d, h] in &by_round {
+        minute_and_day.push(tx.execute(&minute, m));
+        minute_and_day.push(tx.execute(&day, d));
+        hours.push(tx.query(&hour, h));
+    }
+    // Polled in the order pushed: each round's minute and day rows, then the hour rows of
+    // every round in order (a sensor's hour row combines its minutes in order either way).
+    let (written_rows, inserted) = futures_util::future::join(
+        futures_util::future::try_join_all(minute_and_day),
+        futures_util::future::try_join_all(hours),
+    )
+    .await;
+    written_rows?;
+    let inserted = inserted?;
+    for ((plant, round, c), inserted) in written.iter().zip(inserted) {
         let at = ts(round.minute_ms);
-        let sensors: Vec<i32> = round.rows.iter().map(|r| r.sensor as i32).collect();
-        let counts: Vec<i32> = round.rows.iter().map(|r| r.count).collect();
-        let mins: Vec<f64> = round.rows.iter().map(|r| r.min).collect();
-        let maxs: Vec<f64> = round.rows.iter().map(|r| r.max).collect();
-        let means: Vec<f64> = round.rows.iter().map(|r| r.mean).collect();
-        let p = round.position;
-        for (stmt, t) in [(&minute, at), (&day, day_of(at))] {
-            let times = vec![t; n];
-            tx.execute(stmt, &[&plant_key, &sensors, &times, &counts, &mins, &maxs, &means, &p]).await?;
-        }
-        let hours = vec![hour_of(at); n];
-        let inserted = tx.query(&hour, &[&plant_key, &sensors, &hours, &counts, &mins, &maxs, &means, &p]).await?;
-        let groups = layouts.get(*plant);
-        if let Some(groups) = groups {
+        let p = c.position;
+        if let Some(groups) = layouts.get(*plant) {
             for r in &round.rows {
                 if let Some(g) = groups.sensor_group(r.sensor) {
                     deltas.add(*plant, g, at, p, Sums { readings: i64::from(r.count), ..Sums::default() });

@@ -314,8 +314,9 @@ pub struct ForwardArgs {
     /// The plant's forwarder token [default: the one kept in the data directory]
     #[arg(long, env = "FLOORWATCH_FORWARDER_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Events read from the plant's log per batch
-    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    /// Events read from the plant's log per batch (sent as requests of at most 1,000
+    /// events, three in flight at once)
+    #[arg(long, default_value_t = 4_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub batch_events: u64,
 }
 

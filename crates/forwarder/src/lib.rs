@@ -15,8 +15,13 @@
 //!   keeps working: nothing waits for the cloud), then catches up at full speed with
 //!   large batches. Its checkpoint holds the plant's telemetry retention back, so a day
 //!   of readings is never dropped before it was shipped.
-//! * **A slow cloud.** One batch is in flight at a time, bounded in events and bytes; a
-//!   request that takes too long is abandoned and sent again (the cloud stores it once).
+//! * **A slow cloud.** A read batch goes out as requests bounded in events and bytes, a
+//!   few of them in flight at once (`requests_in_flight`): the next ones travel and are
+//!   checked while the cloud stores one, and the cloud stores them in order. Nothing more
+//!   is read from the log until the cloud has answered them all, so a slow cloud slows
+//!   the forwarder down instead of piling requests up. A request that takes too long is
+//!   abandoned and the batch sent again from what the cloud acknowledged (it stores each
+//!   event once).
 //! * **Lag.** After every batch, and after every failure, the link's state and how far
 //!   behind it is (events and seconds) go to the plant's `readmodel.forwarding`.
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use eventlog::{Database, Handler, LOG_CHANNEL, RecordedEvent, Subscription, SubscriptionConfig, Transaction};
+use futures_util::StreamExt;
 use readmodels::forwarding::LinkState;
 
 use crate::client::{CloudClient, CloudError};
@@ -24,8 +25,13 @@ pub struct ForwarderConfig {
     pub token: String,
     /// Events read from the plant's log per transaction.
     pub batch_max_events: usize,
+    /// Most events in one request; a read batch is split into requests of this size.
+    pub request_max_events: usize,
     /// Largest request body; a read batch is split to fit.
     pub request_max_bytes: usize,
+    /// Requests sent and not yet answered, at most: while the cloud stores one, the next
+    /// ones travel and are checked. The cloud stores them in order.
+    pub requests_in_flight: usize,
     /// A request not answered in this time is abandoned and sent again.
     pub request_timeout_ms: u64,
     /// Longest pause between attempts while the cloud is away.
@@ -40,8 +46,10 @@ impl ForwarderConfig {
             plant,
             cloud_url: cloud_url.into(),
             token: token.into(),
-            batch_max_events: 1_000,
+            batch_max_events: 4_000,
+            request_max_events: 1_000,
             request_max_bytes: 8 * 1024 * 1024,
+            requests_in_flight: 3,
             request_timeout_ms: 30_000,
             retry_max_backoff_ms: 30_000,
             idle_recheck_ms: 5_000,
@@ -66,25 +74,27 @@ struct Shipper {
 
 impl Shipper {
     /// Sends `events` (all after `acknowledged`, nothing left out in between) in requests
-    /// of bounded size.
+    /// bounded in events and bytes, up to `requests_in_flight` of them at once. Each
+    /// request follows the previous one's last event; the answers are taken in order, so
+    /// `acknowledged` only ever moves over what the cloud stored without a gap. A request
+    /// is encoded only once a place in flight is free, so memory stays bounded by the
+    /// read batch and the requests in flight.
     async fn ship(&mut self, events: &[&RecordedEvent]) -> Result<()> {
-        let mut rest = events;
-        while !rest.is_empty() {
-            let mut size = 0;
-            let mut n = 0;
-            let mut batch = Vec::new();
-            for e in rest {
-                let wire = WireEvent::from_recorded(e);
-                size += wire.size_hint();
-                if n > 0 && size > self.config.request_max_bytes {
-                    break;
-                }
-                batch.push(wire);
-                n += 1;
-            }
-            let last = rest[n - 1].position;
-            let body = WireBatch::new(self.config.plant, self.acknowledged, batch).encode();
-            let ack = self.client.send(body).await?;
+        let requests = split(events, self.config.request_max_events, self.config.request_max_bytes);
+        let plant = self.config.plant;
+        let mut after = self.acknowledged;
+        let sends = requests.into_iter().map(|range| {
+            let chunk = &events[range];
+            let last = chunk.last().map_or(after, |e| e.position);
+            let batch: Vec<WireEvent> = chunk.iter().map(|e| WireEvent::from_recorded(e)).collect();
+            let body = WireBatch::new(plant, after, batch).encode();
+            after = last;
+            let client = self.client.clone();
+            async move { (last, client.send(body).await) }
+        });
+        let mut answers = futures_util::stream::iter(sends).buffered(self.config.requests_in_flight.max(1));
+        while let Some((last, ack)) = answers.next().await {
+            let ack = ack?;
             if ack.acknowledged < last {
                 return Err(CloudError::Gap(format!(
                     "the cloud acknowledged {} after a batch through {last}",
@@ -96,7 +106,6 @@ impl Shipper {
             self.cloud_position = Some(ack.cloud_position);
             self.last_shipped_at = Some(Utc::now());
             self.progressed = true;
-            rest = &rest[n..];
         }
         Ok(())
     }
@@ -226,6 +235,25 @@ pub async fn run(db: Database, config: ForwarderConfig, shutdown: impl Future<Ou
         }
         backoff = (backoff * 2).min(max_backoff);
     }
+}
+
+/// Where `events` split into requests of at most `max_events` events and (roughly)
+/// `max_bytes` bytes; an event larger than `max_bytes` goes alone.
+fn split(events: &[&RecordedEvent], max_events: usize, max_bytes: usize) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (i, e) in events.iter().enumerate() {
+        let s = WireEvent::size_hint_of(e);
+        if i > start && (i - start >= max_events.max(1) || size + s > max_bytes) {
+            out.push(start..i);
+            (start, size) = (i, 0);
+        }
+        size += s;
+    }
+    if start < events.len() {
+        out.push(start..events.len());
+    }
+    out
 }
 
 async fn forward(

@@ -75,7 +75,50 @@ pub enum WireBody {
     /// A domain event's JSON text.
     Json(String),
     /// A telemetry batch in the `telemetry` encoding, with the time of its earliest reading.
-    Telemetry { occurred_at_ms: i64, bytes: Vec<u8> },
+    Telemetry {
+        occurred_at_ms: i64,
+        #[serde(with = "byte_string")]
+        bytes: Vec<u8>,
+    },
+}
+
+/// A byte vector written and read as one block of bytes rather than element by element
+/// (the same bytes on the wire: postcard writes both as a length and the bytes).
+mod byte_string {
+    use serde::Serializer;
+    use serde::de::{Deserializer, SeqAccess, Visitor};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(bytes)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct Bytes;
+        impl<'de> Visitor<'de> for Bytes {
+            type Value = Vec<u8>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(v)
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+                while let Some(b) = seq.next_element()? {
+                    out.push(b);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_byte_buf(Bytes)
+    }
 }
 
 /// Why a batch cannot be stored (permanent: the same bytes will never be accepted).
@@ -120,6 +163,16 @@ impl WireEvent {
             WireBody::Telemetry { bytes, .. } => bytes.len(),
         };
         64 + self.stream.len() + self.event_type.len() + body
+    }
+
+    /// [`WireEvent::size_hint`] of an event read from the log, without converting it (a
+    /// JSON body is counted at the size its text will roughly have).
+    pub fn size_hint_of(e: &RecordedEvent) -> usize {
+        let body = match &e.payload {
+            Payload::Json(v) => json_size(v),
+            Payload::Telemetry { bytes, .. } => bytes.len(),
+        };
+        64 + e.stream.as_str().len() + e.event_type.len() + body
     }
 
     fn into_imported(self, plant: u16) -> Result<ImportedEvent, WireError> {
@@ -167,6 +220,18 @@ impl WireEvent {
             idempotency_key: self.idempotency_key,
             event,
         })
+    }
+}
+
+/// The length of `v`'s JSON text, give or take escapes, without writing it.
+fn json_size(v: &serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::Null => 4,
+        serde_json::Value::Bool(_) => 5,
+        serde_json::Value::Number(_) => 24,
+        serde_json::Value::String(s) => s.len() + 2,
+        serde_json::Value::Array(a) => 2 + a.iter().map(|x| json_size(x) + 1).sum::<usize>(),
+        serde_json::Value::Object(o) => 2 + o.iter().map(|(k, x)| k.len() + 4 + json_size(x)).sum::<usize>(),
     }
 }
 
@@ -304,6 +369,29 @@ mod tests {
         assert_eq!(events[0].origin_position, 8);
         assert!(matches!(&events[0].event.payload, Payload::Telemetry { bytes, .. } if *bytes == telemetry_bytes));
         assert_eq!(events[1].event.payload, Payload::Json(serde_json::json!({ "a": [1, 2] })));
+    }
+
+    #[test]
+    fn telemetry_travels_as_one_block_with_the_same_bytes_as_before() {
+        // The body as versions that wrote the bytes element by element sent it.
+        #[derive(Serialize)]
+        #[allow(dead_code)]
+        enum Before {
+            Json(String),
+            Telemetry { occurred_at_ms: i64, bytes: Vec<u8> },
+        }
+        let bytes = vec![0u8, 1, 127, 128, 255, 7];
+        let now =
+            postcard::to_allocvec(&WireBody::Telemetry { occurred_at_ms: -5, bytes: bytes.clone() }).expect("encodes");
+        let before =
+            postcard::to_allocvec(&Before::Telemetry { occurred_at_ms: -5, bytes: bytes.clone() }).expect("encodes");
+        assert_eq!(now, before);
+        let read: WireBody = postcard::from_bytes(&before).expect("decodes");
+        assert_eq!(read, WireBody::Telemetry { occurred_at_ms: -5, bytes });
+        // A length beyond the body is refused, not allocated.
+        let mut short = before.clone();
+        short.truncate(short.len() - 2);
+        assert!(postcard::from_bytes::<WireBody>(&short).is_err());
     }
 
     #[test]

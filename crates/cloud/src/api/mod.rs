@@ -41,6 +41,8 @@ pub struct ApiState {
     pub changes: watch::Receiver<i64>,
     /// Becomes true when the node stops: live-update streams end, so the server can.
     pub closing: watch::Receiver<bool>,
+    /// Orders each plant's forwarded batches that arrive out of turn.
+    pub sequencer: Arc<crate::ingest::Sequencer>,
 }
 
 impl ApiState {
@@ -56,7 +58,7 @@ impl ApiState {
         closing: watch::Receiver<bool>,
     ) -> Self {
         let auth = Arc::new(Authenticator::new(db.clone(), Duration::from_millis(config.auth_cache_ms)));
-        ApiState { db, auth, config, changes, closing }
+        ApiState { db, auth, config, changes, closing, sequencer: Arc::default() }
     }
 }
 

@@ -297,6 +297,10 @@ pub struct KpiRow {
     pub oee: Oee,
 }
 
+static KPIS: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
+    [crate::kpi::KPI_HOUR, crate::kpi::KPI_DAY].map(|t| t.sql(include_str!("../../sql/api/kpis.sql")))
+});
+
 /// KPIs of `plants` (None: all) per bucket in `[from, to)` (aligned to buckets), grouped
 /// `by` plant, line or machine type.
 pub async fn kpis(
@@ -310,10 +314,10 @@ pub async fn kpis(
 ) -> Result<Vec<KpiRow>> {
     let client = db.client().await?;
     let (sql, step) = match bucket {
-        Bucket::Hour => (include_str!("../../sql/api/kpis_hour.sql"), "1 hour"),
-        Bucket::Day => (include_str!("../../sql/api/kpis_day.sql"), "1 day"),
+        Bucket::Hour => (&KPIS[0], "1 hour"),
+        Bucket::Day => (&KPIS[1], "1 day"),
     };
-    let rows = client.query(sql, &[&plants, &from, &to, &by, &step]).await?;
+    let rows = client.query(sql.as_str(), &[&plants, &from, &to, &by, &step]).await?;
     let width = bucket.duration();
     Ok(rows
         .iter()
@@ -453,7 +457,8 @@ pub struct MaintenanceOut {
     pub scheduled_for: Option<DateTime<Utc>>,
     pub last_performed_at: Option<DateTime<Utc>>,
     pub last_failure_at: Option<DateTime<Utc>>,
-    /// The plant's own rule: due when the interval's lower bound is at most 7 days.
+    /// The plant's own rule ([`readmodels::live::model::is_due`]): what the model's alert rule
+    /// decided, or for older predictions the interval's lower bound being at most 7 days.
     pub due: bool,
 }
 
@@ -474,7 +479,7 @@ pub fn maintenance_row(r: &Row) -> MaintenanceOut {
         scheduled_for: r.get(11),
         last_performed_at: r.get(12),
         last_failure_at: r.get(13),
-        due: lower.is_some_and(|d| d <= readmodels::live::model::DUE_WITHIN_DAYS),
+        due: readmodels::live::model::is_due(lower, r.get(14)),
     }
 }
 

@@ -365,3 +365,66 @@ async fn a_projection_restarted_every_few_batches_writes_what_a_rebuild_writes()
         task.await.unwrap().unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_maintenance_list_calls_a_machine_due_as_the_plant_does() {
+    let cloud = cloud_db().await;
+    let node = CloudNode::start(&cloud, 0).await;
+    let plant = Plant::new(1, 1).await;
+    let forwarder_token = token(&cloud, Role::Forwarder, Scope::plant(1)).await;
+    let (stop, task) = forwarder(&plant, &node.url, &forwarder_token);
+    let t0 = hour_start();
+    // (lower bound, what the model's rule said): the rule wins over the lower bound both
+    // ways; a prediction that does not say falls back to "lower bound at most 7 days".
+    let cases = [(3.5, Some(false)), (20.0, Some(true)), (3.5, None), (20.0, None)];
+    for (i, (lower, due)) in cases.iter().enumerate() {
+        let p = MaintenancePredicted {
+            machine_id: plant.machine(i),
+            at: at(t0),
+            days: lower + 2.0,
+            lower_days: *lower,
+            upper_days: lower + 5.0,
+            model_version: "rul-1".into(),
+            failure_probability: None,
+            due: *due,
+        };
+        plant.append(&format!("prediction-{}", plant.machine(i)), MAINTENANCE_PREDICTED, &p).await;
+    }
+    wait_for("the log to arrive", Duration::from_secs(60), || async {
+        cloud_copy(&cloud, 1).await.len() == plant_log(&plant.db).await.len()
+    })
+    .await;
+    projected(&cloud).await;
+    let manager = token(&cloud, Role::Manager, Scope::AllPlants).await;
+    let list: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/v1/maintenance", node.url))
+        .bearer_auth(&manager)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = list["items"].as_array().unwrap_or_else(|| panic!("a page of machines: {list}"));
+    for (i, (lower, said)) in cases.iter().enumerate() {
+        let row = items
+            .iter()
+            .find(|r| r["machine_id"] == plant.machine(i).as_str())
+            .unwrap_or_else(|| panic!("machine {i} listed: {list}"));
+        let expected = readmodels::live::model::is_due(Some(*lower), *said);
+        assert_eq!(row["due"], expected, "machine {i} (lower {lower}, rule said {said:?}): {row}");
+    }
+    assert_eq!(
+        cases.iter().map(|(l, d)| readmodels::live::model::is_due(Some(*l), *d)).collect::<Vec<_>>(),
+        [false, true, true, false],
+        "the cases cover both answers of both rules"
+    );
+    // A rebuild keeps what the rule said.
+    let live = snapshot(&cloud).await;
+    cloud::projections::rebuild(&cloud, cloud::CloudConfig::default().history_grace_ms).await.unwrap();
+    projected(&cloud).await;
+    assert_same(&live, &snapshot(&cloud).await);
+    node.stop().await;
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+}

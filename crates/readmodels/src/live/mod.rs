@@ -1,6 +1,7 @@
 //! The live projection: runs [`LiveModel`] over the log and writes what changed.
 
 pub mod model;
+pub mod tables;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -181,66 +182,27 @@ async fn write(tx: &Transaction<'_>, model: &LiveModel, changes: &Changes) -> Re
 }
 
 async fn write_layout(tx: &Transaction<'_>, l: &PlantLayout) -> Result<()> {
-    let plant = l.plant();
+    let t = l.tables();
     let position = l.layout_position;
+    let p = &t.plant;
     let stmt = tx.prepare_cached(include_str!("../../sql/upsert_plant.sql")).await?;
-    tx.execute(
-        &stmt,
-        &[
-            &plant.id,
-            &plant.name,
-            &(plant.lines.len() as i32),
-            &(plant.machines.len() as i32),
-            &(plant.sensors.len() as i32),
-            &position,
-        ],
-    )
-    .await?;
-    let lines = &l.layout.lines()[plant.lines.clone()];
-    let ids: Vec<&str> = lines.iter().map(|x| x.id.as_str()).collect();
-    let numbers: Vec<i32> = lines.iter().map(|x| i32::from(x.number)).collect();
-    let machines: Vec<i32> = lines.iter().map(|x| x.machines.len() as i32).collect();
-    let sensors: Vec<i32> = lines.iter().map(|x| x.sensors.len() as i32).collect();
-    let positions = vec![position; lines.len()];
-    tx.execute(include_str!("../../sql/insert_lines.sql"), &[&ids, &numbers, &machines, &sensors, &positions]).await?;
-
-    let ms = &l.layout.machines()[plant.machines.clone()];
-    let ids: Vec<&str> = ms.iter().map(|m| m.id.as_str()).collect();
-    let line_ids: Vec<&str> = ms.iter().map(|m| l.layout.lines()[m.line].id.as_str()).collect();
-    let numbers: Vec<i32> = ms.iter().map(|m| i32::from(m.number)).collect();
-    let types: Vec<&str> = ms.iter().map(|m| l.layout.machine_type_of(m).name.as_str()).collect();
-    let descriptions: Vec<&str> = ms.iter().map(|m| l.layout.machine_type_of(m).description.as_str()).collect();
-    let sensors: Vec<i32> = ms.iter().map(|m| m.sensors.len() as i32).collect();
-    let positions = vec![position; ms.len()];
+    tx.execute(&stmt, &[&p.id, &p.name, &p.lines, &p.machines, &p.sensors, &position]).await?;
+    let c = &t.lines;
+    let positions = vec![position; c.ids.len()];
+    tx.execute(include_str!("../../sql/insert_lines.sql"), &[&c.ids, &c.numbers, &c.machines, &c.sensors, &positions])
+        .await?;
+    let c = &t.machines;
+    let positions = vec![position; c.ids.len()];
     tx.execute(
         include_str!("../../sql/insert_machines.sql"),
-        &[&ids, &line_ids, &numbers, &types, &descriptions, &sensors, &positions],
+        &[&c.ids, &c.line_ids, &c.numbers, &c.machine_types, &c.descriptions, &c.sensors, &positions],
     )
     .await?;
-
-    let n = l.machine_of.len();
-    let mut ids = Vec::with_capacity(n);
-    let mut names = Vec::with_capacity(n);
-    let mut machine_ids = Vec::with_capacity(n);
-    let mut kinds = Vec::with_capacity(n);
-    let mut units = Vec::with_capacity(n);
-    let mut mins = Vec::with_capacity(n);
-    let mut maxs = Vec::with_capacity(n);
-    for ix in 0..n {
-        let s = l.sensor(ix);
-        ids.push(s.sensor.id as i32);
-        names.push(s.sensor.name.as_str());
-        machine_ids.push(s.machine.id.as_str());
-        kinds.push(s.spec.kind.as_str());
-        units.push(s.spec.unit.as_str());
-        let (lo, hi) = s.normal_range();
-        mins.push(lo);
-        maxs.push(hi);
-    }
-    let positions = vec![position; n];
+    let c = &t.sensors;
+    let positions = vec![position; c.ids.len()];
     tx.execute(
         include_str!("../../sql/insert_sensors.sql"),
-        &[&ids, &names, &machine_ids, &kinds, &units, &mins, &maxs, &positions],
+        &[&c.ids, &c.names, &c.machine_ids, &c.kinds, &c.units, &c.normal_min, &c.normal_max, &positions],
     )
     .await?;
     Ok(())

@@ -307,6 +307,16 @@ impl MaintenanceRow {
     pub fn is_due(&self) -> bool {
         is_due(self.lower_days, self.due)
     }
+
+    /// Takes `p` as the machine's latest prediction.
+    pub fn take_prediction(&mut self, p: &MaintenancePredicted) {
+        self.predicted_days = Some(p.days);
+        self.lower_days = Some(p.lower_days);
+        self.upper_days = Some(p.upper_days);
+        self.predicted_at = Some(p.at);
+        self.model_version = Some(p.model_version.clone());
+        self.due = p.due;
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -841,12 +851,7 @@ impl LiveModel {
 
     fn predicted(&mut self, p: MaintenancePredicted, position: i64) {
         let row = self.maintenance.entry(p.machine_id.clone()).or_default();
-        row.predicted_days = Some(p.days);
-        row.lower_days = Some(p.lower_days);
-        row.upper_days = Some(p.upper_days);
-        row.predicted_at = Some(p.at);
-        row.model_version = Some(p.model_version.clone());
-        row.due = p.due;
+        row.take_prediction(&p);
         row.position = position;
         let due = row.is_due();
         self.changes.maintenance.insert(p.machine_id.clone());

@@ -1,5 +1,6 @@
 -- KPI sums per bucket for each key the grouping ($4: plant | line | machine_type) gives,
--- every bucket of the range present (zeros where nothing was recorded).
+-- every bucket of the range present (zeros where nothing was recorded). One text for both
+-- buckets: `kpi::KpiTable` puts in `{table}` (kpi_hour | kpi_day) and `{bucket}` (hour | day).
 WITH keys AS (
     SELECT plant,
            CASE WHEN $4 = 'line' THEN line_id ELSE '' END AS line_id,
@@ -14,7 +15,7 @@ WITH keys AS (
     SELECT plant,
            CASE WHEN $4 = 'line' THEN line_id ELSE '' END AS line_id,
            CASE WHEN $4 = 'machine_type' THEN machine_type ELSE '' END AS machine_type,
-           hour AS bucket,
+           {bucket} AS bucket,
            sum(readings)::bigint AS readings, sum(sensor_hours)::bigint AS sensor_hours,
            sum(anomalies_minor)::bigint AS minor, sum(anomalies_major)::bigint AS major,
            sum(anomalies_critical)::bigint AS critical, sum(acknowledged)::bigint AS acknowledged,
@@ -23,8 +24,8 @@ WITH keys AS (
            sum(predicted_millidays)::bigint AS millidays, sum(planned_ms)::bigint AS planned_ms,
            sum(running_ms)::bigint AS running_ms, sum(parts)::bigint AS parts,
            sum(good_parts)::bigint AS good_parts, sum(ideal_ms)::bigint AS ideal_ms
-      FROM cloud.kpi_hour
-     WHERE ($1::smallint[] IS NULL OR plant = ANY($1)) AND hour >= $2 AND hour < $3
+      FROM cloud.{table}
+     WHERE ($1::smallint[] IS NULL OR plant = ANY($1)) AND {bucket} >= $2 AND {bucket} < $3
      GROUP BY 1, 2, 3, 4
 )
 SELECT k.plant, k.line_id, k.machine_type, b.bucket, k.sensors,
