@@ -11,7 +11,7 @@ use domain::events::*;
 use eventlog::Database;
 use readmodel_contract::{ReadModel, read_since};
 use readmodels::ProjectionConfig;
-use readmodels::timetravel::{Clock, Floor, floor_at};
+use readmodels::timetravel::{ChangeKind, Clock, Floor, floor_at};
 use telemetry::Reading;
 
 /// Seconds of plant time between two steps of the factory.
@@ -337,5 +337,86 @@ async fn instants_before_the_log_and_after_it_are_an_empty_plant_and_the_newest(
     for clock in [Clock::Known, Clock::Happened] {
         let (after, _) = floor_at(&client, 1, clock, i64::MAX, None).await.unwrap();
         assert_floor_eq(&format!("{clock:?} after the log"), comparable(after, true), comparable(live.clone(), true));
+    }
+}
+
+#[tokio::test]
+async fn what_changed_between_two_instants_and_the_shift_report_come_from_the_events() {
+    let db = plant_db().await;
+    run_factory(&db, false, async |_| {}).await;
+    readmodels::catch_up(&db, small_batches_and_checkpoints()).await.unwrap();
+    let client = db.client().await.unwrap();
+    let l = layout();
+    let m1 = l.machines()[1].id.clone();
+
+    let between = readmodels::timetravel::between(
+        &client,
+        1,
+        Clock::Happened,
+        at(2).timestamp_millis(),
+        at(28).timestamp_millis(),
+        None,
+    )
+    .await
+    .unwrap();
+    let events: Vec<(ChangeKind, Option<&str>, Option<&str>)> = between
+        .diff
+        .changes
+        .iter()
+        .filter(|c| !matches!(c.kind, ChangeKind::SensorState | ChangeKind::MachineStatus))
+        .map(|c| (c.kind, c.anomaly_id.as_deref(), c.by.as_deref()))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            (ChangeKind::AnomalyOpened, Some("A1"), None),
+            (ChangeKind::AnomalyAcknowledged, Some("A1"), Some("Ana Lima")),
+            (ChangeKind::PredictionDue, None, None),
+            (ChangeKind::AnomalyOpened, Some("A2"), None),
+            (ChangeKind::AnomalyResolved, Some("A1"), None),
+        ]
+    );
+    let times: Vec<i64> = between.diff.changes.iter().map(|c| c.at_ms).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "in time order");
+    let a1 = between.diff.changes.iter().find(|c| c.kind == ChangeKind::AnomalyAcknowledged).unwrap();
+    assert_eq!((a1.machine_id.as_deref(), a1.at_ms), (Some(m1.as_str()), at(8).timestamp_millis()));
+    // The sensor that stopped reporting is stale at the later instant.
+    let stopped = l.sensors()[7].id as i32;
+    assert!(between.diff.changes.iter().any(|c| c.kind == ChangeKind::SensorState
+        && c.sensor_id == Some(stopped)
+        && c.to.as_deref() == Some("stale")));
+    // Nothing changes between an instant and itself.
+    let same = readmodels::timetravel::between(&client, 1, Clock::Known, i64::MAX, i64::MAX, None).await.unwrap();
+    assert!(same.diff.changes.is_empty(), "{:?}", same.diff.changes);
+
+    let report = readmodels::timetravel::shift_report(
+        &client,
+        1,
+        Clock::Happened,
+        at(0).timestamp_millis(),
+        at(55).timestamp_millis(),
+        None,
+    )
+    .await
+    .unwrap();
+    let raised: Vec<(&str, &str, Option<f64>)> = report
+        .anomalies
+        .iter()
+        .map(|a| (a.anomaly_id.as_str(), a.state_at_end.as_str(), a.time_to_acknowledge_s))
+        .collect();
+    assert_eq!(raised, [("A1", "resolved", Some(75.0)), ("A2", "shelved", None)]);
+    assert_eq!(report.mean_time_to_acknowledge_s, Some(75.0));
+    let notes: Vec<(&str, &str)> = report.notes.iter().map(|n| (n.by.as_str(), n.text.as_str())).collect();
+    assert_eq!(notes, [("Ana Lima", "on it"), ("Ana Lima", "known cause"), ("Bo Berg", "done")]);
+    assert_eq!(report.services.len(), 1);
+    assert_eq!(report.predictions.iter().map(|p| p.kind).collect::<Vec<_>>(), [ChangeKind::PredictionDue]);
+    assert_eq!(report.open_anomalies.iter().map(|a| a.anomaly_id.as_str()).collect::<Vec<_>>(), ["A2"]);
+    assert!(report.open_work_orders.is_empty(), "the order was performed in the shift");
+    assert_eq!(report.machines_due, [m1]);
+    let csv = report.to_csv().unwrap();
+    let mut rows = csv::Reader::from_reader(csv.as_bytes());
+    let sections: Vec<String> = rows.records().map(|r| r.unwrap()[0].to_owned()).collect();
+    for s in ["anomaly", "service", "prediction", "note", "open_anomaly", "machine_due"] {
+        assert!(sections.iter().any(|x| x == s), "{s} in {csv}");
     }
 }
