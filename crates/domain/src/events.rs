@@ -250,6 +250,21 @@ pub struct MachineFailed {
     pub source: String,
 }
 
+/// When the fact an event records happened, by the time it states (an anomaly's start,
+/// a reading period's end, the instant of anything else: its `at`); `None` for an event
+/// that states no time of its own (the plant's layout, which holds from when it is
+/// configured). The one reading of "as it happened" for domain events.
+pub fn occurred_at(event_type: &str, body: &serde_json::Value) -> Option<DateTime<Utc>> {
+    let field = match event_type {
+        LAYOUT_CONFIGURED => return None,
+        ANOMALY_DETECTED => "started_at",
+        crate::production::PRODUCTION_REPORTED => "to",
+        _ => "at",
+    };
+    let text = body.get(field)?.as_str()?;
+    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,6 +297,21 @@ mod tests {
             sensors: vec![evidence(observed)],
             explanation: "TEMP1 far above".into(),
             detector_version: "test".into(),
+        }
+    }
+
+    #[test]
+    fn an_event_happened_at_the_time_it_states() {
+        let at = |t: &str, body: serde_json::Value| occurred_at(t, &body).map(|d| d.to_rfc3339());
+        let t = "2026-03-01T12:00:00+00:00";
+        assert_eq!(at(ANOMALY_DETECTED, serde_json::json!({"started_at": t, "at": "x"})).as_deref(), Some(t));
+        assert_eq!(at(ANOMALY_ACKNOWLEDGED, serde_json::json!({"at": t})).as_deref(), Some(t));
+        assert_eq!(at(crate::production::PRODUCTION_REPORTED, serde_json::json!({"to": t})).as_deref(), Some(t));
+        assert_eq!(at(LAYOUT_CONFIGURED, serde_json::json!({"at": t})), None);
+        for hostile in
+            [serde_json::json!({"at": "not a time\u{0}"}), serde_json::json!({"at": 1e300}), serde_json::json!({})]
+        {
+            assert_eq!(at(MACHINE_FAILED, hostile), None);
         }
     }
 

@@ -36,7 +36,8 @@ pub use origin::{
     origins,
 };
 pub use read::{
-    ReadError, count_telemetry_through, find_idempotency_key, head_position, read_all, read_origin_stream, read_stream,
+    ReadError, count_telemetry_through, find_idempotency_key, head_position, read_all, read_origin_stream,
+    read_positions, read_stream,
 };
 pub use retention::{
     Partition, RetentionReport, TelemetryStorage, ensure_partitions, expire_telemetry, partitions, prepare_days_ahead,

@@ -37,6 +37,15 @@ pub async fn read_all(
     rows.iter().map(from_row).collect()
 }
 
+/// The events at `positions` (those that exist), in position order.
+pub async fn read_positions(client: &impl GenericClient, positions: &[i64]) -> Result<Vec<RecordedEvent>, ReadError> {
+    if positions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stmt = client.prepare_cached(include_str!("../sql/read_positions.sql")).await?;
+    client.query(&stmt, &[&positions]).await?.iter().map(from_row).collect()
+}
+
 /// Events of one stream with a version above `after_version`, in version order.
 pub async fn read_stream(
     client: &impl GenericClient,

@@ -125,7 +125,7 @@ pub fn router(state: CommandState) -> Router {
 
 /// Authenticates a request from its headers alone, before its body is read: the
 /// credential must exist, not be revoked (401), and hold `permission` on this plant (403).
-async fn signed_in(
+pub(crate) async fn signed_in(
     State((s, permission)): State<(CommandState, Permission)>,
     mut request: Request,
     next: Next,

@@ -16,6 +16,7 @@ pub mod roles;
 pub mod scorer;
 pub mod server;
 pub mod supervise;
+pub mod timetravel;
 mod tokens;
 
 pub use tokens::{GatewayTokens, TokenError};

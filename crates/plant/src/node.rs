@@ -228,8 +228,14 @@ pub async fn run(
         writer,
         max_lag_events: config.tasks.max_lag_events,
     };
+    let travel = crate::timetravel::TimeTravelState::new(
+        command_state.clone(),
+        config.ingest.retention_days,
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+    );
     let app = ingest::router(ingest_state)
         .merge(commands::router(command_state))
+        .merge(crate::timetravel::router(travel))
         .merge(crate::azure::router(config.anomaly_detector.clone()))
         .merge(crate::health::router(health));
 

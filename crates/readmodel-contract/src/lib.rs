@@ -15,6 +15,7 @@ pub mod history;
 pub mod rows;
 pub mod since;
 pub mod status;
+pub mod timetravel;
 
 pub use forwarding::{ForwardingLag, forwarding_lag};
 pub use rows::*;

@@ -19,6 +19,7 @@
 pub mod forwarding;
 pub mod history;
 pub mod live;
+pub mod timetravel;
 pub mod track;
 
 use std::future::Future;
@@ -61,11 +62,18 @@ pub struct ProjectionConfig {
     pub batch_max_events: usize,
     /// How long after its end a minute's readings may still arrive before it is written.
     pub history_grace_ms: i64,
+    /// Time travel's checkpoints: the live model is frozen every this many positions.
+    pub checkpoint_every_events: i64,
 }
 
 impl ProjectionConfig {
     pub fn new(plant_number: u16) -> Self {
-        ProjectionConfig { plant_number, batch_max_events: 200, history_grace_ms: 5_000 }
+        ProjectionConfig {
+            plant_number,
+            batch_max_events: 200,
+            history_grace_ms: 5_000,
+            checkpoint_every_events: timetravel::CHECKPOINT_EVERY_EVENTS,
+        }
     }
 }
 
@@ -90,7 +98,10 @@ pub async fn run(db: &Database, config: ProjectionConfig, shutdown: impl Future<
     };
     let live_task = {
         let stop = stopped(stop_rx.clone());
-        tokio::spawn(async move { live.run(&mut LiveProjection::new(config.plant_number), stop).await })
+        tokio::spawn(async move {
+            live.run(&mut LiveProjection::with_checkpoints(config.plant_number, config.checkpoint_every_events), stop)
+                .await
+        })
     };
     let history_task = {
         let stop = stopped(stop_rx.clone());
@@ -139,7 +150,11 @@ pub async fn run_projection(
     match which {
         Projection::Live => {
             let live = Subscription::new(db.clone(), live_config(batch).health(health));
-            live.run(&mut LiveProjection::new(config.plant_number), shutdown).await
+            live.run(
+                &mut LiveProjection::with_checkpoints(config.plant_number, config.checkpoint_every_events),
+                shutdown,
+            )
+            .await
         }
         Projection::History => {
             let history = Subscription::new(db.clone(), history_config(batch).health(health));
@@ -151,7 +166,9 @@ pub async fn run_projection(
 /// Applies everything in the log now; returns the live projection's position.
 pub async fn catch_up(db: &Database, config: ProjectionConfig) -> Result<i64> {
     let (live, history) = subscriptions(db, config.batch_max_events);
-    let position = live.catch_up(&mut LiveProjection::new(config.plant_number)).await?;
+    let position = live
+        .catch_up(&mut LiveProjection::with_checkpoints(config.plant_number, config.checkpoint_every_events))
+        .await?;
     history.catch_up(&mut HistoryProjection::new(config.history_grace_ms)).await?;
     track::catch_up(db, TrackConfig::new(config.plant_number)).await?;
     Ok(position)
@@ -178,7 +195,7 @@ pub async fn rebuild(db: &Database, config: ProjectionConfig) -> Result<RebuildR
     }
     // Big batches: a rebuild wants throughput, not latency.
     let (live, history) = subscriptions(db, 2_000);
-    let mut live_handler = LiveProjection::new(config.plant_number);
+    let mut live_handler = LiveProjection::with_checkpoints(config.plant_number, config.checkpoint_every_events);
     let mut history_handler = HistoryProjection::new(config.history_grace_ms);
     let (a, b, c) = tokio::join!(
         live.catch_up(&mut live_handler),

@@ -10,6 +10,7 @@ use domain::events::{LAYOUT_CONFIGURED, LayoutConfigured, PLANT, Severity};
 use eventlog::{GenericClient, Handler, RecordedEvent, StreamName, Transaction, Unloadable};
 use serde_json::Value;
 
+use crate::timetravel::Recorder;
 use model::{AnomalyRow, MaintenanceRow, Rollup};
 pub use model::{Changes, LiveModel, PlantLayout, SensorStatus};
 
@@ -20,11 +21,18 @@ pub const LIVE: &str = "readmodel-live";
 #[derive(Debug)]
 pub struct LiveProjection {
     pub model: LiveModel,
+    /// Time travel's checkpoints and late events, kept with the rows.
+    recorder: Recorder,
 }
 
 impl LiveProjection {
     pub fn new(plant_number: u16) -> Self {
-        LiveProjection { model: LiveModel::new(plant_number) }
+        LiveProjection::with_checkpoints(plant_number, crate::timetravel::CHECKPOINT_EVERY_EVENTS)
+    }
+
+    /// A live projection that freezes its model for time travel every `every` positions.
+    pub fn with_checkpoints(plant_number: u16, every: i64) -> Self {
+        LiveProjection { model: LiveModel::new(plant_number), recorder: Recorder::new(every) }
     }
 }
 
@@ -39,6 +47,11 @@ impl Handler for LiveProjection {
             Some(row) => (row.get::<_, i64>(0), row.get::<_, Value>(1)),
             None => (0, Value::Null),
         };
+        // A projection stored by a version without time travel kept no clocks: its rows are
+        // folded again (the checkpoints and the list of late events need the whole log).
+        let recorder = Recorder::restore(self.recorder.every(), &memory, position).ok_or_else(|| {
+            Unloadable(format!("the live read models at {position} were stored without time travel's clocks"))
+        })?;
         let stream = StreamName::of(PLANT, &format!("P{}", model.plant_number))?;
         let configured = eventlog::read_stream(tx, &stream, 0, 100_000)
             .await?
@@ -130,6 +143,7 @@ impl Handler for LiveProjection {
         }
         model.take_changes();
         self.model = model;
+        self.recorder = recorder;
         Ok(())
     }
 
@@ -138,13 +152,16 @@ impl Handler for LiveProjection {
     async fn recover(&mut self, tx: &Transaction<'_>, _stored: i64, _reason: &str) -> Result<Option<i64>> {
         tx.batch_execute(include_str!("../../sql/reset_live.sql")).await?;
         self.model = LiveModel::new(self.model.plant_number);
+        self.recorder = Recorder::new(self.recorder.every());
         Ok(Some(0))
     }
 
     async fn apply(&mut self, tx: &Transaction<'_>, events: &[RecordedEvent]) -> Result<()> {
         for e in events {
+            self.recorder.observe(e);
             self.model.apply(e);
         }
+        let first_before = events.first().map_or(0, |e| e.position - 1);
         let last = events.last().map_or(0, |e| e.position);
         let changes = self.model.take_changes();
         for (position, reason) in &changes.unreadable {
@@ -158,7 +175,10 @@ impl Handler for LiveProjection {
             );
         }
         write(tx, &self.model, &changes).await?;
-        tx.execute(include_str!("../../sql/save_projection.sql"), &[&LIVE, &last, &self.model.memory()]).await?;
+        self.recorder.store(tx, &self.model, first_before, last).await?;
+        let mut memory = self.model.memory();
+        self.recorder.remember(&mut memory);
+        tx.execute(include_str!("../../sql/save_projection.sql"), &[&LIVE, &last, &memory]).await?;
         tx.query(include_str!("../../sql/notify.sql"), &[&last.to_string()]).await?;
         Ok(())
     }
@@ -277,7 +297,6 @@ impl RollupColumns {
 }
 
 async fn write_rollups(tx: &Transaction<'_>, model: &LiveModel, l: &PlantLayout, changes: &Changes) -> Result<()> {
-    let watermark_s = model.watermark_ms.div_euclid(1000);
     if !changes.machines.is_empty() {
         let mut c = RollupColumns::new();
         let mut ids = vec![];
@@ -327,7 +346,7 @@ async fn write_rollups(tx: &Transaction<'_>, model: &LiveModel, l: &PlantLayout,
             let agg = &model.lines[x];
             ids.push(l.line(x).id.as_str());
             due.push(agg.machines_due_7d as i32);
-            rate.push(agg.readings_per_s(watermark_s));
+            rate.push(agg.shown_rate);
             c.push(&agg.rollup);
         }
         let stmt = tx.prepare_cached(include_str!("../../sql/upsert_line_status.sql")).await?;
@@ -368,7 +387,7 @@ async fn write_rollups(tx: &Transaction<'_>, model: &LiveModel, l: &PlantLayout,
                 &(r.open[Severity::Major as usize] as i32),
                 &(r.open[Severity::Minor as usize] as i32),
                 &(p.machines_due_7d as i32),
-                &p.readings_per_s(watermark_s),
+                &p.shown_rate,
                 &r.newest_ms.map(ts),
                 &r.position,
             ],

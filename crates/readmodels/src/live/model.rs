@@ -131,6 +131,10 @@ pub struct AreaAgg {
     pub machines_due_7d: u32,
     /// Readings per event-time second, newest last, within the rate window.
     pub rate: VecDeque<(i64, u32)>,
+    /// The readings per second the row shows: the rate as of the event that last changed
+    /// the row, so a row does not depend on where a batch of events ended.
+    pub shown_rate: f64,
+    rate_dirty: bool,
 }
 
 impl AreaAgg {
@@ -525,9 +529,20 @@ impl LiveModel {
 
     /// Folds one event.
     pub fn apply(&mut self, e: &RecordedEvent) {
+        self.apply_through(e, None);
+    }
+
+    /// Folds one event, keeping only its readings taken at or before `through_ms` (all of
+    /// them with `None`): the plant as it was at an instant by the readings' own time.
+    pub fn apply_through(&mut self, e: &RecordedEvent, through_ms: Option<i64>) {
         match &e.payload {
             Payload::Telemetry { .. } => match e.readings() {
-                Ok(readings) => self.readings(e.position, &readings),
+                Ok(mut readings) => {
+                    if let Some(t) = through_ms {
+                        readings.retain(|r| r.ts_ms <= t);
+                    }
+                    self.readings(e.position, &readings);
+                }
                 Err(err) => self.changes.unreadable.push((e.position, err.to_string())),
             },
             Payload::Json(body) => {
@@ -537,6 +552,14 @@ impl LiveModel {
                 self.audit(e, body);
             }
         }
+        self.settle_rates();
+    }
+
+    /// Folds the readings of the telemetry event at `position` (decoded already, perhaps
+    /// only some of them).
+    pub fn apply_readings(&mut self, position: i64, readings: &[telemetry::Reading]) {
+        self.readings(position, readings);
+        self.settle_rates();
     }
 
     fn domain_event(&mut self, e: &RecordedEvent, body: &Value) -> Result<(), String> {
@@ -615,6 +638,7 @@ impl LiveModel {
         }
         self.plant.rollup.position = position;
         self.changes.plant = true;
+        self.settle_rates();
     }
 
     fn readings(&mut self, position: i64, readings: &[telemetry::Reading]) {
@@ -732,13 +756,27 @@ impl LiveModel {
         let r = &mut self.lines[l].rollup;
         r.position = position;
         r.dirty = true;
+        self.lines[l].rate_dirty = true;
         self.changes.lines.insert(l);
     }
 
     fn touch_plant(&mut self, position: i64) {
         self.plant.rollup.position = position;
         self.plant.rollup.dirty = true;
+        self.plant.rate_dirty = true;
         self.changes.plant = true;
+    }
+
+    /// Fixes the rate shown by every area row the last event changed, at that event's
+    /// clock.
+    fn settle_rates(&mut self) {
+        let watermark_s = self.watermark_ms.div_euclid(1000);
+        for a in self.lines.iter_mut().chain(std::iter::once(&mut self.plant)) {
+            if a.rate_dirty {
+                a.shown_rate = a.readings_per_s(watermark_s);
+                a.rate_dirty = false;
+            }
+        }
     }
 
     fn anomaly(&mut self, event: AnomalyEvent, position: i64) {
@@ -1082,6 +1120,10 @@ impl LiveModel {
         json!({
             "lines": self.lines.iter().map(|l| l.rate.iter().map(|(s, n)| [*s, i64::from(*n)]).collect::<Vec<_>>()).collect::<Vec<_>>(),
             "plant": self.plant.rate.iter().map(|(s, n)| [*s, i64::from(*n)]).collect::<Vec<_>>(),
+            "shown": {
+                "lines": self.lines.iter().map(|l| l.shown_rate).collect::<Vec<_>>(),
+                "plant": self.plant.shown_rate,
+            },
         })
     }
 
@@ -1101,6 +1143,16 @@ impl LiveModel {
         if let Some(p) = memory.get("plant") {
             self.plant.rate = window(p);
         }
+        // Rows written before the shown rate was remembered keep 0 until they change.
+        let shown = memory.get("shown");
+        if let Some(lines) = shown.and_then(|s| s.get("lines")).and_then(Value::as_array) {
+            for (l, r) in self.lines.iter_mut().zip(lines) {
+                l.shown_rate = r.as_f64().unwrap_or(0.0);
+            }
+        }
+        if let Some(p) = shown.and_then(|s| s.get("plant")).and_then(Value::as_f64) {
+            self.plant.shown_rate = p;
+        }
     }
 
     /// How long without a reading makes a sensor stale.
@@ -1112,6 +1164,8 @@ impl LiveModel {
 fn note_suffix(note: &str) -> String {
     if note.is_empty() { String::new() } else { format!(": {note}") }
 }
+
+mod frozen;
 
 #[cfg(test)]
 mod tests;
