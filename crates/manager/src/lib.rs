@@ -453,7 +453,14 @@ impl Manager {
         let drilled = match request.drill {
             Some(d) => Some((
                 d,
-                client.kpis(&[d.plant], wide.from_ms, wide.to_ms, range.bucket, d.by).await?,
+                // This period and the one before asked apart: the API bounds one answer's
+                // rows, and a week of a plant's lines by the hour is near that bound.
+                {
+                    let before = range.previous();
+                    let mut rows = client.kpis(&[d.plant], before.from_ms, before.to_ms, range.bucket, d.by).await?;
+                    rows.extend(client.kpis(&[d.plant], range.from_ms, range.to_ms, range.bucket, d.by).await?);
+                    rows
+                },
                 client.lines(d.plant).await?,
                 client.machines(d.plant).await?,
             )),

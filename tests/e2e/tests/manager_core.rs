@@ -134,7 +134,7 @@ async fn the_managers_view_shows_the_clouds_numbers_offline_too_and_in_a_snapsho
     let mut drilled = request(Preset::Week, Compare::Plants);
     drilled.drill = Some(manager::Drill { plant: 3, by: By::Line });
     let d = m.view(&drilled).await?;
-    assert_eq!(d.lines.len(), 2);
+    assert_eq!(d.lines.len(), 2, "{:?}", d.notice);
     assert_eq!(d.chart.series.len(), 2);
     assert!(d.summaries.iter().all(|s| s.plant == 3 && s.group.starts_with("P3-L")));
     assert!(!d.machines.is_empty());
