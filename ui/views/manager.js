@@ -412,6 +412,7 @@ function draw() {
     badge,
     el("span.muted", { id: "manager-source", "data-source": v ? v.source.kind : "" }, v ? sourceText(v) : "Loading…"),
     el("span.spacer"),
+    el("button.small", { id: "manager-report", "data-export": "report:png", text: "One-page report (PNG)", onclick: () => exportAs("report", "png"), disabled: !v }),
     el("button.small", { id: "manager-save-snapshot", text: "Save snapshot", onclick: saveSnapshot, disabled: !v }),
     el("button.small", { id: "manager-open-snapshot", text: "Open snapshot…", onclick: openSnapshot }),
     isSnapshot

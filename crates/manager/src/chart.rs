@@ -282,10 +282,12 @@ pub fn table_svg(table: &Table, style: &Style) -> Result<String, ChartError> {
 }
 
 fn stamp_lines(stamp: &Stamp) -> Vec<Vec<String>> {
+    // A name with a line break (a plant's, from the cloud) must not end the comment.
+    let one_line = |s: &str| s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>();
     vec![
-        vec![format!("# title: {}", stamp.title)],
-        vec![format!("# range: {}", stamp.range)],
-        vec![format!("# plants: {}", stamp.plants)],
+        vec![format!("# title: {}", one_line(&stamp.title))],
+        vec![format!("# range: {}", one_line(&stamp.range))],
+        vec![format!("# plants: {}", one_line(&stamp.plants))],
         vec![format!("# made: {}", stamp.made_at())],
     ]
 }
@@ -331,18 +333,51 @@ pub fn table_csv(table: &Table) -> Result<String, ChartError> {
 pub enum Drawing<'a> {
     Chart(&'a Chart),
     Table(&'a Table),
+    /// The one-page report of a view for a weekly review: its chart above its table.
+    Report(&'a Chart, &'a Table),
+}
+
+fn draw_report<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    chart: &Chart,
+    table: &Table,
+    chart_style: &Style,
+    table_style: &Style,
+) -> Result<(), ChartError>
+where
+    DB::ErrorType: 'static,
+{
+    let (top, bottom) = root.split_vertically(chart_style.height);
+    draw_chart(top, chart, chart_style)?;
+    draw_table(bottom, table, table_style)
 }
 
 /// Writes a chart or a table to `path` as `png`, `svg` or `csv`.
 pub fn export(drawing: Drawing<'_>, style: &Style, path: &Path, format: &str) -> Result<(), ChartError> {
     let write =
         |text: String| std::fs::write(path, text).map_err(|e| ChartError::Write(format!("{}: {e}", path.display())));
-    let style = match drawing {
-        Drawing::Table(t) => table_style(t, style.width, style.dark),
-        Drawing::Chart(_) => *style,
+    let (style, below) = match drawing {
+        Drawing::Table(t) => (table_style(t, style.width, style.dark), None),
+        Drawing::Chart(_) => (*style, None),
+        Drawing::Report(_, t) => {
+            let below = table_style(t, style.width, style.dark);
+            (Style { height: style.height + below.height, ..*style }, Some(below))
+        }
     };
     style.check()?;
+    let chart_part = Style { height: style.height - below.map_or(0, |b| b.height), ..style };
     match (format, drawing) {
+        ("svg", Drawing::Report(c, t)) => {
+            let mut svg = String::new();
+            {
+                let root = SVGBackend::with_string(&mut svg, (style.width, style.height)).into_drawing_area();
+                draw_report(root, c, t, &chart_part, &below.unwrap_or(style))?;
+            }
+            write(svg)
+        }
+        ("csv", Drawing::Report(..)) => {
+            Err(ChartError::Format("csv (a report is a picture: export its chart or table as CSV)".into()))
+        }
         ("svg", Drawing::Chart(c)) => write(chart_svg(c, &style)?),
         ("svg", Drawing::Table(t)) => write(table_svg(t, &style)?),
         ("csv", Drawing::Chart(c)) => write(chart_csv(c)?),
@@ -353,6 +388,7 @@ pub fn export(drawing: Drawing<'_>, style: &Style, path: &Path, format: &str) ->
                 match d {
                     Drawing::Chart(c) => draw_chart(root, c, &style)?,
                     Drawing::Table(t) => draw_table(root, t, &style)?,
+                    Drawing::Report(c, t) => draw_report(root, c, t, &chart_part, &below.unwrap_or(style))?,
                 }
             }
             Ok(())
@@ -430,6 +466,22 @@ mod tests {
     }
 
     #[test]
+    fn hostile_names_stay_text_in_every_format() {
+        let mut c = chart();
+        c.series[0].label = format!("<script>alert(1)</script>\u{0}\"{}", "x".repeat(100_000));
+        c.stamp.plants = "P1,\nP2".into();
+        let svg = chart_svg(&c, &Style::default()).unwrap();
+        assert!(!svg.contains("<script>") && svg.contains("&lt;script&gt;"));
+        let csv_text = chart_csv(&c).unwrap();
+        assert_eq!(csv_text.lines().filter(|l| l.starts_with('#')).count(), 4);
+        assert!(csv_text.contains("# plants: P1, P2\n"));
+        let body: String = csv_text.lines().skip(4).map(|l| format!("{l}\n")).collect();
+        let mut r = csv::Reader::from_reader(body.as_bytes());
+        let first = r.records().next().unwrap().unwrap();
+        assert!(first[0].starts_with("<script>"), "the label comes back whole from the CSV");
+    }
+
+    #[test]
     fn an_empty_chart_and_a_table_still_draw() {
         let mut c = chart();
         c.series.clear();
@@ -442,5 +494,11 @@ mod tests {
         let svg = table_svg(&t, &table_style(&t, 900, true)).unwrap();
         assert!(svg.contains("81.2 %"));
         assert!(table_csv(&t).unwrap().ends_with("Plant,OEE\nP1,81.2 %\n"));
+        let dir = tempfile::tempdir().unwrap();
+        let report = dir.path().join("r.svg");
+        export(Drawing::Report(&chart(), &t), &Style::default(), &report, "svg").unwrap();
+        let text = std::fs::read_to_string(&report).unwrap();
+        assert!(text.contains("P1 Lyon") && text.contains("81.2 %"), "chart and table on one page");
+        assert!(export(Drawing::Report(&chart(), &t), &Style::default(), &report, "csv").is_err());
     }
 }

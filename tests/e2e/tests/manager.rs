@@ -1,7 +1,7 @@
 //! The managers' view in the real window, against a real cloud node holding two months of
 //! 5 plants: the 5 plants side by side; a month against the month before; exports of the
 //! chart as PNG, SVG and CSV whose numbers are the API's; a drill-down to a machine; the
-//! cloud stopped → offline with the cached month; a snapshot saved, then opened on a
+//! one-page report; the cloud stopped → offline with the cached month; a snapshot saved, then opened on a
 //! second workstation with no cloud at all and navigated.
 
 use std::collections::HashMap;
@@ -55,11 +55,14 @@ async fn the_managers_view_end_to_end() -> Result<()> {
     for f in ["png", "svg", "csv"] {
         w.click(&format!("button[data-export='chart:{f}']")).await?;
     }
-    let files = exported(&w, 3).await?;
+    w.click("#manager-report").await?;
+    let files = exported(&w, 4).await?;
+    let report = files.iter().find(|e| e["what"] == "report").and_then(|e| e["path"].as_str()).context("the report")?;
+    assert_eq!(&std::fs::read(report)?[..8], b"\x89PNG\r\n\x1a\n");
     let path = |f: &str| -> Result<String> {
         files
             .iter()
-            .find(|e| e["format"] == f)
+            .find(|e| e["format"] == f && e["what"] == "chart")
             .and_then(|e| e["path"].as_str())
             .map(String::from)
             .with_context(|| format!("the {f} export"))
