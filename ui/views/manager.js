@@ -39,7 +39,7 @@ const state = {
 };
 
 // Render timings, read by the benchmark and the end-to-end tests.
-window.__fwManager = { renders: [], exports: [], snapshots: [] };
+window.__fwManager = { renders: [], exports: [], snapshots: [], errors: [] };
 
 let root = null;
 let loading = null;
@@ -219,6 +219,7 @@ async function exportAs(what, format) {
     window.__fwManager.exports.push({ what, format, path });
     toast(`Exported ${format.toUpperCase()}`, path);
   } catch (e) {
+    window.__fwManager.errors.push(errorText(e));
     toast("Export failed", errorText(e), "error");
   }
 }

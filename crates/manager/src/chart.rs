@@ -500,5 +500,8 @@ mod tests {
         let text = std::fs::read_to_string(&report).unwrap();
         assert!(text.contains("P1 Lyon") && text.contains("81.2 %"), "chart and table on one page");
         assert!(export(Drawing::Report(&chart(), &t), &Style::default(), &report, "csv").is_err());
+        let png = dir.path().join("r.png");
+        export(Drawing::Report(&chart(), &t), &Style { width: 1220, height: 360, dark: false }, &png, "png").unwrap();
+        assert_eq!(&std::fs::read(&png).unwrap()[..4], b"\x89PNG");
     }
 }

@@ -65,6 +65,11 @@ impl Metric {
         )
     }
 
+    /// Whether the metric counts things (shown as whole numbers).
+    pub fn is_count(self) -> bool {
+        matches!(self, Metric::Anomalies | Metric::CriticalAnomalies | Metric::MaintenancePerformed | Metric::Failures)
+    }
+
     /// The metric in one bucket; `None` where there is nothing to divide by.
     pub fn of_row(self, r: &KpiRow) -> Option<f64> {
         let v = match self {

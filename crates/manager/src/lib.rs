@@ -270,10 +270,11 @@ fn plant_label(plants: &[PlantInfo], plant: u16) -> String {
     }
 }
 
-fn cell(v: Option<f64>, share: bool) -> String {
+fn cell(v: Option<f64>, metric: Metric) -> String {
     match v {
         None => "—".into(),
-        Some(v) if share => format!("{:.1} %", v * 100.0),
+        Some(v) if metric.is_share() => format!("{:.1} %", v * 100.0),
+        Some(v) if metric.is_count() => format!("{v:.0}"),
         Some(v) if v.abs() >= 100.0 => format!("{v:.0}"),
         Some(v) => format!("{v:.1}"),
     }
@@ -682,10 +683,11 @@ impl Manager {
         let drawing = match what {
             "chart" => Drawing::Chart(&view.chart),
             "table" => Drawing::Table(&view.table),
+            "report" => Drawing::Report(&view.chart, &view.table),
             other => {
                 return Err(AppError::new(
                     ErrorCode::InvalidInput,
-                    format!("export a chart or a table, not {other:?}"),
+                    format!("export a chart, a table or a report, not {other:?}"),
                 ));
             }
         };
@@ -777,7 +779,7 @@ fn summary_table(summaries: &[Summary], stamp: Stamp, label: impl Fn(u16, &str) 
         .iter()
         .map(|s| {
             let mut r = vec![label(s.plant, &s.group)];
-            r.extend(Metric::ALL.iter().map(|m| cell(m.of_summary(s), m.is_share())));
+            r.extend(Metric::ALL.iter().map(|m| cell(m.of_summary(s), *m)));
             r
         })
         .collect();
