@@ -8,6 +8,7 @@ import * as anomaliesView from "./views/anomalies.js";
 import * as machineView from "./views/machine.js";
 import * as maintenanceView from "./views/maintenance.js";
 import * as settingsView from "./views/settings.js";
+import * as managerView from "./views/manager.js";
 
 /** Everything the screens draw from, keyed for cheap updates. */
 export const store = {
@@ -41,6 +42,7 @@ const views = {
   machine: machineView,
   maintenance: maintenanceView,
   settings: settingsView,
+  manager: managerView,
 };
 let current = null;
 let currentName = null;
@@ -323,7 +325,7 @@ function showCommands() {
 function showShortcuts() {
   const dialog = document.getElementById("dialog");
   const rows = [
-    ["1 – 4", "Plant floor, anomalies, maintenance, settings"],
+    ["1 – 5", "Plant floor, anomalies, maintenance, settings, managers' view"],
     ["Arrow keys", "Move between machines, rows and ranges"],
     ["Enter", "Open the selected machine"],
     ["a / s / n", "Acknowledge, shelve, add a note (anomalies)"],
@@ -454,6 +456,10 @@ function onUpdate(u) {
     case "reset":
       reloadFloor();
       break;
+    case "manager_link":
+    case "changed":
+      managerView.onManager(u);
+      break;
   }
 }
 
@@ -468,7 +474,7 @@ function onKey(e) {
     return;
   }
   if (e.ctrlKey || e.metaKey || e.altKey) return;
-  const tabs = { 1: "#/floor", 2: "#/anomalies", 3: "#/maintenance", 4: "#/settings" };
+  const tabs = { 1: "#/floor", 2: "#/anomalies", 3: "#/maintenance", 4: "#/settings", 5: "#/manager" };
   if (tabs[e.key]) {
     e.preventDefault();
     go(tabs[e.key]);
@@ -495,9 +501,11 @@ async function start() {
   tickClock();
   setInterval(tickClock, 1000);
   await listen("update", receive);
-  const [, settings] = await Promise.all([fetchFloor(), call("settings")]);
+  const [, settings, managerSettings] = await Promise.all([fetchFloor(), call("settings"), call("manager_settings")]);
   applyTheme(settings.settings.theme);
   renderAll();
+  // The profile chosen last: the managers' view, or the plant floor.
+  if (managerSettings.open_at_start && !location.hash) location.hash = "#/manager";
   if (!store.configured && !location.hash) location.hash = "#/floor";
   route();
   window.__fwReady = performance.now();

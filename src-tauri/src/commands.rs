@@ -1,6 +1,8 @@
 //! The commands the page calls: each hands its arguments to the supervisor and returns
 //! its answer; errors reach the page as `{ code, message }`.
 
+use std::path::PathBuf;
+
 use serde::Serialize;
 use supervisor::chart::ChartStyle;
 use supervisor::commands::{Command, QueuedCommand};
@@ -87,7 +89,11 @@ pub fn save_settings(app: State<'_, App>, settings: Settings) -> Answer<()> {
 
 #[tauri::command]
 pub async fn start_demo(app: State<'_, App>) -> Answer<()> {
-    app.supervisor.start_demo().await
+    app.supervisor.start_demo().await?;
+    // The factory also runs a cloud node: the managers' view reads it with the manager's
+    // token the factory wrote beside the plants'.
+    let dir = PathBuf::from(app.supervisor.settings().demo.data_dir);
+    app.manager.configure_from_desktop_json(&dir.join("desktop.json"))
 }
 
 #[tauri::command]

@@ -2,6 +2,7 @@
 //! the `update` event. Everything the commands do is done by the `supervisor` crate.
 
 mod commands;
+mod manager;
 
 use std::path::PathBuf;
 
@@ -12,6 +13,8 @@ use tauri_plugin_notification::NotificationExt;
 /// What the commands reach through `tauri::State`.
 pub struct App {
     pub supervisor: Supervisor,
+    /// The managers' view (the cloud query API).
+    pub manager: ::manager::Manager,
     /// Where exported charts are written.
     pub exports: PathBuf,
 }
@@ -35,6 +38,14 @@ fn builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
         commands::start_demo,
         commands::sign_in,
         commands::sign_out,
+        manager::manager_settings,
+        manager::manager_configure,
+        manager::manager_view,
+        manager::manager_machine_trend,
+        manager::manager_export,
+        manager::manager_save_snapshot,
+        manager::manager_open_snapshot,
+        manager::manager_close_snapshot,
     ])
 }
 
@@ -67,6 +78,23 @@ fn forward<R: Runtime>(handle: tauri::AppHandle<R>, supervisor: Supervisor) {
     });
 }
 
+/// Forwards the managers' view's updates (link state, changed KPIs) on the same event.
+fn forward_manager<R: Runtime>(handle: tauri::AppHandle<R>, manager: ::manager::Manager) {
+    let mut rx = manager.subscribe();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(update) => {
+                    let _ = handle.emit(UPDATE_EVENT, &update);
+                }
+                // Missed changes only mean the view is refetched later than it could be.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+}
+
 /// Closes the app as its window's close button does when the session ends or someone
 /// asks it to (SIGTERM, SIGINT, SIGHUP): through `RunEvent::Exit`, which waits until
 /// what the window showed is in the cache.
@@ -90,18 +118,22 @@ fn exit_on_signal(handle: tauri::AppHandle) {
 
 /// Opens the window; returns when it is closed.
 pub fn run(options: supervisor::Options, exports: PathBuf) -> Result<(), String> {
+    let manager = ::manager::Manager::open(::manager::Options::beside(&options)).map_err(|e| e.to_string())?;
     let supervisor = Supervisor::open(options).map_err(|e| e.to_string())?;
     let app = builder(tauri::Builder::default())
         .plugin(tauri_plugin_notification::init())
         .setup(move |app| {
             let handle = app.handle().clone();
             let s = supervisor.clone();
+            let m = manager.clone();
             tauri::async_runtime::block_on(async move {
                 forward(handle.clone(), s.clone());
+                forward_manager(handle.clone(), m.clone());
                 s.start();
+                m.start();
                 exit_on_signal(handle);
             });
-            app.manage(App { supervisor, exports });
+            app.manage(App { supervisor, manager, exports });
             Ok(())
         })
         .build(tauri::generate_context!())
@@ -109,6 +141,7 @@ pub fn run(options: supervisor::Options, exports: PathBuf) -> Result<(), String>
     app.run(|handle, event| {
         if let tauri::RunEvent::Exit = event {
             let app = handle.state::<App>();
+            app.manager.shutdown();
             tauri::async_runtime::block_on(app.supervisor.shutdown());
         }
     });

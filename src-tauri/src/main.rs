@@ -32,7 +32,10 @@ fn main() {
     options.floorwatch_bin = var("FLOORWATCH_BIN");
     options.exe_dir = std::env::current_exe().ok().and_then(|p| p.parent().map(PathBuf::from));
     options.path_var = std::env::var("PATH").ok();
-    let exports = dirs::download_dir().or_else(dirs::home_dir).unwrap_or_else(std::env::temp_dir);
+    let exports = var("FLOORWATCH_DESKTOP_EXPORTS")
+        .or_else(dirs::download_dir)
+        .or_else(dirs::home_dir)
+        .unwrap_or_else(std::env::temp_dir);
     if let Err(e) = floorwatch_desktop::run(options, exports) {
         eprintln!("floorwatch-desktop: {e}");
         std::process::exit(1);

@@ -183,6 +183,9 @@ function firstRun() {
     ),
     el("div.actions", {}, connect),
     connectStatus,
+    el("h2", { text: "Or: the managers' view" }),
+    el("p", { text: "Every plant side by side from the cloud: KPIs, comparisons, exports and snapshot files." }),
+    el("div.actions", {}, el("a.button", { id: "first-manager", href: "#/manager", text: "Open the managers' view" })),
   );
 }
 

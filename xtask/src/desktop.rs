@@ -1,5 +1,6 @@
-//! The desktop half of `cargo xtask run`: builds the supervisor's app in release mode and
-//! opens it on plant 1 of the factory `floorwatch up` is running.
+//! The desktop half of `cargo xtask run`: builds the desktop app in release mode and opens
+//! it on plant 1 of the factory `floorwatch up` is running, with the managers' view on the
+//! factory's cloud node.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -70,6 +71,12 @@ pub(crate) fn open(app: &Path, data_dir: &Path, since: SystemTime) -> Result<Chi
             field("token"),
             field("user")
         ),
+    )?;
+    // The managers' view reads the factory's cloud node with the manager's token it wrote.
+    let cloud = |k: &str| file["cloud"][k].as_str().unwrap_or_default().replace('\\', "\\\\").replace('"', "\\\"");
+    std::fs::write(
+        dir.join("settings-manager.toml"),
+        format!("[cloud]\nurl = \"{}\"\ntoken = \"{}\"\n", cloud("url"), cloud("token")),
     )?;
     eprintln!("xtask: opening the desktop app on plant {}", field("plant"));
     Command::new(app)

@@ -1,9 +1,13 @@
 //! Drives the real desktop app through WebDriver (tauri-driver + WebKitWebDriver) under
 //! Xvfb, against a plant: a fixture plant ([`plant::FixturePlant`]: a private PostgreSQL
 //! cluster with a real event log, the real projections and command API, driven by the
-//! test) or the real demo factory ([`factory::FactoryPlant`], `floorwatch up`).
+//! test) or the real demo factory ([`factory::FactoryPlant`], `floorwatch up`); and, for
+//! the managers' view, a real cloud node holding backfilled weeks of every plant
+//! ([`cloud::BackfilledCloud`]).
 
+pub mod cloud;
 pub mod factory;
+pub mod manager_bench;
 pub mod plant;
 pub mod window;
 

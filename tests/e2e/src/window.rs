@@ -92,6 +92,7 @@ impl AppWindow {
             .env("FLOORWATCH_DESKTOP_CONFIG", &config)
             .env("FLOORWATCH_DESKTOP_CACHE", dir.join("cache.sqlite"))
             .env("FLOORWATCH_DESKTOP_DEMO_DIR", dir.join("demo"))
+            .env("FLOORWATCH_DESKTOP_EXPORTS", dir.join("exports"))
             .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
             .env("RUST_LOG", "info")
             .stdout(log.try_clone()?)

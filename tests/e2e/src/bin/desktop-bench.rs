@@ -12,6 +12,9 @@
 //!   PSS (shared pages split between the processes that map them), RSS summed per process
 //!   (a shared library's pages counted once per process) and private memory.
 //!
+//! * `manager_render_ms`: the managers' view showing a 30-day comparison of 5 plants, from
+//!   a real cloud node's query API and from the cache (`--manager` measures only this).
+//!
 //! Run under a display, after `cargo xtask e2e` has built the app:
 //! `xvfb-run -a cargo run -p floorwatch-e2e --bin desktop-bench -- --minutes 60
 //! --json target/bench/desktop.json` (`FLOORWATCH_DESKTOP_APP` picks another build of the app).
@@ -35,19 +38,27 @@ struct Args {
     /// The data directory of a running `floorwatch up`: measure the app on its plant 1
     /// instead of a fixture plant.
     up: Option<PathBuf>,
+    /// Measure only the managers' view.
+    manager: bool,
 }
 
 fn args() -> Result<Args> {
-    let mut a = Args { minutes: 20.0, json: floorwatch_e2e::repo_root().join("target/bench/desktop.json"), up: None };
+    let mut a = Args {
+        minutes: 20.0,
+        json: floorwatch_e2e::repo_root().join("target/bench/desktop.json"),
+        up: None,
+        manager: false,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--minutes" => a.minutes = it.next().context("--minutes N")?.parse()?,
             "--json" => a.json = it.next().context("--json FILE")?.into(),
             "--up" => a.up = Some(it.next().context("--up DATA_DIR")?.into()),
+            "--manager" => a.manager = true,
             other => {
                 anyhow::bail!(
-                    "unknown argument {other}; usage: desktop-bench [--minutes N] [--json FILE] [--up DATA_DIR]"
+                    "unknown argument {other}; usage: desktop-bench [--minutes N] [--json FILE] [--up DATA_DIR] [--manager]"
                 )
             }
         }
@@ -292,6 +303,15 @@ async fn main() -> Result<()> {
     if let Some(dir) = &args.up {
         return soak_on_up(&args, dir, &app_path).await;
     }
+    if args.manager {
+        let out = json!({ "manager_render_ms": floorwatch_e2e::manager_bench::manager_render_ms(10).await? });
+        if let Some(parent) = args.json.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&args.json, serde_json::to_string_pretty(&out)?)?;
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
     eprintln!("starting a fixture plant of 10,000 sensors…");
     let mut plant = FixturePlant::start(Layout::full()).await?;
     let dir = tempfile::tempdir()?;
@@ -377,7 +397,9 @@ async fn main() -> Result<()> {
         .filter(|d| *d < 5000.0)
         .collect();
     let rows: Vec<f64> = floor.iter().filter_map(|p| p["rows"].as_f64()).collect();
+    let manager_render_ms = floorwatch_e2e::manager_bench::manager_render_ms(10).await?;
     let out: Value = json!({
+        "manager_render_ms": manager_render_ms,
         "build": if app_path.contains("/release/") { "release" } else { "debug" },
         "plant": { "sensors": 10000, "machines": 670, "update_hz": 1 },
         "cold_start_ms": {
