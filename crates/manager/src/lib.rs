@@ -536,7 +536,11 @@ impl Manager {
         })?;
         let shown: Vec<u16> =
             if request.plants.is_empty() { plants.iter().map(|p| p.plant).collect() } else { request.plants.clone() };
-        let plants_label = shown.iter().map(|p| format!("P{p}")).collect::<Vec<_>>().join(", ");
+        let plants_label = match (request.drill, request.compare) {
+            (Some(d), _) => format!("P{}", d.plant),
+            (None, Compare::TwoPlants { a, b }) => format!("P{a}, P{b}"),
+            _ => shown.iter().map(|p| format!("P{p}")).collect::<Vec<_>>().join(", "),
+        };
         let metric = request.metric;
         let label = |p: u16, g: &str| if g.is_empty() { plant_label(&plants, p) } else { g.to_string() };
         let in_range = |r: &&KpiRow| {
@@ -592,9 +596,15 @@ impl Manager {
             None => rows.iter().filter(in_range).cloned().collect(),
         };
         let summaries = kpi::summarize(&table_rows);
-        let table = summary_table(&summaries, Stamp { title: format!("{title} — totals"), ..stamp }, |p, g| {
-            if g.is_empty() { plant_label(&plants, p) } else { g.to_string() }
-        });
+        let first_column = match request.drill {
+            Some(Drill { by: By::Line, .. }) => "Line",
+            Some(Drill { by: By::MachineType, .. }) => "Machine type",
+            _ => "Plant",
+        };
+        let table =
+            summary_table(first_column, &summaries, Stamp { title: format!("{title} — totals"), ..stamp }, |p, g| {
+                if g.is_empty() { plant_label(&plants, p) } else { g.to_string() }
+            });
         let svg = chart::chart_svg(&chart, &request.style).map_err(chart_err)?;
         let table_svg = chart::table_svg(&table, &chart::table_style(&table, request.style.width, request.style.dark))
             .map_err(chart_err)?;
@@ -772,8 +782,13 @@ impl Manager {
     }
 }
 
-fn summary_table(summaries: &[Summary], stamp: Stamp, label: impl Fn(u16, &str) -> String) -> Table {
-    let mut columns = vec!["Plant".to_string()];
+fn summary_table(
+    first_column: &str,
+    summaries: &[Summary],
+    stamp: Stamp,
+    label: impl Fn(u16, &str) -> String,
+) -> Table {
+    let mut columns = vec![first_column.to_string()];
     columns.extend(Metric::ALL.iter().map(|m| m.label().to_string()));
     let rows = summaries
         .iter()

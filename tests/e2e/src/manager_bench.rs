@@ -49,7 +49,12 @@ pub async fn manager_render_ms(runs: usize) -> Result<Value> {
     manager::config::ManagerSettings { cloud: cloud.connection(), open_at_start: true }
         .save(&app.join("desktop-manager.toml"))?;
     let w = AppWindow::launch("manager-bench", &app, &settings_for(None)).await?;
-    w.wait_js("the cloud live", "document.getElementById('manager-badge').dataset.state === 'live'", 60).await?;
+    w.wait_js(
+        "the cloud live",
+        "(document.getElementById('manager-badge') || { dataset: {} }).dataset.state === 'live'",
+        60,
+    )
+    .await?;
     w.wait_js("5 plants", "document.querySelectorAll('#manager-table tr[data-plant]').length === 5", 60).await?;
     w.js("const s = document.getElementById('manager-compare'); s.value = 'previous'; s.dispatchEvent(new Event('change')); return true;")
         .await?;
