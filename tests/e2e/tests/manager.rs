@@ -40,6 +40,17 @@ async fn press(w: &AppWindow, css: &str) -> Result<()> {
     Ok(())
 }
 
+/// Waits until the chart's picture is decoded (an image loads after the page has it), so
+/// a screenshot shows it.
+async fn painted(w: &AppWindow) -> Result<()> {
+    w.wait_js(
+        "the chart painted",
+        "(() => { const i = document.getElementById('manager-chart'); return i && i.complete && i.naturalWidth > 0; })()",
+        30,
+    )
+    .await
+}
+
 async fn exported(w: &AppWindow, n: usize) -> Result<Vec<Value>> {
     if let Err(e) = w.wait_js("the exports", &format!("window.__fwManager.exports.length >= {n}"), 30).await {
         let said = w.js("return document.getElementById('toasts').innerText + ' / ' + JSON.stringify(window.__fwManager.exports) + JSON.stringify(window.__fwManager.errors);").await?;
@@ -58,6 +69,7 @@ async fn the_managers_view_end_to_end() -> Result<()> {
     w.wait_js("the managers' view", "location.hash === '#/manager'", 30).await?;
     w.wait_js("the cloud live", "document.getElementById('manager-badge').dataset.state === 'live'", 60).await?;
     w.wait_js("5 plants side by side", &format!("{ROWS} === 5"), 60).await?;
+    painted(&w).await?;
     w.screenshot("plants").await?;
 
     // A month of the 5 plants; exports of its chart.
@@ -114,6 +126,7 @@ async fn the_managers_view_end_to_end() -> Result<()> {
     // This month against the month before, in one chart.
     select(&w, "manager-compare", "previous").await?;
     w.wait_js("the comparison", "document.getElementById('manager-chart').alt.includes('previous')", 30).await?;
+    painted(&w).await?;
     w.screenshot("month-against-previous").await?;
     select(&w, "manager-compare", "plants").await?;
     w.wait_js("plants again", "!document.getElementById('manager-chart').alt.includes('previous')", 30).await?;
@@ -140,6 +153,7 @@ async fn the_managers_view_end_to_end() -> Result<()> {
     press(&w, "button[data-preset=month]").await?;
     w.wait_js("the cached month", "document.getElementById('manager-source').dataset.source === 'cache'", 30).await?;
     assert_eq!(w.count("#manager-table tr[data-plant]").await?, 5);
+    painted(&w).await?;
     w.screenshot("offline").await?;
     w.close().await?;
     drop(cloud);
@@ -161,6 +175,7 @@ async fn the_managers_view_end_to_end() -> Result<()> {
     w.wait_js("plant 4's lines", "document.querySelectorAll('#manager-table tr[data-group]').length === 2", 30).await?;
     select(&w, "manager-by", "machine_type").await?;
     w.wait_js("by machine type", "document.querySelectorAll('#manager-table tr[data-group]').length >= 1", 30).await?;
+    painted(&w).await?;
     w.screenshot("snapshot").await?;
 
     // A damaged file: a clear message in the dialog, the app still there.
