@@ -183,31 +183,50 @@ impl Drop for Listener {
 
 /// Runs `sql` that changes an object the whole server shares (a role), from one of the
 /// several databases that may change it at the same instant (every plant node sets the
-/// reader's password at start). PostgreSQL does not queue two updates of one role: the
-/// later one fails with "tuple concurrently updated" once the first commits. That
-/// failure is transient by nature, so it is retried, with a short random back-off.
+/// reader's password at start): see [`server_wide`].
 pub async fn execute_server_wide(db: &Database, sql: &str) -> Result<()> {
+    server_wide(|| async {
+        let client = db.client().await?;
+        client.batch_execute(sql).await.context("changing a server-wide object (a role)")
+    })
+    .await
+}
+
+/// Runs `change`, which changes objects the whole server shares (roles, their grants),
+/// until it is not refused for a concurrent change of the same catalog rows. PostgreSQL
+/// does not queue two updates of one role: when databases change it at the same instant
+/// (plants started together), the later one fails with "tuple concurrently updated" once
+/// the first commits. That failure is transient by nature, so `change` (which must be
+/// repeatable) is run again, with a short random back-off; any other error is returned.
+/// The one place such a change is retried.
+pub async fn server_wide<T, F, Fut>(mut change: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
     const ATTEMPTS: u32 = 20;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let client = db.client().await?;
-        match client.batch_execute(sql).await {
-            Ok(()) => return Ok(()),
+        match change().await {
+            Ok(done) => return Ok(done),
             Err(e) if attempt < ATTEMPTS && is_concurrent_catalog_update(&e) => {
                 let jitter_ms = u64::from(rand_byte()) % 50;
                 tracing::debug!(attempt, "another database changed the same server-wide object; retrying");
                 tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt) + jitter_ms)).await;
             }
-            Err(e) => return Err(e).context("changing a server-wide object (a role)"),
+            Err(e) => return Err(e),
         }
     }
 }
 
-/// PostgreSQL's answer to two transactions updating one catalog row at once.
-fn is_concurrent_catalog_update(e: &tokio_postgres::Error) -> bool {
-    e.code() == Some(&tokio_postgres::error::SqlState::INTERNAL_ERROR)
-        && e.as_db_error().is_some_and(|d| d.message().contains("tuple concurrently updated"))
+/// PostgreSQL's answer to two transactions updating one catalog row at once, wherever in
+/// `e`'s chain it is.
+fn is_concurrent_catalog_update(e: &anyhow::Error) -> bool {
+    e.chain().filter_map(|c| c.downcast_ref::<tokio_postgres::Error>()).any(|e| {
+        e.code() == Some(&tokio_postgres::error::SqlState::INTERNAL_ERROR)
+            && e.as_db_error().is_some_and(|d| d.message().contains("tuple concurrently updated"))
+    })
 }
 
 /// A byte that differs between processes and calls, to spread retries apart.

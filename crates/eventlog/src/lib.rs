@@ -25,7 +25,7 @@ mod snapshot;
 mod subscription;
 
 pub use append::{AppendError, LOG_CHANNEL, append, telemetry_days};
-pub use db::{Database, Listener, Notification, execute_server_wide, quote_ident};
+pub use db::{Database, Listener, Notification, execute_server_wide, quote_ident, server_wide};
 pub use deadpool_postgres::{Client, GenericClient, Pool, Transaction};
 pub use model::{
     Append, Appended, ExpectedVersion, InvalidInput, MAX_BINARY_PAYLOAD_BYTES, MAX_JSON_PAYLOAD_BYTES, Metadata,

@@ -124,22 +124,10 @@ pub async fn prepare(db: &Database, config: &NodeConfig, secrets: &NodeSecrets) 
     crate::migrate(db).await?;
     readmodels::migrate(db).await?;
     access::migrate(db).await?;
-    // Roles belong to the whole server: plants prepared at the same moment (`floorwatch
-    // up`) change the same catalog rows, which PostgreSQL may refuse as a concurrent
-    // update. Both steps can be repeated, so a refusal of that kind is tried again.
-    for attempt in 1.. {
-        let roles = async {
-            readmodels::set_reader_password(db, &secrets.reader_password).await?;
-            crate::roles::grant_node_role(db, &secrets.node_password).await
-        };
-        match roles.await {
-            Ok(_) => break,
-            Err(e) if attempt < 10 && format!("{e:#}").contains("tuple concurrently updated") => {
-                tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    // Both change roles the whole server shares, each retried (in one place) when plants
+    // prepared at the same moment change them at once.
+    readmodels::set_reader_password(db, &secrets.reader_password).await?;
+    crate::roles::grant_node_role(db, &secrets.node_password).await?;
     let layout = Arc::new(Layout::from_toml(&config.layout_toml, &config.scale).context("building the plant layout")?);
     anyhow::ensure!(
         layout.plant_by_number(config.plant_number).is_some(),
