@@ -137,6 +137,23 @@ async fn a_binary_batch_is_stored_once_even_when_retried() {
 }
 
 #[tokio::test]
+async fn a_day_partition_dropped_after_the_writer_saw_it_is_made_again_for_the_next_upload() {
+    let node = node().await;
+    let sensor = node.sensors(0).start;
+    let first = [Reading::new(sensor, NOW, 1.0)];
+    assert_eq!(node.binary(node.gateway(0), 1, &first).await.status(), StatusCode::OK);
+    // Dropped behind the writer's back (as retention drops a day), after it saw the day.
+    let day = chrono::DateTime::from_timestamp_millis(NOW).unwrap().date_naive();
+    let client = node.db.client().await.unwrap();
+    let dropped: bool = client.query_one("SELECT eventlog.drop_telemetry_partition($1)", &[&day]).await.unwrap().get(0);
+    assert!(dropped);
+    let second = [Reading::new(sensor, NOW - 1000, 2.0)];
+    let response = node.binary(node.gateway(0), 2, &second).await;
+    assert_eq!(response.status(), StatusCode::OK, "{:?}", response.text().await);
+    assert_eq!(node.logged_readings().await, second);
+}
+
+#[tokio::test]
 async fn each_bad_reading_is_refused_on_its_own_and_kept_with_its_reason() {
     let node = node().await;
     let gw = node.gateway(0).to_owned();

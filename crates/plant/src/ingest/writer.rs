@@ -2,7 +2,10 @@
 //! gateways' batches per transaction, together with their dead letters.
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::time::Duration;
+
+use chrono::NaiveDate;
 
 use eventlog::{Append, Database, ExpectedVersion, Metadata, NewEvent, StreamName};
 use telemetry::Reading;
@@ -128,8 +131,9 @@ impl WriterLoop {
 async fn run(db: Database, rx: &mut mpsc::Receiver<Job>, per_tx: usize) {
     let mut jobs = Vec::with_capacity(per_tx);
     let mut backoff = Duration::from_millis(50);
+    let mut days = KnownDays::default();
     while rx.recv_many(&mut jobs, per_tx).await > 0 {
-        let answers = store_group(&db, &jobs).await;
+        let answers = store_group(&db, &mut days, &jobs).await;
         let outage = answers.iter().any(|a| matches!(a, Err(WriteError::Failed(_))));
         for (job, answer) in jobs.drain(..).zip(answers) {
             let _ = job.reply.send(answer);
@@ -146,8 +150,8 @@ async fn run(db: Database, rx: &mut mpsc::Receiver<Job>, per_tx: usize) {
 /// Stores a group of uploads in one transaction; one answer per job, in order. When the
 /// database refuses the group for its data (not for an outage), each upload is stored
 /// again on its own, so only the one at fault is refused and the others commit.
-async fn store_group(db: &Database, jobs: &[Job]) -> Vec<Result<Stored, WriteError>> {
-    match store_together(db, jobs).await {
+async fn store_group(db: &Database, days: &mut KnownDays, jobs: &[Job]) -> Vec<Result<Stored, WriteError>> {
+    match store_together(db, days, jobs).await {
         Ok(answers) => answers,
         Err(e) if is_permanent(&e) && jobs.len() > 1 => {
             tracing::warn!(
@@ -157,15 +161,15 @@ async fn store_group(db: &Database, jobs: &[Job]) -> Vec<Result<Stored, WriteErr
             );
             let mut answers = Vec::with_capacity(jobs.len());
             for job in jobs {
-                answers.push(match store_together(db, std::slice::from_ref(job)).await {
+                answers.push(match store_together(db, days, std::slice::from_ref(job)).await {
                     Ok(mut one) => one.pop().unwrap_or(Err(WriteError::Failed("no answer".into()))),
-                    Err(e) => refuse_alone(db, &job.upload, e).await,
+                    Err(e) => refuse_alone(db, days, &job.upload, e).await,
                 });
             }
             answers
         }
         Err(e) => match jobs {
-            [job] => vec![refuse_alone(db, &job.upload, e).await],
+            [job] => vec![refuse_alone(db, days, &job.upload, e).await],
             _ => {
                 tracing::warn!(error = format!("{e:#}"), uploads = jobs.len(), "storing uploads failed");
                 jobs.iter().map(|_| Err(WriteError::Failed(format!("{e:#}")))).collect()
@@ -176,7 +180,12 @@ async fn store_group(db: &Database, jobs: &[Job]) -> Vec<Result<Stored, WriteErr
 
 /// The answer to one upload that could not be stored on its own: an outage is worth a
 /// retry; a refusal of its data is final, and the upload is kept as a dead letter saying so.
-async fn refuse_alone(db: &Database, upload: &Upload, e: anyhow::Error) -> Result<Stored, WriteError> {
+async fn refuse_alone(
+    db: &Database,
+    days: &mut KnownDays,
+    upload: &Upload,
+    e: anyhow::Error,
+) -> Result<Stored, WriteError> {
     if !is_permanent(&e) {
         tracing::warn!(error = format!("{e:#}"), upload = %upload.key, "storing an upload failed");
         return Err(WriteError::Failed(format!("{e:#}")));
@@ -184,12 +193,14 @@ async fn refuse_alone(db: &Database, upload: &Upload, e: anyhow::Error) -> Resul
     let reason = format!("the database refused this upload: {e:#}");
     tracing::warn!(upload = %upload.key, gateway = %upload.gateway, "{reason}");
     let letter = Upload {
+        gateway: upload.gateway.clone(),
+        key: upload.key.clone(),
         valid: Vec::new(),
         rejected: vec![Rejection { index: -1, sensor: None, ts_ms: None, value: None, reason: reason.clone() }],
         raw: None,
-        ..upload.clone()
+        window_ms: upload.window_ms,
     };
-    if let Err(kept) = write(db, std::slice::from_ref(&letter), &[]).await {
+    if let Err(kept) = write(db, days, [&letter], &[]).await {
         tracing::error!(error = format!("{kept:#}"), upload = %upload.key, "could not keep a refused upload as a dead letter");
     }
     Err(WriteError::Unstorable(reason))
@@ -243,10 +254,13 @@ fn prepare(jobs: &[Job]) -> (Vec<Append>, Vec<usize>, Vec<(usize, String)>) {
 
 /// Stores uploads in one transaction: their dead letters and one append per upload with
 /// accepted readings. One answer per job, in order.
-async fn store_together(db: &Database, jobs: &[Job]) -> anyhow::Result<Vec<Result<Stored, WriteError>>> {
+async fn store_together(
+    db: &Database,
+    days: &mut KnownDays,
+    jobs: &[Job],
+) -> anyhow::Result<Vec<Result<Stored, WriteError>>> {
     let (appends, indexes, refused) = prepare(jobs);
-    let uploads: Vec<Upload> = jobs.iter().map(|j| j.upload.clone()).collect();
-    let results = write(db, &uploads, &appends).await?;
+    let results = write(db, days, jobs.iter().map(|j| &j.upload), &appends).await?;
     let mut results = results.into_iter();
     Ok((0..jobs.len())
         .map(|i| {
@@ -262,10 +276,64 @@ async fn store_together(db: &Database, jobs: &[Job]) -> anyhow::Result<Vec<Resul
         .collect())
 }
 
-async fn write(db: &Database, uploads: &[Upload], appends: &[Append]) -> anyhow::Result<Vec<eventlog::Appended>> {
-    // Before the transaction that takes the log's head: creating a day partition waits
-    // for the log's open readers, and one of them may be waiting for the head.
-    eventlog::ensure_partitions(db, &eventlog::telemetry_days(appends)).await?;
+/// Day partitions of the log's telemetry the writer has seen exist, so a write looks
+/// them up only when its readings fall on a day not seen yet (nearly every write falls on
+/// today). The append checks the partitions again under the log's head: a day wrongly
+/// taken as there (retention dropped it meanwhile) is made again and the write tried once
+/// more at once; after any other failed write the days are looked up afresh.
+#[derive(Debug, Default)]
+struct KnownDays(BTreeSet<NaiveDate>);
+
+impl KnownDays {
+    /// Days kept at most; beyond, the set starts again (readings span a few days).
+    const MAX: usize = 64;
+
+    /// Creates the partitions of `days` not known to exist; before the transaction that
+    /// takes the log's head, since creating one waits for the log's open readers, and one
+    /// of them may be waiting for the head.
+    async fn ensure(&mut self, db: &Database, days: Vec<NaiveDate>) -> anyhow::Result<()> {
+        let unknown: Vec<NaiveDate> = days.into_iter().filter(|d| !self.0.contains(d)).collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        eventlog::ensure_partitions(db, &unknown).await?;
+        if self.0.len() + unknown.len() > Self::MAX {
+            self.0.clear();
+        }
+        self.0.extend(unknown);
+        Ok(())
+    }
+}
+
+async fn write<'a>(
+    db: &Database,
+    days: &mut KnownDays,
+    uploads: impl IntoIterator<Item = &'a Upload>,
+    appends: &[Append],
+) -> anyhow::Result<Vec<eventlog::Appended>> {
+    let needed = eventlog::telemetry_days(appends);
+    days.ensure(db, needed.clone()).await?;
+    let uploads: Vec<&Upload> = uploads.into_iter().collect();
+    let written = match write_in_transaction(db, uploads.iter().copied(), appends).await {
+        // A day taken as there was dropped meanwhile: made again, and written at once.
+        Err(e) if e.chain().any(|c| matches!(c.downcast_ref(), Some(eventlog::AppendError::MissingPartitions(_)))) => {
+            days.0.clear();
+            days.ensure(db, needed).await?;
+            write_in_transaction(db, uploads.iter().copied(), appends).await
+        }
+        written => written,
+    };
+    if written.is_err() {
+        days.0.clear();
+    }
+    written
+}
+
+async fn write_in_transaction<'a>(
+    db: &Database,
+    uploads: impl IntoIterator<Item = &'a Upload>,
+    appends: &[Append],
+) -> anyhow::Result<Vec<eventlog::Appended>> {
     let mut client = db.client().await?;
     let tx = client.transaction().await?;
     let mut gateway = Vec::new();
