@@ -34,7 +34,8 @@
 //! reading beyond ±[`MAX_READING_MAGNITUDE`] is clamped to that bound before it is scored
 //! and learned from (no physical sensor reads that far; squares and sums of larger values
 //! would overflow the state); the score reports the value as sent, says `clamped`, and its
-//! explanation says so. Every number the state keeps is finite whatever it is fed, so a
+//! explanation says so. Such a reading always scores 1 (a spike, unless a test found more):
+//! however quiet the sensor was, or whatever the tests enabled, it is no measurement. Every number the state keeps is finite whatever it is fed, so a
 //! checkpoint always loads.
 
 use serde::{Deserialize, Serialize};
@@ -83,6 +84,21 @@ pub const MAX_READING_MAGNITUDE: f64 = 1e15;
 pub fn clamp_reading(value: f64) -> (f64, bool) {
     let clamped = value.clamp(-MAX_READING_MAGNITUDE, MAX_READING_MAGNITUDE);
     (clamped, clamped != value)
+}
+
+/// The score of a reading beyond ±[`MAX_READING_MAGNITUDE`]: no working sensor reads
+/// that, so it is as abnormal as a reading can be (a spike, unless a test found more),
+/// whatever the tests make of it at the bound. They may make nothing of it: a detector
+/// still warming up, or one judging only what the machine model leaves to it (the
+/// reading's departure is the model's to judge, and a model that cannot yet tell a change
+/// of load from a fault stays silent), or a sensor that has long read at the bound.
+fn beyond_any_sensor(mut score: Score) -> Score {
+    score.score = 1.0;
+    score.level = 1.0;
+    if score.test == Test::None {
+        score.test = Test::Spike;
+    }
+    score
 }
 
 /// A finite `f64` in single precision, saturating at the largest finite `f32` (and 0 for
@@ -640,7 +656,7 @@ impl Detector {
         if state.n == 0 {
             let mut score = self.first(state, ts_ms, value);
             (score.value, score.clamped) = (sent, clamped);
-            return Ok(score);
+            return Ok(if clamped { beyond_any_sensor(score) } else { score });
         }
         let floor = if floor.is_finite() { floor.clamp(0.0, MAX_READING_MAGNITUDE) } else { 0.0 };
         let obs = self.observe(state, ts_ms, value, floor);
@@ -658,7 +674,7 @@ impl Detector {
                 Test::Drift => obs.drift_base,
                 _ => obs.fast,
             };
-        Ok(Score {
+        let score = Score {
             ts_ms,
             value: sent,
             expected,
@@ -671,7 +687,8 @@ impl Detector {
             adapted,
             clamped,
             overdue: false,
-        })
+        };
+        Ok(if clamped { beyond_any_sensor(score) } else { score })
     }
 
     /// Every statistic of one reading against what the sensor has learned (no learning).

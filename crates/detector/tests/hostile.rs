@@ -3,7 +3,7 @@
 //! through the per-sensor detector, the machine model and the episode tracker.
 
 use detector::machine::{MachineModel, MachineModelConfig};
-use detector::{Config, Detector, EpisodeConfig, EpisodeTracker, SensorState, StreamingDetector, ValueError};
+use detector::{Config, Detector, EpisodeConfig, EpisodeTracker, SensorState, StreamingDetector, Test, ValueError};
 use proptest::prelude::*;
 
 const T0: i64 = 1_700_000_000_000;
@@ -158,4 +158,31 @@ fn a_clamped_reading_says_so_in_its_explanation() {
     assert!(text.contains("beyond"), "{text}");
     assert!(s.score > 0.9, "a reading of 1e300 on a sensor near 10 is surprising: {}", s.score);
     assert!(!d.next(ts + 1000, 10.2).expect("finite").clamped);
+}
+
+/// However the detector is set (all tests, or only what a machine model leaves to it),
+/// and however new or perfectly regular the sensor, a reading beyond the bound is no
+/// measurement: it scores as abnormal as a reading can, every time, with finite numbers.
+#[test]
+fn a_reading_beyond_the_bound_scores_one_whatever_the_tests_and_the_warm_up() {
+    for config in [Config::default(), Config::beside_machine_model()] {
+        let mut d = StreamingDetector::new(config).expect("valid settings");
+        let first = d.next(T0, 1e300).expect("finite");
+        assert_eq!((first.score, first.level, first.clamped), (1.0, 1.0, true), "{first:?}");
+        let mut ts = T0;
+        for i in 0..700 {
+            ts += 1000;
+            d.next(ts, 40.0 + ((i * 13) % 10) as f64 / 20.0).expect("finite");
+        }
+        for _ in 0..200 {
+            ts += 1000;
+            let s = d.next(ts, 1e300).expect("finite");
+            assert_eq!((s.score, s.level), (1.0, 1.0), "{s:?}");
+            assert_ne!(s.test, Test::None, "{s:?}");
+            for x in [s.expected, s.lower, s.upper] {
+                assert!(x.is_finite(), "{s:?}");
+            }
+            assert!(s.explain().contains("beyond"), "{}", s.explain());
+        }
+    }
 }

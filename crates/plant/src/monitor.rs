@@ -634,6 +634,110 @@ mod tests {
         );
     }
 
+    /// A monitor fed like the log feeds it: the layout, then one batch a second.
+    struct Fed {
+        monitor: Monitor,
+        position: i64,
+        events: Vec<(String, serde_json::Value)>,
+    }
+
+    impl Fed {
+        fn new(scale: &layout::Scale) -> Fed {
+            let mut monitor = Monitor::new(MonitorConfig::new(1)).unwrap();
+            let layout = LayoutConfigured {
+                plant: 1,
+                layout_toml: layout::DEFAULT_LAYOUT_TOML.into(),
+                plants: scale.plants,
+                lines_per_plant: scale.lines_per_plant,
+                sensors_per_plant: scale.sensors_per_plant,
+                stale_after_ms: 10_000,
+            };
+            let body = serde_json::to_value(&layout).unwrap();
+            monitor.apply(&recorded(1, "plant-P1", LAYOUT_CONFIGURED, Payload::Json(body), 0)).unwrap();
+            Fed { monitor, position: 1, events: Vec::new() }
+        }
+
+        fn batch(&mut self, readings: &[telemetry::Reading]) {
+            self.position += 1;
+            let at = readings[0].ts_ms;
+            let payload = Payload::Telemetry {
+                bytes: telemetry::encode(readings).unwrap(),
+                occurred_at: DateTime::from_timestamp_millis(at).unwrap(),
+            };
+            self.monitor
+                .apply(&recorded(self.position, "readings-P1-L01", eventlog::READINGS_RECORDED, payload, at))
+                .unwrap();
+            for append in self.monitor.take_appends() {
+                for e in append.events {
+                    if let Payload::Json(body) = e.payload {
+                        self.events.push((e.event_type, body));
+                    }
+                }
+            }
+        }
+    }
+
+    fn recorded(position: i64, stream: &str, event_type: &str, payload: Payload, at_ms: i64) -> RecordedEvent {
+        RecordedEvent {
+            position,
+            stream: StreamName::new(stream).unwrap(),
+            version: 1,
+            event_type: event_type.into(),
+            schema_version: 1,
+            payload,
+            metadata: Metadata::default(),
+            idempotency_key: None,
+            recorded_at: DateTime::from_timestamp_millis(at_ms).unwrap(),
+            origin: None,
+        }
+    }
+
+    /// A log written before ingest refused such values: a perfectly regular pattern (every
+    /// sensor repeats ten values in steps of 0.05, once a second), then 200 readings of
+    /// 1e300 on one sensor. However quiet the warm-up, they are an anomaly, with finite
+    /// numbers and an explanation saying they were judged at the detector's bound; and the
+    /// monitor's state stays finite, so its snapshot loads.
+    #[test]
+    fn readings_of_1e300_after_a_perfectly_regular_warm_up_raise_an_anomaly_with_finite_numbers() {
+        let scale = layout::Scale { plants: Some(1), lines_per_plant: Some(2), sensors_per_plant: Some(60) };
+        let layout = layout::Layout::default_with(&scale).unwrap();
+        let sensors = layout.lines()[0].sensor_ids.clone();
+        let target = sensors.start + 3;
+        let t0 = 1_780_000_000_000_i64;
+        let mut fed = Fed::new(&scale);
+        for s in 0..1000_i64 {
+            let readings: Vec<telemetry::Reading> = sensors
+                .clone()
+                .map(|id| {
+                    let regular = 40.0 + ((i64::from(id) * 7 + s * 13) % 10) as f64 / 20.0;
+                    let value = if id == target && (700..900).contains(&s) { 1e300 } else { regular };
+                    telemetry::Reading::new(id, t0 + s * 1000, value)
+                })
+                .collect();
+            fed.batch(&readings);
+        }
+        let detected: Vec<AnomalyDetected> = fed
+            .events
+            .iter()
+            .filter(|(t, _)| t == ANOMALY_DETECTED)
+            .map(|(_, body)| serde_json::from_value(body.clone()).unwrap())
+            .collect();
+        let raised = detected
+            .iter()
+            .find(|d| d.sensors.iter().any(|s| s.sensor == target && !s.related))
+            .unwrap_or_else(|| panic!("the readings of 1e300 raise an anomaly; raised: {detected:#?}"));
+        let evidence = raised.sensors.iter().find(|s| s.sensor == target).unwrap();
+        assert_eq!(evidence.observed, 1e300);
+        for x in [raised.score, evidence.expected, evidence.lower, evidence.upper, evidence.score] {
+            assert!(x.is_finite(), "{raised:?}");
+        }
+        assert!(raised.score > 0.0, "{raised:?}");
+        assert!(raised.explanation.contains("1.000e300"), "{}", raised.explanation);
+        assert!(raised.explanation.contains("judged at that bound"), "{}", raised.explanation);
+        assert!(fed.monitor.sensors.iter().all(SensorState::is_finite), "every sensor's state stays finite");
+        assert!(fed.monitor.trackers.iter().all(EpisodeTracker::is_finite), "every machine's model stays finite");
+    }
+
     #[test]
     fn a_reading_beyond_the_detector_bound_is_written_short_and_said_to_be_judged_at_the_bound() {
         let huge = SensorEvidence {

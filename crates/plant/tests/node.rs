@@ -432,6 +432,12 @@ async fn append_minutes(node: &Node, from_s: i64, seconds: i64, value: impl Fn(u
     }
 }
 
+/// A perfectly regular reading: ten values in steps of 0.05, one a second, each sensor
+/// at its own phase (every value of it exactly 40.0 once in ten seconds).
+fn regular(id: u32, s: i64) -> f64 {
+    40.0 + ((i64::from(id) * 7 + s * 13) % 10) as f64 / 20.0
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reading_of_1e300_is_refused_at_the_door_and_one_already_in_the_log_is_followed_to_a_restart() {
     let mut node = start(|c| {
@@ -456,8 +462,13 @@ async fn a_reading_of_1e300_is_refused_at_the_door_and_one_already_in_the_log_is
     let kept: f64 = client.query_one("SELECT value FROM ingest.dead_letters", &[]).await.unwrap().get(0);
     assert_eq!(kept, 1e300);
 
-    // In a log an older version wrote: 200 readings of 1e300 after a quiet warm-up.
-    append_minutes(&node, 1700, 1200, |id, s| (id == target && (900..1100).contains(&s)).then_some(1e300)).await;
+    // In a log an older version wrote: 200 readings of 1e300 after 700 s of a perfectly
+    // regular pattern (every sensor repeats ten values in steps of 0.05): however quiet,
+    // they are an anomaly.
+    append_minutes(&node, 1500, 1000, |id, s| {
+        Some(if id == target && (700..900).contains(&s) { 1e300 } else { regular(id, s) })
+    })
+    .await;
     let head = node.head().await;
     wait_until("the monitor to read the log", 120, || async { monitor_checkpoint(&node).await > head - 60 }).await;
     wait_until("the anomaly in the read models", 60, || async {
@@ -483,7 +494,7 @@ async fn a_reading_of_1e300_is_refused_at_the_door_and_one_already_in_the_log_is
     let before = monitor_checkpoint(&node).await;
     node.run().await;
     // Readings that are exactly 40.0 every ten seconds, so the snapshot holds that number.
-    append_minutes(&node, 500, 300, |id, s| Some(40.0 + ((i64::from(id) * 7 + s * 13) % 10) as f64 / 20.0)).await;
+    append_minutes(&node, 500, 300, |id, s| Some(regular(id, s))).await;
     let head = node.head().await;
     wait_until("the monitor after the restart", 120, || async { monitor_checkpoint(&node).await > head - 60 }).await;
     assert!(monitor_checkpoint(&node).await > before);
