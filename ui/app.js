@@ -9,6 +9,7 @@ import * as machineView from "./views/machine.js";
 import * as maintenanceView from "./views/maintenance.js";
 import * as settingsView from "./views/settings.js";
 import * as managerView from "./views/manager.js";
+import * as timetravel from "./timetravel.js";
 
 /** Everything the screens draw from, keyed for cheap updates. */
 export const store = {
@@ -31,6 +32,10 @@ export const store = {
   user: null,
   settingsError: null,
   theme: "system",
+  // The plant at an instant of the past while time travel shows one (`null`: live), and
+  // its sensors by id.
+  replay: null,
+  replaySensors: null,
 };
 
 // Render timings, read by the benchmark: { rows, ms } per applied update.
@@ -84,6 +89,28 @@ function merge(changes) {
   for (const r of changes.maintenance) store.maintenance.set(r.machine_id, r);
   for (const r of changes.track_record) store.trackRecord.set(trackKey(r), r);
   for (const r of changes.node_tasks || []) store.nodeTasks.set(r.task, r);
+}
+
+/** Shows the plant as it was at an instant: the live rows give way to that instant's. */
+export function enterReplay(f) {
+  store.replay = f;
+  store.plantStatus = f.plant_status;
+  setAll(store.lineStatus, f.line_status, "id");
+  setAll(store.status, f.machine_status, "machine_id");
+  setAll(store.anomalies, f.anomalies, "anomaly_id");
+  setAll(store.maintenance, f.maintenance, "machine_id");
+  store.replaySensors = new Map(f.sensor_state.map((s) => [s.sensor_id, s]));
+  document.body.classList.add("replay");
+  renderAnomalyCount();
+  route();
+}
+
+/** Back to the live plant: everything is read again. */
+export async function leaveReplay() {
+  store.replay = null;
+  store.replaySensors = null;
+  document.body.classList.remove("replay");
+  await reloadFloor();
 }
 
 function trackKey(r) {
@@ -358,6 +385,7 @@ function route() {
   root.replaceChildren();
   root.scrollTop = 0;
   current.mount(root, param ? decodeURIComponent(param) : null);
+  timetravel.onRoute(view);
 }
 
 export function go(path) {
@@ -412,6 +440,8 @@ function renderAll() {
 }
 
 function onUpdate(u) {
+  // The past does not change: live changes are read again on the way back to live.
+  if (store.replay && (u.type === "delta" || u.type === "reset")) return;
   switch (u.type) {
     case "delta": {
       const t0 = performance.now();
@@ -503,6 +533,7 @@ async function start() {
   await listen("update", receive);
   const [, settings, managerSettings] = await Promise.all([fetchFloor(), call("settings"), call("manager_settings")]);
   applyTheme(settings.settings.theme);
+  timetravel.mount(document.getElementById("timebar"), document.getElementById("replay-banner"));
   renderAll();
   // The profile chosen last: the managers' view, or the plant floor.
   if (managerSettings.open_at_start && !location.hash) location.hash = "#/manager";

@@ -3,6 +3,7 @@
 
 mod commands;
 mod manager;
+mod timetravel;
 
 use std::path::PathBuf;
 
@@ -46,6 +47,10 @@ fn builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
         manager::manager_save_snapshot,
         manager::manager_open_snapshot,
         manager::manager_close_snapshot,
+        timetravel::floor_at,
+        timetravel::changes,
+        timetravel::shift_report,
+        timetravel::export_shift_report,
     ])
 }
 

@@ -2,7 +2,7 @@
 // of every sensor (drawn by the app with plotters; hover reads a value), its anomalies,
 // work orders and event history, and how past predictions for it and its type turned out.
 
-import { go, openDialog, isDark, toast } from "../app.js";
+import { go, openDialog, isDark, toast, store } from "../app.js";
 import { call, el, age, dateTime, days, reading, number, lineLabel, errorText } from "../util.js";
 import { total, sentence, versionTable, atLead } from "../track.js";
 
@@ -266,7 +266,7 @@ async function loadCharts() {
   const ids = [...charts.keys()];
   const first = charts.values().next().value;
   try {
-    const views = await call("trends", { sensorIds: ids, spanMs, endMs: null, style: chartStyle(first.body) });
+    const views = await call("trends", { sensorIds: ids, spanMs, endMs: store.replay ? store.replay.at_ms : null, style: chartStyle(first.body) });
     for (const v of views) {
       const c = charts.get(v.sensor.sensor_id);
       if (!c) continue;
@@ -366,10 +366,19 @@ function recordService() {
   );
 }
 
+/** The machine as time travel shows it: its state, sensors and anomalies at that instant. */
+function asOfReplay(p) {
+  p.status = store.status.get(machineId) || null;
+  p.maintenance = store.maintenance.get(machineId) || null;
+  p.states = [...store.replaySensors.values()].filter((s) => s.machine_id === machineId);
+  if (Array.isArray(p.anomalies)) p.anomalies = store.replay.anomalies.filter((a) => a.machine_id === machineId);
+}
+
 async function load() {
   missed = false;
   try {
     page = await call("machine", { machineId });
+    if (store.replay) asOfReplay(page);
   } catch (e) {
     root.replaceChildren(el("div.card.empty", {}, el("h1", { text: "Machine not found" }), el("p", { text: errorText(e) }), el("button", { text: "Back to the floor", onclick: () => go("#/floor") })));
     return;

@@ -24,7 +24,7 @@ usage: cargo xtask bench [--quick] [--runs N] [--only NAME[,NAME…]] [--no-desk
   --quick        smaller settings (a few minutes in all), for a first look
   --runs N       runs of each benchmark (default 3; figures are their medians)
   --only NAMES   run only these benchmarks (log, ingest, freshness, rebuild,
-                 storage, api, forward, detect, up, desktop)
+                 storage, api, forward, timetravel, detect, up, desktop)
   --no-desktop   leave out the desktop app's benchmark even where Xvfb is present
 
 Writes target/bench/results.json (every run's figures) and BENCHMARKS.md.
@@ -183,6 +183,19 @@ const BENCHES: &[Bench] = &[
         figures: &[
             at_least("/catchup_readings_per_s", "catch-up to the cloud's log and read models", "readings/s", 250_000.0),
             fig("/live_readings_per_s_during_catchup", "plants' own ingest meanwhile", "readings/s"),
+        ],
+    },
+    Bench {
+        name: "timetravel",
+        title: "Time travel: a 10,000-sensor plant holding a simulated day, rebuilt at random instants on both clocks",
+        full: &[],
+        quick: &["--hours", "3", "--instants", "100"],
+        figures: &[
+            fig("/reconstruct_p50_ms", "one reconstruction p50", "ms"),
+            at_most("/reconstruct_p99_ms", "one reconstruction p99", "ms", 500.0),
+            fig("/happened_p99_ms", "as it happened, p99", "ms"),
+            fig("/known_p99_ms", "as we knew it then, p99", "ms"),
+            fig("/checkpoint_bytes_mean", "one checkpoint", "B"),
         ],
     },
     Bench {

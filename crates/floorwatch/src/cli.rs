@@ -557,6 +557,9 @@ pub enum BenchCommand {
     /// Store-and-forward catch-up: how fast a backlog of plant readings reaches the cloud's
     /// log and read models while the plants keep ingesting
     Forward(ForwardBenchArgs),
+    /// Time travel: the plant rebuilt at random instants of a simulated day on both clocks
+    /// (as it happened, as we knew it then): p50/p99 of one reconstruction
+    Timetravel(TimeTravelBenchArgs),
     /// Points per second per core of the streaming detector, of the machine model and of both
     /// as the monitor runs them, and their state per sensor
     Detect(DetectBenchArgs),
@@ -626,6 +629,31 @@ pub struct RebuildBenchArgs {
     /// Simulated seconds of history to rebuild from
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(i64).range(60..=604_800))]
     pub seconds: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct TimeTravelBenchArgs {
+    /// Write the figures to this JSON file
+    #[arg(long, value_name = "FILE")]
+    pub json: PathBuf,
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
+    pub sensors: u32,
+    /// Simulated hours of history the plant holds
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=168))]
+    pub hours: u32,
+    /// Simulated ms between two readings of a sensor (60,000: one a minute)
+    #[arg(long, default_value_t = 60_000, value_parser = clap::value_parser!(i64).range(1_000..=3_600_000))]
+    pub step_ms: i64,
+    /// Random instants to rebuild the plant at (half on each clock)
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(2..=100_000))]
+    pub instants: u32,
+    /// The live model is frozen every this many log positions
+    #[arg(long, default_value_t = readmodels::timetravel::CHECKPOINT_EVERY_EVENTS,
+          value_parser = clap::value_parser!(i64).range(10..=1_000_000))]
+    pub checkpoint_every: i64,
+    /// Seed of the random instants
+    #[arg(long, default_value_t = 19)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]

@@ -547,8 +547,9 @@ pub struct CommandApi {
 }
 
 impl CommandApi {
-    /// Serves the command API of `fixture`'s plant on 127.0.0.1 (a free port). People
-    /// sign their commands with their own credentials ([`PlantFixture::person`]).
+    /// Serves the command API of `fixture`'s plant on 127.0.0.1 (a free port), and its
+    /// time-travel routes. People sign their commands with their own credentials
+    /// ([`PlantFixture::person`]).
     pub async fn start(fixture: &PlantFixture) -> Result<CommandApi> {
         let state = plant::commands::CommandState {
             db: fixture.db.clone(),
@@ -560,7 +561,11 @@ impl CommandApi {
             shelve: ShelvePolicy::default(),
         };
         let door_state = Door::default();
-        let app = plant::commands::router(state).layer(axum::middleware::from_fn_with_state(door_state.clone(), door));
+        // Time travel's routes are read-only: they pass outside the recording door.
+        let travel = plant::timetravel::TimeTravelState::new(state.clone(), 7, 2);
+        let app = plant::commands::router(state)
+            .layer(axum::middleware::from_fn_with_state(door_state.clone(), door))
+            .merge(plant::timetravel::router(travel));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         tokio::spawn(async move {

@@ -178,6 +178,20 @@ impl Recorder {
     }
 }
 
+/// What time travel keeps beside the read models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kept {
+    pub checkpoints: i64,
+    /// The frozen models' bytes (as stored, before TOAST compression).
+    pub checkpoint_bytes: i64,
+    pub late_events: i64,
+}
+
+pub async fn storage(client: &impl GenericClient) -> Result<Kept> {
+    let row = client.query_one(include_str!("../sql/timetravel/storage.sql"), &[]).await?;
+    Ok(Kept { checkpoints: row.get(0), checkpoint_bytes: row.get(1), late_events: row.get(2) })
+}
+
 /// A reconstruction: the live model at the instant and what it took.
 #[derive(Debug)]
 pub struct Reconstruction {

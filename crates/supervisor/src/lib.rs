@@ -17,6 +17,7 @@ pub mod link;
 pub mod outbox;
 pub mod state;
 mod sync;
+pub mod timetravel;
 pub mod trend;
 
 use std::collections::HashSet;

@@ -11,6 +11,7 @@ mod ingest;
 mod log;
 mod rebuild;
 mod stack;
+mod timetravel;
 mod up;
 
 use anyhow::Result;
@@ -42,6 +43,7 @@ pub async fn run(cmd: BenchCommand, global: &Global, config: &Config) -> Result<
         BenchCommand::Storage(args) => rebuild::storage(args, &server, config).await,
         BenchCommand::Api(args) => api::run(args, &server, config).await,
         BenchCommand::Forward(args) => forward::run(args, &server, config).await,
+        BenchCommand::Timetravel(args) => timetravel::run(args, &server, config).await,
         BenchCommand::Detect(_) => unreachable!("handled above without a database"),
         BenchCommand::Up(_) => unreachable!("handled above with its own cluster"),
     }

@@ -59,7 +59,7 @@ async fn populate(db: &Database, spec: &FactorySpec, config: &Config, seconds: i
     Ok(readings)
 }
 
-fn spec(sensors: u32, lines: Option<u32>) -> Result<FactorySpec> {
+pub(super) fn spec(sensors: u32, lines: Option<u32>) -> Result<FactorySpec> {
     FactorySpec::from_args(&FactoryArgs { plants: 1, sensors_per_plant: sensors, lines_per_plant: lines, layout: None })
 }
 
