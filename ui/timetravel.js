@@ -52,6 +52,8 @@ export async function showInstant(atMs) {
   replay.busy = true;
   try {
     const floor = await call("floor_at", { atMs, clock: replay.clock });
+    // Back to live while this answer was on its way: the past is no longer wanted.
+    if (replay.atMs === null) return;
     enterReplay(floor);
     renderBar();
     renderBanner();
@@ -71,9 +73,11 @@ export async function showInstant(atMs) {
 export async function backToLive() {
   stop();
   replay.atMs = null;
+  replay.pending = null;
+  // Leave the past first: the banner and the bar are drawn from whether it is shown.
+  await leaveReplay();
   renderBar();
   renderBanner();
-  await leaveReplay();
 }
 
 function play() {
@@ -121,7 +125,7 @@ function renderBanner() {
   banner.hidden = !store.replay;
   if (!store.replay) return;
   banner.replaceChildren(
-    el("span.replay-text", { id: "replay-text", text: `As of ${dateTime(replay.atMs)} ${clockTime(replay.atMs)}, replay — ${clockLabel(replay.clock)}` }),
+    el("span.replay-text", { id: "replay-text", text: `As of ${clockTime(replay.atMs)} (${dateTime(replay.atMs).replace(/ \d\d:\d\d$/, "")}), replay — ${clockLabel(replay.clock)}` }),
     el("span.muted", { text: " · actions are disabled in the past" }),
     el("button.primary.small", { id: "back-to-live", text: "Back to live", onclick: backToLive }),
   );

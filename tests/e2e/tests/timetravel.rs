@@ -27,7 +27,6 @@ async fn pick(w: &AppWindow, css: &str, ms: i64, event: &str) -> anyhow::Result<
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "not yet run in a real window: run it with `-- --ignored` under cargo xtask e2e's settings, then remove this"]
 async fn scrubbing_back_before_a_fault_and_past_its_acknowledgement_then_the_diff_and_the_shift_report()
 -> anyhow::Result<()> {
     let plant = FixturePlant::start(layout()).await?;
