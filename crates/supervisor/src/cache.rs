@@ -233,6 +233,22 @@ impl Cache {
         Ok(())
     }
 
+    /// Forgets rows of a read model by key (what the app no longer holds).
+    pub fn forget(&mut self, model: ReadModel, keys: &[String]) -> Result<(), CacheError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        {
+            let mut delete = tx.prepare_cached("DELETE FROM rows WHERE model = ?1 AND key = ?2")?;
+            for key in keys {
+                delete.execute(params![model.name(), key])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// When the cached picture was last known to be current.
     pub fn as_of_ms(&self) -> Result<Option<i64>, CacheError> {
         Ok(self.meta("as_of_ms")?.and_then(|v| v.parse().ok()))
@@ -446,6 +462,19 @@ mod tests {
         assert_eq!(cursors[&ReadModel::SensorState], 9, "a cursor never moves back");
         assert_eq!(cache.as_of_ms().unwrap(), Some(1300));
         assert_eq!(cache.synced_position().unwrap(), 9);
+    }
+
+    #[test]
+    fn forgotten_rows_do_not_come_back_and_others_stay() {
+        let mut cache = Cache::open_in_memory().unwrap();
+        let changes = Changes { sensor_state: vec![state(1, 1.0, 1), state(2, 2.0, 2)], ..Changes::default() };
+        cache.store(&changes, &Cursors::from([(ReadModel::SensorState, 2)]), 2, 1).unwrap();
+        // Another model's key of the same spelling is left alone.
+        cache.forget(ReadModel::Anomalies, &["2".into()]).unwrap();
+        cache.forget(ReadModel::SensorState, &["1".into()]).unwrap();
+        let (state, cursors) = cache.load().unwrap();
+        assert_eq!(state.sensor_state.keys().copied().collect::<Vec<_>>(), vec![2]);
+        assert_eq!(cursors[&ReadModel::SensorState], 2, "the cursor stays: nothing is fetched again");
     }
 
     #[test]

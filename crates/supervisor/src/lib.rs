@@ -48,6 +48,9 @@ pub fn now_ms() -> i64 {
 const NOTIFY_WITHIN_MS: i64 = 15 * 60 * 1000;
 /// Resolved anomalies listed with the open ones.
 const RECENT_RESOLVED: usize = 200;
+/// Resolved anomalies the app holds (in memory and in its cache) for the machine pages
+/// and the anomaly list; older ones are left to the plant.
+const RESOLVED_KEPT: usize = 5_000;
 const CRITICAL: &str = domain::events::Severity::Critical.as_str();
 
 /// Where the app keeps its files and finds the demo factory. Only the binary reads the
@@ -255,7 +258,7 @@ impl Shared {
     pub(crate) fn apply(&self, fetched: Fetched, now: i64) -> Result<(), CacheError> {
         let mut cache = lock(&self.cache);
         let watched = lock(&self.watched).clone();
-        let (delta, critical) = {
+        let (delta, critical, forgotten) = {
             let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
             let critical: Vec<Anomaly> = fetched
                 .changes
@@ -266,7 +269,7 @@ impl Shared {
                 .cloned()
                 .collect();
             let delta = state.apply(fetched.changes.clone());
-            (delta, critical)
+            (delta, critical, state.forget_resolved(RESOLVED_KEPT))
         };
         *lock(&self.cursors) = fetched.cursors.clone();
         self.synced.store(fetched.synced, Ordering::SeqCst);
@@ -283,7 +286,9 @@ impl Shared {
         for anomaly in critical {
             let _ = self.updates.send(Update::Critical { anomaly: Box::new(anomaly) });
         }
-        let stored = cache.store(&fetched.changes, &fetched.cursors, fetched.synced, now);
+        let stored = cache
+            .store(&fetched.changes, &fetched.cursors, fetched.synced, now)
+            .and_then(|()| cache.forget(ReadModel::Anomalies, &forgotten));
         drop(cache);
         if self.outbox_len.load(Ordering::SeqCst) > 0 {
             self.forget_applied_commands();

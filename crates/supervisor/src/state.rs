@@ -128,6 +128,29 @@ impl PlantState {
         }
     }
 
+    /// Forgets resolved anomalies beyond the `keep` most recently resolved (open ones are
+    /// always kept), so an app left running for months holds a bounded picture; returns
+    /// the ids forgotten, for the cache to forget them too. Does nothing until there are
+    /// a tenth more than `keep`, so it runs once in a while rather than on every update.
+    pub fn forget_resolved(&mut self, keep: usize) -> Vec<String> {
+        let resolved = self.anomalies.values().filter(|a| a.is_resolved()).count();
+        if resolved <= keep + keep / 10 {
+            return Vec::new();
+        }
+        let mut by_end: Vec<(i64, &String)> = self
+            .anomalies
+            .values()
+            .filter(|a| a.is_resolved())
+            .map(|a| (a.resolved_at_ms.unwrap_or(a.updated_at_ms), &a.anomaly_id))
+            .collect();
+        by_end.sort_unstable_by(|a, b| b.cmp(a));
+        let gone: Vec<String> = by_end.into_iter().skip(keep).map(|(_, id)| id.clone()).collect();
+        for id in &gone {
+            self.anomalies.remove(id);
+        }
+        gone
+    }
+
     /// The newest position of any row held: how far the app's picture goes.
     pub fn newest_position(&self) -> i64 {
         let opt = [self.plant.as_ref().map(|p| p.position), self.plant_status.as_ref().map(|p| p.position)];
@@ -246,10 +269,8 @@ mod tests {
         assert_eq!(s.sensor_state[&1].value, 3.0);
     }
 
-    #[test]
-    fn the_floor_lists_open_anomalies_and_only_the_most_recent_resolved_ones() {
-        let mut s = PlantState::default();
-        let anomaly = |id: &str, state: &str, started: i64| Anomaly {
+    fn anomaly(id: &str, state: &str, started: i64) -> Anomaly {
+        Anomaly {
             anomaly_id: id.into(),
             machine_id: "M".into(),
             line_id: "L".into(),
@@ -267,7 +288,28 @@ mod tests {
             shelved_until_ms: None,
             notes: vec![],
             position: started,
-        };
+        }
+    }
+
+    #[test]
+    fn only_the_most_recently_resolved_anomalies_are_kept_and_open_ones_always() {
+        let mut s = PlantState::default();
+        let mut rows: Vec<Anomaly> = (0..30).map(|i| anomaly(&format!("r{i:02}"), "resolved", i)).collect();
+        rows.extend((0..5).map(|i| anomaly(&format!("o{i}"), "acknowledged", i)));
+        s.apply(Changes { anomalies: rows, ..Changes::default() });
+        // 30 resolved is within a tenth of 28: nothing is forgotten yet.
+        assert!(s.forget_resolved(28).is_empty());
+        let mut gone = s.forget_resolved(20);
+        gone.sort();
+        assert_eq!(gone, (0..10).map(|i| format!("r{i:02}")).collect::<Vec<_>>(), "the oldest resolved go");
+        assert_eq!(s.anomalies.len(), 25);
+        assert!((0..5).all(|i| s.anomalies.contains_key(&format!("o{i}"))), "open anomalies stay");
+        assert!(s.forget_resolved(20).is_empty());
+    }
+
+    #[test]
+    fn the_floor_lists_open_anomalies_and_only_the_most_recent_resolved_ones() {
+        let mut s = PlantState::default();
         s.apply(Changes {
             anomalies: vec![
                 anomaly("a", "new", 1),
