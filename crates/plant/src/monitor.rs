@@ -12,6 +12,7 @@
 //! reading), decided per event, so a replay makes the same decisions as the first run.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use chrono::DateTime;
@@ -41,11 +42,19 @@ pub struct MonitorConfig {
     pub episodes: EpisodeConfig,
     /// Plant time between snapshots of the monitor's state.
     pub snapshot_every_ms: i64,
+    /// Wall time at least between two snapshots: catching up, plant time runs many times
+    /// faster than the clock, and a snapshot of every sensor each second of it would cost
+    /// more than the replay it saves after a crash.
+    pub snapshot_min_interval: Duration,
     /// Plant time between checks for sensors that stopped reporting.
     pub sweep_every_ms: i64,
 }
 
 impl MonitorConfig {
+    /// Events per batch the monitor reads (one transaction, and at most one snapshot):
+    /// full batches come only when it is behind, where longer ones save per-batch work.
+    pub const BATCH_MAX_EVENTS: usize = 1_000;
+
     pub fn new(plant_number: u16) -> Self {
         MonitorConfig {
             plant_number,
@@ -54,6 +63,7 @@ impl MonitorConfig {
             standalone: detector::Config::default(),
             episodes: EpisodeConfig::default(),
             snapshot_every_ms: 60_000,
+            snapshot_min_interval: Duration::from_secs(10),
             sweep_every_ms: 1_000,
         }
     }
@@ -514,11 +524,19 @@ pub fn standalone_tests(kind: layout::SignalKind) -> detector::Enabled {
 #[derive(Debug)]
 pub struct MonitorHandler {
     pub monitor: Monitor,
+    /// When this handler last saved a snapshot.
+    saved_at: Option<Instant>,
 }
 
 impl MonitorHandler {
     pub fn new(config: MonitorConfig) -> Result<Self> {
-        Ok(MonitorHandler { monitor: Monitor::new(config)? })
+        Ok(MonitorHandler { monitor: Monitor::new(config)?, saved_at: None })
+    }
+
+    /// A snapshot is due by plant time and the last one is old enough by the clock.
+    fn snapshot_now(&self) -> bool {
+        self.monitor.snapshot_due
+            && self.saved_at.is_none_or(|t| t.elapsed() >= self.monitor.config.snapshot_min_interval)
     }
 }
 
@@ -579,13 +597,14 @@ impl Handler for MonitorHandler {
             self.monitor.apply(e)?;
         }
         let last = events.last().map_or(0, |e| e.position);
-        if self.monitor.snapshot_due {
+        if self.snapshot_now() {
             self.monitor.keep_finite();
             let bytes = self.monitor.snapshot()?;
             tx.execute(include_str!("../sql/save_monitor_state.sql"), &[&MONITOR, &last, &bytes]).await?;
             tx.execute(include_str!("../sql/prune_monitor_state.sql"), &[&MONITOR, &SNAPSHOTS_KEPT]).await?;
             self.monitor.snapshot_position = last;
             self.monitor.snapshot_due = false;
+            self.saved_at = Some(Instant::now());
         }
         let appends = std::mem::take(&mut self.monitor.out);
         if !appends.is_empty() {

@@ -283,7 +283,7 @@ fn spawn_tasks(
                 db,
                 SubscriptionConfig::new(MONITOR)
                     .categories(&["readings", PLANT])
-                    .batch_max_events(200)
+                    .batch_max_events(MonitorConfig::BATCH_MAX_EVENTS)
                     .health(Arc::new(slot)),
             );
             let mut handler = MonitorHandler::new(config)?;

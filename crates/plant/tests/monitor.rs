@@ -62,7 +62,7 @@ fn subscription(db: &Database) -> Subscription {
 }
 
 fn config() -> MonitorConfig {
-    MonitorConfig { snapshot_every_ms: 30_000, ..MonitorConfig::new(1) }
+    MonitorConfig { snapshot_every_ms: 30_000, snapshot_min_interval: Duration::ZERO, ..MonitorConfig::new(1) }
 }
 
 async fn anomaly_events(db: &Database) -> Vec<(String, String, serde_json::Value)> {
@@ -280,4 +280,19 @@ async fn an_unloadable_snapshot_falls_back_to_an_older_one_then_to_the_whole_log
     assert_eq!(anomaly_events(&broken).await, expected);
     assert!(snapshots(&broken).await.iter().all(|(_, s)| s.len() > 1));
     subscription(&broken).catch_up(&mut MonitorHandler::new(config()).unwrap()).await.unwrap();
+}
+
+#[tokio::test]
+async fn catching_up_saves_a_snapshot_no_more_often_than_the_clock_allows() {
+    let (eager, patient) = (plant_db().await, plant_db().await);
+    simulate(&eager, 1500).await;
+    simulate(&patient, 1500).await;
+    subscription(&eager).catch_up(&mut MonitorHandler::new(config()).unwrap()).await.unwrap();
+    let hourly = MonitorConfig { snapshot_min_interval: Duration::from_secs(3600), ..config() };
+    subscription(&patient).catch_up(&mut MonitorHandler::new(hourly).unwrap()).await.unwrap();
+    // 25 minutes of plant time read in seconds: a snapshot every 30 s of plant time
+    // without the clock's limit, one with it (the first one due), and the same anomalies.
+    assert!(snapshots(&eager).await.len() >= 2, "{}", snapshots(&eager).await.len());
+    assert_eq!(snapshots(&patient).await.len(), 1);
+    assert_eq!(anomaly_events(&patient).await, anomaly_events(&eager).await);
 }

@@ -442,6 +442,7 @@ fn regular(id: u32, s: i64) -> f64 {
 async fn a_reading_of_1e300_is_refused_at_the_door_and_one_already_in_the_log_is_followed_to_a_restart() {
     let mut node = start(|c| {
         c.monitor.snapshot_every_ms = 30_000;
+        c.monitor.snapshot_min_interval = Duration::ZERO;
         c.credential_cache_ms = 0;
     })
     .await;

@@ -58,7 +58,9 @@ pub async fn set_reader_password(db: &Database, password: &str) -> Result<()> {
 #[derive(Debug, Clone, Copy)]
 pub struct ProjectionConfig {
     pub plant_number: u16,
-    /// Events per live batch (one transaction).
+    /// Events per batch (one transaction). Only a projection that is behind reads full
+    /// batches, and then every sensor a batch touches costs one row write whatever the
+    /// batch's length, so catching up gets cheaper per reading the longer the batch.
     pub batch_max_events: usize,
     /// How long after its end a minute's readings may still arrive before it is written.
     pub history_grace_ms: i64,
@@ -70,7 +72,7 @@ impl ProjectionConfig {
     pub fn new(plant_number: u16) -> Self {
         ProjectionConfig {
             plant_number,
-            batch_max_events: 200,
+            batch_max_events: 1_000,
             history_grace_ms: 5_000,
             checkpoint_every_events: timetravel::CHECKPOINT_EVERY_EVENTS,
         }
