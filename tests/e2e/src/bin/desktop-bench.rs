@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use clap::Parser;
 use floorwatch_e2e::plant::{FixturePlant, PlantUnderTest};
 use floorwatch_e2e::window::{AppWindow, settings_for};
 use plant_fixture::Layout;
@@ -32,38 +33,24 @@ use serde_json::{Value, json};
 use supervisor::now_ms;
 use tokio::sync::Mutex;
 
+/// The desktop app's figures at full plant load (cold start, update render, memory over
+/// the run, the managers' view), written as JSON. Run under a display (`xvfb-run -a`).
+#[derive(Parser)]
+#[command(name = "desktop-bench")]
 struct Args {
+    /// How long to sample memory, in minutes.
+    #[arg(long, default_value_t = 20.0)]
     minutes: f64,
+    /// Where to write the figures.
+    #[arg(long, value_name = "FILE", default_value_os_t = floorwatch_e2e::repo_root().join("target/bench/desktop.json"))]
     json: PathBuf,
     /// The data directory of a running `floorwatch up`: measure the app on its plant 1
     /// instead of a fixture plant.
+    #[arg(long, value_name = "DATA_DIR")]
     up: Option<PathBuf>,
     /// Measure only the managers' view.
+    #[arg(long)]
     manager: bool,
-}
-
-fn args() -> Result<Args> {
-    let mut a = Args {
-        minutes: 20.0,
-        json: floorwatch_e2e::repo_root().join("target/bench/desktop.json"),
-        up: None,
-        manager: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--minutes" => a.minutes = it.next().context("--minutes N")?.parse()?,
-            "--json" => a.json = it.next().context("--json FILE")?.into(),
-            "--up" => a.up = Some(it.next().context("--up DATA_DIR")?.into()),
-            "--manager" => a.manager = true,
-            other => {
-                anyhow::bail!(
-                    "unknown argument {other}; usage: desktop-bench [--minutes N] [--json FILE] [--up DATA_DIR] [--manager]"
-                )
-            }
-        }
-    }
-    Ok(a)
 }
 
 /// The group's resident set in kB: every physical page that any of `pids` has resident,
@@ -298,7 +285,7 @@ async fn soak_on_up(args: &Args, data_dir: &std::path::Path, app_path: &str) -> 
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
-    let args = args()?;
+    let args = Args::parse();
     let app_path = floorwatch_e2e::app_path().canonicalize()?.display().to_string();
     if let Some(dir) = &args.up {
         return soak_on_up(&args, dir, &app_path).await;
