@@ -201,8 +201,17 @@ impl Subscription {
         // Read the head before the events: every position up to it is committed and
         // visible to the next statement, so a filtered reader that found fewer events
         // than it asked for may move past everything up to the head.
+        //
+        // Events past that head are left for the next batch. A day partition is attached
+        // without waiting for open readers, and a statement plans with the partitions it
+        // knew when it took its locks, while it sees rows committed up to its snapshot,
+        // taken a moment later: events of a partition attached in that moment could be
+        // missing from the read while later events of older days are in it. Every event
+        // up to the head was committed before the head was read, so its partition was
+        // attached before the read took its locks, and the read sees it.
         let head = head_position(&tx).await?;
-        let events = read_all(&tx, after, self.config.batch_max_events, self.config.categories.as_deref()).await?;
+        let mut events = read_all(&tx, after, self.config.batch_max_events, self.config.categories.as_deref()).await?;
+        events.retain(|e| e.position <= head);
         let mut last = events.last().map_or(after, |e| e.position);
         if events.len() < self.config.batch_max_events {
             last = last.max(head);
