@@ -54,6 +54,10 @@ pub struct CloudConfig {
     pub history_grace_ms: i64,
     /// Events per projection batch.
     pub batch_max_events: usize,
+    /// Readings per batch of the telemetry projection: a backfill's batches carry
+    /// thousands of readings each, and one transaction must not fold them for long (it
+    /// holds back what waits for the tables it writes).
+    pub batch_max_readings: usize,
     /// Largest forwarded batch accepted.
     pub max_batch_bytes: usize,
     /// How long an authenticated token is remembered (a revocation takes this long).
@@ -69,6 +73,7 @@ impl Default for CloudConfig {
             minute_retention_days: 7,
             history_grace_ms: 5_000,
             batch_max_events: 1_000,
+            batch_max_readings: 50_000,
             max_batch_bytes: 64 * 1024 * 1024,
             auth_cache_ms: 5_000,
             distribute_with_citus: true,

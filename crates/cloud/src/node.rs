@@ -55,7 +55,7 @@ pub async fn run(
     let projection_task = tokio::spawn({
         let db = db.clone();
         let stop = stopped(stop_rx.clone());
-        let (batch, grace) = (config.batch_max_events, config.history_grace_ms);
+        let (batch, grace) = (projections::BatchLimits::from(&config), config.history_grace_ms);
         async move { projections::run(&db, batch, grace, stop).await }
     });
     let retention = tokio::spawn({

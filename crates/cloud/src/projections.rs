@@ -9,20 +9,47 @@ use eventlog::{Database, Subscription, SubscriptionConfig};
 use crate::operations::{CATEGORIES, OPERATIONS, OperationsProjection};
 use crate::telemetry::{TELEMETRY, TelemetryProjection};
 
-fn subscriptions(db: &Database, batch: usize) -> (Subscription, Subscription) {
+/// The most one projection transaction takes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    pub events: usize,
+    /// Readings in the telemetry batches among them (the telemetry projection's work).
+    pub readings: usize,
+}
+
+impl BatchLimits {
+    /// A rebuild's: more events per transaction, readings bounded as in a live run.
+    pub const REBUILD: BatchLimits = BatchLimits { events: 5_000, readings: 50_000 };
+}
+
+impl From<&crate::CloudConfig> for BatchLimits {
+    fn from(config: &crate::CloudConfig) -> Self {
+        BatchLimits { events: config.batch_max_events, readings: config.batch_max_readings }
+    }
+}
+
+fn subscriptions(db: &Database, batch: BatchLimits) -> (Subscription, Subscription) {
     let telemetry = Subscription::new(
         db.clone(),
-        SubscriptionConfig::new(TELEMETRY).categories(&["readings", "plant"]).batch_max_events(batch),
+        SubscriptionConfig::new(TELEMETRY)
+            .categories(&["readings", "plant"])
+            .batch_max_events(batch.events)
+            .batch_max_readings(batch.readings),
     );
     let operations = Subscription::new(
         db.clone(),
-        SubscriptionConfig::new(OPERATIONS).categories(CATEGORIES).batch_max_events(batch),
+        SubscriptionConfig::new(OPERATIONS).categories(CATEGORIES).batch_max_events(batch.events),
     );
     (telemetry, operations)
 }
 
 /// Runs both projections until `shutdown`.
-pub async fn run(db: &Database, batch: usize, grace_ms: i64, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
+pub async fn run(
+    db: &Database,
+    batch: BatchLimits,
+    grace_ms: i64,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
     let (telemetry, operations) = subscriptions(db, batch);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -44,7 +71,7 @@ pub async fn run(db: &Database, batch: usize, grace_ms: i64, shutdown: impl Futu
 }
 
 /// Applies everything in the log now; returns the position read to.
-pub async fn catch_up(db: &Database, batch: usize, grace_ms: i64) -> Result<i64> {
+pub async fn catch_up(db: &Database, batch: BatchLimits, grace_ms: i64) -> Result<i64> {
     let (telemetry, operations) = subscriptions(db, batch);
     let a = telemetry.catch_up(&mut TelemetryProjection::new(grace_ms)).await?;
     let b = operations.catch_up(&mut OperationsProjection::new()).await?;
@@ -65,7 +92,7 @@ pub async fn rebuild(db: &Database, grace_ms: i64) -> Result<i64> {
         tx.execute(include_str!("../sql/reset_checkpoints.sql"), &[&vec![TELEMETRY, OPERATIONS]]).await?;
         tx.commit().await?;
     }
-    catch_up(db, 5_000, grace_ms).await
+    catch_up(db, BatchLimits::REBUILD, grace_ms).await
 }
 
 /// Where each projection stands: (name, checkpoint).

@@ -18,5 +18,8 @@ mod api;
 #[path = "cloud/citus.rs"]
 mod citus;
 
+#[path = "cloud/partitions.rs"]
+mod partitions;
+
 #[path = "cloud/train.rs"]
 mod train;

@@ -343,6 +343,15 @@ impl RecordedEvent {
             Payload::Json(_) => Ok(Vec::new()),
         }
     }
+
+    /// How many readings a telemetry batch holds, from its header (0 for a domain event;
+    /// 1 for a batch whose header cannot be read, which its reader will find and report).
+    pub fn reading_count(&self) -> usize {
+        match &self.payload {
+            Payload::Telemetry { bytes, .. } => telemetry::count(bytes).unwrap_or(1),
+            Payload::Json(_) => 0,
+        }
+    }
 }
 
 #[cfg(test)]

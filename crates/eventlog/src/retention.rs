@@ -50,13 +50,15 @@ pub struct RetentionReport {
 
 /// Creates the partitions for `days` that do not exist yet, in a short transaction of its
 /// own. Writers call this before they take the log's head ([`crate::append_and_commit`],
-/// [`crate::import_and_commit`]): creating a partition waits until every transaction that
-/// has read the telemetry table ends, and such a reader may itself be waiting for the
-/// head (a consumer that appends in its batch). Under the head that wait was a deadlock.
+/// [`crate::import_and_commit`]). A day's table is created on its own and then attached
+/// (`eventlog.ensure_telemetry_partition`), which does not wait for open readers of the
+/// telemetry table nor make them wait; it waits only for another attach or a dropped
+/// partition. Creating it under the head would still hold every writer through that.
 ///
-/// Readers still never skip an event: a partition commits before any event in it, and
-/// it cannot be created while a transaction that has read the telemetry table is open,
-/// so a reader sees it in every statement that can see its events.
+/// Readers never skip an event: a partition commits before any event in it, and a
+/// subscriber reads only up to the head it read first in its transaction
+/// ([`crate::Subscription`]), so every partition holding an event it reads was attached
+/// before its read took its lock on the telemetry table, and the read sees it.
 pub async fn ensure_partitions(db: &Database, days: &[NaiveDate]) -> anyhow::Result<()> {
     let mut client = db.client().await?;
     create_partitions(&mut client, days).await.context("creating telemetry day partitions")
@@ -71,7 +73,6 @@ pub(crate) async fn create_partitions(
         return Ok(());
     }
     let tx = client.transaction().await?;
-    tx.query(&tx.prepare_cached(include_str!("../sql/lock_partitions.sql")).await?, &[]).await?;
     tx.query(&tx.prepare_cached(include_str!("../sql/ensure_partitions.sql")).await?, &[&days]).await?;
     tx.commit().await
 }

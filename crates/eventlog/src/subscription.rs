@@ -71,6 +71,8 @@ pub trait Handler: Send {
 pub struct Cursor {
     pub read_after: i64,
     pub stored: i64,
+    /// The last batch stopped at a bound (its events or its readings): more is waiting.
+    pub more: bool,
 }
 
 /// Told how a running subscriber fares, for whoever supervises it: the subscription
@@ -101,6 +103,10 @@ pub struct SubscriptionConfig {
     /// Only events of streams in these categories (all events when `None`).
     pub categories: Option<Vec<String>>,
     pub batch_max_events: usize,
+    /// At most this many readings (telemetry batches counted by their readings) per batch,
+    /// so a backlog of large telemetry batches does not make one transaction run for long;
+    /// a single batch larger than this still goes, on its own. `None`: no bound.
+    pub batch_max_readings: Option<usize>,
     /// Re-check the log this often even without a notification (a safety net, not the
     /// way new events are noticed).
     pub idle_recheck_ms: u64,
@@ -116,6 +122,7 @@ impl SubscriptionConfig {
             name: name.into(),
             categories: None,
             batch_max_events: 500,
+            batch_max_readings: None,
             idle_recheck_ms: 5_000,
             retry_max_backoff_ms: 5_000,
             health: None,
@@ -136,6 +143,25 @@ impl SubscriptionConfig {
         self.batch_max_events = n.max(1);
         self
     }
+
+    pub fn batch_max_readings(mut self, n: usize) -> Self {
+        self.batch_max_readings = Some(n.max(1));
+        self
+    }
+}
+
+/// How many of `events` one batch takes under a bound of `max` readings: up to and
+/// including the event that reaches it (at least one event, so a batch larger than the
+/// bound still goes, alone).
+fn cut_at_readings(events: &[RecordedEvent], max: usize) -> usize {
+    let mut readings = 0usize;
+    for (i, e) in events.iter().enumerate() {
+        readings = readings.saturating_add(e.reading_count());
+        if readings >= max {
+            return i + 1;
+        }
+    }
+    events.len()
 }
 
 /// A named reader of one database's log.
@@ -201,15 +227,28 @@ impl Subscription {
         // Read the head before the events: every position up to it is committed and
         // visible to the next statement, so a filtered reader that found fewer events
         // than it asked for may move past everything up to the head.
+        //
+        // Events past that head are left for the next batch. A day partition is attached
+        // without waiting for open readers, and a statement plans with the partitions it
+        // knew when it took its locks, while it sees rows committed up to its snapshot,
+        // taken a moment later: events of a partition attached in that moment could be
+        // missing from the read while later events of older days are in it. Every event
+        // up to the head was committed before the head was read, so its partition was
+        // attached before the read took its locks, and the read sees it.
         let head = head_position(&tx).await?;
-        let events = read_all(&tx, after, self.config.batch_max_events, self.config.categories.as_deref()).await?;
+        let mut events = read_all(&tx, after, self.config.batch_max_events, self.config.categories.as_deref()).await?;
+        events.retain(|e| e.position <= head);
+        let cut = self.config.batch_max_readings.map(|max| cut_at_readings(&events, max)).unwrap_or(events.len());
+        let bounded = cut < events.len();
+        events.truncate(cut);
         let mut last = events.last().map_or(after, |e| e.position);
-        if events.len() < self.config.batch_max_events {
+        // A batch cut short by its readings is followed at once by the rest.
+        if events.len() < self.config.batch_max_events && !bounded {
             last = last.max(head);
         }
         if last == after {
             tx.commit().await?;
-            *cursor = Some(Cursor { read_after: after, stored });
+            *cursor = Some(Cursor { read_after: after, stored, more: false });
             return Ok(0);
         }
         if !events.is_empty() {
@@ -223,7 +262,8 @@ impl Subscription {
         let save = tx.prepare_cached(include_str!("../sql/save_checkpoint.sql")).await?;
         tx.execute(&save, &[&self.config.name, &durable, &last]).await?;
         tx.commit().await?;
-        *cursor = Some(Cursor { read_after: last, stored: durable });
+        let more = bounded || events.len() >= self.config.batch_max_events;
+        *cursor = Some(Cursor { read_after: last, stored: durable, more });
         handler.committed(last);
         Ok(events.len())
     }
@@ -302,7 +342,7 @@ impl Subscription {
             if let Some(h) = &self.config.health {
                 h.0.reading();
             }
-            if applied < self.config.batch_max_events {
+            if applied == 0 || !cursor.is_some_and(|c| c.more) {
                 listener.wait(idle).await?;
             }
         }

@@ -1,8 +1,9 @@
 //! A new day's telemetry partition while a reader of the log is in the middle of a batch,
-//! against a real PostgreSQL: creating the partition waits for that reader, so it must not
-//! happen while holding the log's head (the reader may need the head before it can end,
-//! as a consumer that appends in its batch does). The write completes once the reader
-//! ends, and every event is then read once, in order, with no gap.
+//! against a real PostgreSQL: the partition is created and attached beside the reader's
+//! open transaction without waiting for it, readers of the log do not wait either, and
+//! the write that needed it completes while the reader's batch is still open (a consumer
+//! that appends in its batch then takes the head after it). Every event is then read
+//! once, in order, with no gap. Two creators of the same day create it once.
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
@@ -17,8 +18,14 @@ use telemetry::Reading;
 const LIVENESS: Duration = Duration::from_secs(20);
 
 async fn log() -> Database {
+    log_at().await.1
+}
+
+/// The log and its URL, for checks on connections of their own.
+async fn log_at() -> (String, Database) {
     let db = TestDb::new().await.unwrap();
-    Database::connect_and_migrate(&db.url, 8).await.unwrap()
+    let log = Database::connect_and_migrate(&db.url, 8).await.unwrap();
+    (db.url, log)
 }
 
 fn day(d: i64) -> DateTime<Utc> {
@@ -51,27 +58,6 @@ fn plant_event(position: i64, d: i64) -> ImportedEvent {
         idempotency_key: Some(format!("P1-L01:{position}")),
         event,
     }
-}
-
-/// Waits until some other session of the database waits for a lock (the write that needs
-/// the new partition, queued behind the reader).
-async fn until_a_session_waits_for_a_lock(db: &Database) {
-    let client = db.client().await.unwrap();
-    for _ in 0..400 {
-        let waiting: i64 = client
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if waiting > 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the write never waited for the reader: the test no longer covers a partition being created");
 }
 
 /// A consumer's batch: reads the log (telemetry included), then appends what it
@@ -111,10 +97,8 @@ async fn an_import_that_needs_a_new_day_partition_completes_while_a_consumer_rea
             tokio::time::timeout(LIVENESS, import_and_commit(&db, 1, 2, &[plant_event(3, 2), plant_event(4, 2)])).await
         })
     };
-    until_a_session_waits_for_a_lock(&db).await;
-    go_tx.send(()).unwrap();
-
     let imported = importing.await.unwrap().expect("the import stalled behind the reader").unwrap();
+    go_tx.send(()).unwrap();
     assert_eq!((imported.acknowledged, imported.stored), (4, 2));
     tokio::time::timeout(LIVENESS, reader).await.expect("the reader stalled").unwrap();
 
@@ -148,10 +132,8 @@ async fn an_append_that_needs_a_new_day_partition_completes_while_a_consumer_rea
         let a = Append::new(readings, ExpectedVersion::Any, vec![readings_at(day(3), 2.0)]).idempotent("P1-L01:2");
         tokio::spawn(async move { tokio::time::timeout(LIVENESS, append_and_commit(&db, &[a])).await })
     };
-    until_a_session_waits_for_a_lock(&db).await;
-    go_tx.send(()).unwrap();
-
     let appended = appending.await.unwrap().expect("the append stalled behind the reader").unwrap();
+    go_tx.send(()).unwrap();
     assert_eq!(appended[0].first_version, 2);
     tokio::time::timeout(LIVENESS, reader).await.expect("the reader stalled").unwrap();
 
@@ -189,4 +171,46 @@ async fn a_write_in_the_callers_transaction_never_creates_a_partition_under_the_
     import(&tx, 1, 0, &[plant_event(1, 6)]).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(everything(&db).await.iter().map(|e| e.position).collect::<Vec<_>>(), vec![1, 2]);
+}
+
+#[tokio::test]
+async fn a_day_partition_is_created_and_the_log_read_beside_an_open_batch() {
+    let (url, db) = log_at().await;
+    import_and_commit(&db, 1, 0, &[plant_event(1, 0), plant_event(2, 0)]).await.unwrap();
+    let created = pgcluster::partitions::create_beside_open_transaction(
+        &url,
+        &[
+            "SELECT count(*) FROM eventlog.all_events",
+            "SELECT count(*) FROM eventlog.telemetry WHERE category = 'readings'",
+        ],
+        "SELECT eventlog.ensure_telemetry_partition('2026-03-10')",
+        "SELECT count(*) FROM eventlog.all_events",
+    )
+    .await
+    .unwrap();
+    assert!(created);
+    pgcluster::partitions::assert_made_as_partition(&url, "eventlog.telemetry", "eventlog.telemetry_20260310")
+        .await
+        .unwrap();
+
+    // The attached day takes events, and readers find them.
+    let at = Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0).unwrap();
+    let readings = StreamName::new("readings-P1-L01").unwrap();
+    append_and_commit(&db, &[Append::new(readings, ExpectedVersion::Any, vec![readings_at(at, 7.0)])]).await.unwrap();
+    let events = everything(&db).await;
+    assert_eq!(events.iter().map(|e| e.position).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(events[2].readings().unwrap()[0].value, 7.0);
+}
+
+#[tokio::test]
+async fn two_creators_of_the_same_day_create_it_once() {
+    let (url, _db) = log_at().await;
+    let created =
+        pgcluster::partitions::create_same_day_twice(&url, "SELECT eventlog.ensure_telemetry_partition('2026-03-11')")
+            .await
+            .unwrap();
+    assert_eq!(created, (true, false), "the first creates the day, the second finds it");
+    pgcluster::partitions::assert_made_as_partition(&url, "eventlog.telemetry", "eventlog.telemetry_20260311")
+        .await
+        .unwrap();
 }

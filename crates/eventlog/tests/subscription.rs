@@ -354,3 +354,74 @@ async fn a_handler_whose_state_cannot_be_loaded_falls_back_and_reads_again_from_
     assert!(sub.catch_up(&mut stuck).await.is_err());
     assert!(stuck.seen.is_empty());
 }
+
+/// Records the size of every batch it applies.
+struct Batches(Arc<Mutex<Vec<Vec<i64>>>>);
+
+impl Handler for Batches {
+    async fn apply(&mut self, _tx: &Transaction<'_>, events: &[RecordedEvent]) -> anyhow::Result<()> {
+        self.0.lock().unwrap().push(events.iter().map(|e| e.position).collect());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn batches_are_bounded_by_their_readings_and_the_next_follows_at_once() {
+    let db = log().await;
+    let stream = StreamName::new("readings-P1-L01").unwrap();
+    let at = chrono::Utc::now();
+    ensure_partitions(&db, &[at.date_naive()]).await.unwrap();
+    // Batches of 40 readings, a domain event after every third, and one batch of 500.
+    // Positions: 1–3 telemetry, 4 domain, 5–7 telemetry, 8 domain, 9 the large batch,
+    // 10–11 telemetry, 12 domain, 13–15 telemetry, 16 domain.
+    let mut appends = Vec::new();
+    for i in 0..12u32 {
+        let readings: Vec<telemetry::Reading> = (0..if i == 6 { 500 } else { 40 })
+            .map(|s| telemetry::Reading::new(s, at.timestamp_millis(), 1.0))
+            .collect();
+        let ms = at.timestamp_millis();
+        let batch = NewEvent::readings(&readings, (ms - 1, ms + 1), Metadata::default()).unwrap();
+        appends.push(Append::new(stream.clone(), ExpectedVersion::Any, vec![batch]));
+        if i % 3 == 2 {
+            appends.push(Append::new(
+                StreamName::new("thing-1").unwrap(),
+                ExpectedVersion::Any,
+                vec![event(u64::from(i))],
+            ));
+        }
+    }
+    append_and_commit(&db, &appends).await.unwrap();
+
+    let batches = Arc::new(Mutex::new(Vec::new()));
+    let sub = Subscription::new(
+        db.clone(),
+        SubscriptionConfig {
+            idle_recheck_ms: 60_000,
+            ..SubscriptionConfig::new("bounded").batch_max_events(100).batch_max_readings(100)
+        },
+    );
+    // Run, not catch up: a batch cut by its readings must not wait for a notification
+    // (none comes) before the next.
+    let task = {
+        let (sub, batches) = (sub.clone(), batches.clone());
+        tokio::spawn(async move { sub.run(&mut Batches(batches), std::future::pending()).await })
+    };
+    let everything: Vec<i64> = (1..=16).collect();
+    for _ in 0..200 {
+        if batches.lock().unwrap().concat() == everything {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    task.abort();
+    let batches = batches.lock().unwrap().clone();
+    assert_eq!(batches.concat(), everything, "every event once, in order: {batches:?}");
+    // Three batches of 40 reach the bound of 100; the batch of 500 ends its batch at
+    // once; the rest is below the bound.
+    assert_eq!(
+        batches,
+        vec![vec![1, 2, 3], vec![4, 5, 6, 7], vec![8, 9], vec![10, 11, 12, 13], vec![14, 15, 16]],
+        "{batches:?}"
+    );
+    assert_eq!(sub.checkpoint().await.unwrap(), 16);
+}

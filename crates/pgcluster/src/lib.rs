@@ -19,6 +19,7 @@
 
 mod binaries;
 mod owner;
+pub mod partitions;
 pub mod testdb;
 
 use std::fs;

@@ -139,6 +139,26 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Reading>, DecodeError> {
     }
 }
 
+/// How many readings a batch declares, from its header alone (what a reader needs to
+/// size its work without decoding every reading). Checks the header as [`decode`] does;
+/// the rest of the batch is not looked at.
+pub fn count(bytes: &[u8]) -> Result<usize, DecodeError> {
+    let mut cur = Cursor { bytes, at: 0 };
+    let version = cur.byte("version").map_err(|_| DecodeError::Empty)?;
+    if version != FORMAT_VERSION {
+        return Err(DecodeError::UnsupportedVersion(version));
+    }
+    let flags = cur.byte("flags")?;
+    if flags & !KNOWN_FLAGS != 0 {
+        return Err(DecodeError::UnknownFlags(flags & !KNOWN_FLAGS));
+    }
+    let count = cur.varint("count")?;
+    if count == 0 || count > MAX_READINGS as u64 {
+        return Err(DecodeError::BadCount(count));
+    }
+    Ok(count as usize)
+}
+
 pub(crate) fn survives_f32(v: f64) -> bool {
     let narrowed = v as f32;
     // NaN never compares equal; keep its exact bits in f64.
@@ -219,6 +239,28 @@ mod tests {
             assert_eq!(a.value.to_bits(), b.value.to_bits(), "value {} changed", a.value);
         }
         bytes
+    }
+
+    #[test]
+    fn the_count_is_read_from_the_header_and_checked_as_decoding_does() {
+        let readings: Vec<_> = (0..300).map(|i| r(i, 1_790_000_000_000 + i64::from(i), f64::NAN)).collect();
+        let bytes = encode(&readings).unwrap();
+        assert_eq!(count(&bytes), Ok(300));
+        // The header alone is enough; what follows is not looked at.
+        assert_eq!(count(&bytes[..4]), Ok(300));
+        assert_eq!(count(&[]), Err(DecodeError::Empty));
+        assert_eq!(count(&[2, 0, 1]), Err(DecodeError::UnsupportedVersion(2)));
+        assert_eq!(count(&[FORMAT_VERSION, 0x80, 1]), Err(DecodeError::UnknownFlags(0x80)));
+        assert_eq!(count(&[FORMAT_VERSION, 0, 0]), Err(DecodeError::BadCount(0)));
+        let mut too_many = vec![FORMAT_VERSION, 0];
+        put_varint(&mut too_many, MAX_READINGS as u64 + 1);
+        assert_eq!(count(&too_many), Err(DecodeError::BadCount(MAX_READINGS as u64 + 1)));
+        assert_eq!(count(&[FORMAT_VERSION, 0, 0x80]), Err(DecodeError::Truncated("count")));
+        assert_eq!(
+            count(&[FORMAT_VERSION, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]),
+            Err(DecodeError::BadVarint("count"))
+        );
+        assert_eq!(count(&[FORMAT_VERSION]), Err(DecodeError::Truncated("flags")));
     }
 
     #[test]

@@ -28,7 +28,7 @@
 mod codec;
 pub mod history;
 
-pub use codec::{DecodeError, EncodeError, FORMAT_VERSION, MAX_READINGS, decode, encode};
+pub use codec::{DecodeError, EncodeError, FORMAT_VERSION, MAX_READINGS, count, decode, encode};
 
 use serde::{Deserialize, Serialize};
 

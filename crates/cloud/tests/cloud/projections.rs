@@ -12,6 +12,10 @@ use eventlog::Database;
 
 use crate::support::*;
 
+/// The telemetry projection's bound on readings per batch in these tests: more than one
+/// line's batch, less than two, so nearly every batch is cut by it.
+const READINGS_PER_BATCH: usize = 100;
+
 /// Every row of every projected table, as text, in key order.
 pub async fn snapshot(db: &Database) -> Vec<(String, Vec<String>)> {
     let client = db.client().await.unwrap();
@@ -332,7 +336,8 @@ async fn a_projection_restarted_every_few_batches_writes_what_a_rebuild_writes()
         cloud.clone(),
         eventlog::SubscriptionConfig::new(cloud::telemetry::TELEMETRY)
             .categories(&["readings", "plant"])
-            .batch_max_events(7),
+            .batch_max_events(7)
+            .batch_max_readings(READINGS_PER_BATCH),
     );
     let node = CloudNode::start(&cloud, node_port).await;
     for p in &plants {
@@ -342,21 +347,39 @@ async fn a_projection_restarted_every_few_batches_writes_what_a_rebuild_writes()
         .await;
     }
     node.stop().await;
-    // Fold with a fresh handler every few batches, as if restarted.
+    // Fold with a fresh handler every few batches, as if restarted; the last run goes to
+    // the end. (A restart reads again from the durable checkpoint, which a plant's open
+    // minute holds back: restarted every 30 small batches for ever, the fold might never
+    // get past that minute.)
     let mut client = cloud.client().await.unwrap();
     let mut done = false;
+    let (mut batches, mut largest, mut restarts) = (0, 0, 0);
     while !done {
         let mut handler = cloud::telemetry::TelemetryProjection::new(5_000);
         let mut cursor = None;
-        for _ in 0..30 {
-            if sub.apply_next_batch(&mut client, &mut handler, &mut cursor).await.unwrap() == 0 {
+        let window = if restarts < 4 { 30 } else { usize::MAX };
+        restarts += 1;
+        for _ in 0..window {
+            let applied = sub.apply_next_batch(&mut client, &mut handler, &mut cursor).await.unwrap();
+            if applied == 0 {
                 done = true;
                 break;
             }
+            batches += 1;
+            largest = largest.max(applied);
         }
     }
+    // Each line's batch holds half a plant's sensors: the readings bound, not the events
+    // bound, cut every batch, so a transaction held at most two telemetry batches (and
+    // the layout and domain events between them).
+    let line = SENSORS_PER_PLANT as usize / LINES_PER_PLANT as usize;
+    assert!(line < READINGS_PER_BATCH && READINGS_PER_BATCH <= 2 * line);
+    assert!(largest < 7, "a batch of {largest} events: the readings bound did not cut");
+    assert!(batches >= 2 * 40, "{batches} batches for 2 plants × 40 seconds of 2 lines");
     // The other projection catches up as it would have.
-    cloud::projections::catch_up(&cloud, 50, 5_000).await.unwrap();
+    cloud::projections::catch_up(&cloud, cloud::projections::BatchLimits { events: 50, readings: 100 }, 5_000)
+        .await
+        .unwrap();
     let restarted = snapshot(&cloud).await;
     cloud::projections::rebuild(&cloud, 5_000).await.unwrap();
     assert_same(&snapshot(&cloud).await, &restarted);
