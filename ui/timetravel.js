@@ -14,6 +14,12 @@ const CLOCKS = [
 ];
 /** How far back the scrubber reaches. */
 const SCRUB_SPAN_MS = 24 * 3600e3;
+/** The views with the time bar: where picking an instant means something. */
+const BAR_VIEWS = new Set(["floor", "machine"]);
+/** The plant's views: they all show the instant picked. Any other view (Settings, the
+ * managers' view from the cloud) is not the plant at an instant, so going there ends
+ * the replay, and the banner says so beforehand. */
+const REPLAY_VIEWS = new Set(["floor", "machine", "anomalies", "maintenance"]);
 /** Buttons that act on the plant: disabled while the screen shows the past. */
 const ACTIONS = /^(Acknowledge|Shelve|Add note|Schedule service|Record service)/;
 
@@ -22,6 +28,7 @@ export const replay = { atMs: null, clock: "happened", playing: false, speed: 60
 let bar = null;
 let banner = null;
 let observer = null;
+let currentView = null;
 
 const pad = (n) => String(n).padStart(2, "0");
 
@@ -52,8 +59,9 @@ export async function showInstant(atMs) {
   replay.busy = true;
   try {
     const floor = await call("floor_at", { atMs, clock: replay.clock });
-    // Back to live while this answer was on its way: the past is no longer wanted.
-    if (replay.atMs === null) return;
+    // Back to live (or off the plant's views) while this answer was on its way: the past
+    // is no longer wanted.
+    if (replay.atMs === null || !REPLAY_VIEWS.has(currentView)) return;
     enterReplay(floor);
     renderBar();
     renderBanner();
@@ -114,9 +122,23 @@ function disableActions() {
   }
 }
 
-/** Called by the page after every route: the bar is on the floor and a machine's page. */
+/** Called by the page after every route: the bar is on the floor and a machine's page;
+ * the past stays on the plant's views and ends anywhere else. */
 export function onRoute(view) {
-  if (bar) bar.hidden = !(view === "floor" || view === "machine");
+  currentView = view;
+  if (bar) bar.hidden = !BAR_VIEWS.has(view);
+  if (!REPLAY_VIEWS.has(view) && store.replay) {
+    backToLive();
+    toast("Back to live", "Time travel shows the plant's views: the floor, machines, anomalies and maintenance.");
+    return;
+  }
+  if (!REPLAY_VIEWS.has(view) && replay.atMs !== null) {
+    // An instant asked for but not shown yet: forget it.
+    stop();
+    replay.atMs = null;
+    replay.pending = null;
+    renderBar();
+  }
   disableActions();
 }
 
@@ -126,7 +148,10 @@ function renderBanner() {
   if (!store.replay) return;
   banner.replaceChildren(
     el("span.replay-text", { id: "replay-text", text: `As of ${clockTime(replay.atMs)} (${dateTime(replay.atMs).replace(/ \d\d:\d\d$/, "")}), replay — ${clockLabel(replay.clock)}` }),
-    el("span.muted", { text: " · actions are disabled in the past" }),
+    el("span.muted", {
+      id: "replay-scope",
+      text: " · the floor, machines, anomalies and maintenance show this instant; actions are disabled; Settings or Managers go back to live",
+    }),
     el("button.primary.small", { id: "back-to-live", text: "Back to live", onclick: backToLive }),
   );
 }
