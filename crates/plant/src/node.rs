@@ -337,6 +337,17 @@ async fn retain(db: Database, days: u32, minute_days: u32, slot: &TaskSlot, stop
             tracing::warn!(error = format!("{e:#}"), "read-model retention failed");
             failed = Some(e);
         }
+        // Time travel reaches back as far as the raw telemetry: its checkpoints go with it.
+        match readmodels::timetravel::prune(&db, cutoff).await {
+            Ok(p) if p != readmodels::timetravel::Pruned::default() => {
+                tracing::info!(checkpoints = p.checkpoints, late_events = p.late_events, "pruned time travel")
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), "time travel pruning failed");
+                failed = Some(e);
+            }
+        }
         match &failed {
             Some(e) => slot.failing(e),
             None => slot.running(),

@@ -192,6 +192,26 @@ pub async fn storage(client: &impl GenericClient) -> Result<Kept> {
     Ok(Kept { checkpoints: row.get(0), checkpoint_bytes: row.get(1), late_events: row.get(2) })
 }
 
+/// What one pruning forgot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub checkpoints: u64,
+    pub late_events: u64,
+}
+
+/// Forgets the checkpoints and late events that no instant at or after `cutoff` needs:
+/// time travel only reaches back as far as the raw telemetry is kept, so the node prunes
+/// with that retention. Every instant from `cutoff` on is rebuilt exactly as before.
+pub async fn prune(db: &eventlog::Database, cutoff: DateTime<Utc>) -> Result<Pruned> {
+    let client = db.client().await?;
+    let row = client
+        .query_one(include_str!("../sql/timetravel/prune.sql"), &[&cutoff.timestamp_millis()])
+        .await
+        .context("pruning time travel's checkpoints")?;
+    let count = |i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0);
+    Ok(Pruned { checkpoints: count(0), late_events: count(1) })
+}
+
 /// A reconstruction: the live model at the instant and what it took.
 #[derive(Debug)]
 pub struct Reconstruction {

@@ -420,3 +420,78 @@ async fn what_changed_between_two_instants_and_the_shift_report_come_from_the_ev
         assert!(sections.iter().any(|x| x == s), "{s} in {csv}");
     }
 }
+
+#[tokio::test]
+async fn pruning_with_the_retention_forgets_old_checkpoints_and_late_events_and_no_instant_inside_changes() {
+    let db = plant_db().await;
+    let mut known = Vec::new();
+    run_factory(&db, true, async |step| {
+        let floor = live_floor(&db).await;
+        let t = db_now_ms(&db).await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        known.push((step, t, floor));
+    })
+    .await;
+    readmodels::catch_up(&db, small_batches_and_checkpoints()).await.unwrap();
+    let client = db.client().await.unwrap();
+    let count = async |table: &str| -> i64 {
+        client.query_one(&format!("SELECT count(*) FROM readmodel.{table}"), &[]).await.unwrap().get(0)
+    };
+    let (checkpoints, late) = (count("timetravel_checkpoints").await, count("timetravel_late").await);
+    assert!(late >= 10 && checkpoints > 5, "{checkpoints} checkpoints, {late} late events");
+
+    // The window starts just after the backlog came in (step 46): everything the
+    // reconstructions inside it may start from stays; the rest goes.
+    let cutoff_ms = known.iter().find(|(s, ..)| *s == 46).unwrap().1;
+    let inside: Vec<(Clock, i64)> = known
+        .iter()
+        .filter(|(_, t, _)| *t >= cutoff_ms)
+        .flat_map(|(_, t, _)| [(Clock::Known, *t), (Clock::Known, *t + 1), (Clock::Happened, *t)])
+        .chain([(Clock::Known, cutoff_ms), (Clock::Happened, cutoff_ms), (Clock::Known, i64::MAX)])
+        .collect();
+    let mut before = Vec::new();
+    for (clock, t) in &inside {
+        before.push(floor_at(&client, 1, *clock, *t, None).await.unwrap().0);
+    }
+    let cutoff = DateTime::from_timestamp_millis(cutoff_ms).unwrap();
+    let pruned = readmodels::timetravel::prune(&db, cutoff).await.unwrap();
+    let (checkpoints_after, late_after) = (count("timetravel_checkpoints").await, count("timetravel_late").await);
+    assert_eq!(pruned.checkpoints as i64, checkpoints - checkpoints_after);
+    assert_eq!(pruned.late_events as i64, late - late_after);
+    assert!(pruned.checkpoints > 0, "checkpoints before the window go: {pruned:?}");
+    assert!(late_after < late, "the backlog came in before the window: {pruned:?}");
+    let late_before_kept: i64 = client
+        .query_one(
+            "SELECT count(*) FROM readmodel.timetravel_late
+              WHERE position <= (SELECT min(position) FROM readmodel.timetravel_checkpoints)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(late_before_kept, 0, "no late event before the oldest checkpoint kept is left");
+    // The checkpoint an instant at the cutoff starts from is kept.
+    let oldest_kept: i64 = client
+        .query_one("SELECT min(recorded_through_ms) FROM readmodel.timetravel_checkpoints", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(oldest_kept <= cutoff_ms, "a checkpoint at or before the cutoff is kept");
+
+    for ((clock, t), was) in inside.iter().zip(before) {
+        let (now, r) = floor_at(&client, 1, *clock, *t, None).await.unwrap();
+        assert_floor_eq(&format!("{clock:?} at {t} after pruning"), now, was);
+        assert!(r.checkpoint > 0, "{clock:?} at {t} still starts from a checkpoint");
+    }
+    // And still equal to what the live read models showed then.
+    for (step, t, live) in known.into_iter().filter(|(_, t, _)| *t >= cutoff_ms) {
+        let (served, _) = floor_at(&client, 1, Clock::Known, t, None).await.unwrap();
+        assert_floor_eq(
+            &format!("as we knew it at step {step}, pruned"),
+            comparable(served, true),
+            comparable(live, true),
+        );
+    }
+    // Pruning again with the same window forgets nothing more.
+    assert_eq!(readmodels::timetravel::prune(&db, cutoff).await.unwrap(), Default::default());
+}
