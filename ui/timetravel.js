@@ -67,6 +67,12 @@ export async function showInstant(atMs) {
     renderBanner();
   } catch (e) {
     stop();
+    // The screen still shows the instant it showed: the bar and the banner say that one.
+    if (store.replay) {
+      replay.atMs = store.replay.at_ms;
+      renderBar();
+      renderBanner();
+    }
     toast("This instant could not be shown", errorText(e), "error");
   } finally {
     replay.busy = false;
@@ -146,8 +152,28 @@ function renderBanner() {
   if (!banner) return;
   banner.hidden = !store.replay;
   if (!store.replay) return;
+  const cached = store.replay.from_cache;
+  const day = (ms) => dateTime(ms).replace(/ \d\d:\d\d$/, "");
+  const label = cached ? clockLabel(store.replay.clock) : clockLabel(replay.clock);
+  banner.classList.toggle("from-cache", Boolean(cached));
   banner.replaceChildren(
-    el("span.replay-text", { id: "replay-text", text: `As of ${clockTime(replay.atMs)} (${dateTime(replay.atMs).replace(/ \d\d:\d\d$/, "")}), replay — ${clockLabel(replay.clock)}` }),
+    el("span.replay-text", {
+      id: "replay-text",
+      text: `As of ${clockTime(replay.atMs)} (${day(replay.atMs)}), ${cached ? "from this workstation's cache" : "replay"} — ${label}`,
+    }),
+    cached
+      ? el("span.muted", {
+          id: "replay-cache",
+          text:
+            ` · the plant cannot be reached; ${cached.source === "answer" ? "the plant's answer kept here" : "the floor as this workstation received it"}` +
+            (cached.covers.length
+              ? `; the cache holds ${cached.covers
+                  .slice(-3)
+                  .map((c) => `${day(c.from_ms)} ${clockTime(c.from_ms)}–${clockTime(c.to_ms)}`)
+                  .join(", ")}`
+              : ""),
+        })
+      : "",
     el("span.muted", {
       id: "replay-scope",
       text: " · the floor, machines, anomalies and maintenance show this instant; actions are disabled; Settings or Managers go back to live",

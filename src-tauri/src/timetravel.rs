@@ -1,9 +1,10 @@
-//! Time travel's commands: the plant at an instant, what changed between two instants, a
-//! shift's report and its export; each hands its arguments to the supervisor.
+//! Time travel's commands: the plant at an instant (from this workstation's cache when the
+//! plant cannot be reached), what changed between two instants, a shift's report and its
+//! export; each hands its arguments to the supervisor.
 
 use serde::Serialize;
 use supervisor::AppError;
-use supervisor::timetravel::{Clock, Diff, Floor, ShiftReport};
+use supervisor::timetravel::{Clock, Diff, ShiftReport, TravelFloor};
 use tauri::State;
 
 use crate::App;
@@ -11,7 +12,7 @@ use crate::App;
 type Answer<T> = Result<T, AppError>;
 
 #[tauri::command]
-pub async fn floor_at(app: State<'_, App>, at_ms: i64, clock: Clock) -> Answer<Floor> {
+pub async fn floor_at(app: State<'_, App>, at_ms: i64, clock: Clock) -> Answer<TravelFloor> {
     app.supervisor.floor_at(at_ms, clock).await
 }
 

@@ -11,6 +11,7 @@ use thiserror::Error;
 
 use crate::commands::{ApiError, Command, CommandState, QueuedCommand};
 use crate::state::PlantState;
+use crate::timetravel::{Clock, Floor, FloorDelta, FloorDeltaRef, FloorRows, Span};
 use readmodel_contract::*;
 
 #[derive(Debug, Error)]
@@ -30,8 +31,26 @@ pub type MachineHistory = (Vec<Prediction>, Vec<WorkOrder>, Vec<AuditEntry>, Vec
 /// The newest rows of a machine's history kept per machine.
 const MACHINE_HISTORY_ROWS: i64 = 500;
 
+/// How far back the floor as received is kept for time travel without the plant (the
+/// time bar's scrubber reaches a day back).
+pub const JOURNAL_SPAN_MS: i64 = 24 * 3_600_000;
+/// At most this many bytes of floor rows as received: a busy plant keeps less than a day.
+pub const JOURNAL_MAX_BYTES: i64 = 256 * 1024 * 1024;
+/// Catch-ups come at least every 5 s while the app follows the plant: a longer silence
+/// is a stretch it did not see.
+pub const SPAN_GAP_MS: i64 = 30_000;
+/// The plant's answers to "the floor at an instant" kept, newest fetched first.
+pub const ANSWERS_KEPT: i64 = 16;
+/// A larger answer is not kept (a floor of 10,000 sensors is about 2 MB).
+const ANSWER_MAX_BYTES: usize = 8 * 1024 * 1024;
+/// How often the journal is pruned.
+const PRUNE_EVERY_MS: i64 = 60_000;
+/// Journal entries read at once when folding.
+const FOLD_PAGE: i64 = 64;
+
 pub struct Cache {
     conn: Connection,
+    pruned_at_ms: i64,
 }
 
 impl std::fmt::Debug for Cache {
@@ -114,7 +133,7 @@ impl Cache {
     fn init(conn: Connection) -> Result<Cache, CacheError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(include_str!("../sql/cache/schema.sql"))?;
-        Ok(Cache { conn })
+        Ok(Cache { conn, pruned_at_ms: i64::MIN })
     }
 
     fn meta(&self, key: &str) -> Result<Option<String>, CacheError> {
@@ -131,6 +150,7 @@ impl Cache {
                 let tx = self.conn.transaction()?;
                 tx.execute_batch(
                     "DELETE FROM rows; DELETE FROM cursors; DELETE FROM history_raw; DELETE FROM history_buckets;
+                     DELETE FROM floor_base; DELETE FROM floor_journal; DELETE FROM floor_spans; DELETE FROM travel_answers;
                      DELETE FROM meta WHERE key IN ('as_of_ms', 'synced_position');",
                 )?;
                 if previous.is_some() {
@@ -214,6 +234,7 @@ impl Cache {
         let rows = row_key_and_machine(changes);
         let tx = self.conn.transaction()?;
         {
+            journal(&tx, changes, as_of_ms)?;
             let mut upsert = tx.prepare_cached(include_str!("../sql/cache/upsert_row.sql"))?;
             for (model, key, machine, position, body) in &rows {
                 upsert.execute(params![model.name(), key, machine, position, body])?;
@@ -230,6 +251,16 @@ impl Cache {
             tx.execute(include_str!("../sql/cache/outbox_applied.sql"), [synced_position])?;
         }
         tx.commit()?;
+        if as_of_ms.saturating_sub(self.pruned_at_ms) >= PRUNE_EVERY_MS {
+            self.pruned_at_ms = as_of_ms;
+            if let Err(e) = self.prune_journal(as_of_ms) {
+                // The floor as received is for time travel only: start it afresh rather
+                // than stop caching the live picture.
+                tracing::warn!("the floor as received could not be pruned ({e}); starting it afresh");
+                self.conn
+                    .execute_batch("DELETE FROM floor_base; DELETE FROM floor_journal; DELETE FROM floor_spans;")?;
+            }
+        }
         Ok(())
     }
 
@@ -267,6 +298,111 @@ impl Cache {
             self.machine_rows(ReadModel::Audit, machine_id)?,
             self.machine_rows(ReadModel::TrackFailures, machine_id)?,
         ))
+    }
+
+    // --- time travel without the plant ---
+
+    /// Folds the journal's oldest entries into its base until what is left is within
+    /// [`JOURNAL_SPAN_MS`] of `now_ms` and [`JOURNAL_MAX_BYTES`].
+    fn prune_journal(&mut self, now_ms: i64) -> Result<(), CacheError> {
+        let cutoff = now_ms.saturating_sub(JOURNAL_SPAN_MS);
+        let tx = self.conn.transaction()?;
+        let total: i64 = tx.query_row("SELECT coalesce(sum(bytes), 0) FROM floor_journal", [], |r| r.get(0))?;
+        let (mut through, mut base_at, mut left) = (None, None, total);
+        {
+            let mut stmt = tx.prepare_cached(include_str!("../sql/cache/journal_sizes.sql"))?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let (seq, at, bytes): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                if at >= cutoff && left <= JOURNAL_MAX_BYTES {
+                    break;
+                }
+                through = Some(seq);
+                base_at = Some(base_at.unwrap_or(i64::MIN).max(at));
+                left -= bytes;
+            }
+        }
+        let (Some(through), Some(base_at)) = (through, base_at) else {
+            return Ok(());
+        };
+        let mut rows = base(&tx)?.map(|(_, rows)| rows).unwrap_or_default();
+        fold(&tx, &mut rows, include_str!("../sql/cache/journal_through.sql"), through)?;
+        tx.execute(
+            "INSERT INTO floor_base (id, at_ms, body) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET at_ms = excluded.at_ms, body = excluded.body",
+            params![base_at, rows.to_json()?],
+        )?;
+        tx.execute("DELETE FROM floor_journal WHERE seq <= ?1", [through])?;
+        tx.execute("DELETE FROM floor_spans WHERE to_ms < ?1", [base_at])?;
+        tx.execute("UPDATE floor_spans SET from_ms = ?1 WHERE from_ms < ?1", [base_at])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The stretches of time whose floor this workstation received and still holds,
+    /// oldest first.
+    pub fn travel_spans(&self) -> Result<Vec<Span>, CacheError> {
+        let base_at: Option<i64> = self.conn.query_row("SELECT at_ms FROM floor_base", [], |r| r.get(0)).optional()?;
+        let mut stmt = self.conn.prepare_cached("SELECT from_ms, to_ms FROM floor_spans ORDER BY from_ms")?;
+        let spans = stmt.query_map([], |r| Ok(Span { from_ms: r.get(0)?, to_ms: r.get(1)? }))?;
+        let mut out = Vec::new();
+        for span in spans {
+            let mut span = span?;
+            span.from_ms = span.from_ms.max(base_at.unwrap_or(i64::MIN));
+            if span.from_ms <= span.to_ms {
+                out.push(span);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The floor as this workstation had received it at `at_ms` ("as we knew it then",
+    /// here); `None` when the app was not following the plant then or the cache no longer
+    /// holds it.
+    pub fn floor_received(&self, at_ms: i64) -> Result<Option<Floor>, CacheError> {
+        if !self.travel_spans()?.iter().any(|s| s.from_ms <= at_ms && at_ms <= s.to_ms) {
+            return Ok(None);
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        let Some((_, mut rows)) = base(&tx)? else {
+            return Ok(None);
+        };
+        fold(&tx, &mut rows, include_str!("../sql/cache/journal_until.sql"), at_ms)?;
+        Ok(Some(rows.floor(at_ms)))
+    }
+
+    /// Keeps the plant's answer for an instant (the [`ANSWERS_KEPT`] fetched last).
+    pub fn keep_answer(&mut self, clock: Clock, at_ms: i64, floor: &Floor, now_ms: i64) -> Result<(), CacheError> {
+        let body = serde_json::to_string(floor)?;
+        if body.len() > ANSWER_MAX_BYTES {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        tx.execute(include_str!("../sql/cache/answer_upsert.sql"), params![clock.as_str(), at_ms, now_ms, body])?;
+        tx.execute(include_str!("../sql/cache/answer_trim.sql"), [ANSWERS_KEPT])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The plant's answer for exactly this instant and clock, if it was fetched. One that
+    /// cannot be read (damaged, or from another version) is not an answer.
+    pub fn answer(&self, clock: Clock, at_ms: i64) -> Result<Option<Floor>, CacheError> {
+        let body: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT body FROM travel_answers WHERE clock = ?1 AND at_ms = ?2",
+                params![clock.as_str(), at_ms],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(body.and_then(|b| match serde_json::from_str::<Floor>(&b) {
+            Ok(f) if f.clock == clock && f.at_ms == at_ms => Some(f),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!("a kept time-travel answer cannot be read: {e}");
+                None
+            }
+        }))
     }
 
     // --- history ---
@@ -421,6 +557,77 @@ impl Cache {
     }
 }
 
+/// Notes one catch-up in the journal of the floor as received (inside the transaction
+/// that stores it): the first one starts from the rows the cache holds.
+fn journal(tx: &rusqlite::Transaction<'_>, changes: &Changes, as_of_ms: i64) -> Result<(), CacheError> {
+    let started: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM floor_base)", [], |r| r.get(0))?;
+    if !started {
+        let mut rows = FloorRows::default();
+        let mut stmt = tx.prepare_cached(include_str!("../sql/cache/rows_of_model.sql"))?;
+        let mut delta = FloorDelta::default();
+        fn read<T: DeserializeOwned>(
+            stmt: &mut rusqlite::CachedStatement<'_>,
+            model: ReadModel,
+        ) -> Result<Vec<T>, CacheError> {
+            let bodies = stmt.query_map([model.name()], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for body in bodies {
+                out.push(
+                    serde_json::from_str(&body?).map_err(|source| CacheError::Row { model: model.name(), source })?,
+                );
+            }
+            Ok(out)
+        }
+        delta.plant_status = read(&mut stmt, ReadModel::PlantStatus)?;
+        delta.line_status = read(&mut stmt, ReadModel::LineStatus)?;
+        delta.machine_status = read(&mut stmt, ReadModel::MachineStatus)?;
+        delta.sensor_state = read(&mut stmt, ReadModel::SensorState)?;
+        delta.anomalies = read(&mut stmt, ReadModel::Anomalies)?;
+        delta.maintenance = read(&mut stmt, ReadModel::Maintenance)?;
+        rows.apply(delta);
+        tx.execute("INSERT INTO floor_base (id, at_ms, body) VALUES (1, ?1, ?2)", params![as_of_ms, rows.to_json()?])?;
+    }
+    let extended = tx.execute(include_str!("../sql/cache/span_extend.sql"), params![as_of_ms, SPAN_GAP_MS])?;
+    if extended == 0 {
+        tx.execute("INSERT OR IGNORE INTO floor_spans (from_ms, to_ms) VALUES (?1, ?1)", [as_of_ms])?;
+    }
+    let delta = FloorDeltaRef::of(changes);
+    if !delta.is_empty() {
+        let body = serde_json::to_string(&delta)?;
+        tx.execute(include_str!("../sql/cache/journal_insert.sql"), params![as_of_ms, body.len() as i64, body])?;
+    }
+    Ok(())
+}
+
+/// The journal's base: when it stands and its rows.
+fn base(tx: &rusqlite::Transaction<'_>) -> Result<Option<(i64, FloorRows)>, CacheError> {
+    let row: Option<(i64, String)> =
+        tx.query_row("SELECT at_ms, body FROM floor_base", [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+    let Some((at_ms, body)) = row else { return Ok(None) };
+    let mut rows = FloorRows::default();
+    rows.apply(serde_json::from_str(&body).map_err(|source| CacheError::Row { model: "floor_base", source })?);
+    Ok(Some((at_ms, rows)))
+}
+
+/// Folds the journal entries `sql` selects (`?1` the bound, `?2` the entry after which,
+/// `?3` how many) into `rows`, a page at a time: memory holds the floor and one page.
+fn fold(tx: &rusqlite::Transaction<'_>, rows: &mut FloorRows, sql: &str, bound: i64) -> Result<(), CacheError> {
+    let mut stmt = tx.prepare_cached(sql)?;
+    let mut after = 0_i64;
+    loop {
+        let page = stmt
+            .query_map(params![after, bound, FOLD_PAGE], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(&(last, _)) = page.last() else { return Ok(()) };
+        for (_, body) in page {
+            rows.apply(
+                serde_json::from_str(&body).map_err(|source| CacheError::Row { model: "floor_journal", source })?,
+            );
+        }
+        after = last;
+    }
+}
+
 struct QueuedCommandRow {
     seq: i64,
     command_id: String,
@@ -514,6 +721,89 @@ mod tests {
         assert!(cache.dismiss("c2").unwrap());
         assert!(cache.outbox().unwrap().is_empty());
         assert!(cache.enqueue("c1", "ana", &ack, 1).is_ok(), "an applied id may be reused");
+    }
+
+    #[test]
+    fn the_floor_as_received_is_kept_a_day_folded_into_its_base_and_answers_the_same() {
+        let mut cache = Cache::open_in_memory().unwrap();
+        cache.bind_to_source("a").unwrap();
+        let t0 = 1_700_000_000_000_i64;
+        // A catch-up every 5 s for an hour and a half: sensor 1 counts the steps, sensor 2
+        // changes every tenth one.
+        let steps = 1_080_i64;
+        for i in 0..steps {
+            let mut rows = vec![state(1, i as f64, i + 1)];
+            if i % 10 == 0 {
+                rows.push(state(2, -(i as f64), i + 1));
+            }
+            let changes = Changes { sensor_state: rows, ..Changes::default() };
+            cache.store(&changes, &Cursors::new(), i + 1, t0 + i * 5_000).unwrap();
+        }
+        let at = |i: i64| t0 + i * 5_000 + 2_000;
+        let value = |f: &Floor, id: i32| f.sensor_state.iter().find(|s| s.sensor_id == id).map(|s| s.value);
+        let f = cache.floor_received(at(700)).unwrap().unwrap();
+        assert_eq!((value(&f, 1), value(&f, 2), f.through_position), (Some(700.0), Some(-700.0), 701));
+        assert_eq!(cache.travel_spans().unwrap(), [Span { from_ms: t0, to_ms: t0 + (steps - 1) * 5_000 }]);
+        let instants: Vec<i64> = (1_000..steps).step_by(7).map(at).collect();
+        let before: Vec<Floor> = instants.iter().map(|t| cache.floor_received(*t).unwrap().unwrap()).collect();
+
+        // A day later (nothing received meanwhile: a stretch not seen), the journal keeps
+        // a day: what is older is folded into the base and no longer answered.
+        let later = t0 + (steps - 1) * 5_000 + JOURNAL_SPAN_MS - 5_000 * 100;
+        cache
+            .store(
+                &Changes { sensor_state: vec![state(1, -1.0, steps + 5)], ..Changes::default() },
+                &Cursors::new(),
+                0,
+                later,
+            )
+            .unwrap();
+        let kept: i64 = cache.conn.query_row("SELECT count(*) FROM floor_journal", [], |r| r.get(0)).unwrap();
+        assert!(kept < 150, "older entries folded into the base: {kept} kept");
+        let spans = cache.travel_spans().unwrap();
+        assert_eq!(spans.len(), 2, "{spans:?}");
+        assert_eq!(spans[1], Span { from_ms: later, to_ms: later });
+        assert!(cache.floor_received(at(700)).unwrap().is_none(), "older than a day");
+        for (t, was) in instants.iter().zip(before) {
+            let now = cache.floor_received(*t).unwrap();
+            if *t >= spans[0].from_ms {
+                assert_eq!(now.as_ref(), Some(&was), "at {t}");
+            } else {
+                assert!(now.is_none(), "{t} is older than the base");
+            }
+        }
+        // Between the two stretches nothing was seen; after the second, the new row.
+        assert!(cache.floor_received(later - 60_000).unwrap().is_none());
+        let f = cache.floor_received(later).unwrap().unwrap();
+        assert_eq!((value(&f, 1), value(&f, 2)), (Some(-1.0), Some(-1070.0)));
+    }
+
+    #[test]
+    fn the_plants_answers_are_kept_newest_first_and_a_damaged_one_is_none() {
+        let mut cache = Cache::open_in_memory().unwrap();
+        let floor = |at_ms| Floor {
+            clock: Clock::Happened,
+            at_ms,
+            through_position: 3,
+            plant_status: None,
+            line_status: vec![],
+            machine_status: vec![],
+            sensor_state: vec![state(1, 2.0, 3)],
+            anomalies: vec![],
+            maintenance: vec![],
+        };
+        for i in 0..(ANSWERS_KEPT + 4) {
+            cache.keep_answer(Clock::Happened, 1_000 + i, &floor(1_000 + i), 50 + i).unwrap();
+        }
+        assert!(cache.answer(Clock::Happened, 1_000).unwrap().is_none(), "the oldest fetched went");
+        let newest = 1_000 + ANSWERS_KEPT + 3;
+        assert_eq!(cache.answer(Clock::Happened, newest).unwrap(), Some(floor(newest)));
+        assert!(cache.answer(Clock::Known, newest).unwrap().is_none(), "another clock");
+        cache.conn.execute("UPDATE travel_answers SET body = 'not json \u{1}'", []).unwrap();
+        assert!(cache.answer(Clock::Happened, newest).unwrap().is_none());
+        // An answer stored under another instant than it says is not that instant's.
+        cache.conn.execute("UPDATE travel_answers SET body = ?1", [serde_json::to_string(&floor(7)).unwrap()]).unwrap();
+        assert!(cache.answer(Clock::Happened, newest).unwrap().is_none());
     }
 
     #[test]

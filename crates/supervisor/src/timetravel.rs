@@ -1,12 +1,18 @@
 //! Time travel from the app: the plant at an instant, what changed between two instants
 //! and a shift's report, asked of the plant node (`/v1/timetravel/…`) with the signed-in
-//! person's token; the report exported as a one-page PNG and a CSV.
+//! person's token; the report exported as a one-page PNG and a CSV. When the plant cannot
+//! be reached, an instant is answered from this workstation's cache (the plant's answers
+//! fetched before, or the floor rows as they were received), and says so.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
+use readmodel_contract::Changes;
 pub use readmodel_contract::timetravel::{Clock, Diff, Floor, ShiftReport};
+use readmodel_contract::{Anomaly, MachineStatus, Maintenance, Rollup, SensorState};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Connection;
 use crate::error::{AppError, ErrorCode};
@@ -191,15 +197,231 @@ pub fn export_report(r: &ShiftReport, dir: &Path, stem: &str) -> Result<(PathBuf
     Ok((png_path, csv_path))
 }
 
+/// One catch-up's floor rows, as the cache's journal stores them.
+#[derive(Debug, Serialize)]
+pub(crate) struct FloorDeltaRef<'a> {
+    plant_status: &'a [Rollup],
+    line_status: &'a [Rollup],
+    machine_status: &'a [MachineStatus],
+    sensor_state: &'a [SensorState],
+    anomalies: &'a [Anomaly],
+    maintenance: &'a [Maintenance],
+}
+
+impl<'a> FloorDeltaRef<'a> {
+    pub(crate) fn of(c: &'a Changes) -> Self {
+        FloorDeltaRef {
+            plant_status: &c.plant_status,
+            line_status: &c.line_status,
+            machine_status: &c.machine_status,
+            sensor_state: &c.sensor_state,
+            anomalies: &c.anomalies,
+            maintenance: &c.maintenance,
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.plant_status.is_empty()
+            && self.line_status.is_empty()
+            && self.machine_status.is_empty()
+            && self.sensor_state.is_empty()
+            && self.anomalies.is_empty()
+            && self.maintenance.is_empty()
+    }
+}
+
+/// A journal entry read back (the same fields as [`FloorDeltaRef`]).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct FloorDelta {
+    pub(crate) plant_status: Vec<Rollup>,
+    pub(crate) line_status: Vec<Rollup>,
+    pub(crate) machine_status: Vec<MachineStatus>,
+    pub(crate) sensor_state: Vec<SensorState>,
+    pub(crate) anomalies: Vec<Anomaly>,
+    pub(crate) maintenance: Vec<Maintenance>,
+}
+
+/// The floor's rows by key, folded from what this workstation received: a row replaces
+/// the one it had only when it comes from a later position, as in the cache's rows.
+#[derive(Debug, Default)]
+pub(crate) struct FloorRows {
+    plant_status: BTreeMap<String, Rollup>,
+    line_status: BTreeMap<String, Rollup>,
+    machine_status: BTreeMap<String, MachineStatus>,
+    sensor_state: BTreeMap<i32, SensorState>,
+    anomalies: BTreeMap<String, Anomaly>,
+    maintenance: BTreeMap<String, Maintenance>,
+    through: i64,
+}
+
+fn upsert<K: Ord, T>(
+    map: &mut BTreeMap<K, T>,
+    rows: Vec<T>,
+    key: impl Fn(&T) -> K,
+    position: impl Fn(&T) -> i64,
+) -> i64 {
+    let mut newest = 0;
+    for row in rows {
+        let p = position(&row);
+        newest = newest.max(p);
+        let k = key(&row);
+        if map.get(&k).is_none_or(|old| p > position(old)) {
+            map.insert(k, row);
+        }
+    }
+    newest
+}
+
+impl FloorRows {
+    pub(crate) fn apply(&mut self, d: FloorDelta) {
+        let newest = [
+            upsert(&mut self.plant_status, d.plant_status, |r| r.id.clone(), |r| r.position),
+            upsert(&mut self.line_status, d.line_status, |r| r.id.clone(), |r| r.position),
+            upsert(&mut self.machine_status, d.machine_status, |r| r.machine_id.clone(), |r| r.position),
+            upsert(&mut self.sensor_state, d.sensor_state, |r| r.sensor_id, |r| r.position),
+            upsert(&mut self.anomalies, d.anomalies, |r| r.anomaly_id.clone(), |r| r.position),
+            upsert(&mut self.maintenance, d.maintenance, |r| r.machine_id.clone(), |r| r.position),
+        ];
+        self.through = newest.into_iter().fold(self.through, i64::max);
+    }
+
+    /// The rows as one journal entry (the base the journal starts from).
+    pub(crate) fn to_json(&self) -> Result<String, serde_json::Error> {
+        fn rows<K, T: Clone>(m: &BTreeMap<K, T>) -> Vec<T> {
+            m.values().cloned().collect()
+        }
+        let (plant_status, line_status, machine_status) =
+            (rows(&self.plant_status), rows(&self.line_status), rows(&self.machine_status));
+        let (sensor_state, anomalies, maintenance) =
+            (rows(&self.sensor_state), rows(&self.anomalies), rows(&self.maintenance));
+        serde_json::to_string(&FloorDeltaRef {
+            plant_status: &plant_status,
+            line_status: &line_status,
+            machine_status: &machine_status,
+            sensor_state: &sensor_state,
+            anomalies: &anomalies,
+            maintenance: &maintenance,
+        })
+    }
+
+    /// The floor these rows make at `at_ms`, in key order as the plant serves it.
+    pub(crate) fn floor(self, at_ms: i64) -> Floor {
+        Floor {
+            clock: Clock::Known,
+            at_ms,
+            through_position: self.through,
+            plant_status: self.plant_status.into_values().next(),
+            line_status: self.line_status.into_values().collect(),
+            machine_status: self.machine_status.into_values().collect(),
+            sensor_state: self.sensor_state.into_values().collect(),
+            anomalies: self.anomalies.into_values().collect(),
+            maintenance: self.maintenance.into_values().collect(),
+        }
+    }
+}
+
+/// A stretch of time this workstation followed the plant (ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Span {
+    pub from_ms: i64,
+    pub to_ms: i64,
+}
+
+/// Where an answer shown without the plant came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheSource {
+    /// The plant's own answer for this instant, fetched earlier.
+    Answer,
+    /// Folded from the floor rows as this workstation received them ("as we knew it then").
+    Received,
+}
+
+/// Said with an answer that comes from this workstation's cache.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FromCache {
+    pub source: CacheSource,
+    /// What the cache holds of the floor as received (oldest first).
+    pub covers: Vec<Span>,
+    /// Why the plant was not asked.
+    pub reason: String,
+}
+
+/// The plant at an instant, and whether it comes from this workstation's cache.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TravelFloor {
+    #[serde(flatten)]
+    pub floor: Floor,
+    pub from_cache: Option<FromCache>,
+}
+
+impl std::ops::Deref for TravelFloor {
+    type Target = Floor;
+    fn deref(&self) -> &Floor {
+        &self.floor
+    }
+}
+
+fn local_span(s: &Span) -> String {
+    format!("{} to {}", time(s.from_ms), clock_time(s.to_ms))
+}
+
+/// Why an instant cannot be shown without the plant, with what the cache does hold.
+fn not_in_cache(at_ms: i64, clock: Clock, covers: &[Span], reason: &str) -> AppError {
+    let holds = match covers {
+        [] => "this workstation's cache holds no floor for time travel yet".to_owned(),
+        spans => format!(
+            "this workstation's cache holds the floor as received here ({}) from {} (UTC)",
+            Clock::Known.label(),
+            spans.iter().rev().take(3).map(local_span).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    let hint = match clock {
+        Clock::Happened if !covers.is_empty() => {
+            format!("; choose \"{}\" and an instant inside it, or reconnect", Clock::Known.label())
+        }
+        _ => "; pick an instant inside it, or reconnect".to_owned(),
+    };
+    AppError::new(
+        ErrorCode::Unreachable,
+        format!(
+            "The plant cannot be reached ({reason}) and {} {} is not in the cache: {holds}{hint}.",
+            time(at_ms),
+            clock.label()
+        ),
+    )
+}
+
 impl crate::Supervisor {
     fn travel(&self) -> (reqwest::Client, Connection) {
         (crate::outbox::http_client(), self.shared.settings().connection)
     }
 
-    /// The plant as it was at `at_ms`, on `clock`.
-    pub async fn floor_at(&self, at_ms: i64, clock: Clock) -> Result<Floor, AppError> {
+    /// The plant as it was at `at_ms`, on `clock`. The plant's answer is kept in the cache;
+    /// when the plant cannot be reached, the cache answers what it holds, and says so.
+    pub async fn floor_at(&self, at_ms: i64, clock: Clock) -> Result<TravelFloor, AppError> {
         let (http, conn) = self.travel();
-        floor_at(&http, &conn, at_ms, clock).await
+        let shared = self.shared.clone();
+        match floor_at(&http, &conn, at_ms, clock).await {
+            Ok(floor) => {
+                let keep = floor.clone();
+                let kept = tokio::task::spawn_blocking(move || {
+                    shared.with_cache(|c| c.keep_answer(clock, at_ms, &keep, crate::now_ms()))
+                })
+                .await;
+                if let Ok(Err(e)) = kept {
+                    tracing::warn!("could not keep a time-travel answer in the cache: {e}");
+                }
+                Ok(TravelFloor { floor, from_cache: None })
+            }
+            Err(e) if e.code == ErrorCode::Unreachable => {
+                let reason = e.message;
+                tokio::task::spawn_blocking(move || from_cache(&shared, at_ms, clock, reason))
+                    .await
+                    .map_err(|e| AppError::new(ErrorCode::Cache, format!("reading the cache: {e}")))?
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// What changed between two instants.
@@ -226,4 +448,29 @@ impl crate::Supervisor {
         let stem = format!("floorwatch-shift-{}-{}", report.plant_id.as_deref().unwrap_or("plant"), from_ms);
         export_report(&report, dir, &stem)
     }
+}
+
+/// The instant from this workstation's cache: the plant's own answer if it was fetched,
+/// else (on "as we knew it then") the floor folded from the rows as received.
+fn from_cache(shared: &crate::Shared, at_ms: i64, clock: Clock, reason: String) -> Result<TravelFloor, AppError> {
+    let why = reason.clone();
+    let cache_error = move |e: crate::cache::CacheError| {
+        AppError::new(
+            ErrorCode::Cache,
+            format!("The plant cannot be reached ({why}) and this workstation's cache could not be read: {e}"),
+        )
+    };
+    let covers = shared.with_cache(|c| c.travel_spans()).map_err(&cache_error)?;
+    if let Some(floor) = shared.with_cache(|c| c.answer(clock, at_ms)).map_err(&cache_error)? {
+        return Ok(TravelFloor { floor, from_cache: Some(FromCache { source: CacheSource::Answer, covers, reason }) });
+    }
+    if clock == Clock::Known
+        && let Some(floor) = shared.with_cache(|c| c.floor_received(at_ms)).map_err(cache_error)?
+    {
+        return Ok(TravelFloor {
+            floor,
+            from_cache: Some(FromCache { source: CacheSource::Received, covers, reason }),
+        });
+    }
+    Err(not_in_cache(at_ms, clock, &covers, &reason))
 }

@@ -60,3 +60,34 @@ CREATE TABLE IF NOT EXISTS outbox (
     error_message TEXT,
     position INTEGER
 );
+
+-- Time travel without the plant: the floor's rows (plant, line, machine and sensor state,
+-- anomalies, maintenance) as this workstation received them. `floor_journal` holds each
+-- catch-up's floor rows with when they arrived, `floor_base` the floor as it stood before
+-- the oldest entry (older entries are folded into it), `floor_spans` the stretches of time
+-- the app was following the plant: an instant outside every span was not seen here. Kept
+-- for a day at most and within a size bound (`cache::JOURNAL_*`).
+CREATE TABLE IF NOT EXISTS floor_base (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    at_ms INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS floor_journal (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS floor_spans (
+    from_ms INTEGER PRIMARY KEY,
+    to_ms INTEGER NOT NULL
+);
+-- The plant's own answers to "the floor at an instant" that the app fetched, newest kept
+-- (`cache::ANSWERS_KEPT`), so an instant already seen is shown again without the plant.
+CREATE TABLE IF NOT EXISTS travel_answers (
+    clock TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    fetched_ms INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (clock, at_ms)
+);
