@@ -91,9 +91,15 @@ function renderFreshness() {
   const p = store.plantStatus;
   if (!p || !kpiEls) return;
   const newest = p.newest_reading_ms;
-  kpiEls.fresh.value.textContent = newest ? age(newest) : "—";
+  // In the past, freshness is measured at the instant shown.
+  const past = store.replay;
+  kpiEls.fresh.value.textContent = newest ? age(newest, past ? past.at_ms : Date.now()) : "—";
   const live = store.link && store.link.state === "live";
-  kpiEls.fresh.sub.textContent = live ? "since the newest reading" : `as of ${clockTime(store.asOf)}`;
+  kpiEls.fresh.sub.textContent = past
+    ? `since the newest reading, at ${clockTime(past.at_ms)}`
+    : live
+      ? "since the newest reading"
+      : `as of ${clockTime(store.asOf)}`;
 }
 
 function renderLegend() {
