@@ -43,8 +43,9 @@ pub const SPAN_GAP_MS: i64 = 30_000;
 pub const ANSWERS_KEPT: i64 = 16;
 /// A larger answer is not kept (a floor of 10,000 sensors is about 2 MB).
 const ANSWER_MAX_BYTES: usize = 8 * 1024 * 1024;
-/// How often the journal is pruned.
-const PRUNE_EVERY_MS: i64 = 60_000;
+/// How often the journal is pruned: often, so that each pruning folds little (it runs in
+/// a catch-up's cache write, after the screen has its rows).
+const PRUNE_EVERY_MS: i64 = 10_000;
 /// Journal entries read at once when folding.
 const FOLD_PAGE: i64 = 64;
 
