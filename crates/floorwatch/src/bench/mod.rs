@@ -51,16 +51,50 @@ pub async fn run(cmd: BenchCommand, global: &Global, config: &Config) -> Result<
 
 /// The server a benchmark measures.
 pub struct BenchServer {
-    _attached: Option<AttachedServer>,
+    attached: Option<AttachedServer>,
+    /// The private cluster's directory, removed when the benchmark ends.
+    dir: Option<std::path::PathBuf>,
     admin_url: String,
+}
+
+impl Drop for BenchServer {
+    fn drop(&mut self) {
+        // The server stops first; then its files go (a benchmark's cluster is a gigabyte).
+        if let Some(attached) = self.attached.take() {
+            drop(attached);
+            if let Some(dir) = &self.dir {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+}
+
+/// Directories a benchmark makes in the temporary directory: `floorwatch-bench-…-<pid>`.
+const SCRATCH_PREFIX: &str = "floorwatch-bench-";
+
+/// Removes what benchmarks that were interrupted left behind: scratch directories whose
+/// process is gone.
+fn sweep_leftovers() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str().and_then(|n| n.strip_prefix(SCRATCH_PREFIX)) else { continue };
+        let Some(pid) = name.rsplit('-').next().and_then(|p| p.parse::<i32>().ok()) else { continue };
+        let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) == Err(nix::errno::Errno::ESRCH);
+        if gone && pid > 0 {
+            eprintln!("removing {}, left by an interrupted benchmark", entry.path().display());
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 impl BenchServer {
     fn start(global: &Global, config: &Config) -> Result<BenchServer> {
         if let Some(url) = &global.database_url {
-            return Ok(BenchServer { _attached: None, admin_url: url.clone() });
+            return Ok(BenchServer { attached: None, dir: None, admin_url: url.clone() });
         }
-        let dir = std::env::temp_dir().join(format!("floorwatch-bench-{}", std::process::id()));
+        sweep_leftovers();
+        let dir = std::env::temp_dir().join(format!("{SCRATCH_PREFIX}{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         // The same settings as the product's cluster, durability included.
         let options = Options {
@@ -71,7 +105,7 @@ impl BenchServer {
         eprintln!("starting a private PostgreSQL cluster in {}", dir.display());
         let attached = Cluster::new(&dir, options)?.start_attached()?;
         let admin_url = attached.url("postgres")?;
-        Ok(BenchServer { _attached: Some(attached), admin_url })
+        Ok(BenchServer { attached: Some(attached), dir: Some(dir), admin_url })
     }
 
     pub fn admin_url(&self) -> &str {
@@ -80,7 +114,7 @@ impl BenchServer {
 
     /// The private cluster's postmaster, whose process tree is PostgreSQL's CPU.
     pub fn postmaster_pid(&self) -> Option<u32> {
-        self._attached.as_ref().and_then(AttachedServer::pid)
+        self.attached.as_ref().and_then(AttachedServer::pid)
     }
 
     /// A new, empty database for one benchmark.
