@@ -364,12 +364,15 @@ async fn show_status(
                 let serving: Vec<bool> = nodes.tasks.iter().map(|t| t.serving.load(Ordering::Relaxed)).collect();
                 let screen = status(&nodes.status, &serving, &mut rates, spec, &fleet.stats, dir, began).await
                     + &cloud_status(cloud, &nodes.status).await;
-                if interactive {
-                    print!("\x1b[H\x1b[2J{screen}");
+                // A status that cannot be written (stdout redirected to a full disk, a
+                // closed pipe) is lost, and the factory goes on: print! would panic.
+                let mut out = std::io::stdout().lock();
+                let _ = if interactive {
+                    write!(out, "\x1b[H\x1b[2J{screen}")
                 } else {
-                    println!("{screen}");
-                }
-                let _ = std::io::stdout().flush();
+                    writeln!(out, "{screen}")
+                };
+                let _ = out.flush();
             }
             _ = tokio::signal::ctrl_c() => return None,
         }
