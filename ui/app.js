@@ -488,6 +488,7 @@ function onUpdate(u) {
       break;
     case "manager_link":
     case "changed":
+    case "snapshot_progress":
       managerView.onManager(u);
       break;
   }
