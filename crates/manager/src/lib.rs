@@ -259,7 +259,7 @@ fn cache_err(e: CacheError) -> AppError {
 
 fn chart_err(e: ChartError) -> AppError {
     let code = match e {
-        ChartError::Size(..) | ChartError::Format(_) => ErrorCode::InvalidInput,
+        ChartError::Size { .. } | ChartError::Format { .. } => ErrorCode::InvalidInput,
         _ => ErrorCode::Chart,
     };
     AppError::new(code, e.to_string())
@@ -320,23 +320,10 @@ impl Manager {
     /// Reads the settings and the cache; nothing connects until [`Manager::start`]. A
     /// damaged cache is started afresh, not fatal.
     pub fn open(options: Options) -> Result<Manager, AppError> {
-        let (settings, settings_error) = match ManagerSettings::load(&options.settings_path) {
-            Ok(s) => (s, None),
-            Err(e) => {
-                tracing::warn!("{e}");
-                (ManagerSettings::default(), Some(e.to_string()))
-            }
-        };
-        let mut cache = match &options.cache_path {
-            Some(p) => Cache::open(p)
-                .or_else(|e| {
-                    tracing::warn!("manager cache {} unusable ({e}); starting a new one", p.display());
-                    let _ = std::fs::remove_file(p);
-                    Cache::open(p)
-                })
-                .map_err(cache_err)?,
-            None => Cache::open_in_memory().map_err(cache_err)?,
-        };
+        let (settings, settings_error) =
+            app_core::start::settings_or_default(ManagerSettings::load(&options.settings_path));
+        let mut cache = app_core::start::open_cache(options.cache_path.as_deref(), Cache::open, Cache::open_in_memory)
+            .map_err(cache_err)?;
         // A cache of another cloud is not shown as this one's.
         let source = settings.cloud.source_id();
         if cache.meta("source").map_err(cache_err)?.is_some_and(|s| s != source) {
@@ -758,7 +745,7 @@ impl Manager {
             }
         };
         if !["png", "svg", "csv"].contains(&format) {
-            return Err(chart_err(ChartError::Format(format.to_string())));
+            return Err(chart_err(ChartError::Format { got: format.to_string(), allowed: "png, svg or csv" }));
         }
         std::fs::create_dir_all(dir).map_err(|e| AppError::new(ErrorCode::Chart, format!("{}: {e}", dir.display())))?;
         let path = dir.join(format!("floorwatch-{what}-{}.{format}", now_ms()));
