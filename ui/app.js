@@ -155,6 +155,10 @@ function renderLink() {
     case "offline":
       label = `Offline — data as of ${clockTime(asOf)}`;
       break;
+    case "not_configured":
+      // Nothing to say about a plant that is not set up beyond that.
+      label = "No plant set up";
+      break;
     default:
       label = "Not connected";
   }
@@ -488,6 +492,7 @@ function onUpdate(u) {
       break;
     case "manager_link":
     case "changed":
+    case "snapshot_progress":
       managerView.onManager(u);
       break;
   }

@@ -45,6 +45,7 @@ fn builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
         manager::manager_machine_trend,
         manager::manager_export,
         manager::manager_save_snapshot,
+        manager::manager_cancel_snapshot,
         manager::manager_open_snapshot,
         manager::manager_close_snapshot,
         timetravel::floor_at,

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use manager::{MachineTrendView, ManagerSettingsView, ManagerView, ViewRequest};
+use manager::{MachineTrendView, ManagerSettingsView, ManagerView, SavedSnapshot, ViewRequest};
 use supervisor::AppError;
 use tauri::State;
 
@@ -41,8 +41,13 @@ pub fn manager_export(app: State<'_, App>, request: ViewRequest, what: String, f
 }
 
 #[tauri::command]
-pub async fn manager_save_snapshot(app: State<'_, App>, request: ViewRequest) -> Answer<String> {
-    Ok(app.manager.save_snapshot(&request, &app.exports).await?.display().to_string())
+pub async fn manager_save_snapshot(app: State<'_, App>, request: ViewRequest) -> Answer<SavedSnapshot> {
+    app.manager.save_snapshot(&request, &app.exports).await
+}
+
+#[tauri::command]
+pub fn manager_cancel_snapshot(app: State<'_, App>) {
+    app.manager.cancel_snapshot()
 }
 
 #[tauri::command]

@@ -36,6 +36,8 @@ const state = {
   link: null,
   view: null,
   lastSnapshot: "",
+  // While a snapshot is saved: { done, total, estimated_bytes }.
+  saving: null,
 };
 
 // Render timings, read by the benchmark and the end-to-end tests.
@@ -86,6 +88,10 @@ export function onManager(u) {
     if (u.link.state === "live" && state.view && state.view.source.kind === "cache") scheduleRefresh(200);
   } else if (u.type === "changed" && u.kpi_rows > 0) {
     scheduleRefresh(3000);
+  } else if (u.type === "snapshot_progress" && state.saving) {
+    state.saving = { done: u.done, total: u.total, estimated_bytes: u.estimated_bytes };
+    const line = root && root.querySelector("#manager-saving");
+    if (line) line.replaceWith(savingLine());
   }
 }
 
@@ -203,14 +209,44 @@ function openSnapshot() {
 }
 
 async function saveSnapshot() {
+  state.saving = { done: 0, total: 0, estimated_bytes: 0 };
+  draw();
   try {
-    const path = await call("manager_save_snapshot", { request: request() });
-    state.lastSnapshot = path;
-    window.__fwManager.snapshots.push(path);
-    toast("Snapshot saved", path);
+    const saved = await call("manager_save_snapshot", { request: request() });
+    state.lastSnapshot = saved.path;
+    window.__fwManager.snapshots.push(saved.path);
+    const held = `${saved.size}, ${saved.machine_trends} machine trends`;
+    toast("Snapshot saved", `${saved.path} (${held})${saved.notice ? ` — ${saved.notice}` : ""}`, saved.notice ? "error" : "info");
   } catch (e) {
+    window.__fwManager.errors.push(errorText(e));
     toast("The snapshot was not saved", errorText(e), "error");
+  } finally {
+    state.saving = null;
+    draw();
   }
+}
+
+/** "Saving snapshot: 40 of 120 answers (about 12.3 MB)", with a button to stop. */
+function savingLine() {
+  const s = state.saving;
+  if (!s) return null;
+  const text = s.total
+    ? `Saving the snapshot: ${s.done} of ${s.total} answers of the cloud (about ${humanBytes(s.estimated_bytes)})`
+    : "Saving the snapshot: asking the cloud what the scope holds…";
+  return el(
+    "div.manager-saving",
+    { id: "manager-saving", role: "status" },
+    el("progress", { max: String(Math.max(s.total, 1)), value: String(s.done) }),
+    el("span", { id: "manager-saving-text", text }),
+    el("button.small", { id: "manager-cancel-snapshot", text: "Cancel", onclick: () => call("manager_cancel_snapshot") }),
+  );
+}
+
+function humanBytes(n) {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(1)} GB`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(0)} kB`;
+  return `${n} bytes`;
 }
 
 async function exportAs(what, format) {
@@ -414,13 +450,13 @@ function draw() {
     el("span.muted", { id: "manager-source", "data-source": v ? v.source.kind : "" }, v ? sourceText(v) : "Loading…"),
     el("span.spacer"),
     el("button.small", { id: "manager-report", "data-export": "report:png", text: "One-page report (PNG)", onclick: () => exportAs("report", "png"), disabled: !v }),
-    el("button.small", { id: "manager-save-snapshot", text: "Save snapshot", onclick: saveSnapshot, disabled: !v }),
+    el("button.small", { id: "manager-save-snapshot", text: "Save snapshot", onclick: saveSnapshot, disabled: !v || !!state.saving }),
     el("button.small", { id: "manager-open-snapshot", text: "Open snapshot…", onclick: openSnapshot }),
     isSnapshot
       ? el("button.small", { id: "manager-close-snapshot", text: "Close snapshot", onclick: async () => (await call("manager_close_snapshot"), load()) })
       : null,
   );
-  const children = [head, el("p.error", { id: "manager-error" })];
+  const children = [head, savingLine(), el("p.error", { id: "manager-error" })].filter(Boolean);
   if (v && !v.configured) {
     children.push(connectForm());
   } else if (v) {

@@ -72,59 +72,8 @@ pub struct MachineInfo {
     pub last_failure_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Anomalies {
-    pub minor: i64,
-    pub major: i64,
-    pub critical: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Production {
-    pub planned_s: f64,
-    pub running_s: f64,
-    pub parts: i64,
-    pub good_parts: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Oee {
-    pub oee: Option<f64>,
-    pub availability: Option<f64>,
-    pub performance: Option<f64>,
-    pub quality: Option<f64>,
-}
-
-/// One row of `GET /v1/kpis`: a plant (or one of its lines or machine types) in one bucket.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct KpiRow {
-    pub plant: u16,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub line_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub machine_type: Option<String>,
-    pub bucket_start: DateTime<Utc>,
-    pub bucket_end: DateTime<Utc>,
-    pub readings: i64,
-    pub sensors: i64,
-    pub sensor_availability: Option<f64>,
-    pub anomalies: Anomalies,
-    pub acknowledged: i64,
-    pub mean_time_to_acknowledge_s: Option<f64>,
-    pub maintenance_performed: i64,
-    pub failures: i64,
-    pub predictions: i64,
-    pub mean_predicted_days_to_service: Option<f64>,
-    pub production: Production,
-    pub oee: Oee,
-}
-
-impl KpiRow {
-    /// The group the row is of within its plant ("" for the whole plant).
-    pub fn group(&self) -> &str {
-        self.line_id.as_deref().or(self.machine_type.as_deref()).unwrap_or("")
-    }
-}
+// The KPI rows are the cloud's own types (one owner for both sides of the API).
+pub use cloud_contract::{Anomalies, KpiRow, Oee, Production};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Point {
@@ -300,7 +249,12 @@ impl CloudClient {
     }
 
     pub async fn trend(&self, machine: &str, from_ms: i64, to_ms: i64) -> Result<Trend, ApiError> {
-        let q = [("from", rfc3339(from_ms)), ("to", rfc3339(to_ms)), ("resolution", "auto".to_string())];
+        self.trend_at(machine, from_ms, to_ms, "auto").await
+    }
+
+    /// A machine's trend at a resolution chosen by the caller (`minute`, `hour`, `day`, `auto`).
+    pub async fn trend_at(&self, machine: &str, from_ms: i64, to_ms: i64, resolution: &str) -> Result<Trend, ApiError> {
+        let q = [("from", rfc3339(from_ms)), ("to", rfc3339(to_ms)), ("resolution", resolution.to_string())];
         self.get(&format!("/v1/machines/{}/trend", encode_segment(machine)), &q).await
     }
 }

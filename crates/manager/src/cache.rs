@@ -208,6 +208,7 @@ impl Cache {
 
     /// Writes a snapshot of `plants` (empty: all) over `range` and the period before it
     /// (for comparisons) to `path`: a self-contained file of this format, replaced whole.
+    /// Returns the number of machines whose trend it holds.
     pub fn save_snapshot(
         &self,
         path: &Path,
@@ -216,13 +217,14 @@ impl Cache {
         made_at_ms: i64,
         source: &str,
         scope: &str,
-    ) -> Result<(), CacheError> {
+    ) -> Result<usize, CacheError> {
         let werr = |message: String| CacheError::Write { path: path.into(), message };
         let tmp = path.with_extension("snapshot-tmp");
         let _ = std::fs::remove_file(&tmp);
         let mut snap = Cache::init(Connection::open(&tmp)?, Origin::Cache)?;
         let keep = |p: u16| plants.is_empty() || plants.contains(&p);
         let wide = Range { from_ms: range.previous().from_ms, ..*range };
+        let trends;
         {
             let all = self.plants()?;
             snap.store_plants(&all.into_iter().filter(|p| keep(p.plant)).collect::<Vec<_>>())?;
@@ -259,9 +261,12 @@ impl Cache {
                     ))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
+            let mut machines = std::collections::BTreeSet::new();
             for (m, plant, f, t, body) in rows.into_iter().filter(|r| keep(r.1)) {
                 snap.conn.execute(include_str!("../sql/upsert_trend.sql"), params![m, plant, f, t, body])?;
+                machines.insert(m);
             }
+            trends = machines.len();
             snap.set_meta("kind", "snapshot")?;
             snap.set_meta("made_at_ms", &made_at_ms.to_string())?;
             snap.set_meta("source", source)?;
@@ -270,7 +275,8 @@ impl Cache {
         }
         snap.conn.execute_batch("VACUUM")?;
         drop(snap);
-        std::fs::rename(&tmp, path).map_err(|e| werr(e.to_string()))
+        std::fs::rename(&tmp, path).map_err(|e| werr(e.to_string()))?;
+        Ok(trends)
     }
 
     /// Opens a snapshot file read-only, checking what it is first.

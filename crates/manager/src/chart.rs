@@ -9,26 +9,12 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
 use crate::kpi::Series;
 use crate::range::DAY_MS;
 
-#[derive(Debug, Error)]
-pub enum ChartError {
-    #[error("a chart is 240×160 to 8000×4000 pixels, not {0}×{1}")]
-    Size(u32, u32),
-    #[error("drawing failed: {0}")]
-    Draw(String),
-    #[error("export format must be png, svg or csv, not {0:?}")]
-    Format(String),
-    #[error("writing {0}")]
-    Write(String),
-}
-
-fn draw_err<E: std::fmt::Display>(e: E) -> ChartError {
-    ChartError::Draw(e.to_string())
-}
+pub use app_core::chart::ChartError;
+use app_core::chart::draw_err;
 
 /// Size and theme of a picture.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -46,10 +32,7 @@ impl Default for Style {
 
 impl Style {
     fn check(&self) -> Result<(), ChartError> {
-        if !(240..=8000).contains(&self.width) || !(160..=4000).contains(&self.height) {
-            return Err(ChartError::Size(self.width, self.height));
-        }
-        Ok(())
+        app_core::chart::check_size(self.width, self.height, (240, 160))
     }
 }
 
@@ -375,9 +358,10 @@ pub fn export(drawing: Drawing<'_>, style: &Style, path: &Path, format: &str) ->
             }
             write(svg)
         }
-        ("csv", Drawing::Report(..)) => {
-            Err(ChartError::Format("csv (a report is a picture: export its chart or table as CSV)".into()))
-        }
+        ("csv", Drawing::Report(..)) => Err(ChartError::Format {
+            got: "csv".into(),
+            allowed: "png or svg for a report (a report is a picture: export its chart or table as CSV)",
+        }),
         ("svg", Drawing::Chart(c)) => write(chart_svg(c, &style)?),
         ("svg", Drawing::Table(t)) => write(table_svg(t, &style)?),
         ("csv", Drawing::Chart(c)) => write(chart_csv(c)?),
@@ -393,7 +377,7 @@ pub fn export(drawing: Drawing<'_>, style: &Style, path: &Path, format: &str) ->
             }
             Ok(())
         }
-        (other, _) => Err(ChartError::Format(other.to_string())),
+        (other, _) => Err(ChartError::Format { got: other.to_string(), allowed: "png, svg or csv" }),
     }
 }
 
@@ -457,12 +441,15 @@ mod tests {
         let c = chart();
         let svg = chart_svg(&c, &Style::default()).unwrap();
         assert!(svg.contains("<svg") && svg.contains("made 2026-03-01 12:00:00 UTC") && svg.contains("P1 Lyon"));
-        assert!(matches!(chart_svg(&c, &Style { width: 10, height: 10, dark: false }), Err(ChartError::Size(10, 10))));
+        assert!(matches!(
+            chart_svg(&c, &Style { width: 10, height: 10, dark: false }),
+            Err(ChartError::Size { width: 10, height: 10, .. })
+        ));
         let dir = tempfile::tempdir().unwrap();
         let png = dir.path().join("c.png");
         export(Drawing::Chart(&c), &Style::default(), &png, "png").unwrap();
         assert_eq!(&std::fs::read(&png).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
-        assert!(matches!(export(Drawing::Chart(&c), &Style::default(), &png, "gif"), Err(ChartError::Format(_))));
+        assert!(matches!(export(Drawing::Chart(&c), &Style::default(), &png, "gif"), Err(ChartError::Format { .. })));
     }
 
     #[test]

@@ -5,22 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
-#[derive(Debug, Error)]
-pub enum ConfigError {
-    #[error("reading {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("writing {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
-    #[error("{path} is not valid manager settings: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("{0}")]
-    Invalid(String),
-}
-
-/// Largest settings file read: anything bigger is not ours.
-const MAX_FILE_BYTES: u64 = 1 << 20;
+use app_core::settings_file;
+pub use app_core::settings_file::ConfigError;
 
 /// The cloud query API and the manager's token for it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,20 +66,11 @@ impl ManagerSettings {
 
     /// Reads the file; a missing file is the defaults (first run).
     pub fn load(path: &Path) -> Result<ManagerSettings, ConfigError> {
-        let meta = match std::fs::metadata(path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ManagerSettings::default()),
-            Err(source) => return Err(ConfigError::Read { path: path.into(), source }),
-        };
-        if meta.len() > MAX_FILE_BYTES {
-            return Err(ConfigError::Parse { path: path.into(), message: "the file is larger than 1 MiB".into() });
-        }
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        ManagerSettings::parse(&text).map_err(|message| ConfigError::Parse { path: path.into(), message })
+        settings_file::load(path, "manager settings", ManagerSettings::parse)
     }
 
     pub fn parse(text: &str) -> Result<ManagerSettings, String> {
-        let s: ManagerSettings = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        let s: ManagerSettings = settings_file::parse_toml(text)?;
         s.cloud.validate().map_err(|e| e.to_string())?;
         Ok(s)
     }
@@ -100,27 +78,7 @@ impl ManagerSettings {
     /// Writes the file atomically, readable only by the user (it holds a token).
     pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
         self.cloud.validate()?;
-        let text = toml::to_string_pretty(self).map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        let err = |source| ConfigError::Write { path: path.into(), source };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(err)?;
-        }
-        let tmp = path.with_extension("toml.tmp");
-        {
-            use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(err)?;
-            f.write_all(b"# Floorwatch desktop: the managers' view (also edited from the app).\n").map_err(err)?;
-            f.write_all(text.as_bytes()).map_err(err)?;
-            f.sync_all().map_err(err)?;
-        }
-        std::fs::rename(&tmp, path).map_err(err)
+        settings_file::save_toml(path, "Floorwatch desktop: the managers' view (also edited from the app).", self)
     }
 }
 

@@ -14,9 +14,10 @@ pub mod config;
 pub mod kpi;
 mod live;
 pub mod range;
+pub mod snapshot;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
@@ -61,7 +62,39 @@ pub enum Update {
     ManagerLink { link: Link },
     /// The cloud's read models changed: KPI rows of these plants, or other rows.
     Changed { plants: Vec<u16>, kpi_rows: usize, other_rows: usize, position: i64 },
+    /// Saving a snapshot: `done` of `total` answers of the cloud fetched.
+    SnapshotProgress { done: usize, total: usize, estimated_bytes: u64 },
 }
+
+/// A snapshot file written.
+#[derive(Debug, Clone, Serialize)]
+pub struct SavedSnapshot {
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// `bytes` as people read it ("12.3 MB").
+    pub size: String,
+    /// Machines whose trend the file holds.
+    pub machine_trends: usize,
+    /// Why the file holds only what this workstation had stored, if so.
+    pub notice: Option<String>,
+}
+
+/// Why fetching a snapshot's scope stopped.
+enum ScopeError {
+    Api(ApiError),
+    /// The scope is too big for a file (the sentence says what to narrow).
+    TooBig(String),
+    Cancelled,
+}
+
+impl From<ApiError> for ScopeError {
+    fn from(e: ApiError) -> ScopeError {
+        ScopeError::Api(e)
+    }
+}
+
+/// Answers of the cloud asked at once while saving a snapshot.
+const SNAPSHOT_CONCURRENCY: usize = 4;
 
 /// How a chart compares.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,6 +193,9 @@ pub(crate) struct Shared {
     pub(crate) reconnect: Notify,
     pub(crate) generation: AtomicU64,
     pub(crate) stop: watch::Sender<bool>,
+    /// A snapshot is being saved; and whether it was asked to stop.
+    saving: AtomicBool,
+    cancel_saving: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -223,7 +259,7 @@ fn cache_err(e: CacheError) -> AppError {
 
 fn chart_err(e: ChartError) -> AppError {
     let code = match e {
-        ChartError::Size(..) | ChartError::Format(_) => ErrorCode::InvalidInput,
+        ChartError::Size { .. } | ChartError::Format { .. } => ErrorCode::InvalidInput,
         _ => ErrorCode::Chart,
     };
     AppError::new(code, e.to_string())
@@ -284,23 +320,10 @@ impl Manager {
     /// Reads the settings and the cache; nothing connects until [`Manager::start`]. A
     /// damaged cache is started afresh, not fatal.
     pub fn open(options: Options) -> Result<Manager, AppError> {
-        let (settings, settings_error) = match ManagerSettings::load(&options.settings_path) {
-            Ok(s) => (s, None),
-            Err(e) => {
-                tracing::warn!("{e}");
-                (ManagerSettings::default(), Some(e.to_string()))
-            }
-        };
-        let mut cache = match &options.cache_path {
-            Some(p) => Cache::open(p)
-                .or_else(|e| {
-                    tracing::warn!("manager cache {} unusable ({e}); starting a new one", p.display());
-                    let _ = std::fs::remove_file(p);
-                    Cache::open(p)
-                })
-                .map_err(cache_err)?,
-            None => Cache::open_in_memory().map_err(cache_err)?,
-        };
+        let (settings, settings_error) =
+            app_core::start::settings_or_default(ManagerSettings::load(&options.settings_path));
+        let mut cache = app_core::start::open_cache(options.cache_path.as_deref(), Cache::open, Cache::open_in_memory)
+            .map_err(cache_err)?;
         // A cache of another cloud is not shown as this one's.
         let source = settings.cloud.source_id();
         if cache.meta("source").map_err(cache_err)?.is_some_and(|s| s != source) {
@@ -329,6 +352,8 @@ impl Manager {
                 reconnect: Notify::new(),
                 generation: AtomicU64::new(0),
                 stop: watch::channel(false).0,
+                saving: AtomicBool::new(false),
+                cancel_saving: AtomicBool::new(false),
             }),
         })
     }
@@ -348,6 +373,12 @@ impl Manager {
 
     pub fn link(&self) -> Link {
         self.shared.link()
+    }
+
+    /// The cloud position the live stream has received everything through (kept in the
+    /// cache, so the stream resumes there after a drop or a restart of the app).
+    pub fn stream_position(&self) -> Option<i64> {
+        self.shared.last_event_id()
     }
 
     pub fn settings(&self) -> ManagerSettingsView {
@@ -642,9 +673,21 @@ impl Manager {
                 Err(e) => tracing::info!("machine trend from the cache: {e}"),
             }
         }
-        let trend = self.read(|c| c.trend(machine, range.from_ms, range.to_ms))?.ok_or_else(|| {
+        let mut trend = self.read(|c| c.trend(machine, range.from_ms, range.to_ms))?.ok_or_else(|| {
             AppError::new(ErrorCode::NotFound, format!("no trend of {machine} is stored for this range"))
         })?;
+        // A stored trend of a wider range (a snapshot's, zoomed in): the points of this one.
+        let width = match trend.resolution.as_str() {
+            "minute" => 60_000,
+            "hour" => range::HOUR_MS,
+            _ => range::DAY_MS,
+        };
+        for s in &mut trend.sensors {
+            s.points.retain(|p| {
+                let t = p.t.timestamp_millis();
+                t < range.to_ms && t.saturating_add(width) > range.from_ms
+            });
+        }
         let mut charts = Vec::new();
         let mut svgs = Vec::new();
         for s in &trend.sensors {
@@ -702,7 +745,7 @@ impl Manager {
             }
         };
         if !["png", "svg", "csv"].contains(&format) {
-            return Err(chart_err(ChartError::Format(format.to_string())));
+            return Err(chart_err(ChartError::Format { got: format.to_string(), allowed: "png, svg or csv" }));
         }
         std::fs::create_dir_all(dir).map_err(|e| AppError::new(ErrorCode::Chart, format!("{}: {e}", dir.display())))?;
         let path = dir.join(format!("floorwatch-{what}-{}.{format}", now_ms()));
@@ -711,52 +754,151 @@ impl Manager {
     }
 
     /// Fetches everything a snapshot of `plants` (empty: all) over `range` and the period
-    /// before it holds, so it can be explored without the cloud: the plants' KPIs by
-    /// plant (day buckets, and hour buckets for zooming in), by line and by machine type,
-    /// their lines and machines.
-    async fn fetch_scope(&self, client: &CloudClient, plants: &[u16], range: &Range) -> Result<(), ApiError> {
-        let wide = Range { from_ms: range.previous().from_ms, ..*range };
+    /// before it holds, so it can be explored without the cloud at every level: the
+    /// plants' lines and machines, KPIs by plant, line and machine type in day and hour
+    /// buckets, and every machine's trend (see [`snapshot::plan`]). Refuses a scope too
+    /// big for a file before fetching it; reports progress; stops when cancelled.
+    /// Returns the number of machine trends fetched.
+    async fn fetch_scope(&self, client: &CloudClient, plants: &[u16], range: &Range) -> Result<usize, ScopeError> {
+        let cancelled = || self.shared.cancel_saving.load(Ordering::SeqCst);
         let all = client.plants().await?;
         let scope: Vec<u16> = if plants.is_empty() { all.iter().map(|p| p.plant).collect() } else { plants.to_vec() };
-        let mut day: Vec<(By, Vec<KpiRow>)> =
-            vec![(By::Plant, client.kpis(&scope, wide.from_ms, wide.to_ms, Bucket::Day, By::Plant).await?)];
-        let mut hour = Vec::new();
-        // The API answers at most 31 days of hour buckets at a time.
-        let mut from = wide.from_ms;
-        while from < wide.to_ms {
-            let to = (from + 30 * range::DAY_MS).min(wide.to_ms);
-            hour.extend(client.kpis(&scope, from, to, Bucket::Hour, By::Plant).await?);
-            from = to;
-        }
         let mut docs = Vec::new();
         for &p in &scope {
-            // One plant at a time: the API bounds the rows of one answer.
-            for by in [By::Line, By::MachineType] {
-                day.push((by, client.kpis(&[p], wide.from_ms, wide.to_ms, Bucket::Day, by).await?));
+            if cancelled() {
+                return Err(ScopeError::Cancelled);
             }
             docs.push((p, client.lines(p).await?, client.machines(p).await?));
         }
-        let mut cache = lock(&self.shared.cache);
-        cache.store_plants(&all).map_err(|e| ApiError::Malformed(e.to_string()))?;
-        for (by, rows) in &day {
-            cache.store_kpis(Bucket::Day, *by, rows).map_err(|e| ApiError::Malformed(e.to_string()))?;
+        let groups: Vec<(u16, usize, usize)> = docs
+            .iter()
+            .map(|(p, lines, machines)| {
+                let types: std::collections::BTreeSet<&str> =
+                    machines.iter().map(|m| m.machine_type.as_str()).collect();
+                (*p, lines.len(), types.len())
+            })
+            .collect();
+        // A machine without sensors has no trend.
+        let machines: Vec<MachineInfo> =
+            docs.iter().flat_map(|(_, _, m)| m.iter().filter(|m| m.sensors > 0).cloned()).collect();
+        let plan = snapshot::plan(&scope, range, &groups, &machines);
+        if let Some(why) = plan.too_big() {
+            return Err(ScopeError::TooBig(why));
         }
-        cache.store_kpis(Bucket::Hour, By::Plant, &hour).map_err(|e| ApiError::Malformed(e.to_string()))?;
-        for (p, lines, machines) in &docs {
-            cache.store_lines(*p, lines).map_err(|e| ApiError::Malformed(e.to_string()))?;
-            cache.store_machines(*p, machines).map_err(|e| ApiError::Malformed(e.to_string()))?;
+        {
+            let mut cache = lock(&self.shared.cache);
+            let stored = (|| {
+                cache.store_plants(&all)?;
+                for (p, lines, machines) in &docs {
+                    cache.store_lines(*p, lines)?;
+                    cache.store_machines(*p, machines)?;
+                }
+                Ok::<_, CacheError>(())
+            })();
+            stored.map_err(|e| ApiError::Malformed(e.to_string()))?;
         }
-        Ok(())
+        let total = plan.fetches.len();
+        let progress = |done: usize| {
+            let _ = self.shared.updates.send(Update::SnapshotProgress {
+                done,
+                total,
+                estimated_bytes: plan.estimated_bytes,
+            });
+        };
+        progress(0);
+        let mut pending = plan.fetches.clone().into_iter();
+        let mut running = tokio::task::JoinSet::new();
+        let (mut done, mut trends) = (0, 0);
+        loop {
+            while running.len() < SNAPSHOT_CONCURRENCY
+                && let Some(fetch) = pending.next()
+            {
+                let client = client.clone();
+                running.spawn(async move {
+                    match &fetch {
+                        snapshot::Fetch::Kpis { plants, from_ms, to_ms, bucket, by } => client
+                            .kpis(plants, *from_ms, *to_ms, *bucket, *by)
+                            .await
+                            .map(|rows| Fetched::Kpis(*bucket, *by, rows)),
+                        snapshot::Fetch::Trend { machine, from_ms, to_ms, resolution } => {
+                            match client.trend_at(machine, *from_ms, *to_ms, resolution).await {
+                                Ok(t) => Ok(Fetched::Trend(Box::new(t), *from_ms, *to_ms)),
+                                // A machine the cloud no longer knows is left out, not fatal.
+                                Err(ApiError::Refused { .. }) => Ok(Fetched::Nothing),
+                                Err(e) => Err(e),
+                            }
+                        }
+                    }
+                });
+            }
+            let Some(joined) = running.join_next().await else { break };
+            if cancelled() {
+                running.abort_all();
+                return Err(ScopeError::Cancelled);
+            }
+            let fetched = joined.map_err(|e| ApiError::Malformed(format!("a snapshot request failed: {e}")))??;
+            let cache = &mut lock(&self.shared.cache);
+            let stored = match fetched {
+                Fetched::Kpis(bucket, by, rows) => cache.store_kpis(bucket, by, &rows),
+                Fetched::Trend(t, from_ms, to_ms) => {
+                    trends += 1;
+                    cache.store_trend(&t, from_ms, to_ms)
+                }
+                Fetched::Nothing => Ok(()),
+            };
+            stored.map_err(|e| ApiError::Malformed(e.to_string()))?;
+            done += 1;
+            // About a hundred steps whatever the size.
+            if done == total || done % (total / 100).max(1) == 0 {
+                progress(done);
+            }
+        }
+        Ok(trends)
     }
 
     /// Saves a snapshot file of the request's plants and range into `dir`: what the cloud
-    /// answers for that scope now (when it is reachable), else what the cache holds.
-    pub async fn save_snapshot(&self, request: &ViewRequest, dir: &Path) -> Result<PathBuf, AppError> {
+    /// answers for that scope now (when it is reachable), else what the cache holds. One
+    /// at a time; [`Manager::cancel_snapshot`] stops it (no file is written then).
+    pub async fn save_snapshot(&self, request: &ViewRequest, dir: &Path) -> Result<SavedSnapshot, AppError> {
         let range = self.range_of(request, now_ms())?;
-        if let Some(client) = self.online_client()
-            && let Err(e) = self.fetch_scope(&client, &request.plants, &range).await
-        {
-            tracing::info!("the snapshot holds what the cache has: {e}");
+        if self.shared.saving.swap(true, Ordering::SeqCst) {
+            return Err(AppError::new(ErrorCode::InvalidInput, "a snapshot is being saved already"));
+        }
+        self.shared.cancel_saving.store(false, Ordering::SeqCst);
+        let result = self.save_snapshot_now(request, &range, dir).await;
+        self.shared.saving.store(false, Ordering::SeqCst);
+        result
+    }
+
+    async fn save_snapshot_now(
+        &self,
+        request: &ViewRequest,
+        range: &Range,
+        dir: &Path,
+    ) -> Result<SavedSnapshot, AppError> {
+        let mut notice = None;
+        if let Some(client) = self.online_client() {
+            match self.fetch_scope(&client, &request.plants, range).await {
+                Ok(_) => {}
+                Err(ScopeError::Cancelled) => {
+                    return Err(AppError::new(ErrorCode::InvalidInput, "saving the snapshot was cancelled"));
+                }
+                Err(ScopeError::TooBig(why)) => return Err(AppError::new(ErrorCode::InvalidInput, why)),
+                Err(ScopeError::Api(e)) if e.is_transient() => {
+                    tracing::info!("the snapshot holds what the cache has: {e}");
+                    notice = Some(format!(
+                        "the cloud stopped answering ({e}): the snapshot holds what this workstation had stored"
+                    ));
+                }
+                Err(ScopeError::Api(e)) => {
+                    return Err(AppError::new(
+                        ErrorCode::InvalidInput,
+                        format!("the cloud refused the snapshot's scope: {e}"),
+                    ));
+                }
+            }
+        } else if lock(&self.shared.snapshot).is_none() {
+            notice = Some("the cloud is not reachable: the snapshot holds what this workstation had stored".into());
         }
         std::fs::create_dir_all(dir).map_err(|e| AppError::new(ErrorCode::Cache, format!("{}: {e}", dir.display())))?;
         let path = dir.join(format!("floorwatch-snapshot-{}.fwsnap", now_ms()));
@@ -766,8 +908,15 @@ impl Manager {
             request.plants.iter().map(|p| format!("P{p}")).collect::<Vec<_>>().join(", ")
         };
         let source = self.shared.settings().cloud.source_id();
-        self.read(|c| c.save_snapshot(&path, &request.plants, &range, now_ms(), &source, &scope))?;
-        Ok(path)
+        let machine_trends =
+            self.read(|c| c.save_snapshot(&path, &request.plants, range, now_ms(), &source, &scope))?;
+        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        Ok(SavedSnapshot { path, bytes, size: snapshot::human_bytes(bytes), machine_trends, notice })
+    }
+
+    /// Stops the snapshot being saved, if any.
+    pub fn cancel_snapshot(&self) {
+        self.shared.cancel_saving.store(true, Ordering::SeqCst);
     }
 
     /// Opens a snapshot file: the view shows it, and nothing else, until it is closed.
@@ -780,6 +929,13 @@ impl Manager {
     pub fn close_snapshot(&self) {
         *lock(&self.shared.snapshot) = None;
     }
+}
+
+/// One answer fetched for a snapshot.
+enum Fetched {
+    Kpis(Bucket, By, Vec<KpiRow>),
+    Trend(Box<api::Trend>, i64, i64),
+    Nothing,
 }
 
 fn summary_table(

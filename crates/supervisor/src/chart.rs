@@ -7,23 +7,11 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
 use crate::trend::{Resolution, Trend, TrendPoint};
 
-#[derive(Debug, Error)]
-pub enum ChartError {
-    #[error("a chart is 120×60 to 8000×4000 pixels, not {0}×{1}")]
-    Size(u32, u32),
-    #[error("drawing the chart failed: {0}")]
-    Draw(String),
-    #[error("export format must be png or svg, not {0:?}")]
-    Format(String),
-}
-
-fn draw_err<E: std::fmt::Display>(e: E) -> ChartError {
-    ChartError::Draw(e.to_string())
-}
+pub use app_core::chart::ChartError;
+use app_core::chart::draw_err;
 
 /// How the chart looks: its size, the theme, and the viewer's time zone for the axis.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -276,10 +264,7 @@ where
 }
 
 fn check_size(style: &ChartStyle) -> Result<(), ChartError> {
-    if !(120..=8000).contains(&style.width) || !(60..=4000).contains(&style.height) {
-        return Err(ChartError::Size(style.width, style.height));
-    }
-    Ok(())
+    app_core::chart::check_size(style.width, style.height, (120, 60))
 }
 
 /// Draws the trend as an SVG document.
@@ -305,7 +290,7 @@ pub fn export(trend: &Trend, style: &ChartStyle, path: &Path, format: &str) -> R
             let root = BitMapBackend::new(path, (style.width, style.height)).into_drawing_area();
             draw(root, trend, style)?;
         }
-        other => return Err(ChartError::Format(other.to_string())),
+        other => return Err(ChartError::Format { got: other.to_string(), allowed: "png or svg" }),
     }
     Ok(())
 }
@@ -375,11 +360,11 @@ mod tests {
     fn empty_data_and_silly_sizes_are_handled() {
         assert!(render_svg(&trend(vec![]), &ChartStyle::default()).is_ok());
         let tiny = ChartStyle { width: 10, ..ChartStyle::default() };
-        assert!(matches!(render_svg(&trend(vec![]), &tiny), Err(ChartError::Size(10, 200))));
+        assert!(matches!(render_svg(&trend(vec![]), &tiny), Err(ChartError::Size { width: 10, height: 200, .. })));
         let dir = tempfile::tempdir().unwrap();
         assert!(matches!(
             export(&trend(vec![]), &ChartStyle::default(), &dir.path().join("x.gif"), "gif"),
-            Err(ChartError::Format(_))
+            Err(ChartError::Format { .. })
         ));
     }
 

@@ -1,25 +1,12 @@
 //! The app's settings (a TOML file in the user's config directory, edited from the
 //! settings screen) and the demo factory's `desktop.json` that names its plants.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use app_core::settings_file;
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
-#[derive(Debug, Error)]
-pub enum ConfigError {
-    #[error("reading {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("writing {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
-    #[error("{path} is not valid settings: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("{0}")]
-    Invalid(String),
-}
-
-/// Largest settings or desktop file read, in bytes: anything bigger is not ours.
-const MAX_FILE_BYTES: u64 = 1 << 20;
+pub use app_core::settings_file::ConfigError;
 
 /// Where the plant is, how to send commands to it, and who is signed in.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,20 +127,11 @@ impl Default for Settings {
 impl Settings {
     /// Reads the settings file; a missing file is the defaults (first run).
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
-        let meta = match std::fs::metadata(path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
-            Err(source) => return Err(ConfigError::Read { path: path.into(), source }),
-        };
-        if meta.len() > MAX_FILE_BYTES {
-            return Err(ConfigError::Parse { path: path.into(), message: "the file is larger than 1 MiB".into() });
-        }
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        Settings::parse(&text).map_err(|message| ConfigError::Parse { path: path.into(), message })
+        settings_file::load(path, "settings", Settings::parse)
     }
 
     pub fn parse(text: &str) -> Result<Settings, String> {
-        let settings: Settings = toml::from_str(text).map_err(|e| e.message().to_string())?;
+        let settings: Settings = settings_file::parse_toml(text)?;
         settings.validate().map_err(|e| e.to_string())?;
         Ok(settings)
     }
@@ -165,28 +143,11 @@ impl Settings {
     /// Writes the settings atomically (readable only by the user: it holds a token).
     pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
         self.validate()?;
-        let text = toml::to_string_pretty(self).map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        let err = |source| ConfigError::Write { path: path.into(), source };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(err)?;
-        }
-        let tmp = path.with_extension("toml.tmp");
-        {
-            use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(err)?;
-            f.write_all(b"# Floorwatch desktop settings (also edited from the app's settings screen).\n")
-                .map_err(err)?;
-            f.write_all(text.as_bytes()).map_err(err)?;
-            f.sync_all().map_err(err)?;
-        }
-        std::fs::rename(&tmp, path).map_err(err)
+        settings_file::save_toml(
+            path,
+            "Floorwatch desktop settings (also edited from the app's settings screen).",
+            self,
+        )
     }
 }
 

@@ -79,8 +79,8 @@ impl From<ConfigError> for AppError {
 impl From<ChartError> for AppError {
     fn from(e: ChartError) -> Self {
         let code = match e {
-            ChartError::Size(..) | ChartError::Format(_) => ErrorCode::InvalidInput,
-            ChartError::Draw(_) => ErrorCode::Chart,
+            ChartError::Size { .. } | ChartError::Format { .. } => ErrorCode::InvalidInput,
+            ChartError::Draw(_) | ChartError::Write(_) => ErrorCode::Chart,
         };
         AppError::new(code, e.to_string())
     }

@@ -384,21 +384,8 @@ impl Supervisor {
     /// Reads the settings and the cache, so the first screen can be drawn at once. Nothing
     /// connects until [`Supervisor::start`]. A damaged cache is started afresh, not fatal.
     pub fn open(options: Options) -> Result<Supervisor, AppError> {
-        let (settings, settings_error) = match Settings::load(&options.settings_path) {
-            Ok(s) => (s, None),
-            Err(e) => {
-                tracing::warn!("{e}");
-                (Settings::default(), Some(e.to_string()))
-            }
-        };
-        let mut cache = match &options.cache_path {
-            Some(p) => Cache::open(p).or_else(|e| {
-                tracing::warn!("cache {} unusable ({e}); starting a new one", p.display());
-                let _ = std::fs::remove_file(p);
-                Cache::open(p)
-            })?,
-            None => Cache::open_in_memory()?,
-        };
+        let (settings, settings_error) = app_core::start::settings_or_default(Settings::load(&options.settings_path));
+        let mut cache = app_core::start::open_cache(options.cache_path.as_deref(), Cache::open, Cache::open_in_memory)?;
         if settings.connection.is_configured() {
             cache.bind_to_source(&settings.connection.source_id())?;
         }

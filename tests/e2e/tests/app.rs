@@ -212,7 +212,7 @@ async fn the_first_run_asks_for_the_plant_and_the_persons_token_and_signs_in_wit
     w.wait_css("#first-run #start-demo", 20).await?;
     w.wait_css("#first-run #first-token", 5).await?;
     let badge = w.text("#link-text").await?;
-    assert_eq!(badge, "Not connected");
+    assert_eq!(badge, "No plant set up");
     w.screenshot("first-run").await?;
 
     // A token the plant does not know is refused, and said so.

@@ -1,8 +1,10 @@
 //! The managers' view in the real window, against a real cloud node holding two months of
 //! 5 plants: the 5 plants side by side; a month against the month before; exports of the
 //! chart as PNG, SVG and CSV whose numbers are the API's; a drill-down to a machine; the
-//! one-page report; the cloud stopped → offline with the cached month; a snapshot saved, then opened on a
-//! second workstation with no cloud at all and navigated.
+//! one-page report; new data forwarded to the cloud shows live; the cloud stopped → offline with
+//! the cached month, restarted → live again with what arrived meanwhile; a snapshot saved, then
+//! opened on a second workstation with no cloud at all and navigated down to a machine never
+//! opened before saving, and zoomed below a week.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -147,6 +149,26 @@ async fn the_managers_view_end_to_end() -> Result<()> {
     w.wait_js("the snapshot", "window.__fwManager.snapshots.length === 1", 30).await?;
     let snapshot = w.js("return window.__fwManager.snapshots[0];").await?.as_str().context("a path")?.to_string();
 
+    // New data reaches the cloud while the view is open (P1's machines stood still this
+    // hour, sent by its forwarder): the day's table changes without a reload.
+    press(&w, "button[data-preset=day]").await?;
+    w.wait_js("the day", "document.getElementById('manager-range').textContent.includes('hour buckets')", 30).await?;
+    w.wait_js("5 plants", &format!("{ROWS} === 5"), 30).await?;
+    w.js("window.__notReloaded = true; return true;").await?;
+    let before = w.text("#manager-table tr[data-plant='1'] td:nth-child(2)").await?;
+    cloud.forward_hour(1, cloud.through_ms, 0.0).await?;
+    w.wait_js(
+        "P1's day updated live",
+        &format!(
+            "window.__notReloaded === true && document.querySelector(\"#manager-table tr[data-plant='1'] td:nth-child(2)\").textContent !== {}",
+            serde_json::json!(before)
+        ),
+        120,
+    )
+    .await?;
+    painted(&w).await?;
+    w.screenshot("live-update").await?;
+
     // The cloud goes away: offline, the month from the cache.
     cloud.stop_api().await?;
     w.wait_js("offline", "document.getElementById('manager-badge').dataset.state === 'offline'", 90).await?;
@@ -155,6 +177,25 @@ async fn the_managers_view_end_to_end() -> Result<()> {
     assert_eq!(w.count("#manager-table tr[data-plant]").await?, 5);
     painted(&w).await?;
     w.screenshot("offline").await?;
+
+    // The cloud comes back: the stream resumes, and what P3's forwarder sent meanwhile
+    // shows in the day without a reload.
+    press(&w, "button[data-preset=day]").await?;
+    w.wait_js("the cached day", "document.getElementById('manager-range').textContent.includes('hour buckets')", 30)
+        .await?;
+    let before = w.text("#manager-table tr[data-plant='3'] td:nth-child(2)").await?;
+    cloud.restart_api().await?;
+    cloud.forward_hour(3, cloud.through_ms, 0.0).await?;
+    w.wait_js("live again", "document.getElementById('manager-badge').dataset.state === 'live'", 120).await?;
+    w.wait_js(
+        "P3's day updated after the restart",
+        &format!(
+            "window.__notReloaded === true && document.querySelector(\"#manager-table tr[data-plant='3'] td:nth-child(2)\").textContent !== {}",
+            serde_json::json!(before)
+        ),
+        120,
+    )
+    .await?;
     w.close().await?;
     drop(cloud);
 
@@ -177,6 +218,29 @@ async fn the_managers_view_end_to_end() -> Result<()> {
     w.wait_js("by machine type", "document.querySelectorAll('#manager-table tr[data-group]').length >= 1", 30).await?;
     painted(&w).await?;
     w.screenshot("snapshot").await?;
+    // A machine of P4, whose trend was never opened before saving: in the snapshot.
+    press(&w, "#manager-machines button[data-machine^='P4-']").await?;
+    w.wait_css("#manager-trend img", 30).await?;
+    assert!(w.text("#manager-trend h2").await?.starts_with("P4-"));
+    // Zoomed below a week: hour buckets of P4's machine types, and the machine's trend.
+    w.js(
+        "const t = new Date(document.getElementById('manager-to').value).getTime(); const d = new Date(t - 5 * 86400000); \
+         const pad = (n) => String(n).padStart(2, '0'); \
+         document.getElementById('manager-from').value = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`; \
+         document.getElementById('manager-apply').click(); return true;",
+    )
+    .await?;
+    w.wait_js("hour buckets", "document.getElementById('manager-range').textContent.includes('hour buckets')", 30)
+        .await?;
+    w.wait_js(
+        "P4's machine types by the hour",
+        "[...document.querySelectorAll('#manager-table tr[data-group]')].some((r) => /%/.test(r.cells[1].textContent))",
+        30,
+    )
+    .await?;
+    w.wait_css("#manager-trend img", 30).await?;
+    painted(&w).await?;
+    w.screenshot("snapshot-zoomed").await?;
 
     // A damaged file: a clear message in the dialog, the app still there.
     let bad = other.join("damaged.fwsnap");

@@ -47,6 +47,13 @@ fn same(a: Option<f64>, b: Option<f64>) -> bool {
     }
 }
 
+fn same_within(a: Option<f64>, b: Option<f64>, tolerance: f64) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => (a - b).abs() <= tolerance,
+        (a, b) => a == b,
+    }
+}
+
 /// The CSV's rows by (series, bucket start) → value.
 fn csv_values(text: &str) -> Result<HashMap<(String, String), String>> {
     let body: String = text.lines().filter(|l| !l.starts_with('#')).map(|l| format!("{l}\n")).collect();
@@ -79,6 +86,15 @@ async fn the_managers_view_shows_the_clouds_numbers_offline_too_and_in_a_snapsho
     assert_eq!(view.summaries.len(), 5);
     assert_eq!(view.chart.series.len(), 5);
     assert_eq!(view.range.bucket, Bucket::Day);
+    // Every sensor was read every hour: availability is real, all but the hour under way.
+    for s in &view.summaries {
+        assert!(
+            s.sensor_availability.is_some_and(|a| a > 0.95 && a <= 1.0),
+            "P{}: {:?}",
+            s.plant,
+            s.sensor_availability
+        );
+    }
     let api = CloudClient::new(&cloud.connection())
         .kpis(&[], view.range.from_ms, view.range.to_ms, Bucket::Day, By::Plant)
         .await?;
@@ -149,8 +165,81 @@ async fn the_managers_view_shows_the_clouds_numbers_offline_too_and_in_a_snapsho
     assert!(d.summaries.iter().all(|s| s.plant == 3 && s.group.starts_with("P3-L")));
     assert!(!d.machines.is_empty());
 
-    // A snapshot of the month, saved while the cloud answers.
-    let snap = m.save_snapshot(&month, dir.path()).await?;
+    // New data reaches the cloud while the view is open: P1's machines stood still this
+    // hour, forwarded as the plant's forwarder does; the live stream says so and the day
+    // shows it without asking.
+    let day = request(Preset::Day, Compare::Plants);
+    let through = cloud.through_ms;
+    let this_hour = |v: &manager::ManagerView, plant: usize| {
+        v.chart.series[plant - 1].points.iter().find(|p| p.bucket_start_ms == through).and_then(|p| p.value)
+    };
+    assert_eq!(this_hour(&m.view(&day).await?, 1), None, "nothing in this hour yet");
+    let mut updates = m.subscribe();
+    cloud.forward_hour(1, cloud.through_ms, 0.0).await?;
+    changed_for(&mut updates, 1).await?;
+    assert_eq!(this_hour(&m.view(&day).await?, 1), Some(0.0));
+    // The month as it is now (its last day changed), for the comparisons below.
+    let view = m.view(&month).await?;
+    assert!(matches!(view.source, Source::Cloud));
+
+    // A scope too big for a file is refused before anything is fetched, saying its size
+    // and what to narrow; no file is left behind.
+    let mut two_years = request(Preset::Custom, Compare::Plants);
+    two_years.to_ms = Some(cloud.through_ms);
+    two_years.from_ms = Some(cloud.through_ms - 720 * manager::range::DAY_MS);
+    let e = m.save_snapshot(&two_years, dir.path()).await.unwrap_err();
+    assert!(e.message.contains("fewer plants or a shorter range") && e.message.contains("MB"), "{}", e.message);
+
+    // Saving can be cancelled while it fetches: no file is written.
+    let mut updates = m.subscribe();
+    let saving = {
+        let (m, month, dir) = (m.clone(), month.clone(), dir.path().to_path_buf());
+        tokio::spawn(async move { m.save_snapshot(&month, &dir).await })
+    };
+    loop {
+        match tokio::time::timeout(Duration::from_secs(60), updates.recv()).await?? {
+            manager::Update::SnapshotProgress { total, .. } if total > 0 => break,
+            _ => {}
+        }
+    }
+    m.cancel_snapshot();
+    let e = saving.await?.unwrap_err();
+    assert!(e.message.contains("cancelled"), "{}", e.message);
+    let snapshots = || -> Result<usize> {
+        Ok(std::fs::read_dir(dir.path())?
+            .filter(|f| f.as_ref().is_ok_and(|f| f.path().extension().is_some_and(|x| x == "fwsnap")))
+            .count())
+    };
+    assert_eq!(snapshots()?, 0);
+
+    // A snapshot of the month, saved while the cloud answers: every machine's trend is in
+    // it, though none was opened, with progress reported to the last answer.
+    let all_machines: Vec<String> = {
+        let client = CloudClient::new(&cloud.connection());
+        let mut ids = Vec::new();
+        for p in 1..=5 {
+            ids.extend(client.machines(p).await?.into_iter().filter(|m| m.sensors > 0).map(|m| m.machine_id));
+        }
+        ids
+    };
+    let mut updates = m.subscribe();
+    let saved = m.save_snapshot(&month, dir.path()).await?;
+    assert_eq!(saved.machine_trends, all_machines.len());
+    assert!(saved.notice.is_none(), "{:?}", saved.notice);
+    assert!(saved.bytes > 0 && saved.size.ends_with("B"), "{saved:?}");
+    let mut last = None;
+    while let Ok(u) = updates.try_recv() {
+        if let manager::Update::SnapshotProgress { done, total, .. } = u {
+            last = Some((done, total));
+        }
+    }
+    let (done, total) = last.context("progress reported")?;
+    assert!(done == total && total > all_machines.len(), "{done} of {total}");
+    let snap = saved.path;
+    // The cloud's hourly figures of P2's lines over the snapshot's last week, to compare.
+    let week_from = view.range.to_ms - 7 * manager::range::DAY_MS;
+    let hourly_lines =
+        CloudClient::new(&cloud.connection()).kpis(&[2], week_from, view.range.to_ms, Bucket::Hour, By::Line).await?;
 
     // The cloud goes away: offline, and the month is drawn from the cache, same numbers.
     cloud.stop_api().await?;
@@ -158,7 +247,15 @@ async fn the_managers_view_shows_the_clouds_numbers_offline_too_and_in_a_snapsho
     let cached = m.view(&month).await?;
     assert!(matches!(cached.source, Source::Cache { .. }), "{:?}", cached.source);
     assert_eq!(cached.chart.series, view.chart.series);
-    assert_eq!(cached.summaries, view.summaries);
+    // The same numbers, but for the sensors' availability of the day under way, which
+    // grows as its hours pass (the snapshot stored the cloud's later answer in the cache).
+    let steady = |s: &[manager::kpi::Summary]| -> Vec<manager::kpi::Summary> {
+        s.iter().map(|s| manager::kpi::Summary { sensor_availability: None, ..s.clone() }).collect()
+    };
+    assert_eq!(steady(&cached.summaries), steady(&view.summaries));
+    for (a, b) in cached.summaries.iter().zip(&view.summaries) {
+        assert!(same_within(a.sensor_availability, b.sensor_availability, 1e-3), "{a:?} {b:?}");
+    }
     m.shutdown();
 
     // Another workstation: no cloud configured, the snapshot opened and navigated.
@@ -179,12 +276,45 @@ async fn the_managers_view_shows_the_clouds_numbers_offline_too_and_in_a_snapsho
     let drilled = w.view(&in_snapshot).await?;
     assert!(!drilled.summaries.is_empty() && drilled.summaries.iter().all(|s| s.plant == 4));
     assert_eq!(drilled.lines.len(), 2);
-    // Zoomed into a week of it: hour buckets, still there.
+    // A machine whose trend was never opened before saving: drawn from the snapshot.
+    let never_opened = all_machines.iter().find(|id| id.starts_with("P4-")).context("a machine of P4")?;
+    let t = w.machine_trend(never_opened, &in_snapshot).await?;
+    assert!(matches!(t.source, Source::Snapshot { .. }));
+    assert!(!t.charts.is_empty());
+    // Zoomed into a week of it: hour buckets, still there, for the plants and drilled
+    // into a plant's lines, with the same hourly numbers the cloud gives.
     in_snapshot.drill = None;
     in_snapshot.from_ms = Some(range.to_ms - 7 * manager::range::DAY_MS);
     let week = w.view(&in_snapshot).await?;
     assert_eq!(week.range.bucket, Bucket::Hour);
     assert_eq!(week.summaries.len(), 5);
+    in_snapshot.drill = Some(manager::Drill { plant: 2, by: By::Line });
+    let week_lines = w.view(&in_snapshot).await?;
+    assert_eq!(week_lines.range.bucket, Bucket::Hour);
+    assert_eq!(week_lines.chart.series.len(), 2, "{:?}", week_lines.summaries);
+    assert!(hourly_lines.len() >= 2 * 7 * 24 - 2, "{} hourly rows", hourly_lines.len());
+    for row in &hourly_lines {
+        let series = week_lines.chart.series.iter().find(|s| Some(s.label.as_str()) == row.line_id.as_deref());
+        let point = series
+            .and_then(|s| s.points.iter().find(|p| p.bucket_start_ms == row.bucket_start.timestamp_millis()))
+            .with_context(|| format!("{:?} {} drawn from the snapshot", row.line_id, row.bucket_start))?;
+        assert!(
+            same(point.value, row.oee.oee),
+            "{:?} {}: {:?} vs {:?}",
+            row.line_id,
+            row.bucket_start,
+            point.value,
+            row.oee.oee
+        );
+    }
+    // And the machine's trend zoomed to that week: only the week's points.
+    in_snapshot.drill = None;
+    let zoomed = w.machine_trend(never_opened, &in_snapshot).await?;
+    for c in &zoomed.charts {
+        assert!(c.series[0].points.iter().all(
+            |p| p.x_ms < range.to_ms && p.x_ms + manager::range::DAY_MS > range.to_ms - 7 * manager::range::DAY_MS
+        ));
+    }
 
     // A damaged snapshot: a clear message, nothing else changes.
     let bad = other.path().join("bad.fwsnap");
@@ -193,5 +323,48 @@ async fn the_managers_view_shows_the_clouds_numbers_offline_too_and_in_a_snapsho
     std::fs::write(&bad, bytes)?;
     let e = w.open_snapshot(&bad).unwrap_err();
     assert!(e.message.contains("damaged") || e.message.contains("snapshot"), "{}", e.message);
+
+    // The app was closed while the cloud went on: the cloud restarts, P2's forwarder sends
+    // an hour, the cloud folds it; the app opened again resumes the stream from the last
+    // position it had received and gets that change (starting from now would miss it).
+    let resumed_from = m.stream_position().context("a stream position kept")?;
+    drop(m);
+    cloud.restart_api().await?;
+    cloud.forward_hour(2, cloud.through_ms, 0.0).await?;
+    let api = CloudClient::new(&cloud.connection());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while api.kpis(&[2], cloud.through_ms, cloud.through_ms + 3_600_000, Bucket::Hour, By::Plant).await?.is_empty() {
+        if tokio::time::Instant::now() > deadline {
+            bail!("the cloud did not fold P2's forwarded hour within 120 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let again = Manager::open(Options {
+        settings_path: dir.path().join("desktop-manager.toml"),
+        cache_path: Some(dir.path().join("cache-manager.sqlite")),
+    })?;
+    assert_eq!(again.stream_position(), Some(resumed_from));
+    let mut updates = again.subscribe();
+    again.start();
+    let position = changed_for(&mut updates, 2).await?;
+    assert!(position > resumed_from);
+    assert_eq!(this_hour(&again.view(&day).await?, 2), Some(0.0));
+    again.shutdown();
     Ok(())
+}
+
+/// Waits for a live change of `plant`'s KPIs; returns its position.
+async fn changed_for(updates: &mut tokio::sync::broadcast::Receiver<manager::Update>, plant: u16) -> Result<i64> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, updates.recv()).await {
+            Err(_) => bail!("no live change of P{plant} within 120 s"),
+            Ok(Ok(manager::Update::Changed { plants, position, .. })) if plants.contains(&plant) => {
+                return Ok(position);
+            }
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(e)) => bail!("the updates ended: {e}"),
+        }
+    }
 }

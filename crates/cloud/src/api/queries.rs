@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
-use domain::production::{Oee, ProductionSums};
+use domain::production::ProductionSums;
 use eventlog::{Database, GenericClient};
 use serde::Serialize;
 use serde_json::Value;
@@ -258,44 +258,8 @@ impl Bucket {
     }
 }
 
-#[derive(Debug, Serialize)]
-pub struct Anomalies {
-    pub minor: i64,
-    pub major: i64,
-    pub critical: i64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Production {
-    pub planned_s: f64,
-    pub running_s: f64,
-    pub parts: i64,
-    pub good_parts: i64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct KpiRow {
-    pub plant: u16,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub line_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub machine_type: Option<String>,
-    pub bucket_start: DateTime<Utc>,
-    pub bucket_end: DateTime<Utc>,
-    pub readings: i64,
-    pub sensors: i64,
-    /// Share of the group's sensors that reported, per hour, over the bucket's elapsed hours.
-    pub sensor_availability: Option<f64>,
-    pub anomalies: Anomalies,
-    pub acknowledged: i64,
-    pub mean_time_to_acknowledge_s: Option<f64>,
-    pub maintenance_performed: i64,
-    pub failures: i64,
-    pub predictions: i64,
-    pub mean_predicted_days_to_service: Option<f64>,
-    pub production: Production,
-    pub oee: Oee,
-}
+// A row of `/v1/kpis` is the API's contract with its readers: one owner, `cloud_contract`.
+pub use cloud_contract::{Anomalies, KpiRow, Production};
 
 static KPIS: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
     [crate::kpi::KPI_HOUR, crate::kpi::KPI_DAY].map(|t| t.sql(include_str!("../../sql/api/kpis.sql")))
