@@ -35,7 +35,7 @@ use crate::live::{LIVE, LiveModel, PlantLayout, SensorStatus};
 pub const LATE_AFTER_MS: i64 = 5 * 60_000;
 
 /// The live model is frozen when a batch crosses a multiple of this many positions.
-pub const CHECKPOINT_EVERY_EVENTS: i64 = 2_000;
+pub const CHECKPOINT_EVERY_EVENTS: i64 = 1_000;
 
 /// Events read from the log per query while replaying.
 const PAGE_EVENTS: usize = 500;
