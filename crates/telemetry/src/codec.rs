@@ -91,19 +91,7 @@ pub fn encode(readings: &[Reading]) -> Result<Vec<u8>, EncodeError> {
 /// Decodes one batch. Never panics and never allocates more than the input can hold.
 pub fn decode(bytes: &[u8]) -> Result<Vec<Reading>, DecodeError> {
     let mut cur = Cursor { bytes, at: 0 };
-    let version = cur.byte("version").map_err(|_| DecodeError::Empty)?;
-    if version != FORMAT_VERSION {
-        return Err(DecodeError::UnsupportedVersion(version));
-    }
-    let flags = cur.byte("flags")?;
-    if flags & !KNOWN_FLAGS != 0 {
-        return Err(DecodeError::UnknownFlags(flags & !KNOWN_FLAGS));
-    }
-    let count = cur.varint("count")?;
-    if count == 0 || count > MAX_READINGS as u64 {
-        return Err(DecodeError::BadCount(count));
-    }
-    let count = count as usize;
+    let (flags, count) = header(&mut cur)?;
     let value_bytes = if flags & FLAG_F64 != 0 { 8 } else { 4 };
     // Every reading needs at least one byte of sensor id and its value bytes.
     if cur.remaining() < count * (1 + value_bytes) {
@@ -143,7 +131,12 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Reading>, DecodeError> {
 /// size its work without decoding every reading). Checks the header as [`decode`] does;
 /// the rest of the batch is not looked at.
 pub fn count(bytes: &[u8]) -> Result<usize, DecodeError> {
-    let mut cur = Cursor { bytes, at: 0 };
+    header(&mut Cursor { bytes, at: 0 }).map(|(_, count)| count)
+}
+
+/// A batch's header: its version (checked), flags (checked) and reading count (checked
+/// against the limits), leaving the cursor on the base timestamp.
+fn header(cur: &mut Cursor) -> Result<(u8, usize), DecodeError> {
     let version = cur.byte("version").map_err(|_| DecodeError::Empty)?;
     if version != FORMAT_VERSION {
         return Err(DecodeError::UnsupportedVersion(version));
@@ -156,7 +149,7 @@ pub fn count(bytes: &[u8]) -> Result<usize, DecodeError> {
     if count == 0 || count > MAX_READINGS as u64 {
         return Err(DecodeError::BadCount(count));
     }
-    Ok(count as usize)
+    Ok((flags, count as usize))
 }
 
 pub(crate) fn survives_f32(v: f64) -> bool {
