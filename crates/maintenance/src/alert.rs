@@ -73,8 +73,10 @@ impl AlertRule {
     }
 
     /// The factory's rule: due within 7 days when the probability of failing within them
-    /// has been at least 20 % for the last 6 hours (chosen from the trade-off curves of two
-    /// recordings: README of `factory_history`).
+    /// has been at least 20 % for the last 6 hours: inside the region of the trade-off curves
+    /// where three recordings all meet both targets, not at its edge: a neighbouring
+    /// threshold or hold still alerts ≥ 90 % of failures in time (README of
+    /// `factory_history`).
     pub fn factory_default() -> AlertRule {
         AlertRule::probability(7.0, 0.2, 0.25)
     }
