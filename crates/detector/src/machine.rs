@@ -65,6 +65,9 @@ const MIN_SHARE_IN_DIRECTION: f32 = 0.5;
 /// Distance (in units of noise) from the point the other sensors give beyond which a
 /// sensor counts as off it.
 const OUTLIER: f64 = 6.0;
+/// Largest departure from the operating point's direction (noise units) a sensor teaches
+/// the direction once it is known.
+const TAUGHT_OFF_DIRECTION: f64 = 4.0;
 /// Half-life (instants) of each sensor's share of the machine's instants.
 const SHARE_HALF_LIFE_ROWS: f32 = 3600.0;
 /// Smallest share a sensor's learning rates are raised for: one that has hardly reported
@@ -416,7 +419,7 @@ impl MachineModel {
         let a_fast = alpha_for_half_life(cfg.fast_mean_half_life_rows) as f64;
         let a_cov = alpha_for_half_life(cfg.covariance_half_life_rows);
         let mut scratch = std::mem::take(&mut self.scratch);
-        let Scratch { d, fast, learn, point, next, alone } = &mut scratch;
+        let Scratch { d, fast, learn, point, next, alone, taught } = &mut scratch;
         for v in [&mut *d, &mut *fast, &mut *learn] {
             v.clear();
             v.resize(n, 0.0);
@@ -484,7 +487,7 @@ impl MachineModel {
                 self.fast_mean[i] += a.max(1.0 / f64::from(self.seen[i])) * fast[i] * self.noise(i);
             }
         }
-        self.learn_direction(fast, next, cfg, a_cov);
+        self.learn_direction(fast, next, taught, cfg, a_cov);
         self.scratch = scratch;
         self.present.iter_mut().for_each(|p| *p = false);
         Ok(())
@@ -654,7 +657,14 @@ impl MachineModel {
     /// noise alone says nothing about the direction, and were it learned at full weight a
     /// machine standing still for a day (a repair) would forget its direction and relearn
     /// it from whatever moved first when it started again (the step of a repair itself).
-    fn learn_direction(&mut self, fast: &[f64], next: &mut Vec<f32>, cfg: &MachineModelConfig, a_cov: f32) {
+    fn learn_direction(
+        &mut self,
+        fast: &[f64],
+        next: &mut Vec<f32>,
+        taught: &mut Vec<f64>,
+        cfg: &MachineModelConfig,
+        a_cov: f32,
+    ) {
         let n = self.ids.len();
         let ready = self.ready(cfg);
         let present = (0..n).filter(|i| self.present[*i]).count().max(2) as f64;
@@ -689,6 +699,24 @@ impl MachineModel {
                     },
                 ),
             );
+            // Once the direction is known, each sensor teaches it its deviation with what
+            // lies off the direction clipped to a few noise units: as much as noise and a
+            // share still being refined leave there, but not a fault of that sensor, which
+            // is no part of how the machine moves (a temperature drifting away for two
+            // hours had taught the machine half its share, and alarmed at every change of
+            // load for the rest of the day). Leaving the sensor out while it is judged
+            // abnormal does worse: a sensor whose share is a little off is judged abnormal
+            // at changes of load, the very instants that teach the direction, and its share
+            // then shrinks further.
+            taught.clear();
+            taught.extend((0..n).map(|i| {
+                if ready {
+                    let on = f64::from(self.load[i]) * along;
+                    on + (fast[i] - on).clamp(-TAUGHT_OFF_DIRECTION, TAUGHT_OFF_DIRECTION)
+                } else {
+                    fast[i]
+                }
+            }));
             for r in 0..n {
                 if next[r] == 0.0 {
                     continue;
@@ -698,7 +726,7 @@ impl MachineModel {
                     if next[c] > 0.0 {
                         let k = r * n + c;
                         let a = (boost * next[c]).min(0.5);
-                        self.cov[k] += a * (f32_sat(fast[r] * fast[c]) - self.cov[k]);
+                        self.cov[k] += a * (f32_sat(taught[r] * taught[c]) - self.cov[k]);
                     }
                 }
             }
@@ -748,6 +776,8 @@ struct Scratch {
     next: Vec<f32>,
     /// Each sensor's own score, before the direction is known.
     alone: Vec<Option<Score>>,
+    /// Each sensor's short-term deviation as the direction learns it (noise units).
+    taught: Vec<f64>,
 }
 
 /// Working memory for the operating point of one instant.

@@ -226,6 +226,10 @@ struct Plant {
     next_change_s: i64,
     gains: Vec<f64>,
     shares: Vec<f64>,
+    /// Each sensor's departure from its healthy reading, and how much it grows a second
+    /// (a fault of one sensor, set by a test).
+    offsets: Vec<f64>,
+    ramps: Vec<f64>,
 }
 
 impl Plant {
@@ -238,6 +242,8 @@ impl Plant {
             next_change_s: 0,
             gains: gains.to_vec(),
             shares: shares.to_vec(),
+            offsets: vec![0.0; gains.len()],
+            ramps: vec![0.0; gains.len()],
         }
     }
 
@@ -250,9 +256,12 @@ impl Plant {
         self.load += (self.target - self.load) * (1.0 - (-1.0f64 / 60.0).exp());
         self.t_s += 1;
         let load = self.load;
+        for (o, r) in self.offsets.iter_mut().zip(&self.ramps) {
+            *o += r;
+        }
         (0..self.gains.len())
             .map(|i| {
-                let value = 100.0 + self.gains[i] * (load - 0.75) + self.rng.normal();
+                let value = 100.0 + self.offsets[i] + self.gains[i] * (load - 0.75) + self.rng.normal();
                 (self.rng.uniform() < self.shares[i]).then_some(value)
             })
             .collect()
@@ -337,4 +346,32 @@ fn a_change_of_load_while_the_noise_scales_are_learned_does_not_skew_the_directi
     assert!((got / expected - 1.0).abs() < 0.02, "speed against valve: {got:.3}, expected {expected:.3}");
     let raised = alarms(&scores);
     assert!(raised.len() <= 2, "{} alarms on a healthy machine, first {:?}", raised.len(), raised.first());
+}
+
+#[test]
+fn a_sensor_drifting_for_hours_does_not_teach_the_machine_a_new_share_of_the_direction() {
+    // A CNC: a spindle speed and a valve far above the rest, three temperatures, a
+    // vibration, two currents.
+    let gains = [800.0, 330.0, 48.0, 48.0, 48.0, 16.0, 72.0, 72.0];
+    let cfg = MachineModelConfig::default();
+    let mut model = MachineModel::default();
+    let mut plant = Plant::new(8, &gains, &[1.0; 8]);
+    plant.run(&mut model, 4 * 3600, |_| {});
+    assert!(model.ready(&cfg));
+    let (before, expected) = loading_ratio(&model, &gains, 3, 0);
+    assert!((before / expected - 1.0).abs() < 0.05, "learned {before:.4}, expected {expected:.4}");
+    // A temperature drifts away by 70 noise units over two hours (a sensor losing its
+    // calibration), then is recalibrated.
+    plant.ramps[3] = 70.0 / 7200.0;
+    plant.run(&mut model, 2 * 3600, |_| {});
+    plant.ramps[3] = 0.0;
+    plant.offsets[3] = 0.0;
+    let (after, _) = loading_ratio(&model, &gains, 3, 0);
+    assert!((after / expected - 1.0).abs() < 0.1, "after the drift: learned {after:.4}, expected {expected:.4}");
+    // Its residual detector relearns the recalibrated level, and from then on changes of
+    // load raise nothing on it.
+    plant.run(&mut model, 3600, |_| {});
+    let scores = plant.run(&mut model, 6 * 3600, |_| {});
+    let raised: Vec<_> = alarms(&scores).into_iter().filter(|(_, r)| r.sensor == 1003).collect();
+    assert!(raised.len() <= 1, "{} alarms on the recalibrated sensor, first {:?}", raised.len(), raised.first());
 }
