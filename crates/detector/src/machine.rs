@@ -7,8 +7,11 @@
 //! differences while the sensor is new, then fixed) and centred on a reference level
 //! (`d = y - m`). The machine's readings of one instant form a vector `d`. The covariance of
 //! their short-term deviations is learned (exponentially weighted, in proportion to how much
-//! the machine moved at that instant) and its leading eigenvector `v` (power iteration, one
-//! step a row) is the direction in which the machine's operating point moves. A sensor's
+//! the machine moved at that instant; each pair at the instants both sensors report, at a
+//! rate raised by how rarely that is; a sensor only once its noise scale is fixed, and with
+//! what lies off the known direction clipped, so a fault of one sensor does not teach it)
+//! and its leading eigenvector `v` (power iteration, one step a row) is the direction in
+//! which the machine's operating point moves. A sensor's
 //! **residual** is its deviation minus what the *other* sensors say the operating point is:
 //!
 //! `r_i = d_i - v_i · L_{-i}`, with `L_{-i} = Σ_{j≠i} v_j d_j / Σ_{j≠i} v_j²`
