@@ -7,8 +7,11 @@
 //! differences while the sensor is new, then fixed) and centred on a reference level
 //! (`d = y - m`). The machine's readings of one instant form a vector `d`. The covariance of
 //! their short-term deviations is learned (exponentially weighted, in proportion to how much
-//! the machine moved at that instant) and its leading eigenvector `v` (power iteration, one
-//! step a row) is the direction in which the machine's operating point moves. A sensor's
+//! the machine moved at that instant; each pair at the instants both sensors report, at a
+//! rate raised by how rarely that is; a sensor only once its noise scale is fixed, and with
+//! what lies off the known direction clipped, so a fault of one sensor does not teach it)
+//! and its leading eigenvector `v` (power iteration, one step a row) is the direction in
+//! which the machine's operating point moves. A sensor's
 //! **residual** is its deviation minus what the *other* sensors say the operating point is:
 //!
 //! `r_i = d_i - v_i · L_{-i}`, with `L_{-i} = Σ_{j≠i} v_j d_j / Σ_{j≠i} v_j²`
@@ -65,6 +68,14 @@ const MIN_SHARE_IN_DIRECTION: f32 = 0.5;
 /// Distance (in units of noise) from the point the other sensors give beyond which a
 /// sensor counts as off it.
 const OUTLIER: f64 = 6.0;
+/// Largest departure from the operating point's direction (noise units) a sensor teaches
+/// the direction once it is known.
+const TAUGHT_OFF_DIRECTION: f64 = 4.0;
+/// Half-life (instants) of each sensor's share of the machine's instants.
+const SHARE_HALF_LIFE_ROWS: f32 = 3600.0;
+/// Smallest share a sensor's learning rates are raised for: one that has hardly reported
+/// lately (a dropout) learns no faster than ten times the others when it is back.
+const MIN_SHARE: f32 = 0.1;
 /// Distance (in units of noise) from the point the other sensors give from which a sensor
 /// judged abnormal is left out of the operating point.
 const SUSPECT_OFF: f64 = 3.0;
@@ -190,6 +201,16 @@ pub struct MachineModel {
     /// quantised sensor, whose successive differences are mostly zero).
     #[serde(default)]
     step: Vec<f32>,
+    /// Each sensor's share of the machine's instants at which it reports (1 for a sensor
+    /// that reports at every one). A sensor that reports irregularly learns at the instants
+    /// it is there, at a rate raised by how rarely it is, so that what it has learned spans
+    /// the same stretch of the machine's history as the other sensors' (see
+    /// [`MachineModel::learn_direction`]).
+    #[serde(default)]
+    share: Vec<f32>,
+    /// Instants the model has scored (for the running mean of the shares early on).
+    #[serde(default)]
+    instants: u32,
     #[serde(skip)]
     detector: Cached,
     #[serde(skip)]
@@ -217,6 +238,8 @@ impl Default for MachineModel {
             suspect: Vec::new(),
             left_out: Vec::new(),
             step: Vec::new(),
+            share: Vec::new(),
+            instants: 0,
             detector: Cached(None),
             scratch: Scratch::default(),
         }
@@ -262,6 +285,7 @@ impl MachineModel {
         self.present.push(false);
         self.suspect.push(false);
         self.step.resize(n + 1, f32::MAX);
+        self.share.resize(n + 1, 1.0);
         Some(n)
     }
 
@@ -306,13 +330,20 @@ impl MachineModel {
             + heap(&self.suspect)
             + heap(&self.left_out)
             + heap(&self.step)
+            + heap(&self.share)
     }
 
     /// Whether every number the model keeps is finite (always true of a model fed through
     /// [`MachineModel::observe`]; a checkpoint from elsewhere may not be).
     pub fn is_finite(&self) -> bool {
         let f64s = self.last.iter().chain(&self.mean).chain(&self.fast_mean).chain(&self.row).chain(&self.row_sent);
-        let f32s = self.scale.iter().chain(&self.cov).chain(&self.load).chain(std::iter::once(&self.eigenvalue));
+        let f32s = self
+            .scale
+            .iter()
+            .chain(&self.cov)
+            .chain(&self.load)
+            .chain(&self.share)
+            .chain(std::iter::once(&self.eigenvalue));
         f64s.into_iter().all(|v| v.is_finite())
             && f32s.into_iter().all(|v| v.is_finite())
             && self.states.iter().all(SensorState::is_finite)
@@ -391,10 +422,17 @@ impl MachineModel {
         let a_fast = alpha_for_half_life(cfg.fast_mean_half_life_rows) as f64;
         let a_cov = alpha_for_half_life(cfg.covariance_half_life_rows);
         let mut scratch = std::mem::take(&mut self.scratch);
-        let Scratch { d, fast, learn, point, next, alone } = &mut scratch;
+        let Scratch { d, fast, learn, point, next, alone, taught } = &mut scratch;
         for v in [&mut *d, &mut *fast, &mut *learn] {
             v.clear();
             v.resize(n, 0.0);
+        }
+        // How often each sensor reports, over the machine's instants.
+        self.share.resize(n, 1.0);
+        self.instants = self.instants.saturating_add(1);
+        let a_share = alpha_for_half_life(SHARE_HALF_LIFE_ROWS).max(1.0 / self.instants as f32);
+        for (share, present) in self.share.iter_mut().zip(&self.present) {
+            *share = (*share + a_share * (f32::from(u8::from(*present)) - *share)).clamp(MIN_SHARE, 1.0);
         }
         // Noise scales from successive differences (|Δx| · √π / 2 for Gaussian noise),
         // clipped so that a change of operating point does not pass for noise.
@@ -445,10 +483,14 @@ impl MachineModel {
                 // would show in every residual as a ramp that they would take for a drift.
                 let k = if self.seen[i] <= WARMUP_ROWS { 1.0 / f64::from(self.seen[i]) } else { 0.0 };
                 self.mean[i] += a_mean.max(k) * learn[i] * self.noise(i);
-                self.fast_mean[i] += a_fast.max(1.0 / f64::from(self.seen[i])) * fast[i] * self.noise(i);
+                // The short mean forgets over the machine's instants, not the sensor's
+                // readings: an irregular sensor's short-term deviation must be taken over the
+                // same stretch of time as the others', or their covariance is skewed.
+                let a = (a_fast / f64::from(self.share[i])).min(0.5);
+                self.fast_mean[i] += a.max(1.0 / f64::from(self.seen[i])) * fast[i] * self.noise(i);
             }
         }
-        self.learn_direction(fast, next, cfg, a_cov);
+        self.learn_direction(fast, next, taught, cfg, a_cov);
         self.scratch = scratch;
         self.present.iter_mut().for_each(|p| *p = false);
         Ok(())
@@ -618,7 +660,14 @@ impl MachineModel {
     /// noise alone says nothing about the direction, and were it learned at full weight a
     /// machine standing still for a day (a repair) would forget its direction and relearn
     /// it from whatever moved first when it started again (the step of a repair itself).
-    fn learn_direction(&mut self, fast: &[f64], next: &mut Vec<f32>, cfg: &MachineModelConfig, a_cov: f32) {
+    fn learn_direction(
+        &mut self,
+        fast: &[f64],
+        next: &mut Vec<f32>,
+        taught: &mut Vec<f64>,
+        cfg: &MachineModelConfig,
+        a_cov: f32,
+    ) {
         let n = self.ids.len();
         let ready = self.ready(cfg);
         let present = (0..n).filter(|i| self.present[*i]).count().max(2) as f64;
@@ -634,14 +683,53 @@ impl MachineModel {
         let weight = if ready { (OFF_DIRECTION_ALLOWANCE * (present - 1.0) / off.max(1e-9)).min(1.0) } else { 1.0 };
         let a_row = a_cov * (weight * excitation) as f32;
         if a_row > 0.0 {
+            // Each pair is learned at the instants both sensors report, at a rate raised by
+            // how rarely that is (the sensors' shares, taken as independent), so that every
+            // entry averages over the same stretch of the machine's history. Learned at the
+            // plain rate, an irregular sensor's entries would average over twice as many
+            // changes of load as the others' and lag them; its share of the direction then
+            // follows how large the recent changes of load were (a humidity reported at
+            // half the instants came out 25 % short after large ones, and alarmed at the
+            // next). A sensor still learning its noise scale is left out: its units still
+            // change, and what the covariance learned in the old ones would stay for hours
+            // (a speed whose scale fell by a third while a change of load was learned came
+            // out a tenth short of its share, and each later change of load was a shift).
+            next.clear();
+            next.extend(
+                (0..n).map(
+                    |i| {
+                        if self.present[i] && self.seen[i] >= WARMUP_ROWS { a_row / self.share[i] } else { 0.0 }
+                    },
+                ),
+            );
+            // Once the direction is known, each sensor teaches it its deviation with what
+            // lies off the direction clipped to a few noise units: as much as noise and a
+            // share still being refined leave there, but not a fault of that sensor, which
+            // is no part of how the machine moves (a temperature drifting away for two
+            // hours had taught the machine half its share, and alarmed at every change of
+            // load for the rest of the day). Leaving the sensor out while it is judged
+            // abnormal does worse: a sensor whose share is a little off is judged abnormal
+            // at changes of load, the very instants that teach the direction, and its share
+            // then shrinks further.
+            taught.clear();
+            taught.extend((0..n).map(|i| {
+                if ready {
+                    let on = f64::from(self.load[i]) * along;
+                    on + (fast[i] - on).clamp(-TAUGHT_OFF_DIRECTION, TAUGHT_OFF_DIRECTION)
+                } else {
+                    fast[i]
+                }
+            }));
             for r in 0..n {
-                if !self.present[r] {
+                if next[r] == 0.0 {
                     continue;
                 }
+                let boost = next[r] / a_row;
                 for c in 0..n {
-                    if self.present[c] {
+                    if next[c] > 0.0 {
                         let k = r * n + c;
-                        self.cov[k] += a_row * (f32_sat(fast[r] * fast[c]) - self.cov[k]);
+                        let a = (boost * next[c]).min(0.5);
+                        self.cov[k] += a * (f32_sat(taught[r] * taught[c]) - self.cov[k]);
                     }
                 }
             }
@@ -691,6 +779,8 @@ struct Scratch {
     next: Vec<f32>,
     /// Each sensor's own score, before the direction is known.
     alone: Vec<Option<Score>>,
+    /// Each sensor's short-term deviation as the direction learns it (noise units).
+    taught: Vec<f64>,
 }
 
 /// Working memory for the operating point of one instant.

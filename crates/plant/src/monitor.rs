@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 pub const MONITOR: &str = "anomaly-monitor";
 
 /// Version of the detector and the format of its snapshots.
-pub const DETECTOR_VERSION: &str = "floorwatch-detector-2";
+pub const DETECTOR_VERSION: &str = "floorwatch-detector-3";
 
 #[derive(Debug, Clone)]
 pub struct MonitorConfig {
