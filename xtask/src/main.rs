@@ -22,8 +22,10 @@ usage: cargo xtask <command> [args…]
   bench   run every benchmark in release mode, three times each, and write their
           medians against their targets to BENCHMARKS.md and
           target/bench/results.json (`cargo xtask bench --help` for options)
-  chaos   kill the running factory at random instants (SIGKILL, PostgreSQL too) and
-          check nothing was lost or doubled anywhere, then fuzz every decoder
+  chaos   kill the running factory at random instants with SIGKILL (the whole
+          `floorwatch up`, or one of its plant nodes, forwarders, cloud node,
+          simulator or PostgreSQL) and check nothing was lost or doubled anywhere,
+          then fuzz every decoder
           (`--short` for a few minutes; `cargo xtask chaos --help` for options)
   e2e     end-to-end tests of the desktop app's real window under Xvfb; screenshots
           go to target/e2e-screenshots/

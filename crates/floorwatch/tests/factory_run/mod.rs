@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 
+pub mod deployment;
+pub mod invariants;
+
 pub const PLANTS: u32 = 2;
 pub const SENSORS_PER_PLANT: u32 = 300;
 
@@ -135,6 +138,14 @@ impl FactoryRun {
         Ok(client)
     }
 
+    /// A pooled connection to plant `plant`'s database, as the log's readers take.
+    pub async fn log_client(&self, plant: u32) -> Result<(eventlog::Database, eventlog::Client)> {
+        let url = self.cluster()?.url(&format!("floorwatch_p{plant}"))?;
+        let db = eventlog::Database::new(&url, 2)?;
+        let client = db.client().await?;
+        Ok((db, client))
+    }
+
     /// SIGKILL to `up`, as a power cut or the OOM killer would.
     pub fn kill_up(&mut self) -> Result<()> {
         let mut child = self.up.take().context("not running")?;
@@ -217,15 +228,19 @@ impl FactoryRun {
         Ok(ReadingsCheck { readings: seen.len() as u64, doubled, gaps, gateways: per_gateway.len() })
     }
 
-    /// A digest of every read-model table of plant `plant` (the supervisor's task rows
-    /// aside: they are not derived from the log).
+    /// A digest of every read-model table of plant `plant`, but two: the supervisor's task
+    /// rows (not derived from the log) and time travel's checkpoints. Those are a cache of
+    /// the live model frozen at the end of the projection's batch that crossed each
+    /// 1,000th position, so where they fall follows the batches (a rebuild reads longer
+    /// ones) and not the log alone; that an instant served from them equals the live read
+    /// models of then is what `readmodels`' time-travel tests check.
     pub async fn read_model_digests(&self, plant: u32) -> Result<BTreeMap<String, (i64, String)>> {
         let client = self.connect(plant).await?;
         let tables: Vec<String> = client
             .query(
                 "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                  WHERE n.nspname = 'readmodel' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-                   AND c.relname NOT IN ('node_tasks')",
+                   AND c.relname NOT IN ('node_tasks', 'timetravel_checkpoints')",
                 &[],
             )
             .await?
@@ -311,6 +326,50 @@ impl FactoryRun {
 
     pub fn data_dir_path(&self) -> PathBuf {
         self.data_dir()
+    }
+}
+
+impl FactoryRun {
+    /// Every plant's read models (its projections caught up first, as the next start
+    /// would) against a fresh rebuild from its log, on the stopped factory's cluster
+    /// (running when called, and again after). Fails naming the tables and rows that
+    /// differ; returns what it checked.
+    pub async fn read_models_equal_rebuild(&self) -> Result<Vec<String>> {
+        let mut before = Vec::new();
+        for plant in 1..=PLANTS {
+            self.catch_up_projections(plant).await?;
+            before.push(self.read_model_digests(plant).await?);
+            self.copy_read_models(plant).await?;
+        }
+        self.stop_database()?;
+        for plant in 1..=PLANTS {
+            self.rebuild(plant)?;
+        }
+        self.start_database()?;
+        let mut report = Vec::new();
+        for plant in 1..=PLANTS {
+            let after = self.read_model_digests(plant).await?;
+            let live = &before[plant as usize - 1];
+            ensure!(
+                live.keys().collect::<Vec<_>>() == after.keys().collect::<Vec<_>>(),
+                "plant {plant}: the rebuild made other read-model tables"
+            );
+            let differing: Vec<&String> =
+                live.iter().filter(|(t, d)| after.get(*t) != Some(d)).map(|(t, _)| t).collect();
+            if !differing.is_empty() {
+                let mut rows = String::new();
+                for t in &differing {
+                    rows.push_str(&format!("{t}:\n{}", self.differing_rows(plant, t).await?));
+                }
+                bail!("plant {plant}: read models differ from a fresh rebuild: {differing:?}\n{rows}");
+            }
+            report.push(format!(
+                "plant {plant}: {} read-model tables ({} rows) equal a fresh rebuild",
+                live.len(),
+                live.values().map(|(n, _)| n).sum::<i64>()
+            ));
+        }
+        Ok(report)
     }
 }
 
