@@ -35,6 +35,7 @@ pub const TABLES: &[(&str, Placement)] = &[
     ("eventlog.checkpoints", Placement::Reference),
     ("eventlog.snapshots", Placement::Reference),
     ("eventlog.origins", Placement::Reference),
+    ("eventlog.retiring_days", Placement::Reference),
     ("access.credentials", Placement::Reference),
     ("cloud.projections", Placement::Reference),
     ("cloud.plants", Placement::Reference),

@@ -13,7 +13,8 @@ use crate::api::{self, ApiState};
 use crate::citus::{self, Distribution};
 use crate::{CHANNEL, CloudConfig, projections};
 
-/// Prepares the cloud's database: migrations, then distribution when Citus is there.
+/// Prepares the cloud's database: migrations, then distribution when Citus is there, and
+/// the projections' checkpoints, which hold retention back until they have read the log.
 pub async fn prepare(db: &Database, config: &CloudConfig) -> Result<()> {
     crate::migrate(db).await?;
     if config.distribute_with_citus {
@@ -30,6 +31,7 @@ pub async fn prepare(db: &Database, config: &CloudConfig) -> Result<()> {
         }
     }
     eventlog::prepare_days_ahead(db, chrono::Utc::now()).await?;
+    projections::hold_retention(db).await?;
     Ok(())
 }
 

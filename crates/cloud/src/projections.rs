@@ -43,6 +43,21 @@ fn subscriptions(db: &Database, batch: BatchLimits) -> (Subscription, Subscripti
     (telemetry, operations)
 }
 
+/// Gives both projections their checkpoints (at the start of the log) unless they have
+/// them, before anything expires: the log's telemetry is dropped only once every
+/// checkpoint has passed it, and a projection's checkpoint is otherwise made by its
+/// first batch. A node starting on a log it has not read (a backfill, or plants that
+/// caught up while it was away) ran its retention beside that first batch: with no
+/// checkpoint yet nothing held the old days, which were dropped before they were read
+/// and never reached the KPIs.
+pub async fn hold_retention(db: &Database) -> Result<()> {
+    let client = db.client().await?;
+    for name in [TELEMETRY, OPERATIONS] {
+        eventlog::ensure_checkpoint(&client, name).await?;
+    }
+    Ok(())
+}
+
 /// Runs both projections until `shutdown`.
 pub async fn run(
     db: &Database,
@@ -106,29 +121,38 @@ pub async fn positions(db: &Database) -> Result<Vec<(&'static str, i64)>> {
 }
 
 /// Drops minute-aggregate partitions whose day ended before `cutoff` once the telemetry
-/// projection is past every row in them (a restart may still need the newest rows).
+/// projection is past every row in them (a restart may still need the newest rows), and
+/// finishes any drop an earlier run left half-way. Each day is detached concurrently and
+/// then dropped ([`eventlog::drop_day_table`]): the API's readers and the projection's
+/// batches never wait for it.
 pub async fn expire_minutes(db: &Database, cutoff: chrono::DateTime<chrono::Utc>) -> Result<Vec<String>> {
     let client = db.client().await?;
     let checkpoint = eventlog::checkpoint(&client, TELEMETRY).await?;
     let mut dropped = Vec::new();
-    for row in client.query(include_str!("../sql/minute_partitions.sql"), &[]).await? {
-        let name: String = row.get(0);
-        let Some(day) = name.rsplit('_').next().and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y%m%d").ok())
+    for table in eventlog::day_tables(&client, MINUTES).await? {
+        let Some(day) = table.name.rsplit('_').next().and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y%m%d").ok())
         else {
             continue;
         };
-        let end = (day + chrono::Duration::days(1)).and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
-        if end > cutoff {
-            continue;
+        // A day a drop left half-way goes whatever its age: it was checked then, and while
+        // its table is there the day cannot be made again.
+        if table.state == eventlog::DayTableState::Attached {
+            let end = (day + chrono::Duration::days(1)).and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+            if end > cutoff {
+                continue;
+            }
+            // The name comes from the catalog and matches sensor_minute_YYYYMMDD.
+            let newest: Option<i64> =
+                client.query_one(&format!("SELECT max(position) FROM cloud.{}", table.name), &[]).await?.get(0);
+            if newest.is_some_and(|p| p > checkpoint) {
+                continue;
+            }
         }
-        // The name comes from the catalog and matches sensor_minute_YYYYMMDD.
-        let newest: Option<i64> =
-            client.query_one(&format!("SELECT max(position) FROM cloud.{name}"), &[]).await?.get(0);
-        if newest.is_some_and(|p| p > checkpoint) {
-            continue;
-        }
-        client.batch_execute(&format!("DROP TABLE cloud.{name}")).await?;
-        dropped.push(name);
+        eventlog::drop_day_table(&client, MINUTES, &table).await?;
+        dropped.push(table.name);
     }
     Ok(dropped)
 }
+
+/// The minute aggregates, one partition a day.
+const MINUTES: &str = "cloud.sensor_minute";

@@ -23,3 +23,6 @@ mod partitions;
 
 #[path = "cloud/train.rs"]
 mod train;
+
+#[path = "cloud/backfill.rs"]
+mod backfill;

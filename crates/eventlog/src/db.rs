@@ -69,6 +69,12 @@ impl Database {
         Database::from_config(config, max_connections)
     }
 
+    /// Another pool to the same database as the same role, with nothing opened yet: for a
+    /// task that connects now and then and must not keep connections between its runs.
+    pub fn another_pool(&self, max_connections: usize) -> Result<Database> {
+        Database::from_config(self.config.clone(), max_connections)
+    }
+
     /// The most connections this pool opens.
     pub fn max_connections(&self) -> usize {
         self.pool.status().max_size

@@ -40,8 +40,8 @@ pub use read::{
     read_positions, read_stream,
 };
 pub use retention::{
-    Partition, RetentionReport, TelemetryStorage, ensure_partitions, expire_telemetry, partitions, prepare_days_ahead,
-    telemetry_storage,
+    DayTable, DayTableState, Partition, RetentionReport, TelemetryStorage, day_tables, drop_day_table,
+    ensure_partitions, expire_telemetry, partitions, prepare_days_ahead, telemetry_storage,
 };
 pub use snapshot::{Snapshot, SnapshotError, load_snapshot, save_snapshot};
 pub use subscription::{

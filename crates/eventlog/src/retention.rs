@@ -105,19 +105,35 @@ pub async fn prepare_days_ahead(db: &Database, now: DateTime<Utc>) -> anyhow::Re
 
 /// Drops every telemetry partition whose whole day lies before `cutoff`, unless a
 /// subscriber has not yet read all of it, and forgets the idempotency keys of the
-/// batches that went with them.
+/// batches that went with them. First it finishes any drop an earlier run left half-way.
+///
+/// `db` must connect as the log's owner: a day is detached with `DETACH PARTITION …
+/// CONCURRENTLY` ([`drop_day_table`]), which only the owner may run, and only as a
+/// statement of its own. Readers and writers of the log never wait for it.
+///
+/// A day is checked under the head (no append in between) and, in the same
+/// transaction, recorded in `eventlog.retiring_days`; from that commit on writers treat
+/// it as missing, so nothing lands in it between the check and the detach.
 pub async fn expire_telemetry(db: &Database, cutoff: DateTime<Utc>) -> anyhow::Result<RetentionReport> {
     let mut client = db.client().await?;
-    let partitions: Vec<String> =
-        partitions(&client, "eventlog.telemetry").await?.into_iter().map(|p| p.name).collect();
-    let slowest: Option<i64> =
-        client.query_one(&client.prepare_cached(include_str!("../sql/min_checkpoint.sql")).await?, &[]).await?.get(0);
     let mut report = RetentionReport::default();
     let mut oldest_kept: Option<DateTime<Utc>> = None;
-    for name in partitions {
-        let Some(day) = partition_day(&name) else {
+    let retiring: Vec<NaiveDate> = client
+        .query(&client.prepare_cached(include_str!("../sql/retiring_days.sql")).await?, &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for table in day_tables(&client, TELEMETRY).await? {
+        let Some(day) = partition_day(&table.name) else {
             continue;
         };
+        if table.state != DayTableState::Attached || retiring.contains(&day) {
+            // Left half-way by an earlier run: every check passed then.
+            drop_day_table(&client, TELEMETRY, &table).await?;
+            report.dropped.push(table.name);
+            continue;
+        }
         let start = day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
         if start + Duration::days(1) > cutoff {
             oldest_kept = oldest_kept.or(Some(start));
@@ -127,25 +143,107 @@ pub async fn expire_telemetry(db: &Database, cutoff: DateTime<Utc>) -> anyhow::R
         tx.query(&tx.prepare_cached(include_str!("../sql/lock_head.sql")).await?, &[]).await?;
         let stmt = tx.prepare_cached(include_str!("../sql/newest_position_of_day.sql")).await?;
         let newest: Option<i64> = tx.query_one(&stmt, &[&day]).await?.get(0);
+        let stmt = tx.prepare_cached(include_str!("../sql/min_checkpoint.sql")).await?;
+        let slowest: Option<i64> = tx.query_one(&stmt, &[]).await?.get(0);
         if let (Some(newest), Some(slowest)) = (newest, slowest)
             && newest > slowest
         {
             tx.rollback().await?;
-            tracing::warn!(partition = %name, newest, slowest, "telemetry partition past retention kept: a subscriber has not read it yet");
+            tracing::warn!(partition = %table.name, newest, slowest, "telemetry partition past retention kept: a subscriber has not read it yet");
             oldest_kept = oldest_kept.or(Some(start));
-            report.held_back.push(name);
+            report.held_back.push(table.name);
             continue;
         }
-        // The partition's owner drops it (the function runs with its rights), so the
-        // services that call this need no right to drop tables.
-        tx.execute(&tx.prepare_cached(include_str!("../sql/drop_partition.sql")).await?, &[&day]).await?;
+        tx.execute(&tx.prepare_cached(include_str!("../sql/mark_retiring.sql")).await?, &[&day]).await?;
         tx.commit().await?;
-        report.dropped.push(name);
+        drop_day_table(&client, TELEMETRY, &table).await?;
+        report.dropped.push(table.name);
     }
+    client.execute(&client.prepare_cached(include_str!("../sql/unmark_retiring.sql")).await?, &[]).await?;
     let keys_before = oldest_kept.unwrap_or(cutoff);
     let stmt = client.prepare_cached(include_str!("../sql/expire_idempotency_keys.sql")).await?;
     report.idempotency_keys_expired = client.execute(&stmt, &[&keys_before]).await?;
     Ok(report)
+}
+
+/// The log's table of telemetry day partitions.
+const TELEMETRY: &str = "eventlog.telemetry";
+
+/// Where a day table stands in its parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DayTableState {
+    Attached,
+    /// A concurrent detach stopped half-way: readers no longer see the day, and the
+    /// detach must be finished (`FINALIZE`) before the table can go.
+    DetachPending,
+    /// No longer a partition: a drop stopped after the detach.
+    Detached,
+}
+
+/// A day table of a partitioned table (`parent_YYYYMMDD`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayTable {
+    /// Its name, without the schema.
+    pub name: String,
+    pub state: DayTableState,
+}
+
+/// The day tables of `parent` (schema-qualified), oldest first: its partitions and any
+/// day table a drop left detached or pending detach.
+pub async fn day_tables(client: &impl GenericClient, parent: &str) -> anyhow::Result<Vec<DayTable>> {
+    let stmt = client.prepare_cached(include_str!("../sql/day_tables.sql")).await?;
+    let rows = client.query(&stmt, &[&parent]).await.with_context(|| format!("listing the day tables of {parent}"))?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let state = match r.get::<_, Option<bool>>(1) {
+                Some(false) => DayTableState::Attached,
+                Some(true) => DayTableState::DetachPending,
+                None => DayTableState::Detached,
+            };
+            DayTable { name: r.get(0), state }
+        })
+        .collect())
+}
+
+/// Drops day table `table` of `parent` without making the parent's readers or writers
+/// wait: detaches it concurrently (finishes a detach left pending), then drops the
+/// detached table, which locks that table alone. The detach waits for the transactions
+/// that were using the parent, however long they take; the client must not be in a
+/// transaction, and must connect as the parent's owner.
+pub async fn drop_day_table(client: &impl GenericClient, parent: &str, table: &DayTable) -> anyhow::Result<()> {
+    // The parent is a constant of the caller; the name came from the catalog through
+    // `day_tables`, which only matches `parent_YYYYMMDD`.
+    let schema = parent.split_once('.').map_or("public", |(s, _)| s);
+    let partition = format!("{schema}.{}", table.name);
+    let sql = |text: &str| text.replace("{parent}", parent).replace("{partition}", &partition);
+    let detach = match table.state {
+        DayTableState::Attached => Some(sql(include_str!("../sql/detach_partition.sql"))),
+        DayTableState::DetachPending => Some(sql(include_str!("../sql/finalize_detach.sql"))),
+        DayTableState::Detached => None,
+    };
+    if let Some(detach) = detach {
+        // One statement, sent as a simple query: a concurrent detach refuses to run in a
+        // transaction block.
+        match client.batch_execute(&detach).await {
+            Ok(()) => {}
+            // A server that cannot detach concurrently (Citus refuses it on distributed
+            // tables) detaches the way drops always did, holding the parent's readers.
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::FEATURE_NOT_SUPPORTED) => {
+                tracing::warn!(partition = %partition, error = %e, "the server cannot detach concurrently: readers wait for this drop");
+                client
+                    .batch_execute(&sql(include_str!("../sql/detach_partition_blocking.sql")))
+                    .await
+                    .with_context(|| format!("detaching {partition} from {parent}"))?;
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("detaching {partition} from {parent}"))),
+        }
+    }
+    client
+        .batch_execute(&sql(include_str!("../sql/drop_detached.sql")))
+        .await
+        .with_context(|| format!("dropping the detached {partition}"))?;
+    Ok(())
 }
 
 fn partition_day(name: &str) -> Option<NaiveDate> {

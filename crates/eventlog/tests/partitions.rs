@@ -3,7 +3,9 @@
 //! open transaction without waiting for it, readers of the log do not wait either, and
 //! the write that needed it completes while the reader's batch is still open (a consumer
 //! that appends in its batch then takes the head after it). Every event is then read
-//! once, in order, with no gap. Two creators of the same day create it once.
+//! once, in order, with no gap. Two creators of the same day create it once. An old day
+//! is dropped beside an open batch without anybody waiting for the drop, and a drop that
+//! stopped half-way is finished by the next run.
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
@@ -213,4 +215,110 @@ async fn two_creators_of_the_same_day_create_it_once() {
     pgcluster::partitions::assert_made_as_partition(&url, "eventlog.telemetry", "eventlog.telemetry_20260311")
         .await
         .unwrap();
+}
+
+/// A raw telemetry row of day `d` at `position`, written straight into the parent (no
+/// head: the holder and the writers beside the drop must not queue on it, only on the
+/// table's locks); a second write of it changes nothing.
+fn raw_write(position: i64, d: i64) -> String {
+    format!(
+        "INSERT INTO eventlog.telemetry (position, stream, version, type, schema_version, payload, metadata, occurred_at)
+         VALUES ({position}, 'readings-P9-L01', {position}, 'ReadingsRecorded', 1, '\\x00', '{{}}', '{}')
+         ON CONFLICT DO NOTHING",
+        day(d).to_rfc3339()
+    )
+}
+
+#[tokio::test]
+async fn an_old_day_is_dropped_while_a_batch_holds_the_log_open_and_nobody_waits_for_the_drop() {
+    let (url, db) = log_at().await;
+    import_and_commit(&db, 1, 0, &[plant_event(1, 0), plant_event(2, 0), plant_event(3, 20), plant_event(4, 20)])
+        .await
+        .unwrap();
+    let hold =
+        ["SELECT count(*) FROM eventlog.all_events", "SELECT count(*) FROM eventlog.telemetry", &raw_write(1_001, 20)];
+    let beside = [
+        "SELECT count(*) FROM eventlog.all_events",
+        "SELECT count(*) FROM eventlog.telemetry WHERE category = 'readings'",
+        &raw_write(1_002, 20),
+    ];
+    let report = {
+        let db = db.clone();
+        pgcluster::partitions::drop_beside_open_transaction(
+            &url,
+            &hold,
+            async move { expire_telemetry(&db, day(10)).await },
+            &beside,
+        )
+        .await
+        .unwrap()
+    };
+    assert_eq!(report.dropped, ["telemetry_20260301"]);
+    assert!(report.held_back.is_empty());
+    assert!(!pgcluster::partitions::table_exists(&url, "eventlog.telemetry_20260301").await.unwrap());
+    let client = db.client().await.unwrap();
+    let retiring: i64 = client.query_one("SELECT count(*) FROM eventlog.retiring_days", &[]).await.unwrap().get(0);
+    assert_eq!(retiring, 0, "a finished drop leaves no mark");
+    let plant: Vec<i64> = everything(&db).await.iter().filter_map(|e| e.origin.map(|o| o.position)).collect();
+    assert_eq!(plant, vec![2, 3, 4], "the recent day and every domain event stay");
+}
+
+#[tokio::test]
+async fn a_drop_stopped_after_its_detach_is_finished_by_the_next_run_and_writers_wait_for_it() {
+    let (url, db) = log_at().await;
+    import_and_commit(&db, 1, 0, &[plant_event(1, 0), plant_event(2, 0), plant_event(3, 20)]).await.unwrap();
+    // Retention checked day 0 and marked it, detached it, and stopped before the drop.
+    let admin = pgcluster::testdb::connect(&url).await.unwrap();
+    admin.batch_execute("INSERT INTO eventlog.retiring_days (day) VALUES ('2026-03-01')").await.unwrap();
+    admin
+        .batch_execute("ALTER TABLE eventlog.telemetry DETACH PARTITION eventlog.telemetry_20260301 CONCURRENTLY")
+        .await
+        .unwrap();
+
+    // Meanwhile nothing is written into the day: writers take it as missing, a retryable
+    // error (an import is answered 503 and retried).
+    let late = [plant_event(4, 20), plant_event(5, 0)];
+    let err = import_and_commit(&db, 1, 3, &late).await.unwrap_err();
+    assert!(matches!(&err, ImportError::MissingPartitions(days) if *days == vec![day(0).date_naive()]), "{err}");
+    assert!(err.is_transient());
+
+    let report = expire_telemetry(&db, day(10)).await.unwrap();
+    assert_eq!(report.dropped, ["telemetry_20260301"]);
+    assert!(!pgcluster::partitions::table_exists(&url, "eventlog.telemetry_20260301").await.unwrap());
+    let retiring: i64 = admin.query_one("SELECT count(*) FROM eventlog.retiring_days", &[]).await.unwrap().get(0);
+    assert_eq!(retiring, 0);
+
+    // The day is gone for good: the retried import makes it anew and lands.
+    let imported = import_and_commit(&db, 1, 3, &late).await.unwrap();
+    assert_eq!(imported.acknowledged, 5);
+    let plant: Vec<i64> = everything(&db).await.iter().filter_map(|e| e.origin.map(|o| o.position)).collect();
+    assert_eq!(plant, vec![2, 3, 4, 5]);
+}
+
+#[tokio::test]
+async fn a_detach_interrupted_half_way_is_finalized_and_dropped_by_the_next_run() {
+    let (url, db) = log_at().await;
+    import_and_commit(&db, 1, 0, &[plant_event(1, 0), plant_event(2, 0), plant_event(3, 20)]).await.unwrap();
+    // A reader holds the log open; the concurrent detach gives up waiting for it (as a
+    // detach does when its process dies or its statement is cancelled) and leaves the
+    // partition pending detach.
+    let reader = pgcluster::testdb::connect(&url).await.unwrap();
+    reader.batch_execute("BEGIN; SELECT count(*) FROM eventlog.telemetry").await.unwrap();
+    let admin = pgcluster::testdb::connect(&url).await.unwrap();
+    admin.batch_execute("SET lock_timeout = '200ms'").await.unwrap();
+    admin
+        .batch_execute("ALTER TABLE eventlog.telemetry DETACH PARTITION eventlog.telemetry_20260301 CONCURRENTLY")
+        .await
+        .unwrap_err();
+    reader.batch_execute("COMMIT").await.unwrap();
+    let tables = day_tables(&db.client().await.unwrap(), "eventlog.telemetry").await.unwrap();
+    assert_eq!(tables[0], DayTable { name: "telemetry_20260301".into(), state: DayTableState::DetachPending });
+
+    let report = expire_telemetry(&db, day(10)).await.unwrap();
+    assert_eq!(report.dropped, ["telemetry_20260301"]);
+    assert!(!pgcluster::partitions::table_exists(&url, "eventlog.telemetry_20260301").await.unwrap());
+    let tables = day_tables(&db.client().await.unwrap(), "eventlog.telemetry").await.unwrap();
+    assert!(tables.iter().all(|t| t.state == DayTableState::Attached), "{tables:?}");
+    let plant: Vec<i64> = everything(&db).await.iter().filter_map(|e| e.origin.map(|o| o.position)).collect();
+    assert_eq!(plant, vec![2, 3]);
 }

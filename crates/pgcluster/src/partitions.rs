@@ -1,8 +1,10 @@
 //! Checks, against a real server, that a new day partition is created beside an open
 //! transaction on its parent without waiting for it, without making readers wait, and
-//! once when two connections create the same day together. Every crate that creates day
-//! partitions runs them against its own function.
+//! once when two connections create the same day together; and that an old day is
+//! dropped beside an open transaction without making readers or writers wait. Every
+//! crate that creates or drops day partitions runs them against its own code.
 
+use std::future::Future;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -124,4 +126,80 @@ pub async fn assert_made_as_partition(url: &str, parent: &str, partition: &str) 
         bail!("{partition} differs from {parent}: same owner {owner}, grants {grants}, row security {row_security}");
     }
     Ok(())
+}
+
+/// Runs `hold` (statements that read and write the parent, as a projection's batch does)
+/// in a transaction left open; meanwhile `drop` (retention dropping an old day) runs, and
+/// once it waits for a lock, `beside` (readers and writers of the parent) run on a third
+/// connection under a short lock time-out: none may wait for the drop. The open
+/// transaction then runs `hold` once more (it is not held back either) and commits, and
+/// the drop must complete. Returns what `drop` returned.
+pub async fn drop_beside_open_transaction<T: Send + 'static>(
+    url: &str,
+    hold: &[&str],
+    drop: impl Future<Output = Result<T>> + Send + 'static,
+    beside: &[&str],
+) -> Result<T> {
+    let holder = connect(url).await?;
+    holder.batch_execute(LOCK_TIMEOUT).await?;
+    holder.batch_execute("BEGIN").await?;
+    for statement in hold {
+        holder.batch_execute(statement).await.with_context(|| format!("holding: {statement}"))?;
+    }
+    let holder_pid: i32 = holder.query_one("SELECT pg_backend_pid()", &[]).await?.get(0);
+    let dropping = tokio::spawn(drop);
+
+    // Until the drop waits for a lock (for the open transaction) or is done.
+    let watcher = connect(url).await?;
+    for _ in 0..400 {
+        let waiting: bool = watcher
+            .query_one(
+                "SELECT count(*) > 0 FROM pg_stat_activity
+                  WHERE datname = current_database() AND pid <> $1 AND wait_event_type = 'Lock'",
+                &[&holder_pid],
+            )
+            .await?
+            .get(0);
+        if waiting || dropping.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+
+    let other = connect(url).await?;
+    other.batch_execute(LOCK_TIMEOUT).await?;
+    let mut beside_result = Ok(());
+    for statement in beside {
+        if let Err(e) = other.batch_execute(statement).await {
+            beside_result = Err(anyhow::Error::new(e).context(format!("beside the drop: {statement}")));
+            break;
+        }
+    }
+    let mut hold_again = Ok(());
+    for statement in hold {
+        if let Err(e) = holder.batch_execute(statement).await {
+            hold_again = Err(anyhow::Error::new(e).context(format!("holding again: {statement}")));
+            break;
+        }
+    }
+    let still_open: bool =
+        holder.query_one("SELECT now() < statement_timestamp()", &[]).await.context("the open transaction")?.get(0);
+    if !still_open {
+        bail!("the holding transaction ended early: the check needs it open throughout");
+    }
+    holder.batch_execute("COMMIT").await.context("committing the open transaction")?;
+    let dropped = tokio::time::timeout(Duration::from_secs(60), dropping)
+        .await
+        .context("the drop did not complete once the open transaction ended")?
+        .context("the dropping task")?
+        .context("dropping the old day beside an open transaction on its parent")?;
+    beside_result.context("reading and writing the parent while an old day was dropped")?;
+    hold_again.context("the open transaction going on while an old day was dropped")?;
+    Ok(dropped)
+}
+
+/// Whether `table` (schema-qualified) exists.
+pub async fn table_exists(url: &str, table: &str) -> Result<bool> {
+    let client = connect(url).await?;
+    Ok(client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table]).await?.get(0))
 }

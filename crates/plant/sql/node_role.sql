@@ -2,7 +2,8 @@
 -- floorwatch.node_password): it may log in to this database and do what running a plant
 -- needs, nothing more. It appends to the log but never changes or deletes an event, reads
 -- people's credentials but cannot make one, and creates or drops no table (partitions
--- come and go through the owner's functions). Migrations stay with the database's owner.
+-- are created through the owner's functions; retention connects as the owner to drop
+-- them). Migrations stay with the database's owner.
 -- Roles belong to the whole server: each plant database has its own node role.
 DO $$
 DECLARE
@@ -30,7 +31,8 @@ BEGIN
     EXECUTE format('GRANT SELECT, INSERT, UPDATE ON eventlog.streams, eventlog.checkpoints TO %I', r);
     EXECUTE format('GRANT SELECT, INSERT, DELETE ON eventlog.idempotency_keys TO %I', r);
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON eventlog.snapshots TO %I', r);
-    EXECUTE format('GRANT EXECUTE ON FUNCTION eventlog.ensure_telemetry_partition(date), eventlog.drop_telemetry_partition(date) TO %I', r);
+    EXECUTE format('GRANT SELECT ON eventlog.retiring_days TO %I', r);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION eventlog.ensure_telemetry_partition(date) TO %I', r);
 
     -- What the node keeps beside the log.
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ingest.dead_letters, monitor.state TO %I', r);
@@ -43,6 +45,6 @@ BEGIN
     -- its tasks' states among them (`node_tasks`, numbered from their own sequence).
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA readmodel TO %I', r);
     EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA readmodel TO %I', r);
-    EXECUTE format('GRANT EXECUTE ON FUNCTION readmodel.ensure_day_partition(text, date), readmodel.drop_day_partition(text, date) TO %I', r);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION readmodel.ensure_day_partition(text, date) TO %I', r);
 END
 $$;

@@ -174,6 +174,9 @@ pub async fn run(
 ) -> Result<()> {
     let layout = prepare(&owner, &config, &secrets).await?;
     let db = crate::roles::connect_as_node(&owner, &secrets.node_password)?;
+    // Retention alone connects as the owner, for its runs only (see `retain`); the
+    // owner's connections from preparing close here.
+    let keeper = owner.another_pool(1)?;
     drop(owner);
     let board = Arc::new(TaskBoard::default());
     let (writer, writing) = Writer::new(db.clone(), config.writer);
@@ -228,7 +231,7 @@ pub async fn run(
         .merge(crate::health::router(health));
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let tasks = spawn_tasks(&db, &config, &board, &stop_rx)?;
+    let tasks = spawn_tasks(&db, keeper, &config, &board, &stop_rx)?;
     let reporter = tokio::spawn(crate::health::report_to_read_models(
         board.clone(),
         db.clone(),
@@ -256,6 +259,7 @@ pub async fn run(
 /// it dies and shown on `/v1/health` and in the read models.
 fn spawn_tasks(
     db: &Database,
+    owner: Database,
     config: &NodeConfig,
     board: &Arc<TaskBoard>,
     stop: &watch::Receiver<bool>,
@@ -297,9 +301,9 @@ fn spawn_tasks(
     }));
     let (retention_db, days, minute_days) = (db.clone(), config.ingest.retention_days, config.minute_retention_days);
     tasks.push(supervise(board.slot("retention", None), restart, stop.clone(), move |slot, stop| {
-        let db = retention_db.clone();
+        let (db, owner) = (retention_db.clone(), owner.clone());
         async move {
-            retain(db, days, minute_days, &slot, stopped(stop)).await;
+            retain(db, owner, days, minute_days, &slot, stopped(stop)).await;
             Ok(())
         }
     }));
@@ -314,8 +318,22 @@ fn spawn_tasks(
     Ok(tasks)
 }
 
-/// Expires old telemetry and read-model partitions once an hour (and at start).
-async fn retain(db: Database, days: u32, minute_days: u32, slot: &TaskSlot, stop: impl Future<Output = ()>) {
+/// Expires old telemetry and read-model partitions once an hour (and at start), and
+/// prunes time travel with them.
+///
+/// Day partitions are detached concurrently (`DETACH PARTITION … CONCURRENTLY`, so no
+/// reader or writer waits for a drop), which only their owner may do and no function can
+/// do on another role's behalf: each run connects as the database's owner (`owner`, a
+/// pool that opens nothing until used) and closes that connection when done, so the
+/// node's own role still drops no table and no owner's connection stays open.
+async fn retain(
+    db: Database,
+    owner: Database,
+    days: u32,
+    minute_days: u32,
+    slot: &TaskSlot,
+    stop: impl Future<Output = ()>,
+) {
     tokio::pin!(stop);
     loop {
         let mut failed = None;
@@ -325,16 +343,8 @@ async fn retain(db: Database, days: u32, minute_days: u32, slot: &TaskSlot, stop
         if let Err(e) = eventlog::prepare_days_ahead(&db, now).await {
             tracing::warn!(error = format!("{e:#}"), "could not create telemetry partitions ahead");
         }
-        match eventlog::expire_telemetry(&db, cutoff).await {
-            Ok(r) if !r.dropped.is_empty() => tracing::info!(dropped = ?r.dropped, "expired telemetry"),
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = format!("{e:#}"), "telemetry retention failed");
-                failed = Some(e);
-            }
-        }
-        if let Err(e) = readmodels::expire(&db, cutoff, minute_cutoff).await {
-            tracing::warn!(error = format!("{e:#}"), "read-model retention failed");
+        if let Err(e) = expire(&owner, cutoff, minute_cutoff).await {
+            tracing::warn!(error = format!("{e:#}"), "retention failed");
             failed = Some(e);
         }
         // Time travel reaches back as far as the raw telemetry: its checkpoints go with it.
@@ -357,4 +367,23 @@ async fn retain(db: Database, days: u32, minute_days: u32, slot: &TaskSlot, stop
             () = tokio::time::sleep(Duration::from_secs(3600)) => {}
         }
     }
+}
+
+/// One retention run over the log's telemetry and the read models' history, on a
+/// connection as the owner opened for it and closed after.
+async fn expire(
+    owner: &Database,
+    cutoff: chrono::DateTime<chrono::Utc>,
+    minute_cutoff: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    let keeper = owner.another_pool(1)?;
+    let telemetry = eventlog::expire_telemetry(&keeper, cutoff).await.context("telemetry retention");
+    match &telemetry {
+        Ok(r) if !r.dropped.is_empty() => tracing::info!(dropped = ?r.dropped, "expired telemetry"),
+        _ => {}
+    }
+    let history = readmodels::expire(&keeper, cutoff, minute_cutoff).await.context("read-model retention");
+    telemetry?;
+    history?;
+    Ok(())
 }

@@ -145,8 +145,9 @@ async fn a_day_partition_dropped_after_the_writer_saw_it_is_made_again_for_the_n
     // Dropped behind the writer's back (as retention drops a day), after it saw the day.
     let day = chrono::DateTime::from_timestamp_millis(NOW).unwrap().date_naive();
     let client = node.db.client().await.unwrap();
-    let dropped: bool = client.query_one("SELECT eventlog.drop_telemetry_partition($1)", &[&day]).await.unwrap().get(0);
-    assert!(dropped);
+    let name = format!("telemetry_{}", day.format("%Y%m%d"));
+    let table = eventlog::DayTable { name, state: eventlog::DayTableState::Attached };
+    eventlog::drop_day_table(&client, "eventlog.telemetry", &table).await.unwrap();
     let second = [Reading::new(sensor, NOW - 1000, 2.0)];
     let response = node.binary(node.gateway(0), 2, &second).await;
     assert_eq!(response.status(), StatusCode::OK, "{:?}", response.text().await);

@@ -214,11 +214,6 @@ pub async fn rebuild(db: &Database, config: ProjectionConfig) -> Result<RebuildR
 const RAW_HISTORY: &str = "readmodel.sensor_history";
 const MINUTE_AGGREGATES: &str = "readmodel.sensor_minute";
 
-/// The table names (in schema `readmodel`) of the day-partitioned read models.
-fn unqualified(parent: &str) -> &str {
-    parent.strip_prefix("readmodel.").unwrap_or(parent)
-}
-
 /// Space the day-partitioned history takes, indexes included.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HistoryStorage {
@@ -235,7 +230,10 @@ pub async fn history_storage(db: &Database) -> Result<HistoryStorage> {
 }
 
 /// Drops raw-history partitions whose day ended before `history_cutoff` and minute
-/// aggregates before `minute_cutoff` (hourly aggregates are kept).
+/// aggregates before `minute_cutoff` (hourly aggregates are kept), and finishes any drop
+/// an earlier run left half-way. Each day is detached concurrently and then dropped
+/// ([`eventlog::drop_day_table`]): readers of the read models never wait for it. `db`
+/// must connect as the read models' owner (only the owner may detach a partition).
 pub async fn expire(
     db: &Database,
     history_cutoff: chrono::DateTime<chrono::Utc>,
@@ -244,16 +242,18 @@ pub async fn expire(
     let client = db.client().await?;
     let mut dropped = Vec::new();
     for (parent, cutoff) in [(RAW_HISTORY, history_cutoff), (MINUTE_AGGREGATES, minute_cutoff)] {
-        for eventlog::Partition { name, .. } in eventlog::partitions(&client, parent).await? {
-            let Some(day) = name.rsplit('_').next().and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y%m%d").ok())
+        for table in eventlog::day_tables(&client, parent).await? {
+            let Some(day) =
+                table.name.rsplit('_').next().and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y%m%d").ok())
             else {
                 continue;
             };
             let end = (day + chrono::Duration::days(1)).and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
-            if end <= cutoff {
-                // Dropped by the owner's function: the node's role may not drop tables.
-                client.execute(include_str!("../sql/drop_day_partition.sql"), &[&unqualified(parent), &day]).await?;
-                dropped.push(name);
+            // A day a drop left half-way goes whatever its age: it was old enough then,
+            // and while its table is there the day cannot be made again.
+            if end <= cutoff || table.state != eventlog::DayTableState::Attached {
+                eventlog::drop_day_table(&client, parent, &table).await?;
+                dropped.push(table.name);
             }
         }
     }

@@ -2,7 +2,8 @@
 //! attached beside the history projection's open batch (which reads and writes the
 //! parent) without waiting for it, readers of the parent do not wait either, two creators
 //! of the same day create it once, and the partition has the parent's indexes and the
-//! reader role's grant.
+//! reader role's grant. Old days are dropped beside an open batch without anybody
+//! waiting for the drop, and a drop that stopped half-way is finished by the next run.
 #![allow(clippy::unwrap_used)]
 
 use eventlog::Database;
@@ -84,4 +85,82 @@ async fn only_the_tables_of_day_partitions_get_one() {
     let audit: Option<String> =
         client.query_one("SELECT to_regclass('readmodel.audit')::text", &[]).await.unwrap().get(0);
     assert_eq!(audit.as_deref(), Some("readmodel.audit"));
+}
+
+#[tokio::test]
+async fn old_days_are_dropped_beside_an_open_batch_and_nobody_waits_for_the_drop() {
+    let url = plant_db_at().await;
+    let db = Database::new(&url, 2).unwrap();
+    let client = pgcluster::testdb::connect(&url).await.unwrap();
+    for day in ["2026-03-01", "2026-03-20"] {
+        client
+            .batch_execute(&format!(
+                "SELECT readmodel.ensure_day_partition('sensor_history', '{day}');
+                 SELECT readmodel.ensure_day_partition('sensor_minute', '{day}');"
+            ))
+            .await
+            .unwrap();
+    }
+    let hold = [
+        "SELECT count(*) FROM readmodel.sensor_history",
+        "SELECT count(*) FROM readmodel.sensor_minute",
+        "INSERT INTO readmodel.sensor_minute VALUES (1, '2026-03-20 12:00+00', 1, 1, 1, 1, 1)
+             ON CONFLICT (sensor_id, minute) DO UPDATE SET count = readmodel.sensor_minute.count + 1",
+    ];
+    let beside = [
+        "SELECT count(*) FROM readmodel.sensor_history",
+        "SELECT count(*) FROM readmodel.sensor_minute",
+        "INSERT INTO readmodel.sensor_minute VALUES (2, '2026-03-20 12:00+00', 1, 1, 1, 1, 1)
+             ON CONFLICT (sensor_id, minute) DO UPDATE SET count = readmodel.sensor_minute.count + 1",
+    ];
+    let cutoff = chrono::DateTime::parse_from_rfc3339("2026-03-10T00:00:00Z").unwrap().to_utc();
+    let dropped = {
+        let db = db.clone();
+        pgcluster::partitions::drop_beside_open_transaction(
+            &url,
+            &hold,
+            async move { readmodels::expire(&db, cutoff, cutoff).await },
+            &beside,
+        )
+        .await
+        .unwrap()
+    };
+    assert_eq!(dropped, ["sensor_history_20260301", "sensor_minute_20260301"]);
+    for table in ["sensor_history_20260301", "sensor_minute_20260301"] {
+        assert!(!pgcluster::partitions::table_exists(&url, &format!("readmodel.{table}")).await.unwrap(), "{table}");
+    }
+    let rows: i64 = client.query_one("SELECT count(*) FROM readmodel.sensor_minute", &[]).await.unwrap().get(0);
+    assert_eq!(rows, 2, "the recent day keeps what both wrote");
+}
+
+#[tokio::test]
+async fn a_day_whose_drop_stopped_after_the_detach_is_dropped_by_the_next_run_and_made_again() {
+    let url = plant_db_at().await;
+    let db = Database::new(&url, 2).unwrap();
+    let client = pgcluster::testdb::connect(&url).await.unwrap();
+    client.batch_execute("SELECT readmodel.ensure_day_partition('sensor_minute', '2026-03-01')").await.unwrap();
+    // A drop that stopped after its detach.
+    client
+        .batch_execute(
+            "ALTER TABLE readmodel.sensor_minute DETACH PARTITION readmodel.sensor_minute_20260301 CONCURRENTLY",
+        )
+        .await
+        .unwrap();
+    // While the detached table is there the day cannot be made again.
+    let made: bool = client
+        .query_one("SELECT readmodel.ensure_day_partition('sensor_minute', '2026-03-01')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!made);
+    // Even a cut-off before that day finishes the drop: the day was old enough then.
+    let long_ago = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc();
+    assert_eq!(readmodels::expire(&db, long_ago, long_ago).await.unwrap(), ["sensor_minute_20260301"]);
+    let made: bool = client
+        .query_one("SELECT readmodel.ensure_day_partition('sensor_minute', '2026-03-01')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(made);
+    assert_made_as_partition(&url, "readmodel.sensor_minute", "readmodel.sensor_minute_20260301").await.unwrap();
 }

@@ -1,1 +1,0 @@
-SELECT eventlog.drop_telemetry_partition($1::date)

@@ -1,0 +1,2 @@
+-- Completes a concurrent detach that stopped half-way (the partition pending detach).
+ALTER TABLE {parent} DETACH PARTITION {partition} FINALIZE

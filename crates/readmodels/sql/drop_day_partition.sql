@@ -1,1 +1,0 @@
-SELECT readmodel.drop_day_partition($1, $2::date)
