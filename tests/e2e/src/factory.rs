@@ -44,6 +44,7 @@ impl FactoryPlant {
             &config,
             defaults
                 .replace("http_base_port = 8080", "http_base_port = 0")
+                .replace("http_port = 8090", "http_port = 0")
                 .replace("shared_buffers_mb = 512", "shared_buffers_mb = 128"),
         )?;
         let log = std::fs::File::create(dir.join("up.log"))?;
