@@ -411,6 +411,12 @@ impl SensorState {
     /// Whether every number of the state is finite (always true of a state the detector
     /// made; a checkpoint from elsewhere may not be).
     pub fn is_finite(&self) -> bool {
+        self.scalars_finite() && self.season.iter().all(|v| v.is_finite())
+    }
+
+    /// Whether every number but the day profile is finite: with the profile's bins a step
+    /// touched, what a step checks (the whole profile would be two dozen more per reading).
+    fn scalars_finite(&self) -> bool {
         let s = self;
         let floats = [s.last, s.prev, s.fast, s.short, s.base, s.mid, s.drift_base, s.day];
         let small = [
@@ -441,9 +447,7 @@ impl SensorState {
             s.gap_len,
             s.quantum,
         ];
-        floats.iter().all(|v| v.is_finite())
-            && small.iter().all(|v| v.is_finite())
-            && s.season.iter().all(|v| v.is_finite())
+        floats.iter().all(|v| v.is_finite()) && small.iter().all(|v| v.is_finite())
     }
 }
 
@@ -663,7 +667,8 @@ impl Detector {
         let judged = self.judge(state, &obs);
         let score = self.onset(state, &obs, &judged);
         let adapted = self.learn(state, &obs, &judged);
-        if !state.is_finite() {
+        let (bi, bj, _) = obs.season_pos;
+        if !(state.scalars_finite() && state.season[bi].is_finite() && state.season[bj].is_finite()) {
             // Cannot happen with readings clamped as they are; were it ever to, the sensor
             // starts learning again rather than keep (and checkpoint) a broken state.
             *state = SensorState::default();
