@@ -16,7 +16,7 @@ use simulator::{Factory, SimConfig, Step};
 use crate::EvalError;
 use crate::episodes::{AnomalyEvent, fold, parse_event};
 use crate::score::{PlantSize, Report, ScoreRules, Span, score};
-use crate::truth::{TruthBuilder, read_truth};
+use crate::truth::{TruthBuilder, UnreadFaults, read_truth};
 
 /// How a run is evaluated: the monitor's settings (the plant's defaults unless changed),
 /// the layout file the run was simulated with, and the scoring rules.
@@ -162,8 +162,12 @@ pub fn evaluate_run_with(dir: &Path, options: &RunOptions) -> Result<Report, Eva
     }
     let truth_path = dir.join(&manifest.ground_truth);
     let file = std::fs::File::open(&truth_path).map_err(|source| EvalError::Io { path: truth_path.clone(), source })?;
-    let truth = read_truth(std::io::BufReader::new(file))?;
+    let mut truth = read_truth(std::io::BufReader::new(file))?;
     check_truth_names(&truth, &layout)?;
+    let mut unread = UnreadFaults::new();
+    for fault in &truth.faults {
+        unread.fault(fault);
+    }
 
     let mut events = Vec::new();
     let mut plants = Vec::new();
@@ -176,11 +180,16 @@ pub fn evaluate_run_with(dir: &Path, options: &RunOptions) -> Result<Report, Eva
         for record in simulator::open_readings(dir, &mp.id)? {
             let record = record.map_err(|source| EvalError::Replay { path: dir.join(&mp.file), source })?;
             let at_ms = i64::try_from(record.sequence).unwrap_or(i64::MAX);
+            // A batch the monitor cannot read is skipped by it too: none of its readings count.
+            for r in telemetry::decode(&record.payload).unwrap_or_default() {
+                unread.reading(r.sensor, r.ts_ms);
+            }
             monitor.batch(&record.gateway, at_ms, record.payload)?;
         }
         events.append(&mut monitor.events);
         plants.push(PlantSize { id: mp.id.clone(), sensors: mp.sensors });
     }
+    truth.unread = unread.finish();
     let episodes = fold(events)?;
     let end_ms = manifest.last_ts_ms.map_or(manifest.start_ms, |t| t + manifest.step_ms as i64);
     let span = Span { start_ms: manifest.start_ms, end_ms };
@@ -271,26 +280,36 @@ pub fn evaluate_simulation(sim: &Simulation, options: &RunOptions) -> Result<Rep
 
     let (tx, rx) = mpsc::sync_channel::<Result<EncodedStep, EvalError>>(64);
     let mut truth = TruthBuilder::new();
-    std::thread::scope(|scope| -> Result<(), EvalError> {
-        scope.spawn(move || {
+    let unread = std::thread::scope(|scope| -> Result<UnreadFaults, EvalError> {
+        let simulated = scope.spawn(move || {
             let mut step = Step::default();
+            let mut unread = UnreadFaults::new();
             while factory.next_ts_ms() < end_ms {
                 factory.step_into(&mut step);
+                for event in &step.events {
+                    if let simulator::FactoryEvent::FaultStarted(record) = event {
+                        unread.fault(record);
+                    }
+                }
+                for r in step.batches.iter().flat_map(|b| &b.readings) {
+                    unread.reading(r.sensor, r.ts_ms);
+                }
                 let mut batches = Vec::with_capacity(step.batches.len());
                 for b in step.batches.iter().filter(|b| !b.readings.is_empty()) {
                     match telemetry::encode(&b.readings) {
                         Ok(bytes) => batches.push((b.line, b.gateway.to_string(), bytes)),
                         Err(e) => {
                             let _ = tx.send(Err(EvalError::Sim(e.to_string())));
-                            return;
+                            return unread;
                         }
                     }
                 }
                 let encoded = EncodedStep { ts_ms: step.ts_ms, batches, events: std::mem::take(&mut step.events) };
                 if tx.send(Ok(encoded)).is_err() {
-                    return;
+                    return unread;
                 }
             }
+            unread
         });
         for step in rx {
             let step = step?;
@@ -301,7 +320,7 @@ pub fn evaluate_simulation(sim: &Simulation, options: &RunOptions) -> Result<Rep
                 monitors[plant_of_line[line]].batch(&gateway, step.ts_ms, bytes)?;
             }
         }
-        Ok(())
+        simulated.join().map_err(|_| EvalError::Sim("the simulator's thread panicked".into()))
     })?;
     let events: Vec<AnomalyEvent> = monitors.into_iter().flat_map(|m| m.events).collect();
     let episodes = fold(events)?;
@@ -310,7 +329,9 @@ pub fn evaluate_simulation(sim: &Simulation, options: &RunOptions) -> Result<Rep
         "simulation: {} plant(s) × {} sensors, seed {}, {} s",
         sim.plants, sim.sensors_per_plant, sim.seed, sim.duration_s
     );
-    let mut report = score(&episodes, &truth.finish(), span, &plants, &options.rules, &source, "raised", Some(&layout));
+    let mut truth = truth.finish();
+    truth.unread = unread.finish();
+    let mut report = score(&episodes, &truth, span, &plants, &options.rules, &source, "raised", Some(&layout));
     report.monitor = Some(options.describe());
     Ok(report)
 }

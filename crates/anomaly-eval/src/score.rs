@@ -64,6 +64,10 @@ pub struct KindReport {
     pub max_delay_s: Option<f64>,
     /// Which test named the fault's sensor first, over detected faults.
     pub first_test: BTreeMap<String, usize>,
+    /// Faults of this kind whose window held no reading of their sensors: no detector can
+    /// see them, so they are left out of `faults` and recall and reported here.
+    #[serde(default)]
+    pub unread: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -149,6 +153,9 @@ pub struct Report {
     pub targets: Vec<TargetCheck>,
     /// Up to 10 missed faults per kind.
     pub missed: Vec<Missed>,
+    /// Faults whose window held no reading of their sensors (see `KindReport::unread`).
+    #[serde(default)]
+    pub unread: Vec<Missed>,
     /// Up to 40 false episodes.
     pub false_samples: Vec<FalseEpisode>,
     /// Settings of the monitor that produced the episodes, when known.
@@ -260,11 +267,17 @@ pub fn score(
         rules: rules.clone(),
         targets: Vec::new(),
         missed: faults.missed,
+        unread: faults.unread.iter().map(|f| missed(f)).collect(),
         false_samples,
         monitor: None,
     };
     for (kind, tally) in faults.tallies {
         add_kind(&mut report, kind, tally);
+    }
+    for f in &faults.unread {
+        if let Some(k) = report.kinds.get_mut(f.kind().as_str()) {
+            k.unread += 1;
+        }
     }
     report.targets = targets(&report);
     report
@@ -292,12 +305,14 @@ struct FaultTally<'a> {
     /// Ids of the episodes about some fault.
     matched: BTreeMap<&'a str, ()>,
     missed: Vec<Missed>,
+    /// Faults that would be scored but whose window held no reading of their sensors.
+    unread: Vec<&'a FaultRecord>,
 }
 
 /// Matches every fault against the episodes of its machine: which episodes are about a
 /// fault, and, for the faults that can be judged fairly, whether and when each was detected.
 fn tally_faults<'a>(
-    truth: &GroundTruth,
+    truth: &'a GroundTruth,
     by_machine: &BTreeMap<&str, Vec<&'a Episode>>,
     scope: &Scope<'_>,
 ) -> FaultTally<'a> {
@@ -306,6 +321,7 @@ fn tally_faults<'a>(
         tallies: FaultKind::ALL.iter().map(|k| (*k, (0, Vec::new(), BTreeMap::new()))).collect(),
         matched: BTreeMap::new(),
         missed: Vec::new(),
+        unread: Vec::new(),
     };
     let mut missed_per_kind: BTreeMap<FaultKind, usize> = BTreeMap::new();
     for fault in truth.faults.iter().filter(|f| scope.holds(&f.plant)) {
@@ -322,6 +338,11 @@ fn tally_faults<'a>(
         }
         // Faults starting too near either end cannot be judged fairly.
         if fault.start_ms < scope.from_ms || fault.start_ms > scope.span.end_ms.saturating_sub(grace_ms) {
+            continue;
+        }
+        // A fault with no reading in its window is beyond any detector: reported apart.
+        if truth.unread.contains(&(fault.plant.clone(), fault.fault)) {
+            out.unread.push(fault);
             continue;
         }
         let tally = out.tallies.entry(fault.kind()).or_default();
@@ -443,6 +464,7 @@ fn add_kind(report: &mut Report, kind: FaultKind, (faults, mut delays, first_tes
             p90_delay_s: quantile(&delays, 0.9),
             max_delay_s: delays.last().copied(),
             first_test,
+            unread: 0,
         },
     );
 }

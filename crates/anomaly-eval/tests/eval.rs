@@ -165,6 +165,7 @@ fn episodes_are_matched_false_or_excused_by_the_stated_rules() {
             start_ms: T0 + 7_200_000,
             end_ms: Some(T0 + 9_000_000),
         }],
+        unread: Default::default(),
     };
     let episodes = vec![
         // Names the fault's sensor 4 s after it started: a match, 4 s delay.
@@ -201,6 +202,42 @@ fn episodes_are_matched_false_or_excused_by_the_stated_rules() {
     assert_eq!(r.recall_by_kind["level_shift"], Some(0.0));
     assert_eq!(r.missed.len(), 1);
     assert_eq!(r.episodes.false_episodes, 1);
+}
+
+#[test]
+fn a_fault_whose_window_holds_no_reading_is_reported_apart_not_missed() {
+    // Two one-second spikes; the second fell on instants at which its sensor did not report.
+    let spike = |fault: u64, sensor: u32, start_ms: i64| FaultRecord {
+        plant: "P1".into(),
+        fault,
+        machine: "P1-L01-M001".into(),
+        sensors: vec![SensorRef { id: sensor, name: format!("P1-L01-M001-TEMP{}", sensor - 999_999) }],
+        start_ms,
+        end_ms: start_ms + 1_000,
+        shape: FaultShape::Spike { delta: 9.0 },
+    };
+    let (seen, silent) = (spike(1, 1_000_000, T0 + 3_600_000), spike(2, 1_000_001, T0 + 7_200_000));
+    let mut unread = anomaly_eval::truth::UnreadFaults::new();
+    unread.fault(&seen);
+    unread.fault(&silent);
+    unread.reading(1_000_001, T0 + 7_199_000);
+    unread.reading(1_000_000, T0 + 3_600_000);
+    unread.reading(1_000_001, T0 + 7_201_000);
+    // A dropout's silence is the fault itself: it is never unread.
+    let mut dropout = spike(3, 1_000_002, T0 + 9_000_000);
+    dropout.shape = FaultShape::Dropout;
+    unread.fault(&dropout);
+    let truth = GroundTruth { faults: vec![seen, silent], downtime: Vec::new(), unread: unread.finish() };
+    assert_eq!(truth.unread.len(), 1);
+    let episodes = vec![episode("P1-L01-M001-a", "P1-L01-M001", 1_000_000, T0 + 3_601_000)];
+    let span = Span { start_ms: T0, end_ms: T0 + 4 * 3_600_000 };
+    let plants = [PlantSize { id: "P1".into(), sensors: 1_000 }];
+    let r = score(&episodes, &truth, span, &plants, &ScoreRules::default(), "hand-made", "raised", None);
+    assert_eq!(r.recall_by_kind["spike"], Some(1.0));
+    assert_eq!((r.kinds["spike"].faults, r.kinds["spike"].unread), (1, 1));
+    assert!(r.missed.is_empty());
+    assert_eq!(r.unread.len(), 1);
+    assert_eq!(r.unread[0].fault, 2);
 }
 
 #[test]

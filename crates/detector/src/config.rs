@@ -34,6 +34,13 @@ pub struct Enabled {
     /// Per-sensor calibration of the spike and variance tests' tails: the spread is widened
     /// until |z| > 3 is as rare as for Gaussian noise (heavier-tailed noise).
     pub tail_calibration: bool,
+    /// For a signal whose ramps and plateaus are its normal shape (a batch cycle), judged
+    /// against that shape rather than against a level: its noise on second differences (a
+    /// ramp has none), a spike as a reading that leaves and comes straight back, a shift as
+    /// a reading beyond the range its cycle spans. Off by default: only sensors known to
+    /// cycle so are judged this way.
+    #[serde(default)]
+    pub cycle_shape: bool,
 }
 
 impl Default for Enabled {
@@ -48,6 +55,7 @@ impl Default for Enabled {
             dropout: true,
             seasonal_profile: true,
             tail_calibration: true,
+            cycle_shape: false,
         }
     }
 }
@@ -362,6 +370,9 @@ impl Params {
             .iter()
             .filter(|on| **on)
             .count()
+            // A cycle's shape adds two tests: a spike that comes straight back, a reading
+            // beyond the cycle's range.
+            .saturating_add(if e.cycle_shape { 2 } else { 0 })
             .max(1);
         let log10_tests = (tests as f64).log10();
         let band_z = z_for_surprise(f64::from(cfg.band_score) * SURPRISE_SCALE + log10_tests);

@@ -300,6 +300,12 @@ pub struct SensorState {
     calm: u16,
     /// Readings since an abnormal reading last widened the tails.
     since_exceed: u16,
+    /// A cycling signal's shape (see `Enabled::cycle_shape`): the mean |second difference|
+    /// of its readings judged normal (its noise, which a ramp does not add to; 0 until
+    /// learned), and the range its cycle spans lately.
+    curve: f32,
+    range_lo: f32,
+    range_hi: f32,
 }
 
 impl Default for SensorState {
@@ -348,6 +354,9 @@ impl Default for SensorState {
             latched: 0,
             calm: 0,
             since_exceed: 0,
+            curve: 0.0,
+            range_lo: 0.0,
+            range_hi: 0.0,
         }
     }
 }
@@ -446,6 +455,9 @@ impl SensorState {
             s.gap_p,
             s.gap_len,
             s.quantum,
+            s.curve,
+            s.range_lo,
+            s.range_hi,
         ];
         floats.iter().all(|v| v.is_finite()) && small.iter().all(|v| v.is_finite())
     }
@@ -564,6 +576,13 @@ struct Observation {
     s_gap: f64,
     /// The step from the previous reading against the noise of the last minute.
     z_new: f64,
+    /// A cycling signal's tests (0 when off): the reading before this one left and this
+    /// one came straight back (in units of the noise of a step), and how far this reading
+    /// lies beyond the range of the cycle (in units of the noise).
+    z_blip: f64,
+    z_range: f64,
+    /// |second difference| of this reading (0 when off).
+    curve: f64,
 }
 
 /// What the tests make of one reading.
@@ -734,7 +753,17 @@ impl Detector {
         // Successive differences, so a change of level is not mistaken for noise. Only a
         // rise counts: a sensor going quiet is judged by the stuck test, and many sensors
         // (set points, positions, states) are normally quiet.
-        let zd = (value - state.last) / sigma;
+        // A cycling signal's noise is measured on second differences, which its ramps do
+        // not add to; scaled to the variance of a successive difference of white noise.
+        let shape = p.cfg.enabled.cycle_shape;
+        let d2 = value - 2.0 * state.last + state.prev;
+        let curve_sd = f64::from(state.curve) * 1.253_314;
+        let shape_known = shape && state.curve > 0.0 && state.n >= rt.tail_warmup;
+        let zd = if shape_known {
+            d2 / curve_sd.max(Self::sigma_floor(state)) * std::f64::consts::SQRT_2
+        } else {
+            (value - state.last) / sigma
+        };
         let zz = (0.5 * zd * zd).min(16.0) as f32;
         let var_ewma = state.var_ewma + rate(rt.a_var) * (zz - state.var_ewma);
         let lv = cbrt_nonneg(var_ewma);
@@ -814,6 +843,20 @@ impl Detector {
         let away = (y - state.base).abs() > (last_y - state.base).abs();
         let z_new = if away { (value - state.last) / sigma_new } else { 0.0 };
 
+        // A cycling signal: a spike is a reading that left the one before it and that this
+        // one came straight back from (a ramp moves one way, a square wave's edge stays);
+        // a shift takes its plateaus beyond the range its cycle spans.
+        let (z_blip, z_range) = if shape_known {
+            let noise = (curve_sd / 6f64.sqrt()).max(Self::sigma_floor(state));
+            let (left, back) = (state.last - state.prev, value - state.last);
+            let blip =
+                if left * back < 0.0 { left.abs().min(back.abs()) / (noise * std::f64::consts::SQRT_2) } else { 0.0 };
+            let beyond = (f64::from(state.range_lo) - value).max(value - f64::from(state.range_hi)).max(0.0);
+            (blip, beyond / noise)
+        } else {
+            (0.0, 0.0)
+        };
+
         Observation {
             ts_ms,
             value,
@@ -849,6 +892,9 @@ impl Detector {
             missed,
             s_gap,
             z_new,
+            z_blip,
+            z_range,
+            curve: if shape { d2.abs() } else { 0.0 },
         }
     }
 
@@ -872,6 +918,14 @@ impl Detector {
                 test = t;
             }
         }
+        if en.cycle_shape {
+            for (zt, t) in [(o.z_blip, Test::Spike), (o.z_range, Test::LevelShift)] {
+                if zt > best_z {
+                    best_z = zt;
+                    test = t;
+                }
+            }
+        }
         let other_test = test;
         // The spike test's Gaussian part competes on z like the others; only a reading
         // in the far tail of a heavy-tailed sensor needs its own surprise.
@@ -886,7 +940,7 @@ impl Detector {
             test = Test::Spike;
         }
         let mut surprise = surprise_two_sided(best_z);
-        if test == Test::Spike && tails_known && is_heavy_tail(o.z, t[0], t[1]) {
+        if en.spike && test == Test::Spike && tails_known && is_heavy_tail(o.z, t[0], t[1]) {
             surprise = spike_surprise(o.z, t[0], t[1], f64::from(state.envelope)).max(surprise_two_sided(other_z));
             if surprise_two_sided(other_z) >= surprise && other_z > 0.0 {
                 test = other_test;
@@ -1021,6 +1075,21 @@ impl Detector {
         }
         state.run_frozen_max *= keep;
         state.run_parked_max *= keep;
+        if learn && en.cycle_shape {
+            // The cycle's noise on second differences (clipped, so a spike does not teach
+            // it), and the range it spans: widened by every reading judged normal, and
+            // drawn in towards them over `rare_half_life_s`, so it is the range of lately.
+            let c = f32_sat(o.curve);
+            state.curve = if state.curve > 0.0 {
+                state.curve + rate(rt.a_scale) * (c.min(6.0 * state.curve) - state.curve)
+            } else {
+                c
+            };
+            let v = f32_sat(o.value);
+            let a = rt.a_rare;
+            state.range_lo = (state.range_lo + a * (v - state.range_lo).max(0.0)).min(v);
+            state.range_hi = (state.range_hi + a * (v - state.range_hi).min(0.0)).max(v);
+        }
         if learn {
             let a_scale = rate(rt.a_scale);
             state.sigma += a_scale * (1.253_314 * abs_r - state.sigma);
@@ -1094,6 +1163,9 @@ impl Detector {
         };
         *mean = mean.max(o.run as f32);
         *longest = longest.max(o.run as f32);
+        // A cycle that now spans another range spans it from here on.
+        let v = f32_sat(o.value);
+        (state.range_lo, state.range_hi) = (state.range_lo.min(v), state.range_hi.max(v));
         state.streak = 0;
         state.latched = 0;
         state.calm = 0;
@@ -1167,6 +1239,7 @@ impl Detector {
         }
         state.last_ts_ms = ts_ms;
         state.n = 1;
+        (state.range_lo, state.range_hi) = (f32_sat(value), f32_sat(value));
         Score {
             ts_ms,
             value,

@@ -259,6 +259,11 @@ impl EpisodeTracker {
                     events.push(e);
                 }
             }
+            if let Some(c) = self.model.counter_reading(sensor, s.ts_ms, s.value)
+                && let Some(e) = self.absorb(sensor, &c)
+            {
+                events.push(e);
+            }
         }
         if let Some(e) = self.absorb(sensor, s) {
             events.push(e);
@@ -270,6 +275,12 @@ impl EpisodeTracker {
     /// scores, from a detector running every test, are all it is judged by.
     pub fn leave_out_of_model(&mut self, sensor: SensorId) {
         self.model.leave_out(sensor);
+    }
+
+    /// Judges a counter by the rate its machine's operating point gives (see
+    /// [`MachineModel::watch_counter`]), besides its own scores.
+    pub fn watch_counter(&mut self, sensor: SensorId) {
+        self.model.watch_counter(sensor);
     }
 
     /// Whether every number the tracker keeps (its machine model and the evidence it holds)

@@ -5,6 +5,7 @@
 
 pub mod azure;
 pub mod config;
+pub mod counter;
 pub mod detector;
 pub mod episode;
 pub mod eval;

@@ -45,6 +45,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, ConfigError, Enabled};
+use crate::counter::CounterWatch;
 use crate::detector::{Detector, Diagnostics, Score, SensorState, Test, clamp_reading, f32_sat};
 use crate::stats::alpha_for_half_life;
 
@@ -211,6 +212,14 @@ pub struct MachineModel {
     /// Instants the model has scored (for the running mean of the shares early on).
     #[serde(default)]
     instants: u32,
+    /// The machine's operating point at its latest instant (noise units along the
+    /// direction), while the direction is known.
+    #[serde(default)]
+    point: Option<f64>,
+    /// The machine's counters, each judged against the rate its operating point gives
+    /// (see [`crate::counter`]).
+    #[serde(default)]
+    counters: Vec<CounterWatch>,
     #[serde(skip)]
     detector: Cached,
     #[serde(skip)]
@@ -240,6 +249,8 @@ impl Default for MachineModel {
             step: Vec::new(),
             share: Vec::new(),
             instants: 0,
+            point: None,
+            counters: Vec::new(),
             detector: Cached(None),
             scratch: Scratch::default(),
         }
@@ -331,6 +342,7 @@ impl MachineModel {
             + heap(&self.left_out)
             + heap(&self.step)
             + heap(&self.share)
+            + heap(&self.counters)
     }
 
     /// Whether every number the model keeps is finite (always true of a model fed through
@@ -347,6 +359,8 @@ impl MachineModel {
         f64s.into_iter().all(|v| v.is_finite())
             && f32s.into_iter().all(|v| v.is_finite())
             && self.states.iter().all(SensorState::is_finite)
+            && self.point.is_none_or(f64::is_finite)
+            && self.counters.iter().all(CounterWatch::is_finite)
     }
 
     /// The leading eigenvalue of the covariance, in units of noise variance.
@@ -357,6 +371,23 @@ impl MachineModel {
     /// Half of sensor `i`'s resolution (its smallest step while its scale was learned), or 0
     /// when it has none: the residual of a quantised sensor moves by fractions of a step with
     /// the other sensors, but a change of its reading by one step is no news.
+    /// Leaves a counter out of the model and judges it by the rate the machine's operating
+    /// point gives (see [`crate::counter`]): a stop at full load is a fault, a pause at idle
+    /// is not.
+    pub fn watch_counter(&mut self, sensor: u32) {
+        self.leave_out(sensor);
+        if !self.counters.iter().any(|c| c.sensor == sensor) {
+            self.counters.push(CounterWatch::new(sensor));
+        }
+    }
+
+    /// Takes one reading of a watched counter; returns its score when counts were expected
+    /// and did not come (None for any other sensor).
+    pub fn counter_reading(&mut self, sensor: u32, ts_ms: i64, value: f64) -> Option<Score> {
+        let point = self.point;
+        self.counters.iter_mut().find(|c| c.sensor == sensor)?.reading(ts_ms, value, point)
+    }
+
     fn resolution(&self, i: usize) -> f64 {
         self.step.get(i).copied().filter(|s| *s < f32::MAX).map_or(0.0, |s| 0.5 * f64::from(s))
     }
@@ -473,6 +504,7 @@ impl MachineModel {
         if self.ready(cfg) {
             self.score_residuals(d, learn, point, cfg, out)?;
         } else {
+            self.point = None;
             self.score_alone(d, fast, alone, cfg, out)?;
         }
         for i in 0..n {
@@ -600,6 +632,9 @@ impl MachineModel {
             if q > 1e-6 { s / q } else { 0.0 }
         };
         let all = sums(&|_| 1.0);
+        // The machine's operating point, for its counters: every sensor present counts (a
+        // fault of one moves it by that sensor's share alone).
+        self.point = (all.1 > 1e-6).then(|| all.0 / all.1);
         weight.clear();
         weight.resize(n, 1.0);
         // Without a suspect (nearly always) every sensor counts and no distance is needed.

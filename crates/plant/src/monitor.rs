@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 pub const MONITOR: &str = "anomaly-monitor";
 
 /// Version of the detector and the format of its snapshots.
-pub const DETECTOR_VERSION: &str = "floorwatch-detector-3";
+pub const DETECTOR_VERSION: &str = "floorwatch-detector-4";
 
 #[derive(Debug, Clone)]
 pub struct MonitorConfig {
@@ -144,7 +144,12 @@ impl Monitor {
                 let signal = layout.layout.sensor(id).map_or(layout::SignalKind::Analog, |info| info.spec.signal);
                 match STANDALONE.iter().position(|k| *k == signal) {
                     Some(k) => {
-                        self.trackers[layout.machine_of[ix] as usize].leave_out_of_model(id);
+                        let tracker = &mut self.trackers[layout.machine_of[ix] as usize];
+                        if signal == layout::SignalKind::Counter {
+                            tracker.watch_counter(id);
+                        } else {
+                            tracker.leave_out_of_model(id);
+                        }
                         k as u8 + 1
                     }
                     None => 0,
@@ -497,9 +502,10 @@ const STANDALONE: [layout::SignalKind; 4] =
 
 /// The tests that mean something for a kind of sensor left out of the machine model: a set
 /// point is written, not measured (only its silence is news); an on/off state can chatter
-/// or fall silent; a counter can stop or fall silent; a batch cycle can be noisy, freeze or
-/// fall silent (its own ramps and plateaus would pass for shifts and spikes: a change of
-/// its level is not judged yet).
+/// or fall silent; a counter can stop or fall silent (and is judged by its machine's
+/// operating point too, see `detector::counter`); a batch cycle can be noisy, spike, shift,
+/// freeze or fall silent, each judged against its cycle's shape (`Enabled::cycle_shape`:
+/// its own ramps and plateaus would pass for shifts and spikes against a level).
 pub fn standalone_tests(kind: layout::SignalKind) -> detector::Enabled {
     let only = |stuck, chatter| detector::Enabled {
         spike: false,
@@ -515,7 +521,7 @@ pub fn standalone_tests(kind: layout::SignalKind) -> detector::Enabled {
         layout::SignalKind::Setpoint => only(false, false),
         layout::SignalKind::State => only(false, true),
         layout::SignalKind::Counter => only(true, false),
-        layout::SignalKind::Batch => detector::Enabled { variance: true, ..only(true, true) },
+        layout::SignalKind::Batch => detector::Enabled { variance: true, cycle_shape: true, ..only(true, true) },
         layout::SignalKind::Analog | layout::SignalKind::Valve => detector::Enabled::default(),
     }
 }
