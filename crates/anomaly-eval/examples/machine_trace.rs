@@ -119,8 +119,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             only.filter(|_| t >= from_s && t % 60 == 0).and_then(|sensor| model.residual_diagnostics(sensor))
         {
             line.push(format!(
-                "diag n={} level={:.3} sigma={:.3} base={:.3} shift_sd={:.3} interval={:.0} tails={:?} season={:.2?}",
-                d.readings, d.level, d.noise_sigma, d.baseline, d.shift_sd, d.interval_ms, d.tails, d.season
+                "diag n={} level={:.3} sigma={:.3} base={:.3} shift_sd={:.3} interval={:.0} tails={:?} envelope={:.1} season={:.2?}",
+                d.readings, d.level, d.noise_sigma, d.baseline, d.shift_sd, d.interval_ms, d.tails, d.envelope, d.season
             ));
         }
         if t >= from_s && !line.is_empty() {

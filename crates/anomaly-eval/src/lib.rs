@@ -25,6 +25,12 @@
 //! **Recall** of a kind is the share of its faults matched by some episode. Faults that
 //! start within `skip_first_s` of the start, or less than `grace` before the end, are not
 //! scored (they cannot be judged fairly); episodes that match them are still not false.
+//! A fault whose window holds no reading of any of its sensors (a two-second spike on a
+//! sensor that reports irregularly and was silent all through it) cannot be seen by any
+//! detector: it is left out of recall and reported apart, per kind (`unread`) and in the
+//! report's `unread` list, never silently dropped. A dropout is never unread: its silence
+//! is the fault. Only a run whose readings are seen (simulated or replayed) knows this; one
+//! scored from a log counts every fault.
 //!
 //! **Delay** of a detected fault is the earliest join time of one of its sensors minus the
 //! fault's start; per kind the median (the middle value, the mean of the two middle ones

@@ -404,6 +404,7 @@ impl SensorState {
             gap_probability: self.gap_p,
             season: self.season,
             abnormal_streak: self.streak,
+            envelope: self.envelope,
         }
     }
 
@@ -481,6 +482,9 @@ pub struct Diagnostics {
     pub gap_probability: f32,
     pub season: [f32; SEASON_BINS],
     pub abnormal_streak: u32,
+    /// Largest |z| of the spike test the sensor reached lately while normal.
+    #[serde(default)]
+    pub envelope: f32,
 }
 
 /// Position of `ts_ms` in the 24-hour profile: the two neighbouring bin centres and the
@@ -504,11 +508,21 @@ fn is_heavy_tail(z: f64, c1: f64, c2: f64) -> bool {
     c2 > 1.1 * c1 && z.abs() > f64::from(TAIL_LEVELS[1]) * c2
 }
 
+/// Ratio of the outer to the inner tail calibration from which a sensor's tail is a shell
+/// of spikes beyond a Gaussian core rather than a smoothly heavy tail (see
+/// [`spike_surprise`]).
+const SHELL_RATIO: f64 = 1.6;
+
+/// Surprise of a spike-test z of a heavy-tailed sensor: the tail extrapolated through the
+/// calibration points (see [`is_heavy_tail`]).
 ///
-/// Beyond `envelope`, the largest |z| the sensor reached lately while normal, a reading is
-/// further judged as Gaussian noise on top of that largest excursion: a sensor that spikes
-/// by design up to ten noise units is not expected at twenty, however heavy its tail
-/// looked below ten.
+/// Beyond `envelope`, the largest |z| the sensor reached lately while normal, a reading of
+/// a sensor that spikes by design is further judged as Gaussian noise on top of that
+/// largest excursion: a sensor that spikes up to ten noise units is not expected at twenty,
+/// however heavy its tail looked below ten. Such a sensor is told by its tails: a Gaussian
+/// core (`c1` near 1) and a shell of spikes far out (`c2` over `SHELL_RATIO` times `c1`).
+/// A tail that falls smoothly (Laplace noise: `c2` about 1.25 `c1`) has no largest
+/// excursion; each day brings a new one, and it is judged by the extrapolated tail alone.
 #[inline]
 fn spike_surprise(z: f64, c1: f64, c2: f64, envelope: f64) -> f64 {
     let a = z.abs();
@@ -521,7 +535,11 @@ fn spike_surprise(z: f64, c1: f64, c2: f64, envelope: f64) -> f64 {
     let s1 = -f64::from(TAIL_RATES[0]).log10();
     let s2 = -f64::from(TAIL_RATES[1]).log10();
     let slope = (s2 - s1) / (q2 - q1).max(1e-9);
-    let beyond = if envelope > q2 && a > envelope { surprise_two_sided((a - envelope) / c1) } else { 0.0 };
+    let beyond = if envelope > q2 && a > envelope && c2 > SHELL_RATIO * c1 {
+        surprise_two_sided((a - envelope) / c1)
+    } else {
+        0.0
+    };
     gauss.min(s2 + slope * (a - q2) + beyond)
 }
 
@@ -1035,12 +1053,15 @@ impl Detector {
         // largest normal excursion are learned from every reading: a sensor that spikes by
         // design shows it within minutes.
         let tail_learning = state.n < rt.tail_warmup;
+        // An abnormal reading may teach the tails and the envelope, at most one a minute.
+        let mut abnormal_counted = false;
         if en.tail_calibration && j.warm {
             // Exceedances widen the tails even from readings judged abnormal (a sensor that
             // spikes by design is judged abnormal at first), but at most one a minute of
             // readings, so a lasting fault does not quickly teach that it is normal.
             state.since_exceed = state.since_exceed.saturating_add(1);
             let counted = learn || tail_learning || state.since_exceed >= rt.exceed_every;
+            abnormal_counted = counted && !learn && !tail_learning;
             let mut widened = false;
             for (i, (c, zr)) in state.tails.iter_mut().zip([o.z, o.z, o.z_var_raw]).enumerate() {
                 let exceed = (zr.abs() as f32) > TAIL_LEVELS[i] * *c;
@@ -1058,8 +1079,21 @@ impl Detector {
         }
         let keep = 1.0 - rt.a_rare;
         state.envelope *= keep;
-        if learn || tail_learning {
+        // Only once warmed up: before, the noise the excursion is measured in is not known
+        // (the second reading's |z| is the step over a noise of nearly nothing), and an
+        // envelope of thousands of noise units, forgotten only over days, hid every spike of
+        // a sensor that spikes by design.
+        if (learn || tail_learning) && j.warm {
             state.envelope = state.envelope.max(f32_sat(o.z.abs()));
+        } else if abnormal_counted && j.test == Test::Spike {
+            // A spike beyond the envelope, judged abnormal, moves it out by one noise unit
+            // (at most one a minute): a sensor that keeps spiking a little beyond its
+            // envelope, as it forgets its largest spikes over a day, keeps it where its
+            // spikes reach, whereas a fault's far spike moves it by one unit only. Learned
+            // only from readings judged normal, the envelope shrank below the sensor's own
+            // spikes, which then alarmed (spiky vibrations: 12 false episodes a day).
+            let z = f32_sat(o.z.abs());
+            state.envelope = state.envelope.max(z.min(state.envelope + 1.0));
         }
         // A burst of changes joins the sensor's record once it is over (a window without a
         // change), unless it was judged chatter.
