@@ -237,6 +237,8 @@ pub struct SensorState {
     last_ts_ms: i64,
     last: f64,
     prev: f64,
+    /// The reading before `prev` (a cycling signal's spike may hold for two readings).
+    prev2: f64,
     /// One-step expectation (deseasonalised).
     fast: f64,
     short: f64,
@@ -317,6 +319,7 @@ impl Default for SensorState {
             last_ts_ms: 0,
             last: 0.0,
             prev: 0.0,
+            prev2: 0.0,
             fast: 0.0,
             short: 0.0,
             base: 0.0,
@@ -428,7 +431,7 @@ impl SensorState {
     /// touched, what a step checks (the whole profile would be two dozen more per reading).
     fn scalars_finite(&self) -> bool {
         let s = self;
-        let floats = [s.last, s.prev, s.fast, s.short, s.base, s.mid, s.drift_base, s.day];
+        let floats = [s.last, s.prev, s.prev2, s.fast, s.short, s.base, s.mid, s.drift_base, s.day];
         let small = [
             s.sigma,
             s.sigma_fast,
@@ -867,8 +870,12 @@ impl Detector {
         let (z_blip, z_range) = if shape_known {
             let noise = (curve_sd / 6f64.sqrt()).max(Self::sigma_floor(state));
             let (left, back) = (state.last - state.prev, value - state.last);
-            let blip =
-                if left * back < 0.0 { left.abs().min(back.abs()) / (noise * std::f64::consts::SQRT_2) } else { 0.0 };
+            let one = if left * back < 0.0 { left.abs().min(back.abs()) } else { 0.0 };
+            // Or out for two readings that agree with each other, and back now.
+            let (left2, held) = (state.prev - state.prev2, state.last - state.prev);
+            let out2 = left2.abs().min(back.abs());
+            let two = if left2 * back < 0.0 && held.abs() < 0.5 * out2 { out2 } else { 0.0 };
+            let blip = one.max(two) / (noise * std::f64::consts::SQRT_2);
             let beyond = (f64::from(state.range_lo) - value).max(value - f64::from(state.range_hi)).max(0.0);
             (blip, beyond / noise)
         } else {
@@ -1178,6 +1185,7 @@ impl Detector {
         state.run = o.run;
         state.frozen = o.frozen;
         state.jumped = o.jumped;
+        state.prev2 = state.prev;
         state.prev = state.last;
         state.last = value;
         state.last_ts_ms = o.ts_ms;
@@ -1262,6 +1270,7 @@ impl Detector {
         for v in [
             &mut state.last,
             &mut state.prev,
+            &mut state.prev2,
             &mut state.fast,
             &mut state.short,
             &mut state.base,

@@ -86,6 +86,18 @@ fn a_spike_inside_the_cycles_range_is_seen() {
 }
 
 #[test]
+fn a_spike_of_two_readings_inside_the_cycles_range_is_seen_on_plateaus_and_ramps() {
+    // 67 noise units for two readings (a spike that lasts two seconds), at a dozen places
+    // of the cycle: on a ramp, the noise test's few capped readings cannot show it.
+    for k in 0..12 {
+        let at = 3 * HOUR + k * 617;
+        let spike = |t: i64, v: f64| if (at..at + 2).contains(&t) { v + 67.0 * NOISE } else { v };
+        let found = alarms(5, true, spike);
+        assert!(found.iter().any(|t| (at..at + 4).contains(t)), "spike at {at} s: alarms at {found:?} s");
+    }
+}
+
+#[test]
 fn a_shift_of_the_cycles_plateaus_is_seen_once() {
     let at = 5 * HOUR;
     let shift = |t: i64, v: f64| if (at..at + 700).contains(&t) { v + 43.0 } else { v };
