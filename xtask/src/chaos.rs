@@ -7,9 +7,10 @@
 //! reading in its plant's log exactly once and equal to an uninterrupted simulation's,
 //! nothing acknowledged in the dead letters, no anomaly episode doubled or lost against
 //! an uninterrupted monitor, every plant event up to the last forwarded one in the
-//! cloud's log exactly once, every read model equal to a fresh rebuild) and prints the
-//! kills it survived per kind; then every fuzzer of the decoders runs with many more
-//! cases than the test suite does. Exits non-zero when an invariant or a fuzzer fails.
+//! cloud's log exactly once, every plant's and the cloud's read model equal to a fresh
+//! rebuild) and prints the kills it survived per kind; then every fuzzer of the decoders
+//! runs with many more cases than the test suite does. Exits non-zero when an invariant
+//! or a fuzzer fails.
 
 use std::process::Command;
 
@@ -34,6 +35,7 @@ usage: cargo xtask chaos [--short] [--kills N] [--seed S] [--fuzz-cases N]
 const FUZZERS: &[(&str, &str)] = &[
     ("telemetry", "fuzz"),
     ("plant", "fuzz_ingest"),
+    ("cloud", "fuzz_forwarded"),
     ("detector", "fuzz_azure"),
     ("detector", "fuzz_csv"),
     ("maintenance", "fuzz_csv"),

@@ -162,12 +162,21 @@ fn import_error(e: ImportError) -> ApiError {
             ApiError::bad("malformed_batch", e.to_string())
         }
         ImportError::Database(ref db) if db.code().is_some_and(|c| c.code() == "23505") => {
-            // The unique index refused a second copy: the batch raced another sender.
-            ApiError::new(StatusCode::CONFLICT, "gap", "another batch of this plant was stored meanwhile")
+            let constraint = db.as_db_error().and_then(|d| d.constraint()).unwrap_or("");
+            if constraint.ends_with("origin_position") {
+                // The unique index refused a second copy: the batch raced another sender.
+                ApiError::new(StatusCode::CONFLICT, "gap", "another batch of this plant was stored meanwhile")
+            } else {
+                // An event of the plant already holds this stream's version: a plant's own
+                // log never has two, so the batch is wrong, and sending it again (as a
+                // sender told of a race would) can never store it.
+                ApiError::bad("malformed_batch", format!("the batch repeats a stream version already stored: {e}"))
+            }
         }
         ImportError::Database(ref db) if db.code().is_some_and(|c| c.code().starts_with("22")) => {
             // A value the database cannot hold: sending it again will not help.
-            ApiError::bad("malformed_batch", format!("the batch holds a value the log cannot store: {e}"))
+            let reason = db.as_db_error().map_or_else(|| db.to_string(), |d| d.message().to_owned());
+            ApiError::bad("malformed_batch", format!("the batch holds a value the log cannot store: {reason}"))
         }
         ImportError::Database(_) | ImportError::Pool(_) | ImportError::MissingPartitions(_) => {
             tracing::warn!(error = %e, "storing a forwarded batch failed");

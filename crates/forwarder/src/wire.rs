@@ -15,6 +15,11 @@ use eventlog::{ImportedEvent, InvalidInput, Metadata, NewEvent, Payload, Recorde
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+/// The earliest instant PostgreSQL's `timestamptz` holds (4714-11-24 00:00 UTC BC), ms
+/// since the epoch: a time before it is refused here, with the reason, rather than by the
+/// database (the latest, in 294276, is past any time this side can name).
+pub const EARLIEST_STORABLE_MS: i64 = -210_866_803_200_000;
+
 /// Content type of a forwarded batch.
 pub const CONTENT_TYPE: &str = "application/x-floorwatch-events";
 /// Version of [`WireBatch`]; the first byte of every body.
@@ -180,7 +185,9 @@ impl WireEvent {
         let bad = |reason: String| WireError::Event { position, reason };
         let invalid = |e: InvalidInput| WireError::Event { position, reason: e.to_string() };
         let time = |ms: i64, what: &str| {
-            DateTime::<Utc>::from_timestamp_millis(ms).ok_or_else(|| bad(format!("{what} {ms} ms is not a time")))
+            DateTime::<Utc>::from_timestamp_millis(ms)
+                .filter(|_| ms >= EARLIEST_STORABLE_MS)
+                .ok_or_else(|| bad(format!("{what} {ms} ms is not a time the log can store")))
         };
         let payload = match self.body {
             WireBody::Json(text) => {
@@ -286,7 +293,12 @@ impl WireBatch {
             Some(&v) if v != WIRE_VERSION => return Err(WireError::Version(v)),
             Some(_) => {}
         }
-        let batch: WireBatch = postcard::from_bytes(bytes).map_err(|e| WireError::Format(e.to_string()))?;
+        let (batch, rest): (WireBatch, &[u8]) =
+            postcard::take_from_bytes(bytes).map_err(|e| WireError::Format(e.to_string()))?;
+        // A body is one batch: bytes after it mean it was framed or cut wrongly.
+        if !rest.is_empty() {
+            return Err(WireError::Format(format!("{} bytes after the batch", rest.len())));
+        }
         if batch.plant != plant {
             return Err(WireError::Plant { body: batch.plant, expected: plant });
         }
@@ -401,6 +413,9 @@ mod tests {
         assert!(matches!(refuse(vec![]), WireError::Format(_)));
         assert!(matches!(refuse(vec![9, 1, 2]), WireError::Version(9)));
         assert!(matches!(refuse(vec![1, 0xff, 0xff, 0xff]), WireError::Format(_)));
+        let mut trailing = ok(vec![json_event(1, "{}")]);
+        trailing.push(0);
+        assert_eq!(refuse(trailing), WireError::Format("1 bytes after the batch".into()));
         assert_eq!(
             WireBatch::decode(&ok(vec![json_event(1, "{}")]), 2),
             Err(WireError::Plant { body: 1, expected: 2 })
@@ -437,5 +452,9 @@ mod tests {
         assert!(matches!(refuse(ok(vec![json_event(1, &huge)])), WireError::Event { .. }));
         let bad_time = WireEvent { recorded_at_ms: i64::MAX, ..json_event(1, "{}") };
         assert!(matches!(refuse(ok(vec![bad_time])), WireError::Event { .. }));
+        let earliest = WireEvent { recorded_at_ms: EARLIEST_STORABLE_MS, ..json_event(1, "{}") };
+        assert!(WireBatch::decode(&ok(vec![earliest]), 1).is_ok());
+        let too_early = WireEvent { recorded_at_ms: EARLIEST_STORABLE_MS - 1, ..json_event(1, "{}") };
+        assert!(matches!(refuse(ok(vec![too_early])), WireError::Event { .. }));
     }
 }

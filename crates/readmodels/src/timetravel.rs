@@ -10,8 +10,11 @@
 //!   were taken. A layout holds from when it was configured on the plant's clock.
 //!
 //! So that a fold never starts from the beginning, the live projection freezes its model
-//! every [`CHECKPOINT_EVERY_EVENTS`] positions ([`Recorder`]), with how far each clock had
-//! got, and lists the events that arrived late. A reconstruction thaws the newest
+//! at every multiple of [`CHECKPOINT_EVERY_EVENTS`] positions ([`Recorder`]), with how far
+//! each clock had got, and lists the events that arrived late. It freezes the model as it
+//! stands right after the event at the multiple, in the middle of a batch if need be, so
+//! the checkpoints are a function of the log alone: a rebuild, whatever its batches,
+//! writes them row for row as the live projection did. A reconstruction thaws the newest
 //! checkpoint wholly before the instant on its clock and replays what follows: by
 //! recorded time until the first event recorded after the instant; by happened time until
 //! the plant's clock is past the instant by more than [`LATE_AFTER_MS`], and then only the
@@ -34,7 +37,7 @@ use crate::live::{LIVE, LiveModel, PlantLayout, SensorStatus};
 /// a rebuild of the live read models (the list is kept by it).
 pub const LATE_AFTER_MS: i64 = 5 * 60_000;
 
-/// The live model is frozen when a batch crosses a multiple of this many positions.
+/// The live model is frozen at every multiple of this many positions.
 pub const CHECKPOINT_EVERY_EVENTS: i64 = 1_000;
 
 /// Events read from the log per query while replaying.
@@ -115,12 +118,21 @@ pub struct Recorder {
     clocks: Clocks,
     late: Vec<(i64, i64)>,
     every: i64,
+    /// The position at which the model is frozen next: the first multiple of `every` after
+    /// the last position folded.
+    next: i64,
 }
 
 impl Recorder {
     /// A recorder that checkpoints every `every` positions (at least 1).
     pub fn new(every: i64) -> Recorder {
-        Recorder { clocks: Clocks::default(), late: Vec::new(), every: every.max(1) }
+        Recorder::at(every, Clocks::default(), 0)
+    }
+
+    fn at(every: i64, clocks: Clocks, position: i64) -> Recorder {
+        let every = every.max(1);
+        let next = position.div_euclid(every).saturating_add(1).saturating_mul(every);
+        Recorder { clocks, late: Vec::new(), every, next }
     }
 
     pub fn every(&self) -> i64 {
@@ -132,7 +144,7 @@ impl Recorder {
     /// travel): its read models must be folded again.
     pub fn restore(every: i64, memory: &Value, position: i64) -> Option<Recorder> {
         match memory.get("timetravel").and_then(Clocks::from_memory) {
-            Some(clocks) => Some(Recorder { clocks, ..Recorder::new(every) }),
+            Some(clocks) => Some(Recorder::at(every, clocks, position)),
             None if position == 0 => Some(Recorder::new(every)),
             None => None,
         }
@@ -150,6 +162,27 @@ impl Recorder {
         }
     }
 
+    /// Whether the model, having just folded the event at `position`, is to be frozen
+    /// now ([`Recorder::checkpoint`]). The one test the live projection makes per event.
+    #[inline]
+    pub fn due(&self, position: i64) -> bool {
+        position >= self.next
+    }
+
+    /// Freezes `model`, which has folded the log through `position` (a multiple of the
+    /// interval: the log's positions have no gaps), as a checkpoint.
+    pub async fn checkpoint(&mut self, tx: &Transaction<'_>, model: &LiveModel, position: i64) -> Result<()> {
+        let state = model.freeze()?;
+        let c = self.clocks;
+        tx.execute(
+            include_str!("../sql/timetravel/save_checkpoint.sql"),
+            &[&position, &c.recorded_ms, &c.happened_ms, &c.started_ms, &state],
+        )
+        .await?;
+        self.next = position.div_euclid(self.every).saturating_add(1).saturating_mul(self.every);
+        Ok(())
+    }
+
     /// Adds the clocks to the projection's memory.
     pub fn remember(&self, memory: &mut Value) {
         if let Some(m) = memory.as_object_mut() {
@@ -157,22 +190,11 @@ impl Recorder {
         }
     }
 
-    /// Writes the late events of the batch that ends at `last` (which began after
-    /// `first_before`) and, when the batch crossed a multiple of
-    /// its interval, the model as a checkpoint.
-    pub async fn store(&mut self, tx: &Transaction<'_>, model: &LiveModel, first_before: i64, last: i64) -> Result<()> {
+    /// Writes the late events of the batch just folded.
+    pub async fn store(&mut self, tx: &Transaction<'_>) -> Result<()> {
         if !self.late.is_empty() {
             let (positions, at): (Vec<i64>, Vec<i64>) = self.late.drain(..).unzip();
             tx.execute(include_str!("../sql/timetravel/insert_late.sql"), &[&positions, &at]).await?;
-        }
-        if last.div_euclid(self.every) > first_before.div_euclid(self.every) {
-            let state = model.freeze()?;
-            let c = self.clocks;
-            tx.execute(
-                include_str!("../sql/timetravel/save_checkpoint.sql"),
-                &[&last, &c.recorded_ms, &c.happened_ms, &c.started_ms, &state],
-            )
-            .await?;
         }
         Ok(())
     }

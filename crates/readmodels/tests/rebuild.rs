@@ -123,8 +123,14 @@ async fn count_minutes(db: &Database) -> BTreeMap<(u32, i64), u32> {
         .collect()
 }
 
+/// Small batches, and time travel's checkpoints often enough that the log has many.
 fn small_batches() -> ProjectionConfig {
-    ProjectionConfig { batch_max_events: 3, ..ProjectionConfig::new(1) }
+    ProjectionConfig { batch_max_events: 3, checkpoint_every_events: 7, ..ProjectionConfig::new(1) }
+}
+
+/// A rebuild's configuration: batches of its own, the same checkpoint interval.
+fn rebuild_config() -> ProjectionConfig {
+    ProjectionConfig { checkpoint_every_events: small_batches().checkpoint_every_events, ..ProjectionConfig::new(1) }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,7 +155,8 @@ async fn a_rebuild_equals_the_live_tables_row_for_row() {
     let size = |t: &str| live.iter().find(|(n, _)| n == t).unwrap().1.as_array().unwrap().len();
     assert_eq!((size("anomalies"), size("maintenance_predictions")), (1, 2));
     assert!(size("sensor_history") >= closed.len() && size("audit") >= 5);
-    let report = readmodels::rebuild(&db, ProjectionConfig::new(1)).await.unwrap();
+    assert!(size("timetravel_checkpoints") > 20, "time travel's checkpoints are compared too");
+    let report = readmodels::rebuild(&db, rebuild_config()).await.unwrap();
     assert!(report.events > 0);
     assert_same(&live, &snapshot(&db).await);
 }
@@ -178,7 +185,7 @@ async fn projections_killed_at_random_lose_and_double_nothing() {
     let closed: BTreeMap<_, _> =
         expected.iter().filter(|(k, _)| counted.contains_key(k)).map(|(k, v)| (*k, *v)).collect();
     assert_eq!(counted, closed, "a reading was lost or doubled in the minute aggregates");
-    readmodels::rebuild(&db, ProjectionConfig::new(1)).await.unwrap();
+    readmodels::rebuild(&db, rebuild_config()).await.unwrap();
     assert_same(&live, &snapshot(&db).await);
 }
 

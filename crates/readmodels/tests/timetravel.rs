@@ -495,3 +495,62 @@ async fn pruning_with_the_retention_forgets_old_checkpoints_and_late_events_and_
     // Pruning again with the same window forgets nothing more.
     assert_eq!(readmodels::timetravel::prune(&db, cutoff).await.unwrap(), Default::default());
 }
+
+/// Time travel's checkpoints of the log in `db` as a live projection folding it in
+/// batches of `batch` events from the start writes them (in a transaction rolled back
+/// after): (position, the three clocks, the frozen model's digest).
+async fn checkpoints_folded_in_batches_of(db: &Database, batch: usize) -> Vec<(i64, i64, i64, i64, String)> {
+    use eventlog::Handler;
+    let mut client = db.client().await.unwrap();
+    let tx = client.transaction().await.unwrap();
+    tx.batch_execute(include_str!("../sql/reset_live.sql")).await.unwrap();
+    let every = small_batches_and_checkpoints().checkpoint_every_events;
+    let mut projection = readmodels::LiveProjection::with_checkpoints(1, every);
+    let mut after = 0;
+    loop {
+        let events = eventlog::read_all(&tx, after, batch, None).await.unwrap();
+        let Some(last) = events.last() else { break };
+        after = last.position;
+        projection.apply(&tx, &events).await.unwrap();
+    }
+    let rows = checkpoint_rows(&tx).await;
+    tx.rollback().await.unwrap();
+    rows
+}
+
+async fn checkpoint_rows(client: &impl eventlog::GenericClient) -> Vec<(i64, i64, i64, i64, String)> {
+    client
+        .query(
+            "SELECT position, recorded_through_ms, happened_through_ms, started_through_ms, md5(state)
+               FROM readmodel.timetravel_checkpoints ORDER BY position",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect()
+}
+
+#[tokio::test]
+async fn checkpoints_land_at_exact_multiples_of_the_interval_whatever_the_batches() {
+    let db = plant_db().await;
+    // Caught up now and then while the factory runs (each time loading the live model from
+    // its rows, as after a restart), in batches of 3.
+    run_factory(&db, true, async |_| {}).await;
+    readmodels::catch_up(&db, small_batches_and_checkpoints()).await.unwrap();
+    let client = db.client().await.unwrap();
+    let live = checkpoint_rows(&client).await;
+    let head = eventlog::head_position(&client).await.unwrap();
+    let every = small_batches_and_checkpoints().checkpoint_every_events;
+    let multiples: Vec<i64> = (1..=head / every).map(|k| k * every).collect();
+    assert!(multiples.len() > 10, "a log of {head} positions");
+    assert_eq!(live.iter().map(|c| c.0).collect::<Vec<_>>(), multiples, "live checkpoints at the multiples of {every}");
+    for batch in [1, 2, every as usize, every as usize + 1, 50, 5_000] {
+        let folded = checkpoints_folded_in_batches_of(&db, batch).await;
+        assert_eq!(folded, live, "the checkpoints of a fold in batches of {batch} equal the live ones");
+    }
+    // A rebuild (batches of its own) writes the same rows.
+    readmodels::rebuild(&db, small_batches_and_checkpoints()).await.unwrap();
+    assert_eq!(checkpoint_rows(&client).await, live, "a rebuild's checkpoints equal the live ones");
+}

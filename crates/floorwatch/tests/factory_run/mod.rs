@@ -228,42 +228,27 @@ impl FactoryRun {
         Ok(ReadingsCheck { readings: seen.len() as u64, doubled, gaps, gateways: per_gateway.len() })
     }
 
-    /// A digest of every read-model table of plant `plant`, but two: the supervisor's task
-    /// rows (not derived from the log) and time travel's checkpoints. Those are a cache of
-    /// the live model frozen at the end of the projection's batch that crossed each
-    /// 1,000th position, so where they fall follows the batches (a rebuild reads longer
-    /// ones) and not the log alone; that an instant served from them equals the live read
-    /// models of then is what `readmodels`' time-travel tests check.
+    /// A digest of every read-model table of plant `plant` but the supervisor's task rows
+    /// (the node's task states, written by its supervisor and not derived from the log).
+    /// Time travel's checkpoints are compared too: the live model is frozen at exact
+    /// multiples of the interval, wherever the projection's batches end.
     pub async fn read_model_digests(&self, plant: u32) -> Result<BTreeMap<String, (i64, String)>> {
-        let client = self.connect(plant).await?;
-        let tables: Vec<String> = client
-            .query(
-                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                 WHERE n.nspname = 'readmodel' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-                   AND c.relname NOT IN ('node_tasks', 'timetravel_checkpoints')",
-                &[],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        let mut out = BTreeMap::new();
-        for t in tables {
-            // A projection's row says when it was last written (wall clock): not part of
-            // what a rebuild must reproduce.
-            let row_text = if t == "projections" { "(t.name, t.position, t.memory)::text" } else { "t::text" };
-            let row = client
-                .query_one(
-                    &format!(
-                        "SELECT count(*), coalesce(md5(string_agg(md5({row_text}), '' ORDER BY md5({row_text}))), '')
-                         FROM readmodel.{t} t"
-                    ),
-                    &[],
-                )
-                .await?;
-            out.insert(t, (row.get(0), row.get(1)));
-        }
-        Ok(out)
+        digests(&self.connect(plant).await?, "readmodel", &["node_tasks"]).await
+    }
+
+    /// A digest of every read-model table of the cloud (schema `cloud`) but the model
+    /// registry (`models`): its rows are models trained by `floorwatch cloud train` and
+    /// activated by an operator, not projected from the log, and a rebuild leaves them as
+    /// they are. A projection's `updated_at` (wall clock) is left out as for the plants.
+    pub async fn cloud_read_model_digests(&self) -> Result<BTreeMap<String, (i64, String)>> {
+        digests(&self.connect_cloud().await?, "cloud", &["models"]).await
+    }
+
+    pub async fn connect_cloud(&self) -> Result<tokio_postgres::Client> {
+        let url = self.cluster()?.url("floorwatch_cloud")?;
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        Ok(client)
     }
 
     /// Applies what the projections had not applied when the factory stopped (a node
@@ -275,35 +260,38 @@ impl FactoryRun {
         Ok(())
     }
 
+    /// The same for the cloud's projections, with the cloud node's settings.
+    pub async fn catch_up_cloud_projections(&self) -> Result<()> {
+        let url = self.cluster()?.url("floorwatch_cloud")?;
+        let db = eventlog::Database::new(&url, 2)?;
+        let config = cloud::CloudConfig::default();
+        cloud::projections::catch_up(&db, (&config).into(), config.history_grace_ms).await?;
+        Ok(())
+    }
+
     /// Keeps a copy of plant `plant`'s read models (schema `live_copy`), to show how
     /// they differ from a rebuild.
     pub async fn copy_read_models(&self, plant: u32) -> Result<()> {
-        let client = self.connect(plant).await?;
-        client.batch_execute("DROP SCHEMA IF EXISTS live_copy CASCADE; CREATE SCHEMA live_copy").await?;
-        for t in self.read_model_digests(plant).await?.keys() {
-            client.batch_execute(&format!("CREATE TABLE live_copy.{t} AS SELECT * FROM readmodel.{t}")).await?;
-        }
-        Ok(())
+        let tables: Vec<String> = self.read_model_digests(plant).await?.into_keys().collect();
+        copy_tables(&self.connect(plant).await?, "readmodel", &tables).await
     }
 
     /// A few rows of `table` that differ between the copy and the rebuilt read models.
     pub async fn differing_rows(&self, plant: u32, table: &str) -> Result<String> {
-        let client = self.connect(plant).await?;
-        let mut out = String::new();
-        for (label, a, b) in [("live only", "live_copy", "readmodel"), ("rebuild only", "readmodel", "live_copy")] {
-            let rows = client
-                .query(
-                    &format!(
-                        "SELECT x::text FROM (SELECT * FROM {a}.{table} EXCEPT SELECT * FROM {b}.{table}) x LIMIT 4"
-                    ),
-                    &[],
-                )
-                .await?;
-            for r in rows {
-                out.push_str(&format!("  {label}: {}\n", r.get::<_, String>(0)));
-            }
-        }
-        Ok(out)
+        differing_rows(&self.connect(plant).await?, "readmodel", table).await
+    }
+
+    /// `floorwatch cloud rebuild` on the stopped factory's database.
+    pub fn rebuild_cloud(&self) -> Result<()> {
+        let out = Command::new(env!("CARGO_BIN_EXE_floorwatch"))
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--config")
+            .arg(&self.config)
+            .args(["cloud", "rebuild"])
+            .output()?;
+        ensure!(out.status.success(), "the cloud's rebuild failed: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(())
     }
 
     /// `floorwatch rebuild --plant N` on the stopped factory's database.
@@ -330,10 +318,10 @@ impl FactoryRun {
 }
 
 impl FactoryRun {
-    /// Every plant's read models (its projections caught up first, as the next start
-    /// would) against a fresh rebuild from its log, on the stopped factory's cluster
-    /// (running when called, and again after). Fails naming the tables and rows that
-    /// differ; returns what it checked.
+    /// Every plant's read models and the cloud's (their projections caught up first, as
+    /// the next start would) against a fresh rebuild from their logs, on the stopped
+    /// factory's cluster (running when called, and again after). Fails naming the tables
+    /// and rows that differ; returns what it checked.
     pub async fn read_models_equal_rebuild(&self) -> Result<Vec<String>> {
         let mut before = Vec::new();
         for plant in 1..=PLANTS {
@@ -341,36 +329,123 @@ impl FactoryRun {
             before.push(self.read_model_digests(plant).await?);
             self.copy_read_models(plant).await?;
         }
+        self.catch_up_cloud_projections().await?;
+        let cloud_before = self.cloud_read_model_digests().await?;
+        let cloud_tables: Vec<String> = cloud_before.keys().cloned().collect();
+        copy_tables(&self.connect_cloud().await?, "cloud", &cloud_tables).await?;
         self.stop_database()?;
         for plant in 1..=PLANTS {
             self.rebuild(plant)?;
         }
+        self.rebuild_cloud()?;
         self.start_database()?;
         let mut report = Vec::new();
         for plant in 1..=PLANTS {
             let after = self.read_model_digests(plant).await?;
             let live = &before[plant as usize - 1];
-            ensure!(
-                live.keys().collect::<Vec<_>>() == after.keys().collect::<Vec<_>>(),
-                "plant {plant}: the rebuild made other read-model tables"
-            );
-            let differing: Vec<&String> =
-                live.iter().filter(|(t, d)| after.get(*t) != Some(d)).map(|(t, _)| t).collect();
-            if !differing.is_empty() {
-                let mut rows = String::new();
-                for t in &differing {
-                    rows.push_str(&format!("{t}:\n{}", self.differing_rows(plant, t).await?));
-                }
-                bail!("plant {plant}: read models differ from a fresh rebuild: {differing:?}\n{rows}");
-            }
-            report.push(format!(
-                "plant {plant}: {} read-model tables ({} rows) equal a fresh rebuild",
-                live.len(),
-                live.values().map(|(n, _)| n).sum::<i64>()
-            ));
+            let client = self.connect(plant).await?;
+            report.push(compare(&format!("plant {plant}"), live, &after, &client, "readmodel").await?);
+            let checkpoints = live.get("timetravel_checkpoints").map_or(0, |(n, _)| *n);
+            report.push(format!("plant {plant}: {checkpoints} time-travel checkpoints among them"));
         }
+        let after = self.cloud_read_model_digests().await?;
+        report.push(compare("cloud", &cloud_before, &after, &self.connect_cloud().await?, "cloud").await?);
         Ok(report)
     }
+}
+
+/// A digest of every table of `schema` but `excluded`: (rows, md5 of the rows in a fixed
+/// order). A projection's row says when it was last written (wall clock): not part of
+/// what a rebuild must reproduce.
+async fn digests(
+    client: &tokio_postgres::Client,
+    schema: &str,
+    excluded: &[&str],
+) -> Result<BTreeMap<String, (i64, String)>> {
+    let excluded: Vec<String> = excluded.iter().map(|t| (*t).to_owned()).collect();
+    let tables: Vec<String> = client
+        .query(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+               AND c.relname <> ALL($2)",
+            &[&schema, &excluded],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut out = BTreeMap::new();
+    for t in tables {
+        let row_text = if t == "projections" { "(t.name, t.position, t.memory)::text" } else { "t::text" };
+        let row = client
+            .query_one(
+                &format!(
+                    "SELECT count(*), coalesce(md5(string_agg(md5({row_text}), '' ORDER BY md5({row_text}))), '')
+                     FROM {schema}.{t} t"
+                ),
+                &[],
+            )
+            .await?;
+        out.insert(t, (row.get(0), row.get(1)));
+    }
+    Ok(out)
+}
+
+/// Copies `tables` of `schema` into schema `live_copy`.
+async fn copy_tables(client: &tokio_postgres::Client, schema: &str, tables: &[String]) -> Result<()> {
+    client.batch_execute("DROP SCHEMA IF EXISTS live_copy CASCADE; CREATE SCHEMA live_copy").await?;
+    for t in tables {
+        client.batch_execute(&format!("CREATE TABLE live_copy.{t} AS SELECT * FROM {schema}.{t}")).await?;
+    }
+    Ok(())
+}
+
+/// A few rows of `table` that differ between the copy and `schema`'s.
+async fn differing_rows(client: &tokio_postgres::Client, schema: &str, table: &str) -> Result<String> {
+    let mut out = String::new();
+    for (label, a, b) in [("live only", "live_copy", schema), ("rebuild only", schema, "live_copy")] {
+        // Compared as text: a table with a json column has no equality operator.
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT x FROM (SELECT t::text AS x FROM {a}.{table} t EXCEPT SELECT t::text FROM {b}.{table} t) d LIMIT 4"
+                ),
+                &[],
+            )
+            .await?;
+        for r in rows {
+            let text: String = r.get(0);
+            out.push_str(&format!("  {label}: {}\n", text.chars().take(600).collect::<String>()));
+        }
+    }
+    Ok(out)
+}
+
+/// The tables whose digests differ, with a few of their rows.
+async fn compare(
+    what: &str,
+    live: &BTreeMap<String, (i64, String)>,
+    rebuilt: &BTreeMap<String, (i64, String)>,
+    client: &tokio_postgres::Client,
+    schema: &str,
+) -> Result<String> {
+    ensure!(
+        live.keys().collect::<Vec<_>>() == rebuilt.keys().collect::<Vec<_>>(),
+        "{what}: the rebuild made other read-model tables"
+    );
+    let differing: Vec<&String> = live.iter().filter(|(t, d)| rebuilt.get(*t) != Some(d)).map(|(t, _)| t).collect();
+    if !differing.is_empty() {
+        let mut rows = String::new();
+        for t in &differing {
+            rows.push_str(&format!("{t}:\n{}", differing_rows(client, schema, t).await?));
+        }
+        bail!("{what}: read models differ from a fresh rebuild: {differing:?}\n{rows}");
+    }
+    Ok(format!(
+        "{what}: {} read-model tables ({} rows) equal a fresh rebuild",
+        live.len(),
+        live.values().map(|(n, _)| n).sum::<i64>()
+    ))
 }
 
 impl Drop for FactoryRun {

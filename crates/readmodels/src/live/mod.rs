@@ -160,8 +160,11 @@ impl Handler for LiveProjection {
         for e in events {
             self.recorder.observe(e);
             self.model.apply(e);
+            // Time travel's checkpoint at its exact position, wherever the batch ends.
+            if self.recorder.due(e.position) {
+                self.recorder.checkpoint(tx, &self.model, e.position).await?;
+            }
         }
-        let first_before = events.first().map_or(0, |e| e.position - 1);
         let last = events.last().map_or(0, |e| e.position);
         let changes = self.model.take_changes();
         for (position, reason) in &changes.unreadable {
@@ -175,7 +178,7 @@ impl Handler for LiveProjection {
             );
         }
         write(tx, &self.model, &changes).await?;
-        self.recorder.store(tx, &self.model, first_before, last).await?;
+        self.recorder.store(tx).await?;
         let mut memory = self.model.memory();
         self.recorder.remember(&mut memory);
         tx.execute(include_str!("../../sql/save_projection.sql"), &[&LIVE, &last, &memory]).await?;

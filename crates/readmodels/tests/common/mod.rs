@@ -106,6 +106,8 @@ pub const TABLES: &[(&str, &str)] = &[
     ("audit", "position"),
     ("track_record", "scope, id, model_version"),
     ("track_failures", "machine_id, failed_at"),
+    ("timetravel_checkpoints", "position"),
+    ("timetravel_late", "position"),
 ];
 
 /// Every read-model table as JSON rows in key order.

@@ -134,6 +134,11 @@ fn thaw_area(a: FrozenArea) -> AreaAgg {
     }
 }
 
+/// `t` to the microsecond, as a `timestamptz` column holds it.
+fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
 impl LiveModel {
     /// The whole state as bytes (postcard; rows holding JSON as JSON text).
     pub fn freeze(&self) -> Result<Vec<u8>> {
@@ -141,9 +146,13 @@ impl LiveModel {
             Some(l) => Some((serde_json::to_string(&l.event)?, l.layout_position)),
             None => None,
         };
-        let anomalies: Vec<FrozenAnomaly> = self
-            .anomalies
-            .values()
+        // In key order, times as PostgreSQL keeps them (µs): a model restored from its rows
+        // after a restart freezes to the same bytes as one folded from the log, so the
+        // checkpoints equal a rebuild's byte for byte.
+        let mut anomalies: Vec<&AnomalyRow> = self.anomalies.values().collect();
+        anomalies.sort_unstable_by(|a, b| a.anomaly_id.cmp(&b.anomaly_id));
+        let anomalies: Vec<FrozenAnomaly> = anomalies
+            .into_iter()
             .map(|a| FrozenAnomaly {
                 anomaly_id: a.anomaly_id.clone(),
                 machine_id: a.machine_id.clone(),
@@ -154,31 +163,32 @@ impl LiveModel {
                 sensors: a.sensors.clone(),
                 sensor_ids: a.sensor_ids.clone(),
                 explanation: a.explanation.clone(),
-                started_at: a.started_at,
-                updated_at: a.updated_at,
-                resolved_at: a.resolved_at,
+                started_at: micros(a.started_at),
+                updated_at: micros(a.updated_at),
+                resolved_at: a.resolved_at.map(micros),
                 acknowledged_by: a.acknowledged_by.clone(),
-                acknowledged_at: a.acknowledged_at,
+                acknowledged_at: a.acknowledged_at.map(micros),
                 shelved_by: a.shelved_by.clone(),
-                shelved_until: a.shelved_until,
+                shelved_until: a.shelved_until.map(micros),
                 notes: a.notes.clone(),
                 position: a.position,
             })
             .collect();
-        let maintenance: Vec<FrozenMaintenance> = self
-            .maintenance
-            .iter()
+        let mut maintenance: Vec<(&String, &MaintenanceRow)> = self.maintenance.iter().collect();
+        maintenance.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let maintenance: Vec<FrozenMaintenance> = maintenance
+            .into_iter()
             .map(|(m, r)| FrozenMaintenance {
                 machine_id: m.clone(),
                 predicted_days: r.predicted_days,
                 lower_days: r.lower_days,
                 upper_days: r.upper_days,
-                predicted_at: r.predicted_at,
+                predicted_at: r.predicted_at.map(micros),
                 model_version: r.model_version.clone(),
                 open_order_id: r.open_order_id.clone(),
                 open_order_kind: r.open_order_kind.clone(),
-                scheduled_for: r.scheduled_for,
-                last_performed_at: r.last_performed_at,
+                scheduled_for: r.scheduled_for.map(micros),
+                last_performed_at: r.last_performed_at.map(micros),
                 due: r.due,
                 position: r.position,
             })
