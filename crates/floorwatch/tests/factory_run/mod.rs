@@ -477,6 +477,35 @@ pub struct CloudCheck {
     pub doubled_or_foreign: Vec<i64>,
 }
 
+impl CloudCheck {
+    /// Says how plant `plant`'s log arrived (printed at once, and returned for the run's
+    /// report), then fails unless every event up to the last one forwarded is in the
+    /// cloud exactly once and something was forwarded at all.
+    pub fn exactly_once(&self, plant: u32) -> String {
+        let line = format!(
+            "plant {plant} in the cloud: {} of {} events copied, {} missing, {} doubled ({} not yet forwarded at the stop)",
+            self.copied,
+            self.plant_events,
+            self.missing.len(),
+            self.doubled_or_foreign.len(),
+            self.plant_events - self.copied - self.missing.len()
+        );
+        eprintln!("{line}");
+        assert!(
+            self.missing.is_empty(),
+            "plant {plant}: events the cloud skipped: {:?}",
+            &self.missing[..self.missing.len().min(20)]
+        );
+        assert!(
+            self.doubled_or_foreign.is_empty(),
+            "plant {plant}: cloud copies twice or foreign: {:?}",
+            self.doubled_or_foreign
+        );
+        assert!(self.copied > 0, "plant {plant}: nothing reached the cloud");
+        line
+    }
+}
+
 impl FactoryRun {
     /// Compares plant `plant`'s log with the cloud's copy of it: every plant event up to
     /// the last one forwarded is there exactly once, none skipped.
