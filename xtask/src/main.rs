@@ -1,5 +1,5 @@
-//! `cargo xtask run | test | bench`: the two commands a newcomer runs, and the
-//! benchmarks. Each installs what is missing (Debian packages when running as root;
+//! `cargo xtask run | test | bench | chaos | e2e | dist`: the two commands a newcomer
+//! runs, the benchmarks, the chaos run, and the installable packages. Each installs what is missing (Debian packages when running as root;
 //! otherwise it prints the command to run), builds, and runs.
 
 use std::path::{Path, PathBuf};
@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 mod bench;
 mod chaos;
 mod desktop;
+mod dist;
 mod e2e;
 
 const USAGE: &str = "\
@@ -18,7 +19,8 @@ usage: cargo xtask <command> [args…]
   run     set up and run the product: a live factory on this machine, and the
           supervisor's desktop app on it when there is a display
           (arguments after `run` go to `floorwatch up`)
-  test    set up and run every check: formatting, clippy (warnings denied), all tests
+  test    set up and run every check: formatting, clippy (warnings denied), all tests,
+          the desktop app's end-to-end tests, and (as root) installing the packages
   bench   run every benchmark in release mode, three times each, and write their
           medians against their targets to BENCHMARKS.md and
           target/bench/results.json (`cargo xtask bench --help` for options)
@@ -29,6 +31,9 @@ usage: cargo xtask <command> [args…]
           (`--short` for a few minutes; `cargo xtask chaos --help` for options)
   e2e     end-to-end tests of the desktop app's real window under Xvfb; screenshots
           go to target/e2e-screenshots/
+  dist    build the installable packages in target/dist/: the desktop app's Debian
+          package (with the floorwatch program inside) and the servers' package and
+          archive with systemd units (`cargo xtask dist --help` for options)
 ";
 
 fn main() -> ExitCode {
@@ -39,6 +44,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("chaos") => chaos::run(&args[1..]),
         Some("e2e") => e2e::run(),
+        Some("dist") => dist::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
@@ -192,6 +198,8 @@ fn test() -> Result<()> {
     // The end-to-end crate needs a display and runs under Xvfb below.
     sh(cargo().args(["test", "--workspace", "--no-fail-fast", "--exclude", e2e::CRATE]))?;
     e2e::run()?;
+    // The packages as a person installs them (root only: dpkg).
+    dist::test()?;
     eprintln!("xtask: every check passed");
     Ok(())
 }

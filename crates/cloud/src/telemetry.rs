@@ -185,7 +185,6 @@ async fn write_rounds(
     }
     let minute = tx.prepare_cached(include_str!("../sql/upsert_sensor_minute.sql")).await?;
     let hour = tx.prepare_cached(include_str!("../sql/upsert_sensor_hour.sql")).await?;
-    let day = tx.prepare_cached(include_str!("../sql/upsert_sensor_day.sql")).await?;
     struct Columns {
         plant: i16,
         sensors: Vec<i32>,
@@ -195,7 +194,6 @@ async fn write_rounds(
         means: Vec<f64>,
         minutes: Vec<DateTime<Utc>>,
         hours: Vec<DateTime<Utc>>,
-        days: Vec<DateTime<Utc>>,
         position: i64,
     }
     let written: Vec<(u16, &Round, Columns)> = rounds
@@ -213,39 +211,38 @@ async fn write_rounds(
                 means: round.rows.iter().map(|r| r.mean).collect(),
                 minutes: vec![at; n],
                 hours: vec![hour_of(at); n],
-                days: vec![day_of(at); n],
                 position: round.position,
             };
             (*plant, round, columns)
         })
         .collect();
     type Params<'a> = [&'a (dyn tokio_postgres::types::ToSql + Sync); 8];
-    fn params(c: &Columns, t: usize) -> Params<'_> {
-        let times = match t {
-            0 => &c.minutes,
-            1 => &c.days,
-            _ => &c.hours,
-        };
+    fn params(c: &Columns, hours: bool) -> Params<'_> {
+        let times = if hours { &c.hours } else { &c.minutes };
         [&c.plant, &c.sensors, times, &c.counts, &c.mins, &c.maxs, &c.means, &c.position]
     }
-    let by_round: Vec<[Params<'_>; 3]> =
-        written.iter().map(|(_, _, c)| [params(c, 0), params(c, 1), params(c, 2)]).collect();
-    let mut minute_and_day = Vec::with_capacity(written.len() * 2);
+    // A day row takes every minute of its day: combined here, in round order, with the
+    // stored row, and written once. Combined by one upsert a round, a batch spanning hours
+    // of a backfill updated each day row hundreds of times in one transaction, every update
+    // walking the row's versions so far.
+    let day_rows = fold_days(tx, written.iter().map(|(plant, round, _)| (*plant, *round))).await?;
+    let by_round: Vec<[Params<'_>; 2]> = written.iter().map(|(_, _, c)| [params(c, false), params(c, true)]).collect();
+    let mut minutes = Vec::with_capacity(written.len());
     let mut hours = Vec::with_capacity(written.len());
-    for [m, d, h] in &by_round {
-        minute_and_day.push(tx.execute(&minute, m));
-        minute_and_day.push(tx.execute(&day, d));
+    for [m, h] in &by_round {
+        minutes.push(tx.execute(&minute, m));
         hours.push(tx.query(&hour, h));
     }
-    // Polled in the order pushed: each round's minute and day rows, then the hour rows of
-    // every round in order (a sensor's hour row combines its minutes in order either way).
+    // Polled in the order pushed: each round's minute rows, then the hour rows of every
+    // round in order (a sensor's hour row combines its minutes in order either way).
     let (written_rows, inserted) = futures_util::future::join(
-        futures_util::future::try_join_all(minute_and_day),
+        futures_util::future::try_join_all(minutes),
         futures_util::future::try_join_all(hours),
     )
     .await;
     written_rows?;
     let inserted = inserted?;
+    day_rows.write(tx).await?;
     for ((plant, round, c), inserted) in written.iter().zip(inserted) {
         let at = ts(round.minute_ms);
         let p = c.position;
@@ -266,4 +263,104 @@ async fn write_rounds(
         status.entry(*plant).or_insert((0, i64::MIN, p)).0 += readings;
     }
     Ok(())
+}
+
+/// One row of per-sensor aggregates (a minute, hour or day).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Aggregate {
+    count: i32,
+    min: f64,
+    max: f64,
+    mean: f64,
+    position: i64,
+}
+
+impl Aggregate {
+    /// `self` followed by `more`, computed exactly as the upserts of
+    /// `sql/upsert_sensor_hour.sql` combine a stored row with a new one (PostgreSQL's
+    /// float8 is IEEE double, as f64; ties keep the stored bound, as `least`/`greatest`).
+    fn then(self, more: Aggregate) -> Aggregate {
+        let count = self.count + more.count;
+        Aggregate {
+            count,
+            min: if more.min < self.min { more.min } else { self.min },
+            max: if more.max > self.max { more.max } else { self.max },
+            mean: (self.mean * f64::from(self.count) + more.mean * f64::from(more.count)) / f64::from(count),
+            position: more.position,
+        }
+    }
+}
+
+/// The day rows a batch's rounds touch, folded from their stored values.
+struct DayRows(BTreeMap<(u16, DateTime<Utc>), BTreeMap<i32, Aggregate>>);
+
+async fn fold_days<'a>(
+    tx: &Transaction<'_>,
+    rounds: impl Iterator<Item = (u16, &'a Round)> + Clone,
+) -> Result<DayRows> {
+    let mut rows: BTreeMap<(u16, DateTime<Utc>), BTreeMap<i32, Aggregate>> = BTreeMap::new();
+    for (plant, round) in rounds.clone() {
+        rows.entry((plant, day_of(ts(round.minute_ms)))).or_default();
+    }
+    let stored = tx.prepare_cached(include_str!("../sql/sensor_day_rows.sql")).await?;
+    for ((plant, day), sensors) in &mut rows {
+        for row in tx.query(&stored, &[&(*plant as i16), day]).await? {
+            let aggregate = Aggregate {
+                count: row.get(1),
+                min: row.get(2),
+                max: row.get(3),
+                mean: row.get(4),
+                position: row.get(5),
+            };
+            sensors.insert(row.get(0), aggregate);
+        }
+    }
+    for (plant, round) in rounds {
+        let Some(sensors) = rows.get_mut(&(plant, day_of(ts(round.minute_ms)))) else { continue };
+        for r in &round.rows {
+            let minute = Aggregate { count: r.count, min: r.min, max: r.max, mean: r.mean, position: round.position };
+            let sensor = r.sensor as i32;
+            let combined = sensors.get(&sensor).map_or(minute, |day| day.then(minute));
+            sensors.insert(sensor, combined);
+        }
+    }
+    Ok(DayRows(rows))
+}
+
+impl DayRows {
+    async fn write(&self, tx: &Transaction<'_>) -> Result<()> {
+        let upsert = tx.prepare_cached(include_str!("../sql/upsert_sensor_day.sql")).await?;
+        for ((plant, day), sensors) in &self.0 {
+            let plant = *plant as i16;
+            let ids: Vec<i32> = sensors.keys().copied().collect();
+            let days = vec![*day; ids.len()];
+            let rows = sensors.values();
+            let counts: Vec<i32> = rows.clone().map(|a| a.count).collect();
+            let mins: Vec<f64> = rows.clone().map(|a| a.min).collect();
+            let maxs: Vec<f64> = rows.clone().map(|a| a.max).collect();
+            let means: Vec<f64> = rows.clone().map(|a| a.mean).collect();
+            let positions: Vec<i64> = rows.map(|a| a.position).collect();
+            tx.execute(&upsert, &[&plant, &ids, &days, &counts, &mins, &maxs, &means, &positions]).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Aggregate;
+
+    #[test]
+    fn a_row_combines_as_the_upserts_do() {
+        let a = Aggregate { count: 3, min: 1.0, max: 4.0, mean: 2.5, position: 7 };
+        let b = Aggregate { count: 1, min: 0.5, max: 4.0, mean: 0.1, position: 9 };
+        let c = a.then(b);
+        assert_eq!(c.count, 4);
+        assert_eq!((c.min, c.max, c.position), (0.5, 4.0, 9));
+        assert_eq!(c.mean.to_bits(), ((2.5 * 3.0 + 0.1 * 1.0) / 4.0_f64).to_bits());
+        // Ties keep the stored bound (-0.0 and 0.0 compare equal, as in PostgreSQL).
+        let z = Aggregate { count: 1, min: -0.0, max: -0.0, mean: 0.0, position: 1 };
+        let w = Aggregate { count: 1, min: 0.0, max: 0.0, mean: 0.0, position: 2 };
+        assert!(z.then(w).min.is_sign_negative() && z.then(w).max.is_sign_negative());
+    }
 }

@@ -52,6 +52,11 @@ pub struct FleetConfig {
     /// fast, as a backfill or to catch up after a pause.
     pub coarse_until_ms: Option<i64>,
     pub coarse_step_ms: u64,
+    /// Coarse steps a gateway sends as one upload (1: one upload a step). A backfill of
+    /// a small plant is otherwise many small uploads; grouped, a gateway's upload holds
+    /// several minutes of its readings, as a gateway catching up after an outage sends
+    /// them. Each group's sequence is its first step's, the same in every run.
+    pub coarse_steps_per_upload: usize,
     pub request_timeout_ms: u64,
     /// Longest pause between retries of one upload.
     pub max_backoff_ms: u64,
@@ -70,6 +75,7 @@ impl Default for FleetConfig {
             end_ms: None,
             coarse_until_ms: None,
             coarse_step_ms: 60_000,
+            coarse_steps_per_upload: 1,
             request_timeout_ms: 10_000,
             max_backoff_ms: 5_000,
             max_steps_in_flight: 8,
@@ -244,10 +250,31 @@ pub async fn run_plant_with(
             if let Some(p) = production.as_mut() {
                 p.observe(&sim, step.ts_ms, &step.events, &mut reports);
             }
-            let batches: Vec<GatewayBatch> = step.batches.iter().filter(|b| !b.readings.is_empty()).cloned().collect();
+            let mut batches: Vec<GatewayBatch> = step.batches.clone();
+            let (mut ts, mut events) = (step.ts_ms, step.events.clone());
+            // Further coarse steps join this upload, each gateway's readings appended to its
+            // batch, while they stay within the end and below the batch's reading limit.
+            let group = if coarse(ts) { config.coarse_steps_per_upload.max(1) } else { 1 };
+            let per_step = batches.iter().map(|b| b.readings.len()).max().unwrap_or(0);
+            for _ in 1..group {
+                let next = sim.next_ts_ms();
+                let room = batches.iter().all(|b| b.readings.len() + per_step <= telemetry::MAX_READINGS);
+                if !coarse(next) || config.end_ms.is_some_and(|end| next >= end) || !room {
+                    break;
+                }
+                sim.step_into(&mut step);
+                if let Some(p) = production.as_mut() {
+                    p.observe(&sim, step.ts_ms, &step.events, &mut reports);
+                }
+                for (batch, more) in batches.iter_mut().zip(&step.batches) {
+                    batch.readings.extend_from_slice(&more.readings);
+                }
+                ts = step.ts_ms;
+                events.extend(step.events.iter().cloned());
+            }
+            batches.retain(|b| !b.readings.is_empty());
             let (http, target, config, stats, stop) =
                 (http.clone(), target.clone(), config.clone(), stats.clone(), stop.clone());
-            let (ts, events) = (step.ts_ms, step.events.clone());
             in_flight.push_back(async move {
                 let uploads = batches.iter().map(|b| upload(&http, &target, b, &config, &stats, stop.clone()));
                 let stopped =

@@ -31,13 +31,20 @@ async fn send(target: &PlantTarget, layout: &Layout, start: i64, end: i64) -> Ar
     stats
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_simulated_hour_arrives_complete_and_once() {
+/// A plant node on a fresh database, and the fleet's target for it.
+struct Node {
+    db: Database,
+    target: PlantTarget,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _test_db: pgcluster::testdb::TestDb,
+}
+
+async fn start_node(layout: &Layout) -> Node {
     let test_db = pgcluster::testdb::TestDb::new().await.unwrap();
     let db = Database::new(&test_db.url, 16).unwrap();
-    let layout = Layout::default_with(&scale()).unwrap();
     let secrets = NodeSecrets {
-        gateway_tokens: GatewayTokens::issue(&layout, 1, &GatewayTokens::default()).unwrap(),
+        gateway_tokens: GatewayTokens::issue(layout, 1, &GatewayTokens::default()).unwrap(),
         reader_password: "reader-password-for-tests-0123456789".into(),
         node_password: "node-password-for-tests-0123456789".into(),
     };
@@ -52,8 +59,8 @@ async fn a_simulated_hour_arrives_complete_and_once() {
         tokens: secrets.gateway_tokens.as_map().clone(),
         crew_token: Some(crew),
     };
-    let (stop_node, node_stopped) = watch::channel(false);
-    let node = tokio::spawn(plant::node::run(
+    let (stop, node_stopped) = watch::channel(false);
+    let task = tokio::spawn(plant::node::run(
         db.clone(),
         config,
         secrets,
@@ -65,13 +72,44 @@ async fn a_simulated_hour_arrives_complete_and_once() {
         },
         |_| {},
     ));
+    Node { db, target, stop, task, _test_db: test_db }
+}
+
+impl Node {
+    /// The log's readings, counted by sensor.
+    async fn logged(&self) -> BTreeMap<u32, u64> {
+        let client = self.db.client().await.unwrap();
+        let mut logged: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut after = 0;
+        loop {
+            let events = eventlog::read_all(&client, after, 1000, Some(&["readings".to_owned()])).await.unwrap();
+            let Some(last) = events.last() else { break };
+            after = last.position;
+            for r in events.iter().flat_map(|e| e.readings().unwrap()) {
+                *logged.entry(r.sensor).or_default() += 1;
+            }
+        }
+        logged
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simulated_hour_arrives_complete_and_once() {
+    let layout = Layout::default_with(&scale()).unwrap();
+    let node = start_node(&layout).await;
+    let target = &node.target;
 
     let now = chrono::Utc::now().timestamp_millis().div_euclid(1000) * 1000;
     let (start, end) = (now - 2 * 3_600_000, now - 3_600_000);
-    let first = send(&target, &layout, start, end).await;
+    let first = send(target, &layout, start, end).await;
     assert_eq!(first.refused.load(Ordering::Relaxed), 0);
     // The gateways restart and send the first ten minutes again.
-    let again = send(&target, &layout, start, start + 600_000).await;
+    let again = send(target, &layout, start, start + 600_000).await;
     assert_eq!(again.refused.load(Ordering::Relaxed), 0);
 
     // What the simulator generated, by sensor.
@@ -84,21 +122,57 @@ async fn a_simulated_hour_arrives_complete_and_once() {
             *expected.entry(r.sensor).or_default() += 1;
         }
     }
-    // What the log holds, by sensor.
-    let client = db.client().await.unwrap();
-    let mut logged: BTreeMap<u32, u64> = BTreeMap::new();
-    let mut after = 0;
-    loop {
-        let events = eventlog::read_all(&client, after, 1000, Some(&["readings".to_owned()])).await.unwrap();
-        let Some(last) = events.last() else { break };
-        after = last.position;
-        for r in events.iter().flat_map(|e| e.readings().unwrap()) {
-            *logged.entry(r.sensor).or_default() += 1;
+    assert_eq!(node.logged().await, expected);
+    assert_eq!(first.readings_accepted.load(Ordering::Relaxed), expected.values().sum::<u64>());
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_grouped_into_half_hour_uploads_arrives_complete_and_once() {
+    let layout = Layout::default_with(&scale()).unwrap();
+    let node = start_node(&layout).await;
+    let now = chrono::Utc::now().timestamp_millis().div_euclid(60_000) * 60_000;
+    // Five hours a reading a minute, grouped by 30 steps: the last group is cut short by
+    // the end, which is not a multiple of the group.
+    let (start, end) = (now - 6 * 3_600_000, now - 3_600_000 + 17 * 60_000);
+    let grouped = |to: i64| {
+        let target = node.target.clone();
+        let plant = Factory::new(&layout, &SimConfig::default(), SEED, start).unwrap().into_plants().remove(0);
+        async move {
+            let stats = Arc::new(FleetStats::default());
+            let (_stop, stopped) = watch::channel(false);
+            let config = FleetConfig {
+                pace: Pace::Max,
+                end_ms: Some(to),
+                coarse_until_ms: Some(to),
+                coarse_steps_per_upload: 30,
+                ..FleetConfig::default()
+            };
+            fleet::run_plant(plant, target, config, stats.clone(), stopped).await.unwrap();
+            stats
+        }
+    };
+    let first = grouped(end).await;
+    assert_eq!(first.refused.load(Ordering::Relaxed), 0);
+    // Sent again from the start (a gateway restarted), the same groups are stored once.
+    let again = grouped(start + 90 * 60_000).await;
+    assert_eq!(again.refused.load(Ordering::Relaxed), 0);
+
+    let mut expected: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut plant = Factory::new(&layout, &SimConfig::default(), SEED, start).unwrap().into_plants().remove(0);
+    plant.set_step_ms(60_000).unwrap();
+    let mut step = Step::default();
+    let mut steps = 0u64;
+    while plant.next_ts_ms() < end {
+        plant.step_into(&mut step);
+        steps += 1;
+        for r in step.batches.iter().flat_map(|b| &b.readings) {
+            *expected.entry(r.sensor).or_default() += 1;
         }
     }
-    assert_eq!(logged, expected);
-    assert_eq!(first.readings_accepted.load(Ordering::Relaxed), expected.values().sum::<u64>());
-
-    let _ = stop_node.send(true);
-    node.await.unwrap().unwrap();
+    assert_eq!(node.logged().await, expected);
+    // One upload per gateway per 30 steps (the last group shorter), not one per step.
+    let gateways = layout.lines().len() as u64;
+    assert_eq!(first.uploads.load(Ordering::Relaxed), gateways * steps.div_ceil(30));
+    node.stop().await;
 }

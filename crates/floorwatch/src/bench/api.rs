@@ -22,6 +22,9 @@ pub async fn run(args: ApiBenchArgs, server: &BenchServer, config: &Config) -> R
     // not many tiny ones.
     let mut stack = Stack::start(server, config, args.plants, args.sensors_per_plant, Some(1), args.days + 2).await?;
     stack.start_cloud(config).await?;
+    // Half an hour of a gateway's readings an upload: the history arrives as a plant's
+    // gateways would send it after an outage, in batches of thousands of readings.
+    stack.coarse_steps_per_upload = 30;
     let now = Utc::now().timestamp_millis().div_euclid(60_000) * 60_000;
     let start = now - i64::from(args.days) * 86_400_000;
     eprintln!(

@@ -28,6 +28,8 @@ pub struct Stack {
     pub plants: Vec<PlantRun>,
     pub cloud_db: Database,
     pub cloud_url: Option<String>,
+    /// Coarse (backfill) steps a gateway groups into one upload (see `FleetConfig`).
+    pub coarse_steps_per_upload: usize,
     stop_nodes: watch::Sender<bool>,
     nodes: Vec<tokio::task::JoinHandle<Result<()>>>,
     stop_cloud: watch::Sender<bool>,
@@ -93,6 +95,7 @@ impl Stack {
             plants: runs,
             cloud_db,
             cloud_url: None,
+            coarse_steps_per_upload: 1,
             stop_nodes,
             nodes,
             stop_cloud,
@@ -141,7 +144,13 @@ impl Stack {
         let mut tasks = Vec::new();
         for (i, (sim, p)) in factory.into_plants().into_iter().zip(&self.plants).enumerate() {
             let production = ProductionSim::new(&self.spec.layout, i, &ProductionConfig::default(), seed)?;
-            let config = FleetConfig { pace, end_ms, coarse_until_ms, ..FleetConfig::default() };
+            let config = FleetConfig {
+                pace,
+                end_ms,
+                coarse_until_ms,
+                coarse_steps_per_upload: self.coarse_steps_per_upload,
+                ..FleetConfig::default()
+            };
             tasks.push(tokio::spawn(fleet::run_plant_with(
                 sim,
                 Some(production),

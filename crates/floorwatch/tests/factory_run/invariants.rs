@@ -82,20 +82,15 @@ impl FactoryRun {
         let (_db, client) = self.log_client(plant).await?;
         let mut log =
             PlantLog { readings: BTreeMap::new(), newest_per_gateway: BTreeMap::new(), uploads: BTreeSet::new() };
-        let mut after = 0i64;
-        loop {
-            let events = eventlog::read_all(&client, after, 1000, Some(&["readings".to_owned()])).await?;
-            let Some(last) = events.last() else { break };
-            after = last.position;
-            for e in &events {
-                log.uploads.extend(e.idempotency_key.clone());
-                let newest = log.newest_per_gateway.entry(e.stream.to_string()).or_insert(i64::MIN);
-                for r in e.readings().context("a stored batch does not decode")? {
-                    log.readings.insert((r.sensor, r.ts_ms), r.value.to_bits());
-                    *newest = (*newest).max(r.ts_ms);
-                }
+        super::each_stored_batch(&client, |e, readings| {
+            log.uploads.extend(e.idempotency_key.clone());
+            let newest = log.newest_per_gateway.entry(e.stream.to_string()).or_insert(i64::MIN);
+            for r in readings {
+                log.readings.insert((r.sensor, r.ts_ms), r.value.to_bits());
+                *newest = (*newest).max(r.ts_ms);
             }
-        }
+        })
+        .await?;
         Ok(log)
     }
 

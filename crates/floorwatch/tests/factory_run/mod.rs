@@ -194,27 +194,20 @@ impl FactoryRun {
     /// Every reading in plant `plant`'s log, per gateway: (timestamps, readings), checked
     /// for doubles. Gateways send one batch per second with one reading per sensor.
     pub async fn readings(&self, plant: u32) -> Result<ReadingsCheck> {
-        let url = self.cluster()?.url(&format!("floorwatch_p{plant}"))?;
-        let db = eventlog::Database::new(&url, 2)?;
-        let client = db.client().await?;
+        let (_db, client) = self.log_client(plant).await?;
         let mut per_gateway: BTreeMap<String, BTreeMap<i64, u64>> = BTreeMap::new();
         let mut doubled = 0u64;
         let mut seen: BTreeSet<(u32, i64)> = BTreeSet::new();
-        let mut after = 0i64;
-        loop {
-            let events = eventlog::read_all(&client, after, 1000, Some(&["readings".to_owned()])).await?;
-            let Some(last) = events.last() else { break };
-            after = last.position;
-            for e in &events {
-                let stream = e.stream.to_string();
-                for r in e.readings().context("a stored batch does not decode")? {
-                    if !seen.insert((r.sensor, r.ts_ms)) {
-                        doubled += 1;
-                    }
-                    *per_gateway.entry(stream.clone()).or_default().entry(r.ts_ms).or_default() += 1;
+        each_stored_batch(&client, |e, readings| {
+            let seconds = per_gateway.entry(e.stream.to_string()).or_default();
+            for r in readings {
+                if !seen.insert((r.sensor, r.ts_ms)) {
+                    doubled += 1;
                 }
+                *seconds.entry(r.ts_ms).or_default() += 1;
             }
-        }
+        })
+        .await?;
         let mut gaps = Vec::new();
         for (gateway, seconds) in &per_gateway {
             let (Some(first), Some(last)) = (seconds.keys().next(), seconds.keys().next_back()) else { continue };
@@ -589,4 +582,21 @@ pub async fn run_for(run: &mut FactoryRun, d: Duration) -> Result<()> {
 
 pub fn path_exists(p: &Path) -> bool {
     p.exists()
+}
+
+/// Pages through a plant log's telemetry batches in order, handing `f` each event with
+/// its decoded readings.
+pub async fn each_stored_batch(
+    client: &eventlog::Client,
+    mut f: impl FnMut(&eventlog::RecordedEvent, &[telemetry::Reading]),
+) -> Result<()> {
+    let mut after = 0i64;
+    loop {
+        let events = eventlog::read_all(client, after, 1000, Some(&["readings".to_owned()])).await?;
+        let Some(last) = events.last() else { return Ok(()) };
+        after = last.position;
+        for e in &events {
+            f(e, &e.readings().context("a stored batch does not decode")?);
+        }
+    }
 }
