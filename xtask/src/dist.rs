@@ -287,7 +287,8 @@ fn package_files(package: &str) -> Result<Vec<PathBuf>> {
     Ok(output(Command::new("dpkg").args(["-L", package]))?
         .lines()
         .map(PathBuf::from)
-        .filter(|p| p.is_file() || p.is_symlink())
+        // Directories are shared (and /lib may be a link to one): files and links to files.
+        .filter(|p| p.is_file() && p.symlink_metadata().is_ok_and(|m| m.is_file() || m.is_symlink()))
         .collect())
 }
 
