@@ -21,8 +21,10 @@ use crate::{POSTGRES, cargo, ensure, on_path, sh, workspace_root};
 const USAGE: &str = "\
 usage: cargo xtask bench [--quick] [--runs N] [--only NAME[,NAME…]] [--no-desktop]
 
-  --quick        smaller settings (a few minutes in all), for a first look
-  --runs N       runs of each benchmark (default 3; figures are their medians)
+  --quick        smaller settings and one run of each, under ten minutes on a
+                 2-core machine once built, for a first look
+  --runs N       runs of each benchmark (default 3, or 1 with --quick; figures
+                 are their medians)
   --only NAMES   run only these benchmarks (log, ingest, freshness, rebuild,
                  storage, api, forward, timetravel, detect, up, desktop)
   --no-desktop   leave out the desktop app's benchmark even where Xvfb is present
@@ -168,7 +170,7 @@ const BENCHES: &[Bench] = &[
         name: "api",
         title: "Cloud query API: a mix of the main queries on a cloud holding simulated days of 5 plants",
         full: &[],
-        quick: &["--days", "3", "--seconds", "10"],
+        quick: &["--days", "1", "--seconds", "10"],
         figures: &[
             at_least("/requests_per_s", "requests answered", "requests/s", 500.0),
             fig("/p50_ms", "latency p50", "ms"),
@@ -215,7 +217,7 @@ const BENCHES: &[Bench] = &[
         name: "up",
         title: "floorwatch up: the whole factory at real time, its PostgreSQL stalled for a while a third of the way in",
         full: &["--minutes", "20"],
-        quick: &["--minutes", "3", "--stall-seconds", "30"],
+        quick: &["--minutes", "1", "--stall-seconds", "10"],
         figures: &[
             fig("/rss_mb/after_3_min", "up's resident memory after 3 minutes", "MB"),
             fig("/rss_mb/max", "up's resident memory, highest sample", "MB"),
@@ -241,13 +243,13 @@ const DESKTOP: Bench = Bench {
 
 struct Options {
     quick: bool,
-    runs: usize,
+    runs: Option<usize>,
     only: Option<Vec<String>>,
     desktop: bool,
 }
 
 fn options(args: &[String]) -> Result<Options> {
-    let mut o = Options { quick: false, runs: 3, only: None, desktop: true };
+    let mut o = Options { quick: false, runs: None, only: None, desktop: true };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -255,8 +257,9 @@ fn options(args: &[String]) -> Result<Options> {
             "--no-desktop" => o.desktop = false,
             "--runs" => {
                 let n = it.next().context("--runs needs a number")?;
-                o.runs =
-                    n.parse().ok().filter(|n| (1..=50).contains(n)).with_context(|| format!("--runs {n}: 1 to 50"))?;
+                o.runs = Some(
+                    n.parse().ok().filter(|n| (1..=50).contains(n)).with_context(|| format!("--runs {n}: 1 to 50"))?,
+                );
             }
             "--only" => {
                 let names: Vec<String> =
@@ -278,8 +281,14 @@ fn options(args: &[String]) -> Result<Options> {
     Ok(o)
 }
 
+/// Runs of each benchmark when `--runs` is not given: one in quick mode, else three.
+fn default_runs(quick: bool) -> usize {
+    if quick { 1 } else { 3 }
+}
+
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let o = options(args)?;
+    let run_count = o.runs.unwrap_or(default_runs(o.quick));
     ensure(&[POSTGRES])?;
     let root = workspace_root();
     let wanted = |name: &str| o.only.as_ref().is_none_or(|only| only.iter().any(|n| n == name));
@@ -305,10 +314,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     for bench in BENCHES.iter().chain(desktop.then_some(&DESKTOP)).filter(|b| wanted(b.name)) {
         let args = if o.quick { bench.quick } else { bench.full };
         let mut runs = Vec::new();
-        for i in 1..=o.runs {
+        for i in 1..=run_count {
             let json = out.join(format!("{}-{i}.json", bench.name));
             let load = load_average();
-            eprintln!("xtask: benchmark {} run {i} of {} (load average {load:.2})", bench.name, o.runs);
+            eprintln!("xtask: benchmark {} run {i} of {} (load average {load:.2})", bench.name, run_count);
             let mut cmd = if bench.name == DESKTOP.name {
                 let mut c = Command::new("xvfb-run");
                 c.args(["-a", "-s", "-screen 0 1280x800x24"])
@@ -337,7 +346,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         results.push(summarise(bench, args, runs));
     }
 
-    let report = Report { machine, quick: o.quick, runs: o.runs, benches: results };
+    let report = Report { machine, quick: o.quick, runs: run_count, benches: results };
     let json_path = out.join("results.json");
     std::fs::write(&json_path, serde_json::to_string_pretty(&report.json())?)?;
     let md_path = root.join("BENCHMARKS.md");
@@ -568,8 +577,9 @@ impl Report {
         let _ = writeln!(s, "# Benchmarks\n");
         let _ = writeln!(
             s,
-            "Written by `cargo xtask bench{}` on {} at commit {}. Machine: {} cores ({}), {} GiB of memory, {}.\n",
+            "Written by `cargo xtask bench{}{}` on {} at commit {}. Machine: {} cores ({}), {} GiB of memory, {}.\n",
             if self.quick { " --quick" } else { "" },
+            if self.runs == default_runs(self.quick) { String::new() } else { format!(" --runs {}", self.runs) },
             m.date,
             m.commit,
             m.cores,
@@ -759,7 +769,7 @@ mod tests {
     #[test]
     fn every_benchmark_named_on_the_command_line_exists_and_unknown_ones_are_refused() {
         let o = options(&["--only".into(), "log,detect".into(), "--runs".into(), "5".into()]).unwrap();
-        assert_eq!(o.runs, 5);
+        assert_eq!(o.runs, Some(5));
         assert_eq!(o.only.unwrap(), vec!["log", "detect"]);
         assert!(options(&["--only".into(), "nonsense".into()]).is_err());
         assert!(options(&["--runs".into(), "0".into()]).is_err());
