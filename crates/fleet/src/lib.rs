@@ -245,11 +245,8 @@ pub async fn run_plant_with(
                     _ = stop.changed() => { exhausted = true; break; }
                 }
             }
-            sim.step_into(&mut step);
             let mut reports = Vec::new();
-            if let Some(p) = production.as_mut() {
-                p.observe(&sim, step.ts_ms, &step.events, &mut reports);
-            }
+            advance(&mut sim, production.as_mut(), &mut step, &mut reports);
             let mut batches: Vec<GatewayBatch> = step.batches.clone();
             let (mut ts, mut events) = (step.ts_ms, step.events.clone());
             // Further coarse steps join this upload, each gateway's readings appended to its
@@ -262,10 +259,7 @@ pub async fn run_plant_with(
                 if !coarse(next) || config.end_ms.is_some_and(|end| next >= end) || !room {
                     break;
                 }
-                sim.step_into(&mut step);
-                if let Some(p) = production.as_mut() {
-                    p.observe(&sim, step.ts_ms, &step.events, &mut reports);
-                }
+                advance(&mut sim, production.as_mut(), &mut step, &mut reports);
                 for (batch, more) in batches.iter_mut().zip(&step.batches) {
                     batch.readings.extend_from_slice(&more.readings);
                 }
@@ -302,6 +296,20 @@ pub async fn run_plant_with(
         stats.acknowledge(target.plant_number, sent_through);
     }
     Ok(sent_through)
+}
+
+/// Runs the simulation one step into `step`; the production counters observe it, adding
+/// their reports to `reports`.
+fn advance(
+    sim: &mut PlantSim,
+    production: Option<&mut ProductionSim>,
+    step: &mut Step,
+    reports: &mut Vec<ProductionReport>,
+) {
+    sim.step_into(step);
+    if let Some(p) = production {
+        p.observe(sim, step.ts_ms, &step.events, reports);
+    }
 }
 
 /// Whether a real-time plant's next step is already a whole step in the past: it is
