@@ -183,6 +183,11 @@ pub enum NoiseKind {
     Spiky,
 }
 
+/// The highest count a counter can report: 2^53, past which a double no longer counts by
+/// one. A reading above it is not one a working counter sent, and sums of a minute's or a
+/// day's readings of a thousand machines stay far from overflowing.
+pub const COUNTER_MAX: f64 = 9_007_199_254_740_992.0;
+
 /// How many widths of the normal band the default plausible range reaches beyond it.
 pub const PLAUSIBLE_WIDTHS: f64 = 10.0;
 
@@ -192,12 +197,13 @@ impl SensorSpec {
     }
 
     /// The values a working sensor of this kind can report, inclusive.
-    /// A counter's default range is `min(0, normal_min)..=+∞`: a count only ever rises,
-    /// so no bound above holds for every machine's lifetime, and below zero it is broken.
+    /// A counter's default range is `min(0, normal_min)..=`[`COUNTER_MAX`]: a count only
+    /// ever rises, so no lower bound above zero holds for every machine's lifetime, and
+    /// below zero it is broken.
     pub fn plausible_range(&self) -> (f64, f64) {
         let width = self.normal_max - self.normal_min;
         let (lo, hi) = match self.signal {
-            SignalKind::Counter => (self.normal_min.min(0.0), f64::INFINITY),
+            SignalKind::Counter => (self.normal_min.min(0.0), COUNTER_MAX),
             _ => (self.normal_min - PLAUSIBLE_WIDTHS * width, self.normal_max + PLAUSIBLE_WIDTHS * width),
         };
         (self.plausible_min.unwrap_or(lo), self.plausible_max.unwrap_or(hi))

@@ -29,9 +29,9 @@ mod error;
 mod model;
 
 pub use config::{
-    LayoutConfig, LineMachines, MAX_KIND_LEN, MAX_LINES_PER_PLANT, MAX_MACHINES_PER_LINE, MAX_PLANT_NUMBER,
-    MAX_SENSORS_PER_KIND, MAX_SENSORS_PER_LAYOUT, MAX_SENSORS_PER_LINE, MAX_SENSORS_PER_PLANT, MachineType, NoiseKind,
-    PLANT_ID_STRIDE, PlantConfig, SensorSpec, SignalKind,
+    COUNTER_MAX, LayoutConfig, LineMachines, MAX_KIND_LEN, MAX_LINES_PER_PLANT, MAX_MACHINES_PER_LINE,
+    MAX_PLANT_NUMBER, MAX_SENSORS_PER_KIND, MAX_SENSORS_PER_LAYOUT, MAX_SENSORS_PER_LINE, MAX_SENSORS_PER_PLANT,
+    MachineType, NoiseKind, PLANT_ID_STRIDE, PlantConfig, SensorSpec, SignalKind,
 };
 pub use error::LayoutError;
 pub use model::{Layout, Line, Machine, Plant, Scale, Sensor, SensorId, SensorInfo};

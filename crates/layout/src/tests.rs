@@ -327,7 +327,13 @@ fn a_sensor_reads_plausibly_within_its_measuring_range_or_ten_normal_widths_beyo
     let counter = SMALL.replacen("noise_sd = 0.5", "noise_sd = 0.5\nsignal = \"counter\"", 1);
     let layout = Layout::from_toml(&counter, &Scale::default()).unwrap();
     let spec = layout.sensor_at(0).spec;
-    assert_eq!(spec.plausible_range(), (0.0_f64.min(spec.normal_min), f64::INFINITY), "a count has no upper bound");
+    assert_eq!(
+        spec.plausible_range(),
+        (0.0_f64.min(spec.normal_min), crate::COUNTER_MAX),
+        "a count reaches 2^53, where a double stops counting by one"
+    );
+    // A minute's readings of a thousand counters at the bound sum far from overflowing.
+    assert!((crate::COUNTER_MAX * 60.0 * 1000.0 * 1000.0).is_finite());
     let capped = counter.replacen("signal = \"counter\"", "signal = \"counter\"\nplausible_max = 1e12", 1);
     let layout = Layout::from_toml(&capped, &Scale::default()).unwrap();
     assert_eq!(layout.sensor_at(0).spec.plausible_range().1, 1e12, "a counter that wraps says where");
