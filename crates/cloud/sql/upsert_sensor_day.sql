@@ -1,5 +1,5 @@
--- A batch's day rows, each already combined (`telemetry::fold_days`) from the stored
--- row and every minute of the batch in order: written once a batch.
+-- A batch's day rows, each already combined (`telemetry::Folded`) from the stored row and
+-- every minute of the batch in order: written once a batch.
 INSERT INTO cloud.sensor_day AS a (plant, sensor_id, day, count, min, max, mean, position)
 SELECT $1, s, t, c, lo, hi, m, p
   FROM unnest($2::int[], $3::timestamptz[], $4::int[], $5::float8[], $6::float8[], $7::float8[], $8::bigint[])

@@ -1,8 +1,8 @@
+-- A batch's hour rows, each already combined (`telemetry::Folded`) from the stored row and
+-- every minute of the batch in order: written once a batch.
 INSERT INTO cloud.sensor_hour AS a (plant, sensor_id, hour, count, min, max, mean, position)
-SELECT $1, s, t, c, lo, hi, m, $8
-  FROM unnest($2::int[], $3::timestamptz[], $4::int[], $5::float8[], $6::float8[], $7::float8[]) AS u(s, t, c, lo, hi, m)
-ON CONFLICT (plant, sensor_id, hour) DO UPDATE SET count = a.count + EXCLUDED.count, min = least(a.min, EXCLUDED.min),
-    max = greatest(a.max, EXCLUDED.max),
-    mean = (a.mean * a.count + EXCLUDED.mean * EXCLUDED.count) / (a.count + EXCLUDED.count),
-    position = EXCLUDED.position
-RETURNING sensor_id, (xmax = 0) AS inserted
+SELECT $1, s, t, c, lo, hi, m, p
+  FROM unnest($2::int[], $3::timestamptz[], $4::int[], $5::float8[], $6::float8[], $7::float8[], $8::bigint[])
+       AS u(s, t, c, lo, hi, m, p)
+ON CONFLICT (plant, sensor_id, hour) DO UPDATE SET count = EXCLUDED.count, min = EXCLUDED.min,
+    max = EXCLUDED.max, mean = EXCLUDED.mean, position = EXCLUDED.position

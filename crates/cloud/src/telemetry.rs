@@ -184,7 +184,6 @@ async fn write_rounds(
         tx.query(include_str!("../sql/ensure_minute_partitions.sql"), &[&days]).await?;
     }
     let minute = tx.prepare_cached(include_str!("../sql/upsert_sensor_minute.sql")).await?;
-    let hour = tx.prepare_cached(include_str!("../sql/upsert_sensor_hour.sql")).await?;
     struct Columns {
         plant: i16,
         sensors: Vec<i32>,
@@ -193,68 +192,49 @@ async fn write_rounds(
         maxs: Vec<f64>,
         means: Vec<f64>,
         minutes: Vec<DateTime<Utc>>,
-        hours: Vec<DateTime<Utc>>,
         position: i64,
     }
-    let written: Vec<(u16, &Round, Columns)> = rounds
+    let written: Vec<(u16, &Round)> =
+        rounds.iter().filter(|(_, round)| !round.rows.is_empty()).map(|(plant, round)| (*plant, round)).collect();
+    let columns: Vec<Columns> = written
         .iter()
-        .filter(|(_, round)| !round.rows.is_empty())
-        .map(|(plant, round)| {
-            let n = round.rows.len();
-            let at = ts(round.minute_ms);
-            let columns = Columns {
-                plant: *plant as i16,
-                sensors: round.rows.iter().map(|r| r.sensor as i32).collect(),
-                counts: round.rows.iter().map(|r| r.count).collect(),
-                mins: round.rows.iter().map(|r| r.min).collect(),
-                maxs: round.rows.iter().map(|r| r.max).collect(),
-                means: round.rows.iter().map(|r| r.mean).collect(),
-                minutes: vec![at; n],
-                hours: vec![hour_of(at); n],
-                position: round.position,
-            };
-            (*plant, round, columns)
+        .map(|(plant, round)| Columns {
+            plant: *plant as i16,
+            sensors: round.rows.iter().map(|r| r.sensor as i32).collect(),
+            counts: round.rows.iter().map(|r| r.count).collect(),
+            mins: round.rows.iter().map(|r| r.min).collect(),
+            maxs: round.rows.iter().map(|r| r.max).collect(),
+            means: round.rows.iter().map(|r| r.mean).collect(),
+            minutes: vec![ts(round.minute_ms); round.rows.len()],
+            position: round.position,
         })
         .collect();
-    type Params<'a> = [&'a (dyn tokio_postgres::types::ToSql + Sync); 8];
-    fn params(c: &Columns, hours: bool) -> Params<'_> {
-        let times = if hours { &c.hours } else { &c.minutes };
-        [&c.plant, &c.sensors, times, &c.counts, &c.mins, &c.maxs, &c.means, &c.position]
-    }
-    // A day row takes every minute of its day: combined here, in round order, with the
-    // stored row, and written once. Combined by one upsert a round, a batch spanning hours
-    // of a backfill updated each day row hundreds of times in one transaction, every update
-    // walking the row's versions so far.
-    let day_rows = fold_days(tx, written.iter().map(|(plant, round, _)| (*plant, *round))).await?;
-    let by_round: Vec<[Params<'_>; 2]> = written.iter().map(|(_, _, c)| [params(c, false), params(c, true)]).collect();
-    let mut minutes = Vec::with_capacity(written.len());
-    let mut hours = Vec::with_capacity(written.len());
-    for [m, h] in &by_round {
-        minutes.push(tx.execute(&minute, m));
-        hours.push(tx.query(&hour, h));
-    }
-    // Polled in the order pushed: each round's minute rows, then the hour rows of every
-    // round in order (a sensor's hour row combines its minutes in order either way).
-    let (written_rows, inserted) = futures_util::future::join(
-        futures_util::future::try_join_all(minutes),
-        futures_util::future::try_join_all(hours),
-    )
-    .await;
-    written_rows?;
-    let inserted = inserted?;
-    day_rows.write(tx).await?;
-    for ((plant, round, c), inserted) in written.iter().zip(inserted) {
+    let minute = &minute;
+    let minutes = columns.iter().map(|c| async move {
+        tx.execute(minute, &[&c.plant, &c.sensors, &c.minutes, &c.counts, &c.mins, &c.maxs, &c.means, &c.position])
+            .await
+    });
+    futures_util::future::try_join_all(minutes).await?;
+    // Hour and day rows take every minute of their period: combined here, in round order,
+    // with the stored row, and written once a batch. Combined by one upsert a round, a
+    // batch spanning hours of a backfill updated each row dozens of times in one
+    // transaction, every update a new version the readers then walk past.
+    let hours = Folded::fold(tx, Period::Hour, &written).await?;
+    let days = Folded::fold(tx, Period::Day, &written).await?;
+    hours.write(tx).await?;
+    days.write(tx).await?;
+    for (i, (plant, round)) in written.iter().enumerate() {
         let at = ts(round.minute_ms);
-        let p = c.position;
+        let p = round.position;
         if let Some(groups) = layouts.get(*plant) {
             for r in &round.rows {
                 if let Some(g) = groups.sensor_group(r.sensor) {
                     deltas.add(*plant, g, at, p, Sums { readings: i64::from(r.count), ..Sums::default() });
                 }
             }
-            for row in inserted {
-                let (sensor, new): (i32, bool) = (row.get(0), row.get(1));
-                if new && let Some(g) = groups.sensor_group(sensor as u32) {
+            // A sensor's first minute in an hour: one more sensor-hour of its group.
+            for &sensor in &hours.started[i] {
+                if let Some(g) = groups.sensor_group(sensor as u32) {
                     deltas.add(*plant, g, at, p, Sums { sensor_hours: 1, ..Sums::default() });
                 }
             }
@@ -276,9 +256,10 @@ struct Aggregate {
 }
 
 impl Aggregate {
-    /// `self` followed by `more`, computed exactly as the upserts of
-    /// `sql/upsert_sensor_hour.sql` combine a stored row with a new one (PostgreSQL's
-    /// float8 is IEEE double, as f64; ties keep the stored bound, as `least`/`greatest`).
+    /// `self` followed by `more`, computed exactly as `sql/upsert_sensor_minute.sql`
+    /// combines a stored minute with a late part of it (PostgreSQL's float8 is IEEE
+    /// double, as f64; ties keep the stored bound, as `least`/`greatest`), so every row is
+    /// one order of combinations however a rebuild groups the log into batches.
     fn then(self, more: Aggregate) -> Aggregate {
         let count = self.count + more.count;
         Aggregate {
@@ -291,57 +272,135 @@ impl Aggregate {
     }
 }
 
-/// The day rows a batch's rounds touch, folded from their stored values.
-struct DayRows(BTreeMap<(u16, DateTime<Utc>), BTreeMap<i32, Aggregate>>);
-
-async fn fold_days<'a>(
-    tx: &Transaction<'_>,
-    rounds: impl Iterator<Item = (u16, &'a Round)> + Clone,
-) -> Result<DayRows> {
-    let mut rows: BTreeMap<(u16, DateTime<Utc>), BTreeMap<i32, Aggregate>> = BTreeMap::new();
-    for (plant, round) in rounds.clone() {
-        rows.entry((plant, day_of(ts(round.minute_ms)))).or_default();
-    }
-    let stored = tx.prepare_cached(include_str!("../sql/sensor_day_rows.sql")).await?;
-    for ((plant, day), sensors) in &mut rows {
-        for row in tx.query(&stored, &[&(*plant as i16), day]).await? {
-            let aggregate = Aggregate {
-                count: row.get(1),
-                min: row.get(2),
-                max: row.get(3),
-                mean: row.get(4),
-                position: row.get(5),
-            };
-            sensors.insert(row.get(0), aggregate);
-        }
-    }
-    for (plant, round) in rounds {
-        let Some(sensors) = rows.get_mut(&(plant, day_of(ts(round.minute_ms)))) else { continue };
-        for r in &round.rows {
-            let minute = Aggregate { count: r.count, min: r.min, max: r.max, mean: r.mean, position: round.position };
-            let sensor = r.sensor as i32;
-            let combined = sensors.get(&sensor).map_or(minute, |day| day.then(minute));
-            sensors.insert(sensor, combined);
-        }
-    }
-    Ok(DayRows(rows))
+/// The rows a fold writes: a sensor's hours or its days.
+#[derive(Debug, Clone, Copy)]
+enum Period {
+    Hour,
+    Day,
 }
 
-impl DayRows {
-    async fn write(&self, tx: &Transaction<'_>) -> Result<()> {
-        let upsert = tx.prepare_cached(include_str!("../sql/upsert_sensor_day.sql")).await?;
-        for ((plant, day), sensors) in &self.0 {
-            let plant = *plant as i16;
-            let ids: Vec<i32> = sensors.keys().copied().collect();
-            let days = vec![*day; ids.len()];
-            let rows = sensors.values();
-            let counts: Vec<i32> = rows.clone().map(|a| a.count).collect();
-            let mins: Vec<f64> = rows.clone().map(|a| a.min).collect();
-            let maxs: Vec<f64> = rows.clone().map(|a| a.max).collect();
-            let means: Vec<f64> = rows.clone().map(|a| a.mean).collect();
-            let positions: Vec<i64> = rows.map(|a| a.position).collect();
-            tx.execute(&upsert, &[&plant, &ids, &days, &counts, &mins, &maxs, &means, &positions]).await?;
+impl Period {
+    fn start(self, t: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            Period::Hour => hour_of(t),
+            Period::Day => day_of(t),
         }
+    }
+
+    fn stored(self) -> &'static str {
+        match self {
+            Period::Hour => include_str!("../sql/sensor_hour_rows.sql"),
+            Period::Day => include_str!("../sql/sensor_day_rows.sql"),
+        }
+    }
+
+    fn upsert(self) -> &'static str {
+        match self {
+            Period::Hour => include_str!("../sql/upsert_sensor_hour.sql"),
+            Period::Day => include_str!("../sql/upsert_sensor_day.sql"),
+        }
+    }
+}
+
+/// The hour or day rows a batch's rounds touch, each folded from its stored value and
+/// every minute of the batch in round order.
+struct Folded {
+    period: Period,
+    rows: BTreeMap<(u16, DateTime<Utc>), BTreeMap<i32, Aggregate>>,
+    /// For each round, the sensors whose row it started (none was stored or folded before).
+    started: Vec<Vec<i32>>,
+}
+
+impl Folded {
+    async fn fold(tx: &Transaction<'_>, period: Period, rounds: &[(u16, &Round)]) -> Result<Folded> {
+        // The sensors each row key needs, to read only their stored rows.
+        let mut wanted: BTreeMap<(u16, DateTime<Utc>), Vec<i32>> = BTreeMap::new();
+        for (plant, round) in rounds {
+            let ids = wanted.entry((*plant, period.start(ts(round.minute_ms)))).or_default();
+            ids.extend(round.rows.iter().map(|r| r.sensor as i32));
+        }
+        for ids in wanted.values_mut() {
+            ids.sort_unstable();
+            ids.dedup();
+        }
+        let stored = tx.prepare_cached(period.stored()).await?;
+        let reads = wanted.iter().map(|((plant, start), ids)| {
+            let plant = *plant as i16;
+            let stored = &stored;
+            async move { tx.query(stored, &[&plant, start, ids]).await }
+        });
+        let answers = futures_util::future::try_join_all(reads).await?;
+        let mut rows: BTreeMap<(u16, DateTime<Utc>), BTreeMap<i32, Aggregate>> = BTreeMap::new();
+        for (key, answer) in wanted.keys().zip(answers) {
+            let sensors = rows.entry(*key).or_default();
+            for row in answer {
+                let aggregate = Aggregate {
+                    count: row.get(1),
+                    min: row.get(2),
+                    max: row.get(3),
+                    mean: row.get(4),
+                    position: row.get(5),
+                };
+                sensors.insert(row.get(0), aggregate);
+            }
+        }
+        let mut started = Vec::with_capacity(rounds.len());
+        for (plant, round) in rounds {
+            let mut new = Vec::new();
+            let sensors = rows.entry((*plant, period.start(ts(round.minute_ms)))).or_default();
+            for r in &round.rows {
+                let minute =
+                    Aggregate { count: r.count, min: r.min, max: r.max, mean: r.mean, position: round.position };
+                let sensor = r.sensor as i32;
+                let combined = match sensors.get(&sensor) {
+                    Some(row) => row.then(minute),
+                    None => {
+                        new.push(sensor);
+                        minute
+                    }
+                };
+                sensors.insert(sensor, combined);
+            }
+            started.push(new);
+        }
+        Ok(Folded { period, rows, started })
+    }
+
+    async fn write(&self, tx: &Transaction<'_>) -> Result<()> {
+        let upsert = tx.prepare_cached(self.period.upsert()).await?;
+        struct Columns {
+            plant: i16,
+            ids: Vec<i32>,
+            starts: Vec<DateTime<Utc>>,
+            counts: Vec<i32>,
+            mins: Vec<f64>,
+            maxs: Vec<f64>,
+            means: Vec<f64>,
+            positions: Vec<i64>,
+        }
+        let columns: Vec<Columns> = self
+            .rows
+            .iter()
+            .map(|((plant, start), sensors)| {
+                let rows = sensors.values();
+                Columns {
+                    plant: *plant as i16,
+                    ids: sensors.keys().copied().collect(),
+                    starts: vec![*start; sensors.len()],
+                    counts: rows.clone().map(|a| a.count).collect(),
+                    mins: rows.clone().map(|a| a.min).collect(),
+                    maxs: rows.clone().map(|a| a.max).collect(),
+                    means: rows.clone().map(|a| a.mean).collect(),
+                    positions: rows.map(|a| a.position).collect(),
+                }
+            })
+            .collect();
+        let upsert = &upsert;
+        let writes = columns.iter().map(|c| async move {
+            tx.execute(upsert, &[&c.plant, &c.ids, &c.starts, &c.counts, &c.mins, &c.maxs, &c.means, &c.positions])
+                .await
+        });
+        futures_util::future::try_join_all(writes).await?;
         Ok(())
     }
 }
