@@ -10,6 +10,7 @@ use eventlog::{Database, GenericClient};
 use serde::Serialize;
 use serde_json::Value;
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 /// What a request names that the cloud must know.
 #[derive(Debug, Default)]
@@ -22,17 +23,31 @@ pub struct Named<'a> {
     pub machine_type: Option<&'a str>,
 }
 
+/// Runs one of the API's statements, prepared once per connection and kept: the API asks
+/// the same few questions over and over, and each then costs the server no parsing and
+/// the connection a single round trip.
+async fn rows(client: &impl GenericClient, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+    let statement = client.prepare_cached(sql).await?;
+    Ok(client.query(&statement, params).await?)
+}
+
+/// The one row `sql` answers, as [`rows`] runs it.
+async fn row(client: &impl GenericClient, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
+    let statement = client.prepare_cached(sql).await?;
+    Ok(client.query_one(&statement, params).await?)
+}
+
 /// The first thing `named` names that the cloud does not know, as a message.
 pub async fn unknown(db: &Database, named: &Named<'_>) -> Result<Option<String>> {
     let client = db.client().await?;
     let plants: Vec<i16> = named.plants.iter().map(|&p| p as i16).collect();
     let plant = named.plant.map(|p| p as i16);
-    let row = client
-        .query_one(
-            include_str!("../../sql/api/known.sql"),
-            &[&plants, &plant, &named.machine, &named.line, &named.machine_type],
-        )
-        .await?;
+    let row = row(
+        &client,
+        include_str!("../../sql/api/known.sql"),
+        &[&plants, &plant, &named.machine, &named.line, &named.machine_type],
+    )
+    .await?;
     if row.get::<_, i32>(0) as usize != plants.len() {
         return Ok(Some(format!("the cloud knows no plant among {:?}", named.plants)));
     }
@@ -83,7 +98,7 @@ pub async fn plants(db: &Database, scope: Option<&[i16]>) -> Result<Vec<PlantInf
     let client = db.client().await?;
     let origins: BTreeMap<u16, eventlog::OriginPosition> =
         eventlog::origins(&client).await?.into_iter().map(|o| (o.origin, o)).collect();
-    let rows = client.query(include_str!("../../sql/api/plants.sql"), &[&scope]).await?;
+    let rows = rows(&client, include_str!("../../sql/api/plants.sql"), &[&scope]).await?;
     Ok(rows
         .iter()
         .map(|r| {
@@ -129,14 +144,14 @@ pub async fn lines(db: &Database, plant: u16) -> Result<Option<Vec<LineInfo>>> {
     let client = db.client().await?;
     let key = plant as i16;
     let mut groups: BTreeMap<String, Vec<GroupInfo>> = BTreeMap::new();
-    for r in client.query(include_str!("../../sql/api/groups.sql"), &[&key]).await? {
+    for r in rows(&client, include_str!("../../sql/api/groups.sql"), &[&key]).await? {
         groups.entry(r.get(0)).or_default().push(GroupInfo {
             machine_type: r.get(1),
             machines: r.get(2),
             sensors: r.get(3),
         });
     }
-    let rows = client.query(include_str!("../../sql/api/lines.sql"), &[&key]).await?;
+    let rows = rows(&client, include_str!("../../sql/api/lines.sql"), &[&key]).await?;
     if rows.is_empty() {
         return Ok(None);
     }
@@ -187,12 +202,12 @@ pub struct MachineFilter<'a> {
 
 pub async fn machines(db: &Database, plant: u16, f: &MachineFilter<'_>) -> Result<Vec<MachineInfo>> {
     let client = db.client().await?;
-    let rows = client
-        .query(
-            include_str!("../../sql/api/machines.sql"),
-            &[&(plant as i16), &f.line, &f.machine_type, &f.machine, &f.after, &f.limit],
-        )
-        .await?;
+    let rows = rows(
+        &client,
+        include_str!("../../sql/api/machines.sql"),
+        &[&(plant as i16), &f.line, &f.machine_type, &f.machine, &f.after, &f.limit],
+    )
+    .await?;
     Ok(rows
         .iter()
         .map(|r| MachineInfo {
@@ -228,7 +243,7 @@ pub struct SensorInfo {
 }
 
 pub async fn machine_sensors(client: &impl GenericClient, plant: u16, machine: &str) -> Result<Vec<SensorInfo>> {
-    let rows = client.query(include_str!("../../sql/api/machine_sensors.sql"), &[&(plant as i16), &machine]).await?;
+    let rows = rows(client, include_str!("../../sql/api/machine_sensors.sql"), &[&(plant as i16), &machine]).await?;
     Ok(rows
         .iter()
         .map(|r| SensorInfo {
@@ -281,7 +296,7 @@ pub async fn kpis(
         Bucket::Hour => (&KPIS[0], "1 hour"),
         Bucket::Day => (&KPIS[1], "1 day"),
     };
-    let rows = client.query(sql.as_str(), &[&plants, &from, &to, &by, &step]).await?;
+    let rows = rows(&client, sql.as_str(), &[&plants, &from, &to, &by, &step]).await?;
     let width = bucket.duration();
     Ok(rows
         .iter()
@@ -396,12 +411,12 @@ pub async fn anomalies(db: &Database, f: &AnomalyFilter) -> Result<Vec<AnomalyOu
         Some((t, p, id)) => (Some(*t), Some(*p), Some(id.as_str())),
         None => (None, None, None),
     };
-    let rows = client
-        .query(
-            include_str!("../../sql/api/anomalies.sql"),
-            &[&f.plants, &f.severity, &f.state, &f.machine, &f.from, &f.to, &t, &p, &id, &f.limit],
-        )
-        .await?;
+    let rows = rows(
+        &client,
+        include_str!("../../sql/api/anomalies.sql"),
+        &[&f.plants, &f.severity, &f.state, &f.machine, &f.from, &f.to, &t, &p, &id, &f.limit],
+    )
+    .await?;
     Ok(rows.iter().map(anomaly).collect())
 }
 
@@ -459,9 +474,9 @@ pub async fn maintenance(
         Some((d, p, m)) => (Some(*d), Some(*p), Some(m.as_str())),
         None => (None, None, None),
     };
-    let rows = client
-        .query(include_str!("../../sql/api/maintenance.sql"), &[&plants, &due_within_days, &d, &p, &m, &limit])
-        .await?;
+    let rows =
+        rows(&client, include_str!("../../sql/api/maintenance.sql"), &[&plants, &due_within_days, &d, &p, &m, &limit])
+            .await?;
     Ok(rows.iter().map(maintenance_row).collect())
 }
 
@@ -516,12 +531,12 @@ pub async fn maintenance_log(db: &Database, f: &LogFilter) -> Result<Vec<LogOut>
         Some((t, p, id)) => (Some(*t), Some(*p), Some(id.as_str())),
         None => (None, None, None),
     };
-    let rows = client
-        .query(
-            include_str!("../../sql/api/maintenance_log.sql"),
-            &[&f.plants, &f.machine, &f.kind, &f.from, &f.to, &t, &p, &id, &f.limit],
-        )
-        .await?;
+    let rows = rows(
+        &client,
+        include_str!("../../sql/api/maintenance_log.sql"),
+        &[&f.plants, &f.machine, &f.kind, &f.from, &f.to, &t, &p, &id, &f.limit],
+    )
+    .await?;
     Ok(rows.iter().map(log_row).collect())
 }
 
@@ -544,9 +559,12 @@ pub async fn predictions(
     limit: i64,
 ) -> Result<Vec<PredictionOut>> {
     let client = db.client().await?;
-    let rows = client
-        .query(include_str!("../../sql/api/predictions.sql"), &[&(plant as i16), &machine, &from, &to, &before, &limit])
-        .await?;
+    let rows = rows(
+        &client,
+        include_str!("../../sql/api/predictions.sql"),
+        &[&(plant as i16), &machine, &from, &to, &before, &limit],
+    )
+    .await?;
     Ok(rows
         .iter()
         .map(|r| PredictionOut {
@@ -628,7 +646,7 @@ pub async fn trend(
         Resolution::Day => include_str!("../../sql/api/trend_day.sql"),
     };
     let ids: Vec<i32> = sensors.iter().map(|s| s.sensor_id).collect();
-    let rows = client.query(sql, &[&(plant as i16), &ids, &from, &to]).await?;
+    let rows = rows(&client, sql, &[&(plant as i16), &ids, &from, &to]).await?;
     let mut points: BTreeMap<i32, Vec<Point>> = BTreeMap::new();
     for r in &rows {
         points.entry(r.get(0)).or_default().push(Point {
@@ -663,7 +681,7 @@ pub struct ModelOut {
 
 pub async fn models(db: &Database) -> Result<Vec<ModelOut>> {
     let client = db.client().await?;
-    let rows = client.query(include_str!("../../sql/api/models.sql"), &[]).await?;
+    let rows = rows(&client, include_str!("../../sql/api/models.sql"), &[]).await?;
     Ok(rows
         .iter()
         .map(|r| ModelOut {
