@@ -172,9 +172,11 @@ const BENCHES: &[Bench] = &[
         full: &[],
         quick: &["--days", "1", "--seconds", "10"],
         figures: &[
-            at_least("/requests_per_s", "requests answered", "requests/s", 500.0),
+            at_least("/requests_per_s", "requests answered at a steady 500 a second", "requests/s", 500.0),
             fig("/p50_ms", "latency p50", "ms"),
             at_most("/p99_ms", "latency p99", "ms", 20.0),
+            fig("/capacity/requests_per_s", "capacity: 16 clients sending as fast as answered", "requests/s"),
+            fig("/capacity/p99_ms", "latency p99 at capacity", "ms"),
         ],
     },
     Bench {

@@ -551,8 +551,8 @@ pub enum BenchCommand {
     Rebuild(RebuildBenchArgs),
     /// Bytes per reading in the log and in the raw-history read model after a simulated day
     Storage(StorageBenchArgs),
-    /// The cloud query API on a cloud holding simulated days of 5 plants: p50/p99 latency and
-    /// requests per second for a mix of the main queries
+    /// The cloud query API on a cloud holding simulated days of 5 plants: p50/p99 latency of a
+    /// mix of the main queries at a steady request rate, and the most requests per second it answers
     Api(ApiBenchArgs),
     /// Store-and-forward catch-up: how fast a backlog of plant readings reaches the cloud's
     /// log and read models while the plants keep ingesting
@@ -681,10 +681,15 @@ pub struct ApiBenchArgs {
     pub plants: u32,
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
     pub sensors_per_plant: u32,
-    /// Seconds of measured requests (after a 5 s warm-up)
+    /// Seconds of each measurement (after a 5 s warm-up): the steady rate, then the capacity
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub seconds: u64,
-    /// Requests in flight at once
+    /// Requests sent per second, on schedule whether or not earlier ones were answered; each
+    /// is timed from when it was due, so waiting behind a slow server counts
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub rate: u32,
+    /// Clients of the capacity measurement, each sending its next request when its last is
+    /// answered; also the most requests in flight at the steady rate
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub concurrency: u64,
 }

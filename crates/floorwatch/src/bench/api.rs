@@ -1,6 +1,8 @@
 //! `floorwatch bench api`: the cloud's query API on a cloud holding simulated days of
 //! every plant (backfilled through real plant nodes and forwarders, one reading per
-//! sensor per minute), under a mix of the manager app's main queries.
+//! sensor per minute), under a mix of the manager app's main queries: first sent at a
+//! steady rate, as many managers' apps would (latency counted from when each request was
+//! due), then by clients that send again as soon as they are answered (the capacity).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +12,8 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use fleet::{FleetStats, Pace};
 use serde_json::json;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::time::MissedTickBehavior;
 
 use super::stack::{Stack, join};
 use super::{BenchServer, load_average, percentile, write_json};
@@ -39,6 +42,9 @@ pub async fn run(args: ApiBenchArgs, server: &BenchServer, config: &Config) -> R
     stack.wait_shipped(&heads, Duration::from_secs(12 * 3600)).await?;
     let readings = stats.readings_accepted.load(Ordering::Relaxed);
     eprintln!("{readings} readings in the cloud after {:.0} s", began.elapsed().as_secs_f64());
+    // Days of history arrived in minutes: what autovacuum does over those days (statistics,
+    // the visibility map, dead versions reclaimed) is done once here.
+    stack.cloud_db.client().await?.batch_execute("VACUUM (ANALYZE)").await.context("vacuuming the cloud database")?;
 
     // Maintenance predictions need a model: trained on the cloud's history, published.
     let options = factory_history::FactoryTrainOptions {
@@ -50,90 +56,205 @@ pub async fn run(args: ApiBenchArgs, server: &BenchServer, config: &Config) -> R
         Err(e) => json!({ "error": format!("{e:#}") }),
     };
 
+    // The plants and their links are stopped: in a deployment they run at the plants, and
+    // the cloud's machine serves the managers alone.
+    stack.stop_plants().await?;
+
     let url = stack.cloud_url.clone().context("the cloud runs")?;
     let (_, token) = access::create(&stack.cloud_db, access::Role::Manager, access::Scope::AllPlants, "bench").await?;
-    let queries = mix(&stack, now);
-    let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
-    let measuring = Arc::new(AtomicBool::new(false));
-    let stopping = Arc::new(AtomicBool::new(false));
-    let mut workers = Vec::new();
-    for w in 0..args.concurrency {
-        let (http, url, token, queries) = (http.clone(), url.clone(), token.clone(), queries.clone());
-        let (measuring, stopping) = (measuring.clone(), stopping.clone());
-        workers.push(tokio::spawn(async move {
-            let mut samples: Vec<(usize, f64)> = Vec::new();
-            let mut errors = 0u64;
-            let mut i = w as usize;
-            while !stopping.load(Ordering::Relaxed) {
-                let q = i % queries.len();
-                i += 7;
-                let t = Instant::now();
-                let ok = match http.get(format!("{url}{}", queries[q].1)).bearer_auth(&token).send().await {
-                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                    Err(_) => false,
-                };
-                let ms = t.elapsed().as_secs_f64() * 1000.0;
-                if measuring.load(Ordering::Relaxed) {
-                    if ok { samples.push((q, ms)) } else { errors += 1 }
-                }
-            }
-            (samples, errors)
-        }));
-    }
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mix = Arc::new(Mix::new(&stack, now));
+    let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency as usize).build()?;
+    let target = Target { http, url, token, mix: mix.clone() };
+    let warm_up = Duration::from_secs(5);
+    let measure = Duration::from_secs(args.seconds);
+
     let load_before = load_average();
-    measuring.store(true, Ordering::Relaxed);
-    let t0 = Instant::now();
-    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
-    measuring.store(false, Ordering::Relaxed);
-    let elapsed = t0.elapsed().as_secs_f64();
-    stopping.store(true, Ordering::Relaxed);
+    let steady = steady_rate(&target, args.rate, args.concurrency as usize, warm_up, measure).await;
     let load_after = load_average();
-    let mut all = Vec::new();
-    let mut by_query: Vec<Vec<f64>> = vec![Vec::new(); queries.len()];
-    let mut errors = 0;
-    for w in workers {
-        let (samples, e) = w.await.context("worker")?;
-        errors += e;
-        for (q, ms) in samples {
-            all.push(ms);
-            by_query[q].push(ms);
-        }
-    }
+    let capacity = closed_loop(&target, args.concurrency, warm_up, measure).await?;
+    let load_after_capacity = load_average();
+
     let storage = storage(&stack.cloud_db).await?;
     stack.stop().await?;
-    all.sort_by(f64::total_cmp);
-    let per_query: serde_json::Map<String, serde_json::Value> = queries
-        .iter()
-        .zip(by_query.iter_mut())
-        .map(|((name, _), v)| {
-            v.sort_by(f64::total_cmp);
-            ((*name).to_owned(), json!({ "requests": v.len(), "p50_ms": round2(percentile(v, 50.0)), "p99_ms": round2(percentile(v, 99.0)) }))
-        })
-        .collect();
     let figures = json!({
-        "requests_per_s": (all.len() as f64 / elapsed).round(),
-        "p50_ms": round2(percentile(&all, 50.0)),
-        "p99_ms": round2(percentile(&all, 99.0)),
-        "errors": errors,
-        "by_query": per_query,
+        "requests_per_s": steady.per_second(),
+        "p50_ms": round2(steady.percentile(50.0)),
+        "p99_ms": round2(steady.percentile(99.0)),
+        "max_ms": round2(steady.percentile(100.0)),
+        "errors": steady.errors,
+        "offered_per_s": args.rate,
+        "by_query": steady.by_query(&mix.names),
+        "capacity": {
+            "requests_per_s": capacity.per_second(),
+            "p50_ms": round2(capacity.percentile(50.0)),
+            "p99_ms": round2(capacity.percentile(99.0)),
+            "errors": capacity.errors,
+            "clients": args.concurrency,
+            "by_query": capacity.by_query(&mix.names),
+            "load_average_after": load_after_capacity,
+        },
         "load_average_before": load_before,
         "load_average_after": load_after,
         "model": trained,
         "storage": storage,
         "settings": { "plants": args.plants, "sensors_per_plant": args.sensors_per_plant, "lines_per_plant": 1, "days": args.days,
-                      "readings": readings, "concurrency": args.concurrency, "seconds": args.seconds,
+                      "vacuumed_after_backfill": true, "machines": mix.machines.len(), "readings": readings, "rate": args.rate,
+                      "concurrency": args.concurrency, "seconds": args.seconds,
                       "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) },
     });
     write_json(&args.json, &figures)?;
     println!(
-        "{:.0} requests/s, p50 {:.1} ms, p99 {:.1} ms over {} requests ({errors} failed); load average {load_after}",
-        all.len() as f64 / elapsed,
-        percentile(&all, 50.0),
-        percentile(&all, 99.0),
-        all.len()
+        "at {} requests/s offered: {:.0} answered/s, p50 {:.1} ms, p99 {:.1} ms ({} failed); load average {load_after}",
+        args.rate,
+        steady.per_second(),
+        steady.percentile(50.0),
+        steady.percentile(99.0),
+        steady.errors
+    );
+    println!(
+        "capacity with {} clients: {:.0} requests/s, p50 {:.1} ms, p99 {:.1} ms ({} failed)",
+        args.concurrency,
+        capacity.per_second(),
+        capacity.percentile(50.0),
+        capacity.percentile(99.0),
+        capacity.errors
     );
     Ok(())
+}
+
+/// Where and how the requests go.
+#[derive(Clone)]
+struct Target {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+    mix: Arc<Mix>,
+}
+
+impl Target {
+    /// Sends the `n`th request of the mix; true when it was answered with success, whole.
+    async fn send(&self, n: usize) -> bool {
+        let path = self.mix.path(n);
+        match self.http.get(format!("{}{path}", self.url)).bearer_auth(&self.token).send().await {
+            Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+            Err(_) => false,
+        }
+    }
+}
+
+/// What one measurement saw: each answered request's query and latency.
+struct Measured {
+    samples: Vec<(usize, f64)>,
+    errors: u64,
+    seconds: f64,
+}
+
+impl Measured {
+    fn per_second(&self) -> f64 {
+        (self.samples.len() as f64 / self.seconds).round()
+    }
+
+    fn percentile(&self, p: f64) -> f64 {
+        let mut all: Vec<f64> = self.samples.iter().map(|s| s.1).collect();
+        all.sort_by(f64::total_cmp);
+        percentile(&all, p)
+    }
+
+    fn by_query(&self, names: &[&'static str]) -> serde_json::Value {
+        let mut per: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+        for &(q, ms) in &self.samples {
+            per[q].push(ms);
+        }
+        let map: serde_json::Map<String, serde_json::Value> = names
+            .iter()
+            .zip(per.iter_mut())
+            .map(|(name, v)| {
+                v.sort_by(f64::total_cmp);
+                ((*name).to_owned(), json!({ "requests": v.len(), "p50_ms": round2(percentile(v, 50.0)), "p99_ms": round2(percentile(v, 99.0)) }))
+            })
+            .collect();
+        serde_json::Value::Object(map)
+    }
+}
+
+/// Requests sent on a fixed schedule (`rate` a second) whatever the answers do, at most
+/// `in_flight` at once; each is timed from when it was due, so a request that waited for a
+/// connection or behind a slow server counts its wait. Those due during the first
+/// `warm_up` are sent but not counted.
+async fn steady_rate(target: &Target, rate: u32, in_flight: usize, warm_up: Duration, measure: Duration) -> Measured {
+    let target = Arc::new(target.clone());
+    let permits = Arc::new(Semaphore::new(in_flight));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let begin = tokio::time::Instant::now();
+    let (from, until) = (begin + warm_up, begin + warm_up + measure);
+    let mut n = 0;
+    loop {
+        let due = ticks.tick().await;
+        if due >= until {
+            break;
+        }
+        let (target, permits, tx) = (target.clone(), permits.clone(), tx.clone());
+        let counted = due >= from;
+        tokio::spawn(async move {
+            let ok = match permits.acquire_owned().await {
+                Ok(_permit) => target.send(n).await,
+                Err(_) => false,
+            };
+            if counted {
+                let _ = tx.send((target.mix.query(n), due.elapsed().as_secs_f64() * 1000.0, ok));
+            }
+        });
+        n += 1;
+    }
+    drop(tx);
+    let mut measured = Measured { samples: Vec::new(), errors: 0, seconds: measure.as_secs_f64() };
+    while let Some((q, ms, ok)) = rx.recv().await {
+        if ok { measured.samples.push((q, ms)) } else { measured.errors += 1 }
+    }
+    measured
+}
+
+/// `clients` clients, each sending its next request as soon as its last is answered: the
+/// most requests a second the cloud answers, and the latency it answers them with then.
+async fn closed_loop(target: &Target, clients: u64, warm_up: Duration, measure: Duration) -> Result<Measured> {
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stopping = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for w in 0..clients {
+        let target = target.clone();
+        let (measuring, stopping) = (measuring.clone(), stopping.clone());
+        workers.push(tokio::spawn(async move {
+            let mut samples: Vec<(usize, f64)> = Vec::new();
+            let mut errors = 0u64;
+            let mut n = w as usize;
+            while !stopping.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let ok = target.send(n).await;
+                let ms = t.elapsed().as_secs_f64() * 1000.0;
+                if measuring.load(Ordering::Relaxed) {
+                    if ok { samples.push((target.mix.query(n), ms)) } else { errors += 1 }
+                }
+                n += clients as usize;
+            }
+            (samples, errors)
+        }));
+    }
+    tokio::time::sleep(warm_up).await;
+    measuring.store(true, Ordering::Relaxed);
+    let t0 = Instant::now();
+    tokio::time::sleep(measure).await;
+    measuring.store(false, Ordering::Relaxed);
+    let seconds = t0.elapsed().as_secs_f64();
+    stopping.store(true, Ordering::Relaxed);
+    let mut measured = Measured { samples: Vec::new(), errors: 0, seconds };
+    for w in workers {
+        let (samples, errors) = w.await.context("client")?;
+        measured.samples.extend(samples);
+        measured.errors += errors;
+    }
+    Ok(measured)
 }
 
 /// Rows and bytes (with indexes) of the cloud's per-sensor and KPI tables: what a year of a
@@ -162,37 +283,79 @@ async fn storage(db: &eventlog::Database) -> Result<serde_json::Value> {
     Ok(serde_json::Value::Object(out))
 }
 
-/// The manager app's main questions, over the backfilled history.
-fn mix(stack: &Stack, now: i64) -> Arc<Vec<(&'static str, String)>> {
-    let t = |ms: i64| {
-        DateTime::<Utc>::from_timestamp_millis(ms)
-            .unwrap_or_default()
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-    };
-    let day = 86_400_000;
-    let layout = &stack.spec.layout;
-    let machine = layout.machines().first().map_or_else(String::new, |m| m.id.clone());
-    let plant = layout.plants().first().map_or(1, |p| p.number);
-    Arc::new(vec![
-        ("plants", "/v1/plants".to_owned()),
-        ("kpis_30d_by_day_all_plants", format!("/v1/kpis?from={}&to={}&bucket=day", t(now - 30 * day), t(now))),
-        (
-            "kpis_30d_by_day_per_line",
-            format!("/v1/kpis?plant={plant}&from={}&to={}&bucket=day&by=line", t(now - 30 * day), t(now)),
-        ),
-        ("kpis_24h_by_hour_all_plants", format!("/v1/kpis?from={}&to={}&bucket=hour", t(now - day), t(now))),
-        ("anomalies_newest_50", "/v1/anomalies?limit=50".to_owned()),
-        ("anomalies_critical_open", "/v1/anomalies?severity=critical,major&state=new,acknowledged&limit=50".to_owned()),
-        ("maintenance_due", "/v1/maintenance?due_within_days=14&limit=50".to_owned()),
-        ("maintenance_log", "/v1/maintenance/log?limit=50".to_owned()),
-        ("trend_7d_hourly", format!("/v1/machines/{machine}/trend?from={}&to={}", t(now - 7 * day), t(now))),
-        (
-            "trend_30d_daily",
-            format!("/v1/machines/{machine}/trend?from={}&to={}&resolution=day", t(now - 30 * day), t(now)),
-        ),
-        ("trend_6h_minutes", format!("/v1/machines/{machine}/trend?from={}&to={}", t(now - day / 4), t(now))),
-        ("machine", format!("/v1/machines/{machine}")),
-    ])
+/// The manager app's main questions over the backfilled history, each asked of a different
+/// plant or machine in turn.
+struct Mix {
+    names: Vec<&'static str>,
+    plants: Vec<u16>,
+    machines: Vec<String>,
+    now: i64,
+}
+
+impl Mix {
+    fn new(stack: &Stack, now: i64) -> Mix {
+        let layout = &stack.spec.layout;
+        Mix {
+            names: vec![
+                "plants",
+                "kpis_30d_by_day_all_plants",
+                "kpis_30d_by_day_per_line",
+                "kpis_24h_by_hour_all_plants",
+                "anomalies_newest_50",
+                "anomalies_critical_open",
+                "maintenance_due",
+                "maintenance_log",
+                "trend_7d_hourly",
+                "trend_30d_daily",
+                "trend_6h_minutes",
+                "machine",
+            ],
+            plants: layout.plants().iter().map(|p| p.number).collect(),
+            machines: layout.machines().iter().map(|m| m.id.clone()).collect(),
+            now,
+        }
+    }
+
+    /// Which question the `n`th request asks.
+    fn query(&self, n: usize) -> usize {
+        n % self.names.len()
+    }
+
+    /// The `n`th request's path: the questions in turn, each round about another plant and
+    /// machine.
+    fn path(&self, n: usize) -> String {
+        let t = |ms: i64| {
+            DateTime::<Utc>::from_timestamp_millis(ms)
+                .unwrap_or_default()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        };
+        let (day, now) = (86_400_000, self.now);
+        let round = n / self.names.len();
+        let plant = self.plants.get(round % self.plants.len().max(1)).copied().unwrap_or(1);
+        // A stride prime to any small machine count visits every machine.
+        let machine =
+            self.machines.get(round.wrapping_mul(7_919) % self.machines.len().max(1)).map_or("", String::as_str);
+        match self.names[self.query(n)] {
+            "plants" => "/v1/plants".to_owned(),
+            "kpis_30d_by_day_all_plants" => format!("/v1/kpis?from={}&to={}&bucket=day", t(now - 30 * day), t(now)),
+            "kpis_30d_by_day_per_line" => {
+                format!("/v1/kpis?plant={plant}&from={}&to={}&bucket=day&by=line", t(now - 30 * day), t(now))
+            }
+            "kpis_24h_by_hour_all_plants" => format!("/v1/kpis?from={}&to={}&bucket=hour", t(now - day), t(now)),
+            "anomalies_newest_50" => "/v1/anomalies?limit=50".to_owned(),
+            "anomalies_critical_open" => {
+                "/v1/anomalies?severity=critical,major&state=new,acknowledged&limit=50".to_owned()
+            }
+            "maintenance_due" => "/v1/maintenance?due_within_days=14&limit=50".to_owned(),
+            "maintenance_log" => "/v1/maintenance/log?limit=50".to_owned(),
+            "trend_7d_hourly" => format!("/v1/machines/{machine}/trend?from={}&to={}", t(now - 7 * day), t(now)),
+            "trend_30d_daily" => {
+                format!("/v1/machines/{machine}/trend?from={}&to={}&resolution=day", t(now - 30 * day), t(now))
+            }
+            "trend_6h_minutes" => format!("/v1/machines/{machine}/trend?from={}&to={}", t(now - day / 4), t(now)),
+            _ => format!("/v1/machines/{machine}"),
+        }
+    }
 }
 
 fn round2(x: f64) -> f64 {

@@ -33,6 +33,7 @@ pub struct Stack {
     stop_nodes: watch::Sender<bool>,
     nodes: Vec<tokio::task::JoinHandle<Result<()>>>,
     stop_cloud: watch::Sender<bool>,
+    stop_links: watch::Sender<bool>,
     cloud: Option<tokio::task::JoinHandle<Result<()>>>,
     links: Vec<tokio::task::JoinHandle<Result<()>>>,
     dir: std::path::PathBuf,
@@ -90,6 +91,7 @@ impl Stack {
         let cloud_db = Database::new(&server.fresh_database("cloud").await?, 32)?;
         cloud::migrate(&cloud_db).await?;
         let (stop_cloud, _) = watch::channel(false);
+        let (stop_links, _) = watch::channel(false);
         Ok(Stack {
             spec,
             plants: runs,
@@ -99,6 +101,7 @@ impl Stack {
             stop_nodes,
             nodes,
             stop_cloud,
+            stop_links,
             cloud: None,
             links: Vec::new(),
             dir,
@@ -119,7 +122,7 @@ impl Stack {
                 access::create(&self.cloud_db, access::Role::Forwarder, access::Scope::plant(p.number), "bench")
                     .await?;
             let forwarder = forwarder::ForwarderConfig::new(p.number, url.clone(), token);
-            let mut stopped = self.stop_cloud.subscribe();
+            let mut stopped = self.stop_links.subscribe();
             self.links.push(tokio::spawn(crate::link::run_link(p.db.clone(), forwarder, async move {
                 let _ = stopped.wait_for(|s| *s).await;
             })));
@@ -200,17 +203,24 @@ impl Stack {
         }
     }
 
-    pub async fn stop(self) -> Result<()> {
-        let _ = self.stop_cloud.send(true);
-        for l in self.links {
+    /// Stops every plant's link and node; the cloud keeps running.
+    pub async fn stop_plants(&mut self) -> Result<()> {
+        let _ = self.stop_links.send(true);
+        for l in self.links.drain(..) {
             l.await.context("link task")??;
         }
-        if let Some(c) = self.cloud {
-            c.await.context("cloud task")??;
-        }
         let _ = self.stop_nodes.send(true);
-        for n in self.nodes {
+        for n in self.nodes.drain(..) {
             n.await.context("plant node task")??;
+        }
+        Ok(())
+    }
+
+    pub async fn stop(mut self) -> Result<()> {
+        self.stop_plants().await?;
+        let _ = self.stop_cloud.send(true);
+        if let Some(c) = self.cloud.take() {
+            c.await.context("cloud task")??;
         }
         let _ = std::fs::remove_dir_all(&self.dir);
         Ok(())
