@@ -25,7 +25,7 @@ WITH keys AS (
            sum(running_ms)::bigint AS running_ms, sum(parts)::bigint AS parts,
            sum(good_parts)::bigint AS good_parts, sum(ideal_ms)::bigint AS ideal_ms
       FROM cloud.{table}
-     WHERE ($1::smallint[] IS NULL OR plant = ANY($1)) AND {bucket} >= $2 AND {bucket} < $3
+     WHERE plant = ANY(coalesce($1::smallint[], ARRAY(SELECT plant FROM cloud.plants))) AND {bucket} >= $2 AND {bucket} < $3
      GROUP BY 1, 2, 3, 4
 )
 SELECT k.plant, k.line_id, k.machine_type, b.bucket, k.sensors,

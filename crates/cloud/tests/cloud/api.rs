@@ -300,6 +300,99 @@ async fn lists_page_with_cursors_and_every_page_is_bounded() {
         }
         assert_eq!(paged, whole, "{base}");
     }
+    // A state filter answers exactly the anomalies in those states (the open ones read
+    // their own index), their evidence and notes as the JSON the plant wrote. Beside the
+    // stories' resolved anomalies, one is left open.
+    let plant = &api.plants[0];
+    let machine = plant.machine(0);
+    let ts = api.t0 + 600_000;
+    let evidence = domain::events::SensorEvidence {
+        sensor: 1_000_003,
+        name: format!("{machine}-VIB1"),
+        kind: "VIB".into(),
+        unit: "mm/s \"peak\"".into(),
+        at: at(ts),
+        observed: 7.25,
+        expected: 3.5,
+        lower: 2.5,
+        upper: 4.5,
+        test: "spike".into(),
+        score: 1.0,
+        related: false,
+    };
+    let open = domain::events::AnomalyDetected {
+        anomaly_id: format!("{machine}-{ts}"),
+        machine_id: machine.clone(),
+        line_id: machine.rsplit_once('-').unwrap().0.to_owned(),
+        started_at: at(ts),
+        severity: domain::events::Severity::Critical,
+        score: 0.97,
+        sensors: vec![evidence.clone()],
+        explanation: "VIB1 7.25 mm/s, expected 3.5 (2.5–4.5): spike".into(),
+        detector_version: "d1".into(),
+    };
+    plant.append(&format!("anomaly-{machine}-{ts}"), domain::events::ANOMALY_DETECTED, &open).await;
+    let count =
+        || async { api.get("/v1/anomalies?limit=1000", Some(&manager)).await.1["items"].as_array().unwrap().len() };
+    let before = count().await;
+    wait_for("the open anomaly to reach the cloud", Duration::from_secs(60), || async { count().await > before }).await;
+    let (_, whole) = api.get("/v1/anomalies?limit=1000", Some(&manager)).await;
+    let whole = whole["items"].as_array().unwrap().clone();
+    assert!(whole.iter().any(|a| a["state"] == "resolved") && whole.iter().any(|a| a["state"] == "new"));
+    assert!(whole.iter().all(|a| a["sensors"].is_array() && a["notes"].is_array()), "{whole:?}");
+    let listed = whole.iter().find(|a| a["anomaly_id"] == open.anomaly_id.as_str()).unwrap();
+    assert_eq!(listed["sensors"], serde_json::to_value(vec![evidence]).unwrap(), "the evidence as the plant wrote it");
+    for states in ["new,acknowledged", "new,acknowledged,shelved", "acknowledged", "resolved", "new,resolved"] {
+        let (status, body) = api.get(&format!("/v1/anomalies?limit=1000&state={states}"), Some(&manager)).await;
+        assert_eq!(status, StatusCode::OK, "{states}: {body}");
+        let want: Vec<&Value> = whole.iter().filter(|a| states.split(',').any(|s| a["state"] == s)).collect();
+        assert_eq!(body["items"].as_array().unwrap().iter().collect::<Vec<_>>(), want, "{states}");
+    }
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_trend_answers_each_sensors_stored_points_in_time_order() {
+    let api = Api::start().await;
+    let manager = token(&api.cloud, Role::Manager, Scope::AllPlants).await;
+    let m = api.plants[0].machine(0);
+    let client = api.cloud.client().await.unwrap();
+    let (hour, day) = (3_600_000, 86_400_000);
+    // Each range holds the whole story (its readings span a few minutes after t0).
+    for (resolution, table, column, from, to) in [
+        ("minute", "sensor_minute", "minute", api.t0, api.t0 + hour),
+        ("hour", "sensor_hour", "hour", api.t0 - day, api.t0 + day),
+        ("day", "sensor_day", "day", api.t0 - 2 * day, api.t0 + 2 * day),
+    ] {
+        let path =
+            format!("/v1/machines/{m}/trend?from={}&to={}&resolution={resolution}", rfc3339(at(from)), rfc3339(at(to)));
+        let (status, body) = api.get(&path, Some(&manager)).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        let sensors = body["sensors"].as_array().unwrap();
+        assert!(!sensors.is_empty(), "{path}: {body}");
+        let mut points = 0;
+        for s in sensors {
+            let id = s["sensor_id"].as_i64().unwrap() as i32;
+            let sql = format!(
+                "SELECT {column}, count, min, max, mean FROM cloud.{table} WHERE plant = 1 AND sensor_id = $1 ORDER BY {column}"
+            );
+            let want: Vec<Value> = client
+                .query(&sql, &[&id])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "t": r.get::<_, chrono::DateTime<chrono::Utc>>(0), "count": r.get::<_, i32>(1),
+                        "min": r.get::<_, f64>(2), "max": r.get::<_, f64>(3), "mean": r.get::<_, f64>(4),
+                    })
+                })
+                .collect();
+            assert_eq!(s["points"].as_array().unwrap(), &want, "{resolution}: sensor {id}");
+            points += want.len();
+        }
+        assert!(points >= sensors.len(), "{resolution}: every sensor of the machine has the story's readings");
+    }
     api.stop().await;
 }
 
