@@ -26,7 +26,8 @@ usage: cargo xtask bench [--quick] [--runs N] [--only NAME[,NAME…]] [--no-desk
   --runs N       runs of each benchmark (default 3, or 1 with --quick; figures
                  are their medians)
   --only NAMES   run only these benchmarks (log, ingest, freshness, rebuild,
-                 storage, api, forward, timetravel, detect, up, desktop)
+                 storage, api, forward, timetravel, detect, up, desktop); the
+                 others' sections of BENCHMARKS.md are kept as they were
   --no-desktop   leave out the desktop app's benchmark even where Xvfb is present
 
 Writes target/bench/results.json (every run's figures) and BENCHMARKS.md.
@@ -350,9 +351,15 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 
     let report = Report { machine, quick: o.quick, runs: run_count, benches: results };
     let json_path = out.join("results.json");
-    std::fs::write(&json_path, serde_json::to_string_pretty(&report.json())?)?;
+    let previous_json = if o.only.is_some() {
+        std::fs::read_to_string(&json_path).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok())
+    } else {
+        None
+    };
+    std::fs::write(&json_path, serde_json::to_string_pretty(&report.json(previous_json.as_ref()))?)?;
     let md_path = root.join("BENCHMARKS.md");
-    std::fs::write(&md_path, report.markdown())?;
+    let previous = if o.only.is_some() { std::fs::read_to_string(&md_path).ok() } else { None };
+    std::fs::write(&md_path, report.markdown(previous.as_deref()))?;
     eprintln!("xtask: figures in {} and {}", json_path.display(), md_path.display());
     let failed: Vec<&str> = report.benches.iter().filter(|b| b.failures > 0).map(|b| b.name).collect();
     if !failed.is_empty() {
@@ -541,7 +548,9 @@ struct Report {
 }
 
 impl Report {
-    fn json(&self) -> Value {
+    /// results.json: every run's figures of the benchmarks run here and, from `previous`
+    /// (the file as it was), the entries of the benchmarks not run this time.
+    fn json(&self, previous: Option<&Value>) -> Value {
         let m = &self.machine;
         json!({
             "machine": { "cores": m.cores, "memory_gib": m.memory_gib, "cpu": m.cpu, "postgres": m.postgres },
@@ -563,67 +572,96 @@ impl Report {
                 }))).collect();
                 json!({
                     "name": b.name,
+                    "mode": if self.quick { "quick" } else { "full" },
+                    "runs": self.runs,
+                    "commit": m.commit,
+                    "date": m.date,
                     "arguments": b.args,
                     "load_average_before_each_run": b.loads,
                     "failed_runs": b.failures,
                     "errors": b.errors,
                     "figures": figures,
                 })
-            }).collect::<Vec<_>>(),
+            }).chain(
+                previous
+                    .and_then(|p| p["benchmarks"].as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter(|old| !self.benches.iter().any(|b| old["name"] == b.name))
+                    .cloned(),
+            ).collect::<Vec<_>>(),
         })
     }
 
-    fn markdown(&self) -> String {
+    /// BENCHMARKS.md: a section for each benchmark run here and, from `previous` (the file
+    /// as it was), the sections of the benchmarks not run this time, kept as they were, so
+    /// `--only` refreshes some figures without losing the others. Each section says its own
+    /// mode, runs, commit and date; the list of missed targets covers every section.
+    fn markdown(&self, previous: Option<&str>) -> String {
+        let fresh = self.sections();
+        let kept = previous.map(sections_of).unwrap_or_default();
+        let chosen: Vec<(&Bench, &str)> = BENCHES
+            .iter()
+            .chain([&DESKTOP])
+            .filter_map(|b| {
+                let text = fresh.iter().chain(&kept).find(|(title, _)| *title == b.title)?;
+                Some((b, text.1.as_str()))
+            })
+            .collect();
         let m = &self.machine;
         let mut s = String::new();
         let _ = writeln!(s, "# Benchmarks\n");
         let _ = writeln!(
             s,
-            "Written by `cargo xtask bench{}{}` on {} at commit {}. Machine: {} cores ({}), {} GiB of memory, {}.\n",
-            if self.quick { " --quick" } else { "" },
-            if self.runs == default_runs(self.quick) { String::new() } else { format!(" --runs {}", self.runs) },
-            m.date,
-            m.commit,
-            m.cores,
-            m.cpu,
-            m.memory_gib,
-            m.postgres
+            "Written by `cargo xtask bench`; each section says how its figures were taken (the command, quick or full \
+             mode, the number of runs, the commit and the date). Machine: {} cores ({}), {} GiB of memory, {}.\n",
+            m.cores, m.cpu, m.memory_gib, m.postgres
         );
         let _ = writeln!(
             s,
-            "Each benchmark ran {} time(s) on its own throw-away PostgreSQL cluster; a figure is the median of its runs, \
-             with the lowest and highest beside it. The load average before each run says how busy the machine was: \
-             figures taken while other work runs can be several times worse than on a quiet machine.{}\n",
-            self.runs,
-            if self.quick {
-                " These are **quick-mode** figures (smaller runs); the full run is `cargo xtask bench`."
-            } else {
-                ""
-            }
+            "Each benchmark runs on its own throw-away PostgreSQL cluster; a figure is the median of its runs, with the \
+             lowest and highest beside it. The load average before each run says how busy the machine was: figures \
+             taken while other work runs can be several times worse than on a quiet machine. Quick-mode figures come \
+             from smaller runs; the full run is `cargo xtask bench`.\n"
         );
-        let missed: Vec<String> = self
-            .benches
+        let missed: Vec<String> = chosen
             .iter()
-            .flat_map(|b| {
-                b.figures.iter().filter(|f| f.met == Some(false)).map(move |f| format!("{}: {}", b.name, f.what))
-            })
+            .flat_map(|(b, text)| missed_in(text).into_iter().map(move |what| format!("{}: {what}", b.name)))
             .collect();
         if missed.is_empty() {
             let _ = writeln!(s, "Every figure with a target meets it.\n");
         } else {
             let _ = writeln!(s, "**Missed targets ({}):** {}.\n", missed.len(), missed.join("; "));
         }
+        for (_, text) in chosen {
+            s.push_str(text.trim_end());
+            s.push_str("\n\n");
+        }
+        s.truncate(s.trim_end().len());
+        s.push('\n');
+        s
+    }
+
+    /// The sections of the benchmarks run here, each with its heading, by title.
+    fn sections(&self) -> Vec<(&'static str, String)> {
+        let m = &self.machine;
+        let mut out = Vec::new();
         for b in &self.benches {
+            let mut s = String::new();
             let _ = writeln!(s, "## {}\n", b.title);
             let loads: Vec<String> = b.loads.iter().map(|l| format!("{l:.1}")).collect();
             let _ = writeln!(
                 s,
-                "`{}` · load average before each run: {}{}\n",
+                "`{}` · {} mode, {} run(s) at commit {}, {} · load average before each run: {}{}\n",
                 if b.name == DESKTOP.name {
                     format!("desktop-bench {}", b.args.join(" ")).trim_end().to_owned()
                 } else {
                     format!("floorwatch bench {} {}", b.name, b.args.join(" ")).trim_end().to_owned()
                 },
+                if self.quick { "quick" } else { "full" },
+                self.runs,
+                m.commit,
+                m.date,
                 loads.join(", "),
                 if b.failures > 0 {
                     format!(" · **{} run(s) failed**: {}", b.failures, b.errors.join("; "))
@@ -641,16 +679,52 @@ impl Report {
                 let target = f.target.map(|t| t.describe(f.unit)).unwrap_or_default();
                 let mark = match f.met {
                     Some(true) => "met".to_owned(),
-                    Some(false) => "**missed**".to_owned(),
+                    Some(false) => MISSED.to_owned(),
                     None => String::new(),
                 };
                 let versus = f.versus_baseline.map(|r| format!(" ({}× the baseline)", number(r))).unwrap_or_default();
                 let _ = writeln!(s, "| {}{} | {} | {} | {} | {} |", f.what, versus, value, spread, target, mark);
             }
-            let _ = writeln!(s);
+            out.push((b.title, s));
         }
-        s
+        out
     }
+}
+
+/// How a figure that misses its target is marked in its table.
+const MISSED: &str = "**missed**";
+
+/// A BENCHMARKS.md split into its benchmarks' sections (heading included), by title.
+fn sections_of(doc: &str) -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&'static str, String)> = Vec::new();
+    let mut current: Option<usize> = None;
+    for line in doc.lines() {
+        if let Some(title) = line.strip_prefix("## ") {
+            // A section whose benchmark no longer exists is dropped.
+            current = BENCHES.iter().chain([&DESKTOP]).find(|b| b.title == title).map(|b| {
+                out.push((b.title, String::new()));
+                out.len() - 1
+            });
+        } else if line.starts_with("# ") {
+            current = None;
+        }
+        if let Some(i) = current {
+            out[i].1.push_str(line);
+            out[i].1.push('\n');
+        }
+    }
+    out
+}
+
+/// The figures a section's table marks as missing their target.
+fn missed_in(section: &str) -> Vec<String> {
+    section
+        .lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.trim().trim_matches('|').split('|').map(str::trim).collect();
+            (cells.len() == 5 && cells[4] == MISSED).then(|| cells[0].to_owned())
+        })
+        .collect()
 }
 
 fn spaced(unit: &str) -> String {
@@ -720,7 +794,7 @@ mod tests {
         assert_eq!(by("/delivery_p99_ms").met, Some(true));
         // A figure no run wrote has no median and does not count as met.
         assert_eq!(by("/delivery_p50_ms").median, None);
-        let md = Report { machine: test_machine(), quick: false, runs: 4, benches: vec![r] }.markdown();
+        let md = Report { machine: test_machine(), quick: false, runs: 4, benches: vec![r] }.markdown(None);
         assert!(md.contains("1 run(s) failed"), "{md}");
         assert!(
             md.contains(
@@ -741,10 +815,57 @@ mod tests {
         let p99 = r.figures.iter().find(|f| f.pointer == "/freshness_p99_ms").unwrap();
         assert_eq!(p99.median, Some(1100.0));
         assert_eq!(p99.met, Some(false));
-        let md = Report { machine: test_machine(), quick: true, runs: 3, benches: vec![r] }.markdown();
+        let md = Report { machine: test_machine(), quick: true, runs: 3, benches: vec![r] }.markdown(None);
         assert!(md.contains("**Missed targets (1):** freshness: freshness p99."), "{md}");
         assert!(md.contains("| freshness p99 | 1,100 ms | 900 – 1,200 | ≤ 1,000 ms | **missed** |"), "{md}");
-        assert!(md.contains("quick-mode"), "{md}");
+        assert!(md.contains("· quick mode, 3 run(s) at commit abc"), "{md}");
+    }
+
+    #[test]
+    fn a_partial_run_replaces_its_own_sections_and_keeps_the_others() {
+        let first = Report {
+            machine: test_machine(),
+            quick: true,
+            runs: 3,
+            benches: vec![
+                summarise(&BENCHES[0], &[], vec![run(json!({"log_vs_copy": 9.0, "delivery_p99_ms": 20.0}))]),
+                summarise(&BENCHES[2], &[], vec![run(json!({"freshness_p99_ms": 1500.0}))]),
+            ],
+        };
+        let before = first.markdown(None);
+        assert!(before.contains("**Missed targets (1):** freshness: freshness p99."), "{before}");
+        assert!(before.contains("· quick mode, 3 run(s) at commit abc, 2026-12-03 12:00 UTC ·"), "{before}");
+
+        let mut machine = test_machine();
+        machine.commit = "def".into();
+        let second = Report {
+            machine,
+            quick: false,
+            runs: 1,
+            benches: vec![summarise(&BENCHES[2], &["--seconds", "60"], vec![run(json!({"freshness_p99_ms": 400.0}))])],
+        };
+        let after = second.markdown(Some(&before));
+        // The log's section is kept word for word; freshness is the new run's, now met.
+        let log = |md: &str| sections_of(md).into_iter().find(|(t, _)| *t == BENCHES[0].title).unwrap().1;
+        assert_eq!(log(&after), log(&before));
+        assert!(
+            after.contains("`floorwatch bench freshness --seconds 60` · full mode, 1 run(s) at commit def"),
+            "{after}"
+        );
+        assert!(!after.contains("1,500 ms"), "{after}");
+        assert!(after.contains("Every figure with a target meets it."), "{after}");
+        // Sections stay in the benchmarks' order, whichever ran last.
+        assert!(after.find(BENCHES[0].title).unwrap() < after.find(BENCHES[2].title).unwrap());
+        // A section a partial run does not touch keeps its missed mark in the summary.
+        let third = Report { machine: test_machine(), quick: true, runs: 1, benches: vec![] };
+        assert!(third.markdown(Some(&before)).contains("**Missed targets (1):** freshness: freshness p99."));
+        // The results file keeps the other benchmarks' entries too.
+        let json = second.json(Some(&first.json(None)));
+        let names: Vec<&str> =
+            json["benchmarks"].as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["freshness", "log"]);
+        assert_eq!(json["benchmarks"][0]["commit"], "def");
+        assert_eq!(json["benchmarks"][1]["commit"], "abc");
     }
 
     #[test]
