@@ -608,14 +608,13 @@ impl Report {
                 Some((b, text.1.as_str()))
             })
             .collect();
-        let m = &self.machine;
         let mut s = String::new();
         let _ = writeln!(s, "# Benchmarks\n");
         let _ = writeln!(
             s,
-            "Written by `cargo xtask bench`; each section says how its figures were taken (the command, quick or full \
-             mode, the number of runs, the commit and the date). Machine: {} cores ({}), {} GiB of memory, {}.\n",
-            m.cores, m.cpu, m.memory_gib, m.postgres
+            "Written by `cargo xtask bench`; each section says how its figures were taken: the command, quick or full \
+             mode, the number of runs, the commit, the date and the machine (its cores, processor, memory and \
+             PostgreSQL).\n"
         );
         let _ = writeln!(
             s,
@@ -652,7 +651,7 @@ impl Report {
             let loads: Vec<String> = b.loads.iter().map(|l| format!("{l:.1}")).collect();
             let _ = writeln!(
                 s,
-                "`{}` · {} mode, {} run(s) at commit {}, {} · load average before each run: {}{}\n",
+                "`{}` · {} mode, {} run(s) at commit {}, {}, on {} cores ({}), {} GiB, {} · load average before each run: {}{}\n",
                 if b.name == DESKTOP.name {
                     format!("desktop-bench {}", b.args.join(" ")).trim_end().to_owned()
                 } else {
@@ -662,6 +661,10 @@ impl Report {
                 self.runs,
                 m.commit,
                 m.date,
+                m.cores,
+                m.cpu,
+                m.memory_gib,
+                m.postgres,
                 loads.join(", "),
                 if b.failures > 0 {
                     format!(" · **{} run(s) failed**: {}", b.failures, b.errors.join("; "))
@@ -834,7 +837,12 @@ mod tests {
         };
         let before = first.markdown(None);
         assert!(before.contains("**Missed targets (1):** freshness: freshness p99."), "{before}");
-        assert!(before.contains("· quick mode, 3 run(s) at commit abc, 2026-12-03 12:00 UTC ·"), "{before}");
+        assert!(
+            before.contains(
+                "· quick mode, 3 run(s) at commit abc, 2026-12-03 12:00 UTC, on 2 cores (test), 24 GiB, postgres (PostgreSQL) 15 ·"
+            ),
+            "{before}"
+        );
 
         let mut machine = test_machine();
         machine.commit = "def".into();
