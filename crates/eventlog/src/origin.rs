@@ -14,6 +14,8 @@
 //!   missing, and the sender must resume from the acknowledged position;
 //! * a unique index on (plant, plant position) refuses a second copy whatever happens.
 
+use std::time::Duration;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::{GenericClient, Transaction};
 use thiserror::Error;
@@ -243,12 +245,33 @@ pub async fn import_and_commit(
         Payload::Telemetry { occurred_at, .. } => Some(*occurred_at),
         Payload::Json(_) => None,
     }));
-    create_partitions(&mut client, &days).await?;
-    let tx = client.transaction().await?;
-    let imported = import(&tx, origin, after, events).await?;
-    tx.commit().await?;
-    Ok(imported)
+    // A plant catching up may send days older than this log keeps: retention can drop
+    // such a day's partition, still empty, between its creation here and the import's
+    // check under the head. Made again, it stays: from the import's commit on, the day
+    // holds events no subscriber has read. A day retention is still dropping can outlast
+    // the attempts; the caller hears a transient error then.
+    let mut attempt = 1;
+    loop {
+        create_partitions(&mut client, &days).await?;
+        let tx = client.transaction().await?;
+        match import(&tx, origin, after, events).await {
+            Err(ImportError::MissingPartitions(_)) if attempt < IMPORT_ATTEMPTS => {
+                drop(tx);
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                attempt += 1;
+            }
+            imported => {
+                let imported = imported?;
+                tx.commit().await?;
+                return Ok(imported);
+            }
+        }
+    }
 }
+
+/// How often [`import_and_commit`] makes a batch's partitions again when retention
+/// dropped one before the import could use it.
+const IMPORT_ATTEMPTS: u64 = 4;
 
 /// Where `origin`'s import stands (all zero before its first batch).
 pub async fn origin_position(client: &impl GenericClient, origin: u16) -> Result<OriginPosition, ImportError> {

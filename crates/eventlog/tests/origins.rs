@@ -133,3 +133,53 @@ async fn the_database_itself_refuses_a_second_copy_of_a_plant_event() {
         .unwrap_err();
     assert_eq!(err.code().map(|c| c.code()), Some("23505"), "{err}");
 }
+
+#[tokio::test]
+async fn a_day_retention_drops_while_an_import_waits_is_made_again_and_the_batch_stored() {
+    // A plant catching up sends a day older than this log keeps (2026-03-01).
+    let db = log().await;
+    import_and_commit(&db, 1, 0, &batch(2..=2)).await.unwrap();
+    // Another import of the same plant holds its origin row: the next one creates its
+    // day's partition, then waits for that row before its check under the head.
+    let mut holder = db.client().await.unwrap();
+    let holding = holder.transaction().await.unwrap();
+    holding.query_one("SELECT 1 FROM eventlog.origins WHERE origin = 1 FOR UPDATE", &[]).await.unwrap();
+    let importing = tokio::spawn({
+        let db = db.clone();
+        async move { import_and_commit(&db, 1, 2, &batch(3..=3)).await }
+    });
+    let watcher = db.client().await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let waiting: bool = watcher
+                .query_one(
+                    "SELECT to_regclass('eventlog.telemetry_20260301') IS NOT NULL
+                        AND EXISTS (SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+                                     AND datname = current_database())",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if waiting {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the import creates its partition and waits for the plant's row");
+    // Retention runs now: the day is past the cutoff and still empty.
+    let report = tokio::time::timeout(std::time::Duration::from_secs(30), expire_telemetry(&db, Utc::now()))
+        .await
+        .expect("retention does not wait for the import")
+        .unwrap();
+    assert_eq!(report.dropped, ["telemetry_20260301"]);
+    holding.commit().await.unwrap();
+
+    let imported = importing.await.unwrap().expect("the import makes the day again and stores the batch");
+    assert_eq!((imported.acknowledged, imported.stored), (3, 1));
+    let client = db.client().await.unwrap();
+    let all = read_all(&client, 0, 10, None).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.origin.map(|o| o.position)).collect::<Vec<_>>(), [Some(2), Some(3)]);
+}
