@@ -2,7 +2,8 @@ INSERT INTO readmodel.forwarding AS f (plant_id, state, acknowledged, lag_events
                                        last_shipped_at, last_error, last_error_at, updated_at, position)
 SELECT $1, $2, $3,
        greatest(h.position - $3, 0),
-       coalesce(extract(epoch FROM now() - (SELECT min(recorded_at) FROM eventlog.all_events WHERE position = $3 + 1)), 0),
+       -- now() is this transaction's start: an event appended since is newer, and lags nothing.
+       greatest(coalesce(extract(epoch FROM now() - (SELECT min(recorded_at) FROM eventlog.all_events WHERE position = $3 + 1)), 0), 0),
        $4, $5, $6, $7, now(), h.position
   FROM eventlog.head h
 ON CONFLICT (plant_id) DO UPDATE SET

@@ -1,6 +1,7 @@
 //! The node's task states in `node_tasks`: written as reported, a row gets a new position
 //! only when something a reader shows changed, and an error text carrying anything a
-//! device sent (NUL, megabytes, control characters) is stored, cut short.
+//! device sent (NUL, megabytes, control characters) is stored, cut short. Beside them the
+//! link to the cloud's lag, which the same screens show.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -67,4 +68,31 @@ async fn a_hostile_error_text_is_stored_storable_and_short() {
     let rows = read_since(&client, ReadModel::NodeTasks, 0).await.unwrap().node_tasks;
     let f = rows.iter().find(|r| r.task == "forwarder").unwrap();
     assert_eq!((f.label.as_str(), f.down), ("forwarding to the cloud", false));
+}
+
+#[tokio::test]
+async fn the_links_lag_in_seconds_is_never_negative_when_the_next_event_is_newer_than_the_writers_clock() {
+    let db = plant_db().await;
+    let note = serde_json::json!({ "n": 1 });
+    common::append_json(&db, "note-1", "NoteAdded", &note).await;
+    // The forwarder records the link in a transaction of its own, whose clock (now())
+    // stopped when it began; the plant appends its next event after that.
+    let mut writer = db.client().await.unwrap();
+    let tx = writer.transaction().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    common::append_json(&db, "note-1", "NoteAdded", &note).await;
+    let link = readmodels::forwarding::LinkState {
+        plant_id: "P1".into(),
+        state: "caught_up",
+        acknowledged: 1,
+        cloud_position: Some(1),
+        last_shipped_at: None,
+        last_error: None,
+        last_error_at: None,
+    };
+    readmodels::forwarding::record(&tx, &link).await.unwrap();
+    tx.commit().await.unwrap();
+    let lag = readmodel_contract::forwarding_lag(&db.client().await.unwrap()).await.unwrap().unwrap();
+    assert_eq!(lag.events, 1);
+    assert_eq!(lag.seconds, 0.0, "a lag behind an event from the future reads as none, not as -0.0 s");
 }
