@@ -183,38 +183,21 @@ async fn write_rounds(
     if !days.is_empty() {
         tx.query(include_str!("../sql/ensure_minute_partitions.sql"), &[&days]).await?;
     }
-    let minute = tx.prepare_cached(include_str!("../sql/upsert_sensor_minute.sql")).await?;
-    struct Columns {
-        plant: i16,
-        sensors: Vec<i32>,
-        counts: Vec<i32>,
-        mins: Vec<f64>,
-        maxs: Vec<f64>,
-        means: Vec<f64>,
-        minutes: Vec<DateTime<Utc>>,
-        position: i64,
-    }
     let written: Vec<(u16, &Round)> =
         rounds.iter().filter(|(_, round)| !round.rows.is_empty()).map(|(plant, round)| (*plant, round)).collect();
-    let columns: Vec<Columns> = written
+    let minutes: Vec<Columns> = written
         .iter()
-        .map(|(plant, round)| Columns {
-            plant: *plant as i16,
-            sensors: round.rows.iter().map(|r| r.sensor as i32).collect(),
-            counts: round.rows.iter().map(|r| r.count).collect(),
-            mins: round.rows.iter().map(|r| r.min).collect(),
-            maxs: round.rows.iter().map(|r| r.max).collect(),
-            means: round.rows.iter().map(|r| r.mean).collect(),
-            minutes: vec![ts(round.minute_ms); round.rows.len()],
-            position: round.position,
+        .map(|(plant, round)| {
+            let rows = round.rows.iter().map(|r| {
+                (
+                    r.sensor as i32,
+                    Aggregate { count: r.count, min: r.min, max: r.max, mean: r.mean, position: round.position },
+                )
+            });
+            Columns::new(*plant, ts(round.minute_ms), rows)
         })
         .collect();
-    let minute = &minute;
-    let minutes = columns.iter().map(|c| async move {
-        tx.execute(minute, &[&c.plant, &c.sensors, &c.minutes, &c.counts, &c.mins, &c.maxs, &c.means, &c.position])
-            .await
-    });
-    futures_util::future::try_join_all(minutes).await?;
+    Columns::upsert(tx, include_str!("../sql/upsert_sensor_minute.sql"), &minutes).await?;
     // Hour and day rows take every minute of their period: combined here, in round order,
     // with the stored row, and written once a batch. Combined by one upsert a round, a
     // batch spanning hours of a backfill updated each row dozens of times in one
@@ -367,35 +350,56 @@ impl Folded {
     }
 
     async fn write(&self, tx: &Transaction<'_>) -> Result<()> {
-        let upsert = tx.prepare_cached(self.period.upsert()).await?;
-        struct Columns {
-            plant: i16,
-            ids: Vec<i32>,
-            starts: Vec<DateTime<Utc>>,
-            counts: Vec<i32>,
-            mins: Vec<f64>,
-            maxs: Vec<f64>,
-            means: Vec<f64>,
-            positions: Vec<i64>,
-        }
         let columns: Vec<Columns> = self
             .rows
             .iter()
-            .map(|((plant, start), sensors)| {
-                let rows = sensors.values();
-                Columns {
-                    plant: *plant as i16,
-                    ids: sensors.keys().copied().collect(),
-                    starts: vec![*start; sensors.len()],
-                    counts: rows.clone().map(|a| a.count).collect(),
-                    mins: rows.clone().map(|a| a.min).collect(),
-                    maxs: rows.clone().map(|a| a.max).collect(),
-                    means: rows.clone().map(|a| a.mean).collect(),
-                    positions: rows.map(|a| a.position).collect(),
-                }
-            })
+            .map(|((plant, start), sensors)| Columns::new(*plant, *start, sensors.iter().map(|(id, a)| (*id, *a))))
             .collect();
-        let upsert = &upsert;
+        Columns::upsert(tx, self.period.upsert(), &columns).await
+    }
+}
+
+/// One plant's aggregate rows of one minute, hour or day, as the upserts take them:
+/// `$1` plant, then arrays of `$2` sensors, `$3` period starts, `$4` counts, `$5` minimums,
+/// `$6` maximums, `$7` means and `$8` log positions.
+struct Columns {
+    plant: i16,
+    ids: Vec<i32>,
+    starts: Vec<DateTime<Utc>>,
+    counts: Vec<i32>,
+    mins: Vec<f64>,
+    maxs: Vec<f64>,
+    means: Vec<f64>,
+    positions: Vec<i64>,
+}
+
+impl Columns {
+    fn new(plant: u16, start: DateTime<Utc>, rows: impl Iterator<Item = (i32, Aggregate)>) -> Columns {
+        let mut c = Columns {
+            plant: plant as i16,
+            ids: Vec::new(),
+            starts: Vec::new(),
+            counts: Vec::new(),
+            mins: Vec::new(),
+            maxs: Vec::new(),
+            means: Vec::new(),
+            positions: Vec::new(),
+        };
+        for (id, a) in rows {
+            c.ids.push(id);
+            c.starts.push(start);
+            c.counts.push(a.count);
+            c.mins.push(a.min);
+            c.maxs.push(a.max);
+            c.means.push(a.mean);
+            c.positions.push(a.position);
+        }
+        c
+    }
+
+    /// Runs `statement` for each of `columns`, pipelined in their order.
+    async fn upsert(tx: &Transaction<'_>, statement: &str, columns: &[Columns]) -> Result<()> {
+        let upsert = &tx.prepare_cached(statement).await?;
         let writes = columns.iter().map(|c| async move {
             tx.execute(upsert, &[&c.plant, &c.ids, &c.starts, &c.counts, &c.mins, &c.maxs, &c.means, &c.positions])
                 .await
