@@ -358,7 +358,8 @@ fn unit_features(
     for (r, &t) in times.iter().enumerate() {
         put(0, r, unit.origin().map_or(f64::NAN, |origin| t - origin));
     }
-    // For each window, the first row inside it, per row: two pointers, O(len).
+    // For each window, the first row inside it, per row: two pointers, O(len). A row is
+    // always inside its own window, even where `t - w` rounds to `t` (a cycle near 1e300).
     let starts: Vec<Vec<usize>> = config
         .windows
         .iter()
@@ -366,8 +367,9 @@ fn unit_features(
             let mut lo = 0;
             times
                 .iter()
-                .map(|&t| {
-                    while times[lo] <= t - w {
+                .enumerate()
+                .map(|(r, &t)| {
+                    while lo < r && times[lo] <= t - w {
                         lo += 1;
                     }
                     lo
@@ -561,5 +563,16 @@ mod tests {
         }
         let c = FeatureConfig { windows: vec![1.0], baseline_window: -1.0 };
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn given_a_cycle_so_large_that_its_window_rounds_away_when_computing_then_each_row_keeps_itself() {
+        // 1e300 - 2.0 == 1e300: the window (t - w, t] is empty in floating point.
+        let t = table(&[(1.0, [5.0, 1.0, 0.0]), (2.0, [5.0, 2.0, 1.0]), (1e300, [5.0, 3.0, 2.0])]);
+        let set = FeatureSet::fit(&t, config()).unwrap();
+        let m = set.matrix(&t, Rows::Every).unwrap();
+        assert_eq!(feature(&set, &m, "ramp.last", 2), 3.0);
+        assert_eq!(feature(&set, &m, "ramp.mean_2", 2), 3.0);
+        assert_eq!(feature(&set, &m, "ramp.mean_4", 2), 3.0);
     }
 }
