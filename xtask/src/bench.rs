@@ -178,6 +178,7 @@ const BENCHES: &[Bench] = &[
             at_most("/p99_ms", "latency p99", "ms", 20.0),
             fig("/capacity/requests_per_s", "capacity: 16 clients sending as fast as answered", "requests/s"),
             fig("/capacity/p99_ms", "latency p99 at capacity", "ms"),
+            fig("/cpu_busy_at_start_percent", "machine's CPU busy when measuring began", "%"),
         ],
     },
     Bench {
