@@ -70,7 +70,7 @@ pub async fn run(args: ApiBenchArgs, server: &BenchServer, config: &Config) -> R
     let client = stack.cloud_db.client().await?;
     client.batch_execute("CHECKPOINT").await.context("checkpointing after the plants stopped")?;
     drop(client);
-    let (busy_at_start, settled) = super::wait_until_quiet(0.15, Duration::from_secs(90)).await;
+    let (busy_at_start, settled) = super::cpu::wait_until_quiet(0.15, Duration::from_secs(90)).await;
     eprintln!(
         "measuring after {:.0} s of settling, CPU {} busy",
         settled.as_secs_f64(),

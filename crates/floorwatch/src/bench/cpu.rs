@@ -1,4 +1,5 @@
-//! CPU time of processes, from /proc, to split a benchmark's CPU between its parts.
+//! CPU time of processes, from /proc, to split a benchmark's CPU between its parts; and
+//! of the whole machine, to start measuring only once it is quiet.
 
 use std::time::Instant;
 
@@ -80,6 +81,39 @@ pub fn shares(parts: &Parts, from: &Sample, to: &Sample) -> (Vec<(&'static str, 
     (per, total)
 }
 
+/// The share of the machine's CPU time (0–1, all cores) spent busy over the next
+/// `interval`, from `/proc/stat`; `None` where that file is not.
+async fn cpu_busy(interval: std::time::Duration) -> Option<f64> {
+    fn sample() -> Option<(u64, u64)> {
+        let text = std::fs::read_to_string("/proc/stat").ok()?;
+        let fields: Vec<u64> =
+            text.lines().next()?.strip_prefix("cpu ")?.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        // user nice system idle iowait irq softirq steal: idle and iowait are not busy.
+        let total: u64 = fields.iter().take(8).sum();
+        let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
+        Some((total, idle))
+    }
+    let (t0, i0) = sample()?;
+    tokio::time::sleep(interval).await;
+    let (t1, i1) = sample()?;
+    let total = t1.saturating_sub(t0);
+    (total > 0).then(|| 1.0 - i1.saturating_sub(i0) as f64 / total as f64)
+}
+
+/// Waits, up to `at_most`, until the machine is quiet (under `busy` of its CPU for a whole
+/// second): what an earlier phase of a benchmark left running (writeback, autovacuum, a
+/// checkpoint) is then not measured as the next phase's latency. Answers the last
+/// second's busy share and how long it waited.
+pub async fn wait_until_quiet(busy: f64, at_most: std::time::Duration) -> (Option<f64>, std::time::Duration) {
+    let began = std::time::Instant::now();
+    loop {
+        let now = cpu_busy(std::time::Duration::from_secs(1)).await;
+        if now.is_none_or(|b| b < busy) || began.elapsed() >= at_most {
+            return (now, began.elapsed());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +135,11 @@ mod tests {
         let (per, total) = shares(&parts, &a, &b);
         assert!(total > 0.0 && per[0].1 == total, "{per:?}");
         assert!(b.ticks[0] - a.ticks[0] >= 10);
+    }
+
+    #[tokio::test]
+    async fn the_machines_busy_share_is_a_share() {
+        let busy = cpu_busy(std::time::Duration::from_millis(100)).await.unwrap();
+        assert!((0.0..=1.0).contains(&busy), "{busy}");
     }
 }
